@@ -1,0 +1,409 @@
+// Build side of the bit-vector classifier (see bitvector.h for the design). Control plane only: allocates
+// freely, runs once per rule-set compile.
+#include "classify/bitvector.h"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "classify/bitvector_layout.h"
+
+namespace portcullis::classify {
+namespace {
+
+using namespace bv;
+
+template <class T>
+using range_set = std::vector<value_range<T>>;
+
+// Result of cutting one field into equivalence classes.
+template <class T>
+struct field_classes {
+	std::vector<T> starts;          // elementary intervals (adjacent ones differ in class); starts[0] == 0
+	std::vector<uint32_t> classes;  // class of each interval
+	std::vector<class_row> rows;
+	std::vector<uint32_t> refs;
+	std::vector<pattern> patterns;
+	bool matches_everything = false;  // one class, holding every rule: the field need not be looked up
+
+	size_t bytes() const
+	{
+		return rows.size() * sizeof(class_row) + refs.size() * sizeof(uint32_t) + patterns.size() * sizeof(pattern);
+	}
+};
+
+struct pattern_hash {
+	size_t operator()(const std::array<uint64_t, 8>& a) const
+	{
+		uint64_t h = 0x9e3779b97f4a7c15ull;
+		for (uint64_t w : a)
+			h = (h ^ w) * 0xff51afd7ed558ccdull + (h >> 29);
+		return size_t(h);
+	}
+};
+
+// Sweep the field's value space once, in order of the rules' range boundaries, keeping the set of rules
+// that cover the current point; every time it changes, intern its chunks and the class they form.
+template <class T>
+field_classes<T> cut_field(const std::vector<const range_set<T>*>& sets)
+{
+	const uint32_t nrules = uint32_t(sets.size());
+	const uint32_t nchunks = (nrules + chunk_bits - 1) / chunk_bits;
+
+	struct event {
+		T at;
+		uint32_t rule;
+		bool add;
+	};
+	std::vector<event> events;
+	for (uint32_t r = 0; r < nrules; ++r) {
+		for (const auto& rg : *sets[r]) {
+			events.push_back({rg.lo, r, true});
+			if (rg.hi != T(~T(0)))
+				events.push_back({T(rg.hi + 1), r, false});
+		}
+	}
+	std::sort(events.begin(), events.end(), [](const event& a, const event& b) {
+		return a.at < b.at || (a.at == b.at && !a.add && b.add);
+	});
+
+	field_classes<T> out;
+	std::vector<uint64_t> cur(size_t(nchunks) * 8, 0);
+	std::vector<uint32_t> chunk_pattern(nchunks, UINT32_MAX);  // UINT32_MAX: chunk empty
+	std::vector<uint8_t> dirty(nchunks, 0);
+	std::unordered_map<std::array<uint64_t, 8>, uint32_t, pattern_hash> pattern_ids;
+	std::unordered_map<std::string, uint32_t> class_ids;
+
+	auto current_class = [&]() -> uint32_t {
+		for (uint32_t k = 0; k < nchunks; ++k) {
+			if (!dirty[k])
+				continue;
+			dirty[k] = 0;
+			std::array<uint64_t, 8> words;
+			std::memcpy(words.data(), &cur[size_t(k) * 8], sizeof(words));
+			if (std::all_of(words.begin(), words.end(), [](uint64_t w) { return w == 0; })) {
+				chunk_pattern[k] = UINT32_MAX;
+				continue;
+			}
+			auto [it, fresh] = pattern_ids.try_emplace(words, uint32_t(out.patterns.size()));
+			if (fresh) {
+				pattern p;
+				std::memcpy(p.words, words.data(), sizeof(p.words));
+				out.patterns.push_back(p);
+			}
+			chunk_pattern[k] = it->second;
+		}
+		std::string key(reinterpret_cast<const char*>(chunk_pattern.data()), chunk_pattern.size() * sizeof(uint32_t));
+		auto [it, fresh] = class_ids.try_emplace(std::move(key), uint32_t(out.rows.size()));
+		if (fresh) {
+			class_row row{0, uint32_t(out.refs.size()), 0};
+			for (uint32_t k = 0; k < nchunks; ++k) {
+				if (chunk_pattern[k] != UINT32_MAX) {
+					row.summary |= uint64_t(1) << k;
+					out.refs.push_back(chunk_pattern[k]);
+				}
+			}
+			out.rows.push_back(row);
+		}
+		return it->second;
+	};
+
+	auto emit = [&](T at) {
+		const uint32_t c = current_class();
+		if (out.classes.empty() || out.classes.back() != c) {
+			out.starts.push_back(at);
+			out.classes.push_back(c);
+		}
+	};
+
+	size_t e = 0;
+	if (events.empty() || events[0].at != T(0))
+		emit(T(0));
+	while (e < events.size()) {
+		const T at = events[e].at;
+		for (; e < events.size() && events[e].at == at; ++e) {
+			const uint32_t r = events[e].rule;
+			uint64_t& w = cur[(r / chunk_bits) * 8 + (r % chunk_bits) / 64];
+			const uint64_t bit = uint64_t(1) << (r % 64);
+			w = events[e].add ? (w | bit) : (w & ~bit);
+			dirty[r / chunk_bits] = 1;
+		}
+		emit(at);
+	}
+
+	if (out.rows.size() == 1) {
+		uint32_t set = 0;
+		for (uint64_t w : cur)
+			set += uint32_t(__builtin_popcountll(w));
+		// One class means cur never changed after the first point, so it still holds that class.
+		out.matches_everything = (set == nrules);
+	}
+	return out;
+}
+
+// Fill a direct table (ports, protocol, flags) from intervals.
+template <class T>
+std::vector<uint16_t> direct_table(const field_classes<T>& fc, size_t size)
+{
+	std::vector<uint16_t> table(size);
+	for (size_t i = 0; i < fc.starts.size(); ++i) {
+		const size_t end = (i + 1 < fc.starts.size()) ? size_t(fc.starts[i + 1]) : size;
+		std::fill(table.begin() + ptrdiff_t(fc.starts[i]), table.begin() + ptrdiff_t(end), uint16_t(fc.classes[i]));
+	}
+	return table;
+}
+
+struct ip4_store {
+	std::vector<uint32_t> top;
+	std::vector<ip4_node> nodes;
+
+	struct local_interval {
+		uint16_t start;
+		uint32_t cls;
+	};
+
+	// Returns a tagged entry: a class, or the index of a node covering the intervals.
+	uint32_t build_node(const local_interval* iv, size_t m)
+	{
+		if (m == 1)
+			return iv[0].cls | leaf_tag;
+		const uint32_t index = uint32_t(nodes.size());
+		nodes.emplace_back();
+		ip4_node node{};
+		std::fill(std::begin(node.keys), std::end(node.keys), uint16_t(0xffff));
+		if (m <= 33) {
+			for (size_t j = 1; j < m; ++j)
+				node.keys[j - 1] = iv[j].start;
+			for (size_t j = 0; j < 33; ++j)
+				node.next[j] = iv[std::min(j, m - 1)].cls | leaf_tag;
+		} else {
+			// 33 nearly equal groups, each a subtree.
+			for (size_t g = 0; g < 33; ++g) {
+				const size_t lo = m * g / 33, hi = m * (g + 1) / 33;
+				if (g > 0)
+					node.keys[g - 1] = iv[lo].start;
+				node.next[g] = build_node(iv + lo, hi - lo);
+			}
+		}
+		nodes[index] = node;
+		return index;
+	}
+
+	explicit ip4_store(const field_classes<uint32_t>& fc) : top(65536)
+	{
+		std::vector<local_interval> block;
+		size_t i = 0;  // interval containing the start of the current block
+		for (uint32_t b = 0; b < 65536; ++b) {
+			const uint32_t first = b << 16, last = first | 0xffff;
+			while (i + 1 < fc.starts.size() && fc.starts[i + 1] <= first)
+				++i;
+			block.clear();
+			block.push_back({0, fc.classes[i]});
+			for (size_t j = i + 1; j < fc.starts.size() && fc.starts[j] <= last; ++j)
+				block.push_back({uint16_t(fc.starts[j]), fc.classes[j]});
+			top[b] = build_node(block.data(), block.size());
+		}
+	}
+
+	size_t bytes() const { return top.size() * sizeof(uint32_t) + nodes.size() * sizeof(ip4_node); }
+};
+
+struct ip6_store {
+	std::vector<u128> starts;
+	std::vector<uint32_t> classes;
+	size_t bytes() const { return starts.size() * sizeof(u128) + classes.size() * sizeof(uint32_t); }
+};
+
+// Everything one partition owns; `view` points into it.
+struct partition_store {
+	std::vector<uint32_t> rule_ids;
+	std::vector<class_row> rows[max_fields];
+	std::vector<uint32_t> refs[max_fields];
+	std::vector<pattern> patterns[max_fields];
+	std::unique_ptr<ip4_store> src4, dst4;
+	ip6_store src6, dst6;
+	std::vector<uint16_t> sport, dport, proto, tcp_flags;
+	partition view{};
+	size_t bytes = 0;
+
+	template <class T>
+	void add_field(field f, field_classes<T>& fc)
+	{
+		const uint32_t slot = view.nfields++;
+		view.fields[slot] = f;
+		rows[slot] = std::move(fc.rows);
+		refs[slot] = std::move(fc.refs);
+		patterns[slot] = std::move(fc.patterns);
+		view.rows[slot] = {rows[slot].data(), refs[slot].data(), patterns[slot].data()};
+		bytes += rows[slot].size() * sizeof(class_row) + refs[slot].size() * sizeof(uint32_t) +
+		         patterns[slot].size() * sizeof(pattern);
+	}
+};
+
+range_set<uint8_t> flag_values(uint8_t value, uint8_t mask)
+{
+	range_set<uint8_t> out;
+	for (uint32_t v = 0; v < 256; ++v)
+		if ((v & mask) == value)
+			out.push_back({uint8_t(v), uint8_t(v)});
+	normalize(out);
+	return out;
+}
+
+template <bool v6>
+std::unique_ptr<partition_store> build_partition(std::span<const rule_entry> rules)
+{
+	auto ps = std::make_unique<partition_store>();
+	std::vector<range_set<uint8_t>> flags(rules.size());
+	std::vector<const range_set<uint16_t>*> sport, dport;
+	std::vector<const range_set<uint8_t>*> proto, tcp_flags;
+	for (size_t r = 0; r < rules.size(); ++r) {
+		const tuple_match& m = *rules[r].match;
+		ps->rule_ids.push_back(rules[r].id);
+		sport.push_back(&m.sport);
+		dport.push_back(&m.dport);
+		proto.push_back(&m.proto);
+		flags[r] = flag_values(m.tcp_flags_value, m.tcp_flags_mask);
+		tcp_flags.push_back(&flags[r]);
+	}
+	ps->bytes += ps->rule_ids.size() * sizeof(uint32_t);
+
+	if constexpr (!v6) {
+		std::vector<const range_set<uint32_t>*> src, dst;
+		for (const auto& r : rules) {
+			src.push_back(&r.match->src4);
+			dst.push_back(&r.match->dst4);
+		}
+		auto fs = cut_field(src);
+		if (!fs.matches_everything) {
+			ps->src4 = std::make_unique<ip4_store>(fs);
+			ps->view.src4 = {ps->src4->top.data(), ps->src4->nodes.data()};
+			ps->bytes += ps->src4->bytes();
+			ps->add_field(field::src, fs);
+		}
+		auto fd = cut_field(dst);
+		if (!fd.matches_everything) {
+			ps->dst4 = std::make_unique<ip4_store>(fd);
+			ps->view.dst4 = {ps->dst4->top.data(), ps->dst4->nodes.data()};
+			ps->bytes += ps->dst4->bytes();
+			ps->add_field(field::dst, fd);
+		}
+	} else {
+		std::vector<const range_set<u128>*> src, dst;
+		for (const auto& r : rules) {
+			src.push_back(&r.match->src6);
+			dst.push_back(&r.match->dst6);
+		}
+		auto add6 = [&](field f, field_classes<u128>& fc, ip6_store& store, ip6_index& view) {
+			if (fc.matches_everything)
+				return;
+			store.starts = fc.starts;
+			store.classes = fc.classes;
+			view = {store.starts.data(), store.classes.data(), uint32_t(store.starts.size())};
+			ps->bytes += store.bytes();
+			ps->add_field(f, fc);
+		};
+		auto fs = cut_field(src);
+		add6(field::src, fs, ps->src6, ps->view.src6);
+		auto fd = cut_field(dst);
+		add6(field::dst, fd, ps->dst6, ps->view.dst6);
+	}
+
+	auto add_direct = [&](field f, auto& fc, size_t size, std::vector<uint16_t>& table, const uint16_t*& view) {
+		if (fc.matches_everything)
+			return;
+		table = direct_table(fc, size);
+		view = table.data();
+		ps->bytes += table.size() * sizeof(uint16_t);
+		ps->add_field(f, fc);
+	};
+	auto fsp = cut_field(sport);
+	add_direct(field::sport, fsp, 65536, ps->sport, ps->view.sport);
+	auto fdp = cut_field(dport);
+	add_direct(field::dport, fdp, 65536, ps->dport, ps->view.dport);
+	auto fpr = cut_field(proto);
+	add_direct(field::proto, fpr, 256, ps->proto, ps->view.proto);
+	auto ffl = cut_field(tcp_flags);
+	add_direct(field::tcp_flags, ffl, 256, ps->tcp_flags, ps->view.tcp_flags);
+
+	ps->view.rule_ids = ps->rule_ids.data();
+	ps->view.constant_result = ps->rule_ids.empty() ? no_match : ps->rule_ids[0];
+	return ps;
+}
+
+class bitvector_classifier final : public classifier {
+public:
+	bitvector_classifier(std::span<const rule_entry> rules, const bitvector_options& opt)
+	{
+		std::vector<rule_entry> v4, v6;
+		for (const auto& r : rules) {
+			if (r.match->applies_to_ipv4())
+				v4.push_back(r);
+			if (r.match->applies_to_ipv6())
+				v6.push_back(r);
+		}
+		build_family<false>(v4, stores4_, views4_);
+		build_family<true>(v6, stores6_, views6_);
+		const bool avx512 = opt.allow_avx512 && __builtin_cpu_supports("avx512f") &&
+		                    __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+		                    __builtin_cpu_supports("avx512dq");
+		run4_ = avx512 ? bv::avx512::run_v4 : bv::scalar::run_v4;
+		run6_ = avx512 ? bv::avx512::run_v6 : bv::scalar::run_v6;
+	}
+
+	backend kind() const override { return backend::ours; }
+	size_t memory_bytes() const override
+	{
+		size_t total = 0;
+		for (const auto& s : stores4_)
+			total += s->bytes;
+		for (const auto& s : stores6_)
+			total += s->bytes;
+		return total;
+	}
+	void classify(const key_v4* keys, uint32_t n, uint32_t* results) const override
+	{
+		run4_(views4_.data(), uint32_t(views4_.size()), keys, n, results);
+	}
+	void classify(const key_v6* keys, uint32_t n, uint32_t* results) const override
+	{
+		run6_(views6_.data(), uint32_t(views6_.size()), keys, n, results);
+	}
+
+private:
+	template <bool v6>
+	static void build_family(const std::vector<rule_entry>& rules, std::vector<std::unique_ptr<partition_store>>& stores,
+	                         std::vector<partition>& views)
+	{
+		for (size_t at = 0; at < rules.size(); at += max_partition_rules) {
+			const size_t count = std::min<size_t>(max_partition_rules, rules.size() - at);
+			stores.push_back(build_partition<v6>(std::span(rules).subspan(at, count)));
+			views.push_back(stores.back()->view);
+		}
+	}
+
+	std::vector<std::unique_ptr<partition_store>> stores4_, stores6_;
+	std::vector<partition> views4_, views6_;
+	run_v4_fn run4_;
+	run_v6_fn run6_;
+};
+
+} // namespace
+
+build_result build_bitvector(std::span<const rule_entry> rules, const bitvector_options& opt)
+{
+	build_result r;
+	for (const auto& e : rules) {
+		if (e.match == nullptr) {
+			r.error = "rule without a match";
+			return r;
+		}
+	}
+	r.classifier = std::make_unique<bitvector_classifier>(rules, opt);
+	return r;
+}
+
+} // namespace portcullis::classify

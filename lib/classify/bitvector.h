@@ -1,0 +1,32 @@
+// Portcullis' own classifier: per-field equivalence classes joined by aggregated bit vectors.
+//
+// Build (control plane): for every field (src, dst, sport, dport, proto, tcp flags) the value space is cut
+// into elementary intervals at every rule boundary; each interval's set of matching rules is a bit vector
+// over the rules in priority order. Identical vectors collapse into one equivalence class, and each
+// class's vector is stored as 512-bit chunks: a 64-bit summary says which chunks have any bit set, and
+// each non-empty chunk points at a deduplicated 64-byte pattern. Fields in which every value matches every
+// rule are dropped from the lookup altogether (ClassBench acl1 has a wildcard source port, for example).
+//
+// Lookup (data path), per burst, in stages so that the memory accesses of different keys overlap:
+//   1. value -> class per field: ports and protocol by direct table, IPv4 addresses by a 2^16 table plus
+//      32-way SIMD B-tree nodes for the low 16 bits, IPv6 addresses by binary search;
+//   2. AND of the classes' summaries gives the candidate chunks, lowest (= highest priority) first;
+//   3. AND of the candidate chunk's patterns: the first set bit is the first matching rule. Only when a
+//      chunk's AND is empty does the next candidate chunk get read.
+// So a lookup costs a fixed handful of independent loads rather than a walk whose depth grows with the
+// rule set, and unions (port lists, negations, sets) cost nothing extra: a rule is one bit whatever its
+// shape. Rule sets above 32768 rules are split into partitions of 64 chunks, searched in priority order.
+//
+// The stage-3 AND runs on AVX-512 where the CPU has it (chosen once at build), else on 64-bit words.
+#pragma once
+#include "classify/classify.h"
+
+namespace portcullis::classify {
+
+struct bitvector_options {
+	bool allow_avx512 = true;  // tests turn this off to exercise the portable path
+};
+
+build_result build_bitvector(std::span<const rule_entry> rules, const bitvector_options& = {});
+
+} // namespace portcullis::classify

@@ -1,0 +1,31 @@
+// AVX-512 lookup loops of the bit-vector classifier. Compiled with -mavx512{f,bw,vl,dq}; only called when
+// the CPU reports those (bitvector.cc checks once, at build).
+#include <immintrin.h>
+
+#include "classify/bitvector_layout.h"
+
+namespace portcullis::classify::bv::avx512 {
+
+static inline uint32_t count_le16(const uint16_t* keys, uint16_t v)
+{
+	const __m512i k = _mm512_load_si512(keys);
+	return uint32_t(__builtin_popcount(_mm512_cmple_epu16_mask(k, _mm512_set1_epi16(short(v)))));
+}
+
+static inline int first_common_bit(const pattern* const* p, uint32_t n)
+{
+	__m512i acc = _mm512_load_si512(p[0]->words);
+	for (uint32_t f = 1; f < n; ++f)
+		acc = _mm512_and_si512(acc, _mm512_load_si512(p[f]->words));
+	const __mmask8 nonzero = _mm512_test_epi64_mask(acc, acc);
+	if (!nonzero)
+		return -1;
+	const uint32_t w = uint32_t(__builtin_ctz(nonzero));
+	alignas(64) uint64_t words[8];
+	_mm512_store_si512(words, acc);
+	return int(w * 64 + uint32_t(__builtin_ctzll(words[w])));
+}
+
+#include "classify/bitvector_lookup.inc"
+
+} // namespace portcullis::classify::bv::avx512

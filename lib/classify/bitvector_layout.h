@@ -1,0 +1,90 @@
+// Run-time layout of the bit-vector classifier (see bitvector.h). Plain data, built by bitvector.cc and
+// read by the lookup loops in bitvector_lookup.inc, which is compiled once per instruction set.
+#pragma once
+
+#include <cstdint>
+
+#include "classify/classify.h"
+
+namespace portcullis::classify::bv {
+
+inline constexpr uint32_t chunk_bits = 512;
+inline constexpr uint32_t max_chunks = 64;  // one 64-bit summary per class
+inline constexpr uint32_t max_partition_rules = chunk_bits * max_chunks;
+inline constexpr uint32_t max_fields = 6;
+// Keys looked up together. 32 keeps the per-stage scratch (6 fields x 32 classes) in a few cache lines
+// while giving the out-of-order core enough independent loads to overlap.
+inline constexpr uint32_t batch = 32;
+
+enum class field : uint8_t { src, dst, sport, dport, proto, tcp_flags };
+
+struct alignas(64) pattern {
+	uint64_t words[8];
+};
+
+// One equivalence class of one field.
+struct class_row {
+	uint64_t summary;     // bit k: chunk k of the class's vector is non-empty
+	uint32_t ref_offset;  // its non-empty chunks' pattern indices start at refs[ref_offset], in chunk order
+	uint32_t pad;
+};
+
+struct field_rows {
+	const class_row* rows;
+	const uint32_t* refs;
+	const pattern* patterns;
+};
+
+// IPv4 address -> class. top[v >> 16] is a class (tagged leaf_tag) or a node index; a node holds up to 32
+// sorted boundaries of the low 16 bits (padded with 0xffff) and 33 successors, again tagged.
+inline constexpr uint32_t leaf_tag = 0x80000000u;
+struct alignas(64) ip4_node {
+	uint16_t keys[32];
+	uint32_t next[33];
+	uint32_t pad[15];
+};
+static_assert(sizeof(ip4_node) == 256);
+
+struct ip4_index {
+	const uint32_t* top;  // 65536 entries
+	const ip4_node* nodes;
+};
+
+// IPv6 address -> class by binary search over interval starts (starts[0] == 0).
+struct ip6_index {
+	const u128* starts;
+	const uint32_t* classes;
+	uint32_t count;
+};
+
+struct partition {
+	uint32_t nfields;
+	field fields[max_fields];
+	field_rows rows[max_fields];
+	ip4_index src4, dst4;
+	ip6_index src6, dst6;
+	const uint16_t* sport;  // 65536 entries
+	const uint16_t* dport;
+	const uint16_t* proto;  // 256 entries
+	const uint16_t* tcp_flags;
+	const uint32_t* rule_ids;  // bit position -> rule id
+	// A partition in which no field was left to look up (every rule matches everything, or there
+	// are no rules): the answer is constant.
+	uint32_t constant_result;
+};
+
+using run_v4_fn = void (*)(const partition* parts, uint32_t nparts, const key_v4* keys, uint32_t n,
+                           uint32_t* results);
+using run_v6_fn = void (*)(const partition* parts, uint32_t nparts, const key_v6* keys, uint32_t n,
+                           uint32_t* results);
+
+namespace scalar {
+void run_v4(const partition*, uint32_t, const key_v4*, uint32_t, uint32_t*);
+void run_v6(const partition*, uint32_t, const key_v6*, uint32_t, uint32_t*);
+}
+namespace avx512 {
+void run_v4(const partition*, uint32_t, const key_v4*, uint32_t, uint32_t*);
+void run_v6(const partition*, uint32_t, const key_v6*, uint32_t, uint32_t*);
+}
+
+} // namespace portcullis::classify::bv
