@@ -19,15 +19,80 @@ using namespace bv;
 template <class T>
 using range_set = std::vector<value_range<T>>;
 
-// Result of cutting one field into equivalence classes.
-template <class T>
-struct field_classes {
-	std::vector<T> starts;          // elementary intervals (adjacent ones differ in class); starts[0] == 0
-	std::vector<uint32_t> classes;  // class of each interval
+struct pattern_hash {
+	size_t operator()(const std::array<uint64_t, chunk_words>& a) const
+	{
+		uint64_t h = 0x9e3779b97f4a7c15ull;
+		for (uint64_t w : a)
+			h = (h ^ w) * 0xff51afd7ed558ccdull + (h >> 29);
+		return size_t(h);
+	}
+};
+
+// Interns rule bit vectors of one field: identical 64-byte chunks share one pattern, identical
+// vectors share one class.
+struct class_builder {
+	uint32_t nchunks = 0;
 	std::vector<class_row> rows;
 	std::vector<uint32_t> refs;
 	std::vector<pattern> patterns;
-	bool matches_everything = false;  // one class, holding every rule: the field need not be looked up
+	std::unordered_map<std::array<uint64_t, chunk_words>, uint32_t, pattern_hash> pattern_ids;
+	std::unordered_map<std::string, uint32_t> class_ids;
+
+	explicit class_builder(uint32_t chunks) : nchunks(chunks) {}
+
+	// UINT32_MAX for an all-zero chunk.
+	uint32_t intern_chunk(const uint64_t* words)
+	{
+		std::array<uint64_t, chunk_words> key;
+		std::memcpy(key.data(), words, sizeof(key));
+		if (std::all_of(key.begin(), key.end(), [](uint64_t w) { return w == 0; }))
+			return UINT32_MAX;
+		auto [it, fresh] = pattern_ids.try_emplace(key, uint32_t(patterns.size()));
+		if (fresh) {
+			pattern p;
+			std::memcpy(p.words, words, sizeof(p.words));
+			patterns.push_back(p);
+		}
+		return it->second;
+	}
+
+	uint32_t intern_class(const std::vector<uint32_t>& chunk_patterns)
+	{
+		std::string key(reinterpret_cast<const char*>(chunk_patterns.data()), chunk_patterns.size() * sizeof(uint32_t));
+		auto [it, fresh] = class_ids.try_emplace(std::move(key), uint32_t(rows.size()));
+		if (fresh) {
+			class_row row{0, uint32_t(refs.size()), 0};
+			for (uint32_t k = 0; k < nchunks; ++k) {
+				if (chunk_patterns[k] != UINT32_MAX) {
+					row.summary |= uint64_t(1) << k;
+					refs.push_back(chunk_patterns[k]);
+				}
+			}
+			rows.push_back(row);
+		}
+		return it->second;
+	}
+
+	uint32_t intern(const uint64_t* bits)
+	{
+		std::vector<uint32_t> chunk_patterns(nchunks);
+		for (uint32_t k = 0; k < nchunks; ++k)
+			chunk_patterns[k] = intern_chunk(bits + size_t(k) * chunk_words);
+		return intern_class(chunk_patterns);
+	}
+
+	// The full vector of a class, nchunks * chunk_words words.
+	std::vector<uint64_t> expand(uint32_t cls) const
+	{
+		std::vector<uint64_t> bits(size_t(nchunks) * chunk_words, 0);
+		const class_row& row = rows[cls];
+		uint32_t ref = row.ref_offset;
+		for (uint32_t k = 0; k < nchunks; ++k)
+			if (row.summary & (uint64_t(1) << k))
+				std::memcpy(&bits[size_t(k) * chunk_words], patterns[refs[ref++]].words, sizeof(pattern));
+		return bits;
+	}
 
 	size_t bytes() const
 	{
@@ -35,14 +100,16 @@ struct field_classes {
 	}
 };
 
-struct pattern_hash {
-	size_t operator()(const std::array<uint64_t, 8>& a) const
-	{
-		uint64_t h = 0x9e3779b97f4a7c15ull;
-		for (uint64_t w : a)
-			h = (h ^ w) * 0xff51afd7ed558ccdull + (h >> 29);
-		return size_t(h);
-	}
+// Result of cutting one field into equivalence classes.
+template <class T>
+struct field_classes {
+	std::vector<T> starts;          // elementary intervals (adjacent ones differ in class); starts[0] == 0
+	std::vector<uint32_t> classes;  // class of each interval
+	class_builder vectors;
+	bool matches_everything = false;  // one class, holding every rule: the field need not be looked up
+
+	explicit field_classes(uint32_t nchunks) : vectors(nchunks) {}
+	uint32_t class_count() const { return uint32_t(vectors.rows.size()); }
 };
 
 // Sweep the field's value space once, in order of the rules' range boundaries, keeping the set of rules
@@ -70,49 +137,20 @@ field_classes<T> cut_field(const std::vector<const range_set<T>*>& sets)
 		return a.at < b.at || (a.at == b.at && !a.add && b.add);
 	});
 
-	field_classes<T> out;
-	std::vector<uint64_t> cur(size_t(nchunks) * 8, 0);
-	std::vector<uint32_t> chunk_pattern(nchunks, UINT32_MAX);  // UINT32_MAX: chunk empty
+	field_classes<T> out(nchunks);
+	std::vector<uint64_t> cur(size_t(nchunks) * chunk_words, 0);
+	std::vector<uint32_t> chunk_pattern(nchunks, UINT32_MAX);
 	std::vector<uint8_t> dirty(nchunks, 0);
-	std::unordered_map<std::array<uint64_t, 8>, uint32_t, pattern_hash> pattern_ids;
-	std::unordered_map<std::string, uint32_t> class_ids;
 
-	auto current_class = [&]() -> uint32_t {
-		for (uint32_t k = 0; k < nchunks; ++k) {
-			if (!dirty[k])
-				continue;
-			dirty[k] = 0;
-			std::array<uint64_t, 8> words;
-			std::memcpy(words.data(), &cur[size_t(k) * 8], sizeof(words));
-			if (std::all_of(words.begin(), words.end(), [](uint64_t w) { return w == 0; })) {
-				chunk_pattern[k] = UINT32_MAX;
-				continue;
-			}
-			auto [it, fresh] = pattern_ids.try_emplace(words, uint32_t(out.patterns.size()));
-			if (fresh) {
-				pattern p;
-				std::memcpy(p.words, words.data(), sizeof(p.words));
-				out.patterns.push_back(p);
-			}
-			chunk_pattern[k] = it->second;
-		}
-		std::string key(reinterpret_cast<const char*>(chunk_pattern.data()), chunk_pattern.size() * sizeof(uint32_t));
-		auto [it, fresh] = class_ids.try_emplace(std::move(key), uint32_t(out.rows.size()));
-		if (fresh) {
-			class_row row{0, uint32_t(out.refs.size()), 0};
-			for (uint32_t k = 0; k < nchunks; ++k) {
-				if (chunk_pattern[k] != UINT32_MAX) {
-					row.summary |= uint64_t(1) << k;
-					out.refs.push_back(chunk_pattern[k]);
-				}
-			}
-			out.rows.push_back(row);
-		}
-		return it->second;
-	};
-
+	// Only the chunks that an event touched need interning again.
 	auto emit = [&](T at) {
-		const uint32_t c = current_class();
+		for (uint32_t k = 0; k < nchunks; ++k) {
+			if (dirty[k]) {
+				dirty[k] = 0;
+				chunk_pattern[k] = out.vectors.intern_chunk(&cur[size_t(k) * chunk_words]);
+			}
+		}
+		const uint32_t c = out.vectors.intern_class(chunk_pattern);
 		if (out.classes.empty() || out.classes.back() != c) {
 			out.starts.push_back(at);
 			out.classes.push_back(c);
@@ -126,7 +164,7 @@ field_classes<T> cut_field(const std::vector<const range_set<T>*>& sets)
 		const T at = events[e].at;
 		for (; e < events.size() && events[e].at == at; ++e) {
 			const uint32_t r = events[e].rule;
-			uint64_t& w = cur[(r / chunk_bits) * 8 + (r % chunk_bits) / 64];
+			uint64_t& w = cur[(r / chunk_bits) * chunk_words + (r % chunk_bits) / 64];
 			const uint64_t bit = uint64_t(1) << (r % 64);
 			w = events[e].add ? (w | bit) : (w & ~bit);
 			dirty[r / chunk_bits] = 1;
@@ -134,7 +172,7 @@ field_classes<T> cut_field(const std::vector<const range_set<T>*>& sets)
 		emit(at);
 	}
 
-	if (out.rows.size() == 1) {
+	if (out.class_count() == 1) {
 		uint32_t set = 0;
 		for (uint64_t w : cur)
 			set += uint32_t(__builtin_popcountll(w));
@@ -226,22 +264,27 @@ struct partition_store {
 	std::unique_ptr<ip4_store> src4, dst4;
 	ip6_store src6, dst6;
 	std::vector<uint16_t> sport, dport, proto, tcp_flags;
+	std::vector<uint32_t> l4_tables[4], l4_product;
 	partition view{};
 	size_t bytes = 0;
 
-	template <class T>
-	void add_field(field f, field_classes<T>& fc)
+	void add_field(field f, class_builder& cb)
 	{
 		const uint32_t slot = view.nfields++;
 		view.fields[slot] = f;
-		rows[slot] = std::move(fc.rows);
-		refs[slot] = std::move(fc.refs);
-		patterns[slot] = std::move(fc.patterns);
+		rows[slot] = std::move(cb.rows);
+		refs[slot] = std::move(cb.refs);
+		patterns[slot] = std::move(cb.patterns);
 		view.rows[slot] = {rows[slot].data(), refs[slot].data(), patterns[slot].data()};
 		bytes += rows[slot].size() * sizeof(class_row) + refs[slot].size() * sizeof(uint32_t) +
 		         patterns[slot].size() * sizeof(pattern);
 	}
 };
+
+// Largest cross product of small-field classes that gets joined (entries of 4 bytes: 1 MiB). Beyond
+// it the fields stay separate; the product grows with the number of distinct port ranges, and real
+// rule sets (ClassBench acl1/fw1/ipc1: a few thousand entries) are far below.
+constexpr size_t max_l4_product = size_t(1) << 18;
 
 range_set<uint8_t> flag_values(uint8_t value, uint8_t mask)
 {
@@ -251,6 +294,87 @@ range_set<uint8_t> flag_values(uint8_t value, uint8_t mask)
 			out.push_back({uint8_t(v), uint8_t(v)});
 	normalize(out);
 	return out;
+}
+
+// Joins the small fields that need a lookup into one l4 field when their cross product is small enough.
+// Returns false (and changes nothing) when fewer than two need a lookup or the product is too large.
+bool join_small_fields(partition_store& ps, field_classes<uint16_t>& sport, field_classes<uint16_t>& dport,
+                       field_classes<uint8_t>& proto, field_classes<uint8_t>& flags)
+{
+	struct component {
+		const class_builder* vectors;
+		std::vector<uint16_t> classes;  // value -> class
+		uint32_t count;
+		uint32_t stride = 0;
+		int slot;  // 0 sport, 1 dport, 2 proto, 3 flags
+	};
+	std::vector<component> comps;
+	auto consider = [&](auto& fc, size_t size, int slot) {
+		if (!fc.matches_everything)
+			comps.push_back({&fc.vectors, direct_table(fc, size), fc.class_count(), 0, slot});
+	};
+	consider(proto, 256, 2);
+	consider(sport, 65536, 0);
+	consider(dport, 65536, 1);
+	consider(flags, 256, 3);
+	if (comps.size() < 2)
+		return false;
+	size_t product = 1;
+	for (const auto& c : comps) {
+		product *= c.count;
+		if (product > max_l4_product)
+			return false;
+	}
+	uint32_t stride = 1;
+	for (size_t i = comps.size(); i-- > 0;) {
+		comps[i].stride = stride;
+		stride *= comps[i].count;
+	}
+
+	const uint32_t nchunks = sport.vectors.nchunks;
+	class_builder joined(nchunks);
+	ps.l4_product.resize(product);
+	std::vector<std::vector<uint64_t>> partial(comps.size());
+	std::vector<std::vector<uint64_t>> expanded(comps.size());
+	// Depth-first over the product, ANDing one component's vector per level.
+	auto walk = [&](auto&& self, size_t level, uint32_t index) -> void {
+		const component& c = comps[level];
+		for (uint32_t cls = 0; cls < c.count; ++cls) {
+			std::vector<uint64_t> v = c.vectors->expand(cls);
+			if (level > 0)
+				for (size_t w = 0; w < v.size(); ++w)
+					v[w] &= partial[level - 1][w];
+			const uint32_t at = index + cls * c.stride;
+			if (level + 1 == comps.size()) {
+				ps.l4_product[at] = joined.intern(v.data());
+			} else {
+				partial[level] = std::move(v);
+				self(self, level + 1, at);
+			}
+		}
+	};
+	walk(walk, 0, 0);
+
+	static const uint32_t zero[1] = {0};
+	l4_index& ix = ps.view.l4;
+	ix = {zero, zero, zero, zero, 0, 0, 0, 0, nullptr};
+	for (const auto& c : comps) {
+		std::vector<uint32_t>& table = ps.l4_tables[c.slot];
+		table.resize(c.classes.size());
+		for (size_t v = 0; v < table.size(); ++v)
+			table[v] = c.classes[v] * c.stride;
+		ps.bytes += table.size() * sizeof(uint32_t);
+		switch (c.slot) {
+		case 0: ix.sport = table.data(); ix.sport_mask = 0xffff; break;
+		case 1: ix.dport = table.data(); ix.dport_mask = 0xffff; break;
+		case 2: ix.proto = table.data(); ix.proto_mask = 0xff; break;
+		case 3: ix.tcp_flags = table.data(); ix.tcp_flags_mask = 0xff; break;
+		}
+	}
+	ix.product = ps.l4_product.data();
+	ps.bytes += ps.l4_product.size() * sizeof(uint32_t);
+	ps.add_field(field::l4, joined);
+	return true;
 }
 
 template <bool v6>
@@ -282,14 +406,14 @@ std::unique_ptr<partition_store> build_partition(std::span<const rule_entry> rul
 			ps->src4 = std::make_unique<ip4_store>(fs);
 			ps->view.src4 = {ps->src4->top.data(), ps->src4->nodes.data()};
 			ps->bytes += ps->src4->bytes();
-			ps->add_field(field::src, fs);
+			ps->add_field(field::src, fs.vectors);
 		}
 		auto fd = cut_field(dst);
 		if (!fd.matches_everything) {
 			ps->dst4 = std::make_unique<ip4_store>(fd);
 			ps->view.dst4 = {ps->dst4->top.data(), ps->dst4->nodes.data()};
 			ps->bytes += ps->dst4->bytes();
-			ps->add_field(field::dst, fd);
+			ps->add_field(field::dst, fd.vectors);
 		}
 	} else {
 		std::vector<const range_set<u128>*> src, dst;
@@ -304,7 +428,7 @@ std::unique_ptr<partition_store> build_partition(std::span<const rule_entry> rul
 			store.classes = fc.classes;
 			view = {store.starts.data(), store.classes.data(), uint32_t(store.starts.size())};
 			ps->bytes += store.bytes();
-			ps->add_field(f, fc);
+			ps->add_field(f, fc.vectors);
 		};
 		auto fs = cut_field(src);
 		add6(field::src, fs, ps->src6, ps->view.src6);
@@ -312,22 +436,24 @@ std::unique_ptr<partition_store> build_partition(std::span<const rule_entry> rul
 		add6(field::dst, fd, ps->dst6, ps->view.dst6);
 	}
 
-	auto add_direct = [&](field f, auto& fc, size_t size, std::vector<uint16_t>& table, const uint16_t*& view) {
-		if (fc.matches_everything)
-			return;
-		table = direct_table(fc, size);
-		view = table.data();
-		ps->bytes += table.size() * sizeof(uint16_t);
-		ps->add_field(f, fc);
-	};
 	auto fsp = cut_field(sport);
-	add_direct(field::sport, fsp, 65536, ps->sport, ps->view.sport);
 	auto fdp = cut_field(dport);
-	add_direct(field::dport, fdp, 65536, ps->dport, ps->view.dport);
 	auto fpr = cut_field(proto);
-	add_direct(field::proto, fpr, 256, ps->proto, ps->view.proto);
 	auto ffl = cut_field(tcp_flags);
-	add_direct(field::tcp_flags, ffl, 256, ps->tcp_flags, ps->view.tcp_flags);
+	if (!join_small_fields(*ps, fsp, fdp, fpr, ffl)) {
+		auto add_direct = [&](field f, auto& fc, size_t size, std::vector<uint16_t>& table, const uint16_t*& view) {
+			if (fc.matches_everything)
+				return;
+			table = direct_table(fc, size);
+			view = table.data();
+			ps->bytes += table.size() * sizeof(uint16_t);
+			ps->add_field(f, fc.vectors);
+		};
+		add_direct(field::sport, fsp, 65536, ps->sport, ps->view.sport);
+		add_direct(field::dport, fdp, 65536, ps->dport, ps->view.dport);
+		add_direct(field::proto, fpr, 256, ps->proto, ps->view.proto);
+		add_direct(field::tcp_flags, ffl, 256, ps->tcp_flags, ps->view.tcp_flags);
+	}
 
 	ps->view.rule_ids = ps->rule_ids.data();
 	ps->view.constant_result = ps->rule_ids.empty() ? no_match : ps->rule_ids[0];

@@ -14,16 +14,29 @@ static inline uint32_t count_le16(const uint16_t* keys, uint16_t v)
 
 static inline int first_common_bit(const pattern* const* p, uint32_t n)
 {
-	__m512i acc = _mm512_load_si512(p[0]->words);
-	for (uint32_t f = 1; f < n; ++f)
-		acc = _mm512_and_si512(acc, _mm512_load_si512(p[f]->words));
-	const __mmask8 nonzero = _mm512_test_epi64_mask(acc, acc);
-	if (!nonzero)
-		return -1;
-	const uint32_t w = uint32_t(__builtin_ctz(nonzero));
-	alignas(64) uint64_t words[8];
-	_mm512_store_si512(words, acc);
-	return int(w * 64 + uint32_t(__builtin_ctzll(words[w])));
+	if constexpr (chunk_bits == 512) {
+		__m512i acc = _mm512_load_si512(p[0]->words);
+		for (uint32_t f = 1; f < n; ++f)
+			acc = _mm512_and_si512(acc, _mm512_load_si512(p[f]->words));
+		const __mmask8 nonzero = _mm512_test_epi64_mask(acc, acc);
+		if (!nonzero)
+			return -1;
+		const uint32_t w = uint32_t(__builtin_ctz(nonzero));
+		alignas(64) uint64_t words[8];
+		_mm512_store_si512(words, acc);
+		return int(w * 64 + uint32_t(__builtin_ctzll(words[w])));
+	} else {
+		__m256i acc = _mm256_load_si256(reinterpret_cast<const __m256i*>(p[0]->words));
+		for (uint32_t f = 1; f < n; ++f)
+			acc = _mm256_and_si256(acc, _mm256_load_si256(reinterpret_cast<const __m256i*>(p[f]->words)));
+		const __mmask8 nonzero = _mm256_test_epi64_mask(acc, acc);
+		if (!nonzero)
+			return -1;
+		const uint32_t w = uint32_t(__builtin_ctz(nonzero));
+		alignas(32) uint64_t words[4];
+		_mm256_store_si256(reinterpret_cast<__m256i*>(words), acc);
+		return int(w * 64 + uint32_t(__builtin_ctzll(words[w])));
+	}
 }
 
 #include "classify/bitvector_lookup.inc"

@@ -9,6 +9,7 @@
 namespace portcullis::classify::bv {
 
 inline constexpr uint32_t chunk_bits = 512;
+inline constexpr uint32_t chunk_words = chunk_bits / 64;
 inline constexpr uint32_t max_chunks = 64;  // one 64-bit summary per class
 inline constexpr uint32_t max_partition_rules = chunk_bits * max_chunks;
 inline constexpr uint32_t max_fields = 6;
@@ -16,10 +17,25 @@ inline constexpr uint32_t max_fields = 6;
 // while giving the out-of-order core enough independent loads to overlap.
 inline constexpr uint32_t batch = 32;
 
-enum class field : uint8_t { src, dst, sport, dport, proto, tcp_flags };
+enum class field : uint8_t { src, dst, sport, dport, proto, tcp_flags, l4 };
 
-struct alignas(64) pattern {
-	uint64_t words[8];
+// The small fields (ports, protocol, flags) joined into one: their classes index a cross-product table
+// whose entries are classes of the joined field. Fewer fields means fewer loads per candidate chunk, and
+// the joined summary is exact where separate summaries only say "some rule in this chunk".
+// Each component's table holds class * stride, so the product index is a sum; a component that is not
+// part of the product has mask 0 and a one-entry table holding 0.
+struct l4_index {
+	const uint32_t* sport;
+	const uint32_t* dport;
+	const uint32_t* proto;
+	const uint32_t* tcp_flags;
+	uint16_t sport_mask, dport_mask;
+	uint8_t proto_mask, tcp_flags_mask;
+	const uint32_t* product;
+};
+
+struct alignas(chunk_bits / 8) pattern {
+	uint64_t words[chunk_words];
 };
 
 // One equivalence class of one field.
@@ -67,6 +83,7 @@ struct partition {
 	const uint16_t* dport;
 	const uint16_t* proto;  // 256 entries
 	const uint16_t* tcp_flags;
+	l4_index l4;
 	const uint32_t* rule_ids;  // bit position -> rule id
 	// A partition in which no field was left to look up (every rule matches everything, or there
 	// are no rules): the answer is constant.

@@ -13,7 +13,7 @@ static inline uint32_t count_le16(const uint16_t* keys, uint16_t v)
 
 static inline int first_common_bit(const pattern* const* p, uint32_t n)
 {
-	for (uint32_t w = 0; w < 8; ++w) {
+	for (uint32_t w = 0; w < chunk_words; ++w) {
 		uint64_t acc = p[0]->words[w];
 		for (uint32_t f = 1; f < n; ++f)
 			acc &= p[f]->words[w];
