@@ -1,0 +1,42 @@
+// Connection tracking: what a packet does to its flow's state, and whether it is valid for that state.
+//
+// Window-less: sequence numbers are checked where the handshake pins them (the SYN-ACK must acknowledge
+// the SYN, the final handshake ACK must acknowledge the SYN-ACK, a RST to a half-open flow must carry
+// the expected ACK), not against sliding windows. That stops blind handshake spoofing and RST injection
+// into half-open flows without the per-segment bookkeeping of full window tracking.
+// Called by the owner worker only, on its own flow entries.
+#pragma once
+
+#include <cstdint>
+
+#include "flow/flow_table.h"
+
+namespace portcullis::flow {
+
+namespace tcp_flag {
+inline constexpr uint8_t fin = 0x01, syn = 0x02, rst = 0x04, psh = 0x08, ack = 0x10;
+}
+
+struct segment {
+	uint8_t proto;
+	uint8_t tcp_flags;
+	uint32_t seq;
+	uint32_t ack;
+};
+
+enum class ct_result : uint8_t {
+	pass,
+	invalid,  // not a valid packet for the flow's state: drop and count
+};
+
+// May this packet create a flow? TCP: a SYN without ACK (a mid-stream packet of an unknown connection is
+// refused unless loose pickup is on); everything else: yes.
+bool can_open(const segment& s, bool tcp_loose_pickup);
+
+// Initial state of a flow opened by s (from the opener).
+void open(flow_entry& e, const segment& s, bool tcp_loose_pickup);
+
+// Updates e for a packet from the opener (from_opener) or the responder and says whether it passes.
+ct_result track(flow_entry& e, const segment& s, bool from_opener);
+
+} // namespace portcullis::flow

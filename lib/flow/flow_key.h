@@ -1,0 +1,66 @@
+// The connection-tracking key: one key for both directions of a flow.
+//
+// The two endpoints are stored in canonical order (the smaller (address, port) first), so a packet and
+// its reply build the same key; `reversed` tells which way a given packet went. IPv4 addresses use the
+// first 4 bytes of the 16-byte fields (host order, as uint32), the rest zero. ICMP echo uses the echo
+// identifier as both ports so that request and reply meet; other ICMP uses 0.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include "rules/match.h"
+
+namespace portcullis::flow {
+
+struct alignas(8) flow_key {
+	// u128 values kept as bytes so the key packs into 40 bytes (a u128 member would align it to 48).
+	uint8_t addr_a[16];
+	uint8_t addr_b[16];
+	uint16_t port_a;
+	uint16_t port_b;
+	uint8_t proto;
+	uint8_t family;  // 4 or 6
+	uint8_t pad[2];
+	u128 a() const { u128 v; std::memcpy(&v, addr_a, 16); return v; }
+	u128 b() const { u128 v; std::memcpy(&v, addr_b, 16); return v; }
+	friend bool operator==(const flow_key& x, const flow_key& y) { return std::memcmp(&x, &y, sizeof(flow_key)) == 0; }
+};
+static_assert(sizeof(flow_key) == 40);
+
+// Builds the canonical key of a packet going src -> dst; sets `reversed` when src is endpoint b.
+inline flow_key make_key(uint8_t family, uint8_t proto, u128 src, u128 dst, uint16_t sport, uint16_t dport,
+                         bool& reversed)
+{
+	flow_key k{};
+	reversed = (src > dst) || (src == dst && sport > dport);
+	const u128 a = reversed ? dst : src, b = reversed ? src : dst;
+	std::memcpy(k.addr_a, &a, 16);
+	std::memcpy(k.addr_b, &b, 16);
+	k.port_a = reversed ? dport : sport;
+	k.port_b = reversed ? sport : dport;
+	k.proto = proto;
+	k.family = family;
+	return k;
+}
+
+// 64-bit mix of the five key words. Low bits pick the bucket, high bits make the slot tag, so the two
+// must be independent: a multiply-xorshift per word and a final avalanche (splitmix64's finaliser).
+inline uint64_t hash_key(const flow_key& k, uint64_t seed = 0x2545f4914f6cdd1dull)
+{
+	uint64_t w[5];
+	std::memcpy(w, &k, sizeof(w));
+	uint64_t h = seed;
+	for (uint64_t x : w) {
+		h = (h ^ x) * 0x9e3779b97f4a7c15ull;
+		h ^= h >> 32;
+	}
+	h ^= h >> 30;
+	h *= 0xbf58476d1ce4e5b9ull;
+	h ^= h >> 27;
+	h *= 0x94d049bb133111ebull;
+	h ^= h >> 31;
+	return h;
+}
+
+} // namespace portcullis::flow

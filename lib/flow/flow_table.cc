@@ -1,0 +1,298 @@
+#include "flow/flow_table.h"
+
+#include <sys/mman.h>
+
+#include <bit>
+#include <cstring>
+#include <new>
+
+namespace portcullis::flow {
+namespace {
+
+// Large zeroed allocations straight from the kernel: untouched pages cost nothing until used, and
+// transparent huge pages cut TLB misses on a table of millions of flows.
+void* map_zeroed(size_t bytes)
+{
+	void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		throw std::bad_alloc();
+#ifdef MADV_HUGEPAGE
+	madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+	return p;
+}
+
+} // namespace
+
+flow_table::flow_table(const table_config& config)
+	: capacity_(config.capacity < 1 ? 1 : config.capacity), policy_(config.policy)
+{
+	for (uint32_t s = 0; s < flow_state_count; ++s)
+		idle_ticks_[s] = uint64_t(config.idle.seconds[s]) * config.tsc_hz;
+	// Slots at most half full at capacity: 8-slot buckets, capacity / 4 of them, rounded up.
+	bucket_count_ = std::bit_ceil(size_t(capacity_ + 3) / 4);
+	if (bucket_count_ < 2)
+		bucket_count_ = 2;
+	bucket_mask_ = bucket_count_ - 1;
+	buckets_ = static_cast<bucket*>(map_zeroed(bucket_count_ * sizeof(bucket)));
+	entries_ = static_cast<flow_entry*>(map_zeroed((size_t(capacity_) + 1) * sizeof(flow_entry)));
+	const size_t ring = std::bit_ceil(size_t(capacity_) + 1);
+	free_ring_.resize(ring);
+	embryonic_fifo_.resize(ring);
+}
+
+flow_table::~flow_table()
+{
+	munmap(buckets_, bucket_count_ * sizeof(bucket));
+	munmap(entries_, (size_t(capacity_) + 1) * sizeof(flow_entry));
+}
+
+size_t flow_table::memory_bytes() const
+{
+	return bucket_count_ * sizeof(bucket) + (size_t(capacity_) + 1) * sizeof(flow_entry) +
+	       free_ring_.size() * sizeof(uint32_t) + embryonic_fifo_.size() * sizeof(embryonic_ref);
+}
+
+uint64_t flow_table::size() const
+{
+	const uint64_t taken = taken_.load(std::memory_order_relaxed);
+	const uint64_t retired = retired_count_.load(std::memory_order_relaxed);
+	return taken > retired ? taken - retired : 0;
+}
+
+flow_entry* flow_table::lookup(const flow_key& key, uint64_t hash) const
+{
+	const uint16_t tag = tag_of(hash);
+	for (size_t b : {primary(hash), secondary(hash)}) {
+		for (const auto& slot : buckets_[b].slots) {
+			const uint64_t w = slot.load(std::memory_order_acquire);
+			if (w && uint16_t(w >> 48) == tag && entries_[slot_index(w)].key == key)
+				return &entries_[slot_index(w)];
+		}
+	}
+	return nullptr;
+}
+
+void flow_table::lookup_burst(const flow_key* keys, const uint64_t* hashes, uint32_t n, flow_entry** found) const
+{
+	// Three passes so the bucket and entry misses of the whole burst overlap: prefetch both buckets of
+	// every key, then find tag matches and prefetch their entries, then compare keys.
+	constexpr uint32_t step = 32;
+	for (uint32_t base = 0; base < n; base += step) {
+		const uint32_t m = n - base < step ? n - base : step;
+		for (uint32_t i = 0; i < m; ++i) {
+			__builtin_prefetch(&buckets_[primary(hashes[base + i])]);
+			__builtin_prefetch(&buckets_[secondary(hashes[base + i])]);
+		}
+		uint64_t candidate[step];
+		for (uint32_t i = 0; i < m; ++i) {
+			const uint64_t h = hashes[base + i];
+			const uint16_t tag = tag_of(h);
+			uint64_t hit = 0;
+			for (const auto& slot : buckets_[primary(h)].slots) {
+				const uint64_t w = slot.load(std::memory_order_acquire);
+				if (w && uint16_t(w >> 48) == tag) {
+					hit = w;
+					break;
+				}
+			}
+			if (!hit) {
+				for (const auto& slot : buckets_[secondary(h)].slots) {
+					const uint64_t w = slot.load(std::memory_order_acquire);
+					if (w && uint16_t(w >> 48) == tag) {
+						hit = w;
+						break;
+					}
+				}
+			}
+			candidate[i] = hit;
+			if (hit)
+				__builtin_prefetch(&entries_[slot_index(hit)]);
+		}
+		for (uint32_t i = 0; i < m; ++i) {
+			flow_entry* e = candidate[i] ? &entries_[slot_index(candidate[i])] : nullptr;
+			if (e && !(e->key == keys[base + i]))
+				e = lookup(keys[base + i], hashes[base + i]);  // tag collision: take the slow, exact path
+			found[base + i] = e;
+		}
+	}
+}
+
+uint32_t flow_table::allocate(uint64_t now)
+{
+	(void)now;
+	if (next_unused_ <= capacity_) {
+		taken_.fetch_add(1, std::memory_order_relaxed);
+		return next_unused_++;
+	}
+	const uint64_t head = free_head_.load(std::memory_order_relaxed);
+	if (head != free_tail_.load(std::memory_order_acquire)) {
+		const uint32_t index = free_ring_[head & (free_ring_.size() - 1)];
+		free_head_.store(head + 1, std::memory_order_release);
+		taken_.fetch_add(1, std::memory_order_relaxed);
+		return index;
+	}
+	if (policy_ != full_policy::evict_embryonic)
+		return 0;
+	// Oldest embryonic flow first. The FIFO may hold flows that have since become established or been
+	// expired and reused: the generation and state checks skip those.
+	while (embryonic_head_ != embryonic_tail_) {
+		const embryonic_ref ref = embryonic_fifo_[embryonic_head_++ & (embryonic_fifo_.size() - 1)];
+		flow_entry& e = entries_[ref.index];
+		if (e.generation != ref.generation || !is_embryonic(e.state))
+			continue;
+		if (remove_slot(e, ref.index, ref.generation)) {
+			counters_.evicted_embryonic.fetch_add(1, std::memory_order_relaxed);
+			return ref.index;
+		}
+	}
+	return 0;
+}
+
+flow_entry* flow_table::insert(const flow_key& key, uint64_t hash, uint64_t now)
+{
+	const uint16_t tag = tag_of(hash);
+	std::atomic<uint64_t>* free_slot = nullptr;
+	for (size_t b : {primary(hash), secondary(hash)}) {
+		for (auto& slot : buckets_[b].slots) {
+			if (slot.load(std::memory_order_relaxed) == 0) {
+				free_slot = &slot;
+				break;
+			}
+		}
+		if (free_slot)
+			break;
+	}
+	if (!free_slot) {
+		counters_.refused_buckets.fetch_add(1, std::memory_order_relaxed);
+		return nullptr;
+	}
+	const uint32_t index = allocate(now);
+	if (index == 0) {
+		counters_.refused_full.fetch_add(1, std::memory_order_relaxed);
+		return nullptr;
+	}
+	flow_entry& e = entries_[index];
+	const uint16_t generation = uint16_t(e.generation + 1);
+	std::memset(static_cast<void*>(&e), 0, sizeof(e));
+	e.key = key;
+	e.generation = generation;
+	e.created = now;
+	e.last_seen = now;
+	// Only the owner fills empty slots (the control thread only empties them), so a release store is
+	// enough; it publishes the entry's contents with the slot.
+	free_slot->store(make_slot(index, generation, tag), std::memory_order_release);
+	counters_.inserts.fetch_add(1, std::memory_order_relaxed);
+	note_embryonic(&e);
+	return &e;
+}
+
+void flow_table::note_embryonic(const flow_entry* e)
+{
+	if (embryonic_tail_ - embryonic_head_ == embryonic_fifo_.size())
+		++embryonic_head_;  // full: forget the oldest hint
+	embryonic_fifo_[embryonic_tail_++ & (embryonic_fifo_.size() - 1)] = {uint32_t(e - entries_), e->generation};
+}
+
+bool flow_table::remove_slot(const flow_entry& e, uint32_t index, uint16_t generation)
+{
+	const uint64_t hash = hash_key(e.key);
+	for (size_t b : {primary(hash), secondary(hash)}) {
+		for (auto& slot : buckets_[b].slots) {
+			uint64_t w = slot.load(std::memory_order_acquire);
+			if (w && slot_index(w) == index && slot_generation(w) == generation)
+				return slot.compare_exchange_strong(w, 0, std::memory_order_acq_rel);
+		}
+	}
+	return false;
+}
+
+void flow_table::retire(uint32_t index)
+{
+	retired_.push_back({index, quiescent_epoch_.load(std::memory_order_acquire)});
+	retired_count_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void flow_table::recycle_ready()
+{
+	// An entry retired at owner epoch E may still be in use by the owner until its epoch moves past E.
+	const uint64_t epoch = quiescent_epoch_.load(std::memory_order_acquire);
+	size_t kept = 0;
+	uint64_t tail = free_tail_.load(std::memory_order_relaxed);
+	for (const retired& r : retired_) {
+		if (epoch > r.epoch) {
+			free_ring_[tail & (free_ring_.size() - 1)] = r.index;
+			++tail;
+			counters_.recycled.fetch_add(1, std::memory_order_relaxed);
+		} else {
+			retired_[kept++] = r;
+		}
+	}
+	retired_.resize(kept);
+	free_tail_.store(tail, std::memory_order_release);
+}
+
+uint32_t flow_table::expire(uint64_t now, uint32_t buckets)
+{
+	recycle_ready();
+	uint32_t expired = 0;
+	for (uint32_t i = 0; i < buckets && i < bucket_count_; ++i) {
+		bucket& b = buckets_[expire_cursor_];
+		expire_cursor_ = (expire_cursor_ + 1) & bucket_mask_;
+		for (auto& slot : b.slots) {
+			uint64_t w = slot.load(std::memory_order_acquire);
+			if (!w)
+				continue;
+			const flow_entry& e = entries_[slot_index(w)];
+			const flow_state state = __atomic_load_n(&e.state, __ATOMIC_RELAXED);
+			const uint64_t last = __atomic_load_n(&e.last_seen, __ATOMIC_RELAXED);
+			if (now <= last || now - last <= idle_ticks_[uint32_t(state) % flow_state_count])
+				continue;
+			// The generation in w makes this fail if the owner evicted and reused the entry meanwhile.
+			if (slot.compare_exchange_strong(w, 0, std::memory_order_acq_rel)) {
+				counters_.expired[uint32_t(state) % flow_state_count].fetch_add(1, std::memory_order_relaxed);
+				retire(slot_index(w));
+				++expired;
+			}
+		}
+	}
+	return expired;
+}
+
+uint32_t flow_table::flush()
+{
+	recycle_ready();
+	uint32_t removed = 0;
+	for (size_t b = 0; b < bucket_count_; ++b) {
+		for (auto& slot : buckets_[b].slots) {
+			uint64_t w = slot.load(std::memory_order_acquire);
+			if (w && slot.compare_exchange_strong(w, 0, std::memory_order_acq_rel)) {
+				retire(slot_index(w));
+				++removed;
+			}
+		}
+	}
+	counters_.flushed.fetch_add(removed, std::memory_order_relaxed);
+	return removed;
+}
+
+std::string_view to_string(flow_state s)
+{
+	switch (s) {
+	case flow_state::tcp_syn_sent: return "tcp_syn_sent";
+	case flow_state::tcp_syn_received: return "tcp_syn_received";
+	case flow_state::tcp_established: return "tcp_established";
+	case flow_state::tcp_fin_wait: return "tcp_fin_wait";
+	case flow_state::tcp_time_wait: return "tcp_time_wait";
+	case flow_state::tcp_closed: return "tcp_closed";
+	case flow_state::udp_new: return "udp_new";
+	case flow_state::udp_established: return "udp_established";
+	case flow_state::icmp_new: return "icmp_new";
+	case flow_state::icmp_replied: return "icmp_replied";
+	case flow_state::other_new: return "other_new";
+	case flow_state::other_established: return "other_established";
+	}
+	return "unknown";
+}
+
+} // namespace portcullis::flow

@@ -1,0 +1,178 @@
+// The connection table of one worker: a lock-free bucketised hash table of flow entries.
+//
+// Threads: each worker owns one table (flows are pinned to workers by symmetric RSS or by the software
+// distributor, so both directions of a flow meet in one table). The owner looks up, inserts and updates
+// entries; the control thread concurrently expires, lists and flushes them. No locks: bucket slots are
+// 64-bit words changed with compare-and-swap, and an entry removed by the control thread is recycled only
+// after the owner has passed a quiescent point (quiescent(), once per poll loop): quiescent-state-based
+// reclamation with a single reader, so the owner never sees an entry reused under its feet.
+//
+// Layout: 2^k buckets of 8 slots (one cache line). A slot holds entry index (32 bits), the entry's
+// generation (16) and a tag from the hash (16); 0 is empty. Each key may live in one of two buckets
+// (primary from the hash's low bits, secondary derived from the tag), so the table fills to its capacity
+// with slots at most half used. The generation in the slot makes every CAS specific to one use of an
+// entry: a remover holding a stale slot word fails instead of removing the entry's next flow.
+//
+// When the table is full (capacity entries live), insert() follows full_policy: evict_embryonic (default)
+// takes the oldest still-embryonic flow of this worker (SYN-sent, unreplied UDP/ICMP; a flood's flows)
+// and reuses it; established flows are never evicted. If there is none, or the policy is drop, the new
+// flow is refused and counted. Existing flows keep working either way.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "flow/flow_key.h"
+#include "flow/flow_state.h"
+
+namespace portcullis::flow {
+
+enum class full_policy : uint8_t { evict_embryonic, drop };
+
+struct alignas(64) flow_entry {
+	flow_key key;
+	uint32_t rule_id;             // rule that allowed the flow
+	uint32_t ruleset_generation;  // rule set it was last judged by
+	uint64_t last_seen;           // TSC of the last packet
+	uint64_t created;             // TSC of the first packet
+	uint64_t packets[2];          // [0] from the opener, [1] from the responder
+	uint64_t bytes[2];
+	uint32_t opener_isn;          // TCP: the opener's and the responder's initial sequence numbers
+	uint32_t responder_isn;
+	uint16_t generation;          // bumped on every reuse; also in the bucket slot
+	flow_state state;
+	uint8_t opener_is_b;          // which endpoint of the key opened the flow
+	uint8_t opener_direction;     // direction (0 in, 1 out) of the opening packet
+	uint8_t fin_seen;             // bit 0: opener sent FIN, bit 1: responder did
+	uint8_t pad[2];
+};
+static_assert(sizeof(flow_entry) == 128);
+
+struct table_config {
+	uint32_t capacity = 1u << 20;  // flows this table holds
+	full_policy policy = full_policy::evict_embryonic;
+	timeouts idle;
+	uint64_t tsc_hz = 1'000'000'000;  // TSC ticks per second, to turn timeouts into ticks
+};
+
+// Counters of one table. The owner writes the first group, the control thread the second; each is read
+// by anyone with relaxed loads (Prometheus sums them).
+struct table_counters {
+	std::atomic<uint64_t> inserts{0};
+	std::atomic<uint64_t> refused_full{0};       // new flow refused: table full, nothing evictable
+	std::atomic<uint64_t> refused_buckets{0};    // new flow refused: both its buckets full
+	std::atomic<uint64_t> evicted_embryonic{0};
+	alignas(64) std::atomic<uint64_t> expired[flow_state_count] = {};
+	std::atomic<uint64_t> flushed{0};
+	std::atomic<uint64_t> recycled{0};
+};
+
+class flow_table {
+public:
+	explicit flow_table(const table_config& config);
+	~flow_table();
+	flow_table(const flow_table&) = delete;
+	flow_table& operator=(const flow_table&) = delete;
+
+	// ---- owner worker ----
+	// found[i] = the entry of keys[i], or nullptr. hashes[i] = hash_key(keys[i]).
+	void lookup_burst(const flow_key* keys, const uint64_t* hashes, uint32_t n, flow_entry** found) const;
+	flow_entry* lookup(const flow_key& key, uint64_t hash) const;
+	// A zeroed entry holding key, with created = last_seen = now and a fresh generation, visible to
+	// lookups; nullptr when refused (see full_policy). The caller fills in state and the rest.
+	flow_entry* insert(const flow_key& key, uint64_t hash, uint64_t now);
+	// The owner marks an entry embryonic again (e.g. re-opened TCP); keeps the eviction order honest.
+	void note_embryonic(const flow_entry* e);
+	// Once per poll loop, outside any use of entry pointers.
+	void quiescent() { quiescent_epoch_.store(quiescent_epoch_.load(std::memory_order_relaxed) + 1, std::memory_order_release); }
+
+	// ---- control thread ----
+	// Scans up to `buckets` buckets from where the last call stopped, removes flows idle past their state's
+	// timeout, and recycles entries whose grace period has passed. Returns the number expired.
+	uint32_t expire(uint64_t now, uint32_t buckets);
+	// Removes every flow. Returns how many.
+	uint32_t flush();
+	// Calls fn(const flow_entry&) for every live flow. Entries are read while the owner may write them:
+	// a listing, not a transaction.
+	template <class Fn>
+	void for_each(Fn&& fn) const
+	{
+		for (size_t b = 0; b < bucket_count_; ++b)
+			for (const auto& slot : buckets_[b].slots) {
+				const uint64_t w = slot.load(std::memory_order_acquire);
+				if (w)
+					fn(entries_[slot_index(w)]);
+			}
+	}
+	// Live flows (approximate while workers run).
+	uint64_t size() const;
+
+	// ---- anyone ----
+	uint32_t capacity() const { return capacity_; }
+	const table_counters& counters() const { return counters_; }
+	uint64_t idle_ticks(flow_state s) const { return idle_ticks_[uint32_t(s)]; }
+	size_t memory_bytes() const;
+
+private:
+	struct alignas(64) bucket {
+		std::atomic<uint64_t> slots[8];
+	};
+	static uint32_t slot_index(uint64_t w) { return uint32_t(w); }
+	static uint16_t slot_generation(uint64_t w) { return uint16_t(w >> 32); }
+	static uint16_t tag_of(uint64_t hash) { return uint16_t(hash >> 48); }
+	static uint64_t make_slot(uint32_t index, uint16_t generation, uint16_t tag)
+	{
+		return uint64_t(index) | (uint64_t(generation) << 32) | (uint64_t(tag) << 48);
+	}
+	size_t primary(uint64_t hash) const { return size_t(hash) & bucket_mask_; }
+	size_t secondary(uint64_t hash) const
+	{
+		return (size_t(hash) ^ ((size_t(tag_of(hash)) + 1) * 0x5bd1e995u)) & bucket_mask_;
+	}
+	// Removes the slot holding (index, generation) for key; true if this call removed it.
+	bool remove_slot(const flow_entry& e, uint32_t index, uint16_t generation);
+	uint32_t allocate(uint64_t now);
+	void retire(uint32_t index);
+	void recycle_ready();
+
+	uint32_t capacity_;
+	full_policy policy_;
+	uint64_t idle_ticks_[flow_state_count];
+	size_t bucket_count_;
+	size_t bucket_mask_;
+	bucket* buckets_;
+	flow_entry* entries_;  // index 0 unused: a zero slot word means empty
+
+	// Owner-only allocation state.
+	alignas(64) uint32_t next_unused_ = 1;
+	std::atomic<uint64_t> taken_{0};  // entries taken from the unused range or the free ring
+	struct embryonic_ref {
+		uint32_t index;
+		uint16_t generation;
+	};
+	std::vector<embryonic_ref> embryonic_fifo_;  // ring, oldest first
+	uint64_t embryonic_head_ = 0, embryonic_tail_ = 0;
+
+	// Free ring: the control thread produces recycled indices, the owner consumes them.
+	std::vector<uint32_t> free_ring_;
+	alignas(64) std::atomic<uint64_t> free_head_{0};  // owner
+	alignas(64) std::atomic<uint64_t> free_tail_{0};  // control thread
+
+	alignas(64) std::atomic<uint64_t> quiescent_epoch_{0};
+
+	// Control-thread-only.
+	alignas(64) size_t expire_cursor_ = 0;
+	struct retired {
+		uint32_t index;
+		uint64_t epoch;
+	};
+	std::vector<retired> retired_;
+	std::atomic<uint64_t> retired_count_{0};
+
+	table_counters counters_;
+};
+
+} // namespace portcullis::flow

@@ -1,0 +1,235 @@
+#define CATCH_CONFIG_MAIN
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <random>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "flow/flow_table.h"
+
+using namespace portcullis;
+using namespace portcullis::flow;
+
+namespace {
+
+flow_key key_n(uint32_t n, uint8_t proto = 6)
+{
+	bool reversed;
+	return make_key(4, proto, 0xC6120000u + (n & 0xffff), 0xC6130000u + (n >> 16), uint16_t(1024 + n % 50000), 80, reversed);
+}
+
+table_config small_config(uint32_t capacity, full_policy policy = full_policy::evict_embryonic)
+{
+	table_config c;
+	c.capacity = capacity;
+	c.policy = policy;
+	c.tsc_hz = 1000;  // 1 tick = 1 ms
+	return c;
+}
+
+} // namespace
+
+TEST_CASE("make_key gives both directions of a flow the same key")
+{
+	bool r1, r2;
+	const flow_key a = make_key(4, 6, 0xC6120001, 0xC6130002, 40000, 22, r1);
+	const flow_key b = make_key(4, 6, 0xC6130002, 0xC6120001, 22, 40000, r2);
+	CHECK(a == b);
+	CHECK(r1 != r2);
+	CHECK(hash_key(a) == hash_key(b));
+	// Same addresses, ports swapped the other way round is a different flow.
+	const flow_key c = make_key(4, 6, 0xC6120001, 0xC6130002, 22, 40000, r1);
+	CHECK_FALSE(a == c);
+}
+
+TEST_CASE("insert and lookup agree with a reference map, single and burst")
+{
+	flow_table t(small_config(20000));
+	std::unordered_map<uint32_t, flow_entry*> ref;
+	std::mt19937 rng(7);
+	for (uint32_t i = 0; i < 20000; ++i) {
+		const uint32_t n = rng() % 1000000;
+		if (ref.count(n))
+			continue;
+		const flow_key k = key_n(n);
+		REQUIRE(t.lookup(k, hash_key(k)) == nullptr);
+		flow_entry* e = t.insert(k, hash_key(k), 1);
+		REQUIRE(e != nullptr);
+		e->state = flow_state::tcp_established;
+		ref[n] = e;
+	}
+	CHECK(t.size() == ref.size());
+	std::vector<flow_key> keys;
+	std::vector<uint64_t> hashes;
+	std::vector<uint32_t> ids;
+	for (auto& [n, e] : ref) {
+		keys.push_back(key_n(n));
+		ids.push_back(n);
+	}
+	for (uint32_t i = 0; i < 5000; ++i) {  // misses too
+		keys.push_back(key_n(2000000 + i));
+		ids.push_back(UINT32_MAX);
+	}
+	for (const auto& k : keys)
+		hashes.push_back(hash_key(k));
+	std::vector<flow_entry*> found(keys.size());
+	t.lookup_burst(keys.data(), hashes.data(), uint32_t(keys.size()), found.data());
+	for (size_t i = 0; i < keys.size(); ++i) {
+		flow_entry* expect = ids[i] == UINT32_MAX ? nullptr : ref[ids[i]];
+		REQUIRE(found[i] == expect);
+		REQUIRE(t.lookup(keys[i], hashes[i]) == expect);
+	}
+}
+
+TEST_CASE("a full table evicts the oldest embryonic flow and never an established one")
+{
+	flow_table t(small_config(100));
+	std::vector<flow_entry*> established;
+	for (uint32_t i = 0; i < 50; ++i) {
+		flow_entry* e = t.insert(key_n(i), hash_key(key_n(i)), 1);
+		REQUIRE(e);
+		e->state = flow_state::tcp_established;
+		established.push_back(e);
+	}
+	for (uint32_t i = 50; i < 100; ++i) {
+		flow_entry* e = t.insert(key_n(i), hash_key(key_n(i)), 2);
+		REQUIRE(e);
+		e->state = flow_state::tcp_syn_sent;
+	}
+	CHECK(t.size() == 100);
+	// The 101st flow takes the place of the oldest embryonic one (key 50).
+	flow_entry* e = t.insert(key_n(1000), hash_key(key_n(1000)), 3);
+	REQUIRE(e);
+	e->state = flow_state::tcp_syn_sent;
+	CHECK(t.counters().evicted_embryonic.load() == 1);
+	CHECK(t.lookup(key_n(50), hash_key(key_n(50))) == nullptr);
+	CHECK(t.lookup(key_n(51), hash_key(key_n(51))) != nullptr);
+	CHECK(t.lookup(key_n(1000), hash_key(key_n(1000))) == e);
+	CHECK(t.size() == 100);
+	// A flood of 500 more: every embryonic goes, the established all stay, the table never grows.
+	for (uint32_t i = 2000; i < 2500; ++i) {
+		flow_entry* f = t.insert(key_n(i), hash_key(key_n(i)), 4);
+		REQUIRE(f);
+		f->state = flow_state::tcp_syn_sent;
+	}
+	CHECK(t.size() == 100);
+	for (uint32_t i = 0; i < 50; ++i)
+		CHECK(t.lookup(key_n(i), hash_key(key_n(i))) == established[i]);
+	// Only established left besides the flood's latest: once they fill the table, new flows are refused.
+	for (uint32_t i = 2500; i < 2550; ++i) {
+		flow_entry* f = t.insert(key_n(i), hash_key(key_n(i)), 5);
+		REQUIRE(f);
+		f->state = flow_state::tcp_established;
+	}
+	CHECK(t.insert(key_n(9999), hash_key(key_n(9999)), 6) == nullptr);
+	CHECK(t.counters().refused_full.load() == 1);
+}
+
+TEST_CASE("drop policy refuses new flows when full")
+{
+	flow_table t(small_config(10, full_policy::drop));
+	for (uint32_t i = 0; i < 10; ++i) {
+		flow_entry* e = t.insert(key_n(i), hash_key(key_n(i)), 1);
+		REQUIRE(e);
+		e->state = flow_state::tcp_syn_sent;
+	}
+	CHECK(t.insert(key_n(10), hash_key(key_n(10)), 1) == nullptr);
+	CHECK(t.counters().refused_full.load() == 1);
+	CHECK(t.counters().evicted_embryonic.load() == 0);
+}
+
+TEST_CASE("expiry follows per-state timeouts and entries come back after a quiescent point")
+{
+	table_config c = small_config(4);
+	c.idle[flow_state::tcp_syn_sent] = 5;       // seconds = 5000 ticks here
+	c.idle[flow_state::tcp_established] = 100;
+	flow_table t(c);
+	flow_entry* a = t.insert(key_n(1), hash_key(key_n(1)), 0);
+	a->state = flow_state::tcp_syn_sent;
+	flow_entry* b = t.insert(key_n(2), hash_key(key_n(2)), 0);
+	b->state = flow_state::tcp_established;
+	CHECK(t.expire(4000, 1u << 20) == 0);
+	CHECK(t.expire(6000, 1u << 20) == 1);
+	CHECK(t.lookup(key_n(1), hash_key(key_n(1))) == nullptr);
+	CHECK(t.lookup(key_n(2), hash_key(key_n(2))) == b);
+	CHECK(t.counters().expired[uint32_t(flow_state::tcp_syn_sent)].load() == 1);
+	b->last_seen = 90000;  // the worker saw a packet: not idle
+	CHECK(t.expire(150000, 1u << 20) == 0);
+	CHECK(t.expire(200000, 1u << 20) == 1);
+	CHECK(t.size() == 0);
+	// Capacity 4: two never used plus two retired. The retired ones come back only after the owner
+	// passes a quiescent point.
+	for (uint32_t i = 10; i < 12; ++i)
+		REQUIRE(t.insert(key_n(i), hash_key(key_n(i)), 200000));
+	for (uint32_t i = 10; i < 12; ++i)
+		t.lookup(key_n(i), hash_key(key_n(i)))->state = flow_state::tcp_established;
+	CHECK(t.insert(key_n(12), hash_key(key_n(12)), 200000) == nullptr);
+	t.quiescent();
+	t.expire(200000, 1);  // recycles
+	CHECK(t.counters().recycled.load() == 2);
+	CHECK(t.insert(key_n(12), hash_key(key_n(12)), 200000) != nullptr);
+	CHECK(t.insert(key_n(13), hash_key(key_n(13)), 200000) != nullptr);
+}
+
+TEST_CASE("flush removes everything")
+{
+	flow_table t(small_config(1000));
+	for (uint32_t i = 0; i < 300; ++i)
+		REQUIRE(t.insert(key_n(i), hash_key(key_n(i)), 1));
+	CHECK(t.flush() == 300);
+	CHECK(t.size() == 0);
+	for (uint32_t i = 0; i < 300; ++i)
+		CHECK(t.lookup(key_n(i), hash_key(key_n(i))) == nullptr);
+}
+
+TEST_CASE("owner and control thread run concurrently without losing live flows")
+{
+	// The owner keeps 1000 long-lived flows fresh while churning short-lived ones through a small table;
+	// the control thread expires and recycles at the same time. Live flows must always be found.
+	table_config c = small_config(4000);
+	c.idle[flow_state::udp_new] = 1;            // 1000 ticks
+	c.idle[flow_state::tcp_established] = 1000;
+	flow_table t(c);
+	std::atomic<uint64_t> now{0};
+	std::atomic<bool> stop{false};
+	for (uint32_t i = 0; i < 1000; ++i) {
+		flow_entry* e = t.insert(key_n(i), hash_key(key_n(i)), 0);
+		REQUIRE(e);
+		e->state = flow_state::tcp_established;
+	}
+	std::thread control([&] {
+		while (!stop.load()) {
+			t.expire(now.load(), 64);
+			std::this_thread::yield();
+		}
+	});
+	uint64_t lost = 0, refused = 0;
+	for (uint32_t round = 0; round < 300; ++round) {
+		now.fetch_add(100);
+		const uint64_t ts = now.load();
+		for (uint32_t i = 0; i < 1000; ++i) {
+			flow_entry* e = t.lookup(key_n(i), hash_key(key_n(i)));
+			if (!e)
+				++lost;
+			else
+				__atomic_store_n(&e->last_seen, ts, __ATOMIC_RELAXED);
+		}
+		for (uint32_t j = 0; j < 50; ++j) {
+			const uint32_t n = 100000 + round * 50 + j;
+			flow_entry* e = t.insert(key_n(n, 17), hash_key(key_n(n, 17)), ts);
+			if (e)
+				e->state = flow_state::udp_new;
+			else
+				++refused;
+		}
+		t.quiescent();
+	}
+	stop = true;
+	control.join();
+	CHECK(lost == 0);
+	CHECK(t.size() <= 4000);
+	CHECK(t.counters().expired[uint32_t(flow_state::udp_new)].load() > 0);
+	INFO("refused " << refused);
+}
