@@ -1,0 +1,461 @@
+// portcullisd: the firewall daemon. Reads its configuration (INI files and command line), brings up the
+// DPDK EAL and the ports of the driver profile, compiles the rules, starts one worker per lcore, and
+// runs the control loop (flow expiry, statistics) on the main lcore until SIGINT/SIGTERM, a configured
+// duration, or — for capture replays — until the input has gone idle. Prints the final counters.
+#include <boost/program_options.hpp>
+
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_rcu_qsbr.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "dataplane/dataplane.h"
+#include "dataplane/ports.h"
+#include "rules/rules.h"
+
+namespace po = boost::program_options;
+namespace dp = portcullis::dataplane;
+namespace flow = portcullis::flow;
+namespace rules = portcullis::rules;
+
+namespace {
+
+constexpr int exit_ok = 0, exit_config = 1, exit_usage = 2, exit_runtime = 3;
+
+std::atomic<bool> g_stop{false};
+
+extern "C" void on_signal(int) { g_stop.store(true); }
+
+struct settings {
+	std::string rules_file;
+	std::string eal_args;
+	std::vector<std::string> eal_extra;  // after "--" on the command line
+	std::string outside, inside, mode, inside_networks;
+	std::string capture, output_dir;
+	uint32_t workers = 1;
+	dp::port_setup ports;
+	std::string rss;
+	uint16_t burst = 32;
+	uint32_t flow_capacity = 1u << 20;
+	std::string full_policy;
+	bool tcp_loose_pickup = false;
+	bool pass_other_l2 = false;
+	bool send_rejects = true;
+	std::string classifier;
+	flow::timeouts idle;
+	double duration = 0;
+	uint32_t exit_when_idle_ms = 0;
+	double stats_interval = 0;
+	bool check_only = false;
+};
+
+po::options_description describe(settings& s)
+{
+	po::options_description general("General");
+	general.add_options()
+		("help,h", "Show this help and exit.")
+		("config,c", po::value<std::vector<std::string>>()->composing(),
+		 "INI configuration file (repeatable; later files and the command line override earlier ones).")
+		("profile,p", po::value<std::vector<std::string>>()->composing(),
+		 "Driver profile (drivers-config/*.conf): EAL arguments, ports and queues. Same format as --config.")
+		("rules,r", po::value(&s.rules_file), "Rule file to enforce (required).")
+		("check", po::bool_switch(&s.check_only),
+		 "Validate the configuration and the rule file, then exit (0 when both are good); touches no NIC.");
+
+	po::options_description eal("EAL ([eal] section)");
+	eal.add_options()
+		("eal.args", po::value(&s.eal_args)->default_value(""),
+		 "DPDK EAL arguments, e.g. \"-l 0-1 --vdev=net_null0\"; words after -- on the command line are "
+		 "appended. {capture} and {output} are replaced by replay.capture and replay.output-dir.");
+
+	po::options_description ports("Ports ([ports] section)");
+	ports.add_options()
+		("ports.outside", po::value(&s.outside)->default_value("0"), "Outside port: id or device name.")
+		("ports.inside", po::value(&s.inside)->default_value("1"), "Inside port: id or device name.")
+		("ports.mode", po::value(&s.mode)->default_value("pair"),
+		 "pair: traffic from the outside port is inbound and leaves by the inside port, and back. "
+		 "replay: the outside port carries both directions (a capture); a packet whose source is in "
+		 "ports.inside-networks is outbound and leaves by the outside port, others leave by the inside port.")
+		("ports.inside-networks", po::value(&s.inside_networks)->default_value(""),
+		 "Replay mode: the inside address ranges, as in a rule (\"198.18.1.0/24, 2001:2:0:1::/64\").")
+		("replay.capture", po::value(&s.capture)->default_value(""), "Capture file substituted for {capture} in eal.args.")
+		("replay.output-dir", po::value(&s.output_dir)->default_value("."), "Directory substituted for {output} in eal.args.");
+
+	po::options_description queues("Queues and memory ([queues] section)");
+	queues.add_options()
+		("queues.workers", po::value(&s.workers)->default_value(1),
+		 "Worker lcores; each polls its own RX queue of every port. Needs that many lcores besides the main "
+		 "one in eal.args (-l), or runs the single worker on the main lcore when there are none.")
+		("queues.rx-descriptors", po::value(&s.ports.rx_descriptors)->default_value(1024), "RX ring size per queue.")
+		("queues.tx-descriptors", po::value(&s.ports.tx_descriptors)->default_value(1024), "TX ring size per queue.")
+		("queues.mbufs", po::value(&s.ports.mbufs)->default_value(16383), "Mbufs in the packet pool.")
+		("queues.mbuf-cache", po::value(&s.ports.mbuf_cache)->default_value(256), "Per-lcore mbuf cache.")
+		("queues.burst", po::value(&s.burst)->default_value(32), "Packets per RX burst (1..64).")
+		("queues.rss", po::value(&s.rss)->default_value("symmetric"),
+		 "symmetric: RSS with a key that sends both directions of a flow to one queue; plain: the NIC's default key.");
+
+	po::options_description flows("Connection tracking ([flows] section)");
+	flows.add_options()
+		("flows.capacity", po::value(&s.flow_capacity)->default_value(1u << 20),
+		 "Flows tracked in all, split evenly between the workers.")
+		("flows.full-policy", po::value(&s.full_policy)->default_value("evict-embryonic"),
+		 "When the table is full: evict-embryonic (the oldest half-open flow makes room; established flows "
+		 "are never evicted) or drop (new flows are refused). Both are counted.")
+		("flows.tcp-loose-pickup", po::bool_switch(&s.tcp_loose_pickup),
+		 "Let an allowed TCP packet that is not a SYN open a flow (after a restart, say). Off: such packets "
+		 "are dropped as tcp_no_flow.");
+	for (uint32_t st = 0; st < flow::flow_state_count; ++st) {
+		std::string name = "flows.timeout." + std::string(flow::to_string(flow::flow_state(st)));
+		std::replace(name.begin(), name.end(), '_', '-');
+		flows.add_options()(strdup(name.c_str()), po::value(&s.idle.seconds[st])->default_value(s.idle.seconds[st]),
+		                    "Idle timeout in seconds.");
+	}
+
+	po::options_description data("Data path ([dataplane] section)");
+	data.add_options()
+		("dataplane.pass-other-l2", po::bool_switch(&s.pass_other_l2),
+		 "Forward frames that are neither IP nor ARP (dropped and counted as l2_other by default).")
+		("dataplane.send-rejects", po::value(&s.send_rejects)->default_value(true),
+		 "Answer reject rules with a TCP RST or an ICMP unreachable (else they only drop).")
+		("dataplane.classifier", po::value(&s.classifier)->default_value("ours"), "ours or rte_acl.");
+
+	po::options_description run("Run ([run] section)");
+	run.add_options()
+		("run.duration", po::value(&s.duration)->default_value(0), "Stop after this many seconds (0: until a signal).")
+		("run.exit-when-idle", po::value(&s.exit_when_idle_ms)->default_value(0),
+		 "Stop once no packet has arrived for this many milliseconds after the first one (capture replays).")
+		("run.stats-interval", po::value(&s.stats_interval)->default_value(0),
+		 "Print counters every this many seconds (0: only at exit).");
+
+	po::options_description all;
+	all.add(general).add(eal).add(ports).add(queues).add(flows).add(data).add(run);
+	return all;
+}
+
+std::vector<std::string> split_words(const std::string& s)
+{
+	std::istringstream in(s);
+	std::vector<std::string> out;
+	for (std::string w; in >> w;)
+		out.push_back(w);
+	return out;
+}
+
+void replace_all(std::string& s, const std::string& what, const std::string& with)
+{
+	for (size_t at = s.find(what); at != std::string::npos; at = s.find(what, at + with.size()))
+		s.replace(at, what.size(), with);
+}
+
+uint64_t sum_rx(const std::vector<std::unique_ptr<dp::worker>>& workers)
+{
+	uint64_t total = 0;
+	for (const auto& w : workers)
+		for (uint32_t p = 0; p < dp::max_ports; ++p)
+			total += w->counters().rx_packets[p];
+	return total;
+}
+
+void print_counters(const std::vector<std::unique_ptr<dp::worker>>& workers, const dp::compiled_policy& pol,
+                    const std::vector<dp::port_state>& ports, FILE* out)
+{
+	dp::worker_counters t{};
+	uint64_t flows = 0;
+	for (const auto& w : workers) {
+		const auto& c = w->counters();
+		for (uint32_t p = 0; p < dp::max_ports; ++p) {
+			t.rx_packets[p] += c.rx_packets[p];
+			t.rx_bytes[p] += c.rx_bytes[p];
+			t.tx_packets[p] += c.tx_packets[p];
+			t.tx_bytes[p] += c.tx_bytes[p];
+		}
+		for (int d = 0; d < 2; ++d)
+			for (int v = 0; v < 3; ++v) {
+				t.packets[d][v] += c.packets[d][v];
+				t.bytes[d][v] += c.bytes[d][v];
+			}
+		for (size_t r = 0; r < dp::drop_reason_count; ++r)
+			t.drops[r] += c.drops[r];
+		for (size_t r = 0; r < portcullis::packet::drop_reason_count; ++r)
+			t.parse.by_reason[r] += c.parse.by_reason[r];
+		t.flows_opened += c.flows_opened;
+		t.reply_packets += c.reply_packets;
+		t.related_icmp += c.related_icmp;
+		t.rejects_sent += c.rejects_sent;
+		flows += w->flows().size();
+	}
+	std::fprintf(out, "ports:\n");
+	for (const auto& p : ports)
+		std::fprintf(out, "  %-12s rx %10lu pkts %12lu bytes   tx %10lu pkts %12lu bytes\n", p.name.c_str(),
+		             (unsigned long)t.rx_packets[p.port % dp::max_ports], (unsigned long)t.rx_bytes[p.port % dp::max_ports],
+		             (unsigned long)t.tx_packets[p.port % dp::max_ports], (unsigned long)t.tx_bytes[p.port % dp::max_ports]);
+	static const char* verdicts[] = {"forwarded", "dropped", "rejected"};
+	for (int d = 0; d < 2; ++d)
+		for (int v = 0; v < 3; ++v)
+			std::fprintf(out, "%-3s %-9s %10lu pkts %12lu bytes\n", d == 0 ? "in" : "out", verdicts[v],
+			             (unsigned long)t.packets[d][v], (unsigned long)t.bytes[d][v]);
+	std::fprintf(out, "flows: %lu opened, %lu live; %lu reply packets, %lu related ICMP, %lu rejects sent\n",
+	             (unsigned long)t.flows_opened, (unsigned long)flows, (unsigned long)t.reply_packets,
+	             (unsigned long)t.related_icmp, (unsigned long)t.rejects_sent);
+	std::fprintf(out, "drops by reason:\n");
+	for (size_t r = 0; r < dp::drop_reason_count; ++r)
+		if (t.drops[r])
+			std::fprintf(out, "  %-22s %10lu\n", std::string(dp::to_string(dp::drop_reason(r))).c_str(), (unsigned long)t.drops[r]);
+	for (size_t r = 1; r < portcullis::packet::drop_reason_count; ++r)
+		if (t.parse.by_reason[r])
+			std::fprintf(out, "  malformed/%-12s %10lu\n",
+			             std::string(portcullis::packet::to_string(portcullis::packet::drop_reason(r))).c_str(),
+			             (unsigned long)t.parse.by_reason[r]);
+	std::fprintf(out, "rules (generation %lu):\n", (unsigned long)pol.generation);
+	for (uint32_t i = 0; i < pol.rules.rules.size(); ++i) {
+		const auto& r = pol.rules.rules[i];
+		const dp::rule_counter c = pol.total(i);
+		std::fprintf(out, "  %8lu pkts %10lu bytes  %s:%u  %s\n", (unsigned long)c.packets, (unsigned long)c.bytes,
+		             r.loc.file.c_str(), r.loc.line, r.text.c_str());
+	}
+	std::fflush(out);
+}
+
+int worker_main(void* arg)
+{
+	static_cast<dp::worker*>(arg)->run(g_stop);
+	return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+	settings s;
+	const po::options_description options = describe(s);
+	po::variables_map vm;
+	// Words after "--" are EAL arguments.
+	std::vector<std::string> ours;
+	for (int i = 1; i < argc; ++i) {
+		if (std::string(argv[i]) == "--") {
+			for (int j = i + 1; j < argc; ++j)
+				s.eal_extra.emplace_back(argv[j]);
+			break;
+		}
+		ours.emplace_back(argv[i]);
+	}
+	try {
+		po::store(po::command_line_parser(ours).options(options).run(), vm);
+		// Profile first, then config files: each overrides the ones before; the command line wins.
+		for (const char* key : {"config", "profile"}) {
+			if (!vm.count(key))
+				continue;
+			for (const auto& file : vm[key].as<std::vector<std::string>>()) {
+				std::ifstream in(file);
+				if (!in) {
+					std::cerr << "portcullisd: cannot open " << key << " file " << file << "\n";
+					return exit_usage;
+				}
+				po::store(po::parse_config_file(in, options), vm);
+			}
+		}
+		po::notify(vm);
+	} catch (const po::error& e) {
+		std::cerr << "portcullisd: " << e.what() << "\n";
+		return exit_usage;
+	}
+	if (vm.count("help")) {
+		std::cout << "usage: portcullisd --profile drivers-config/NAME.conf --rules FILE [options] [-- EAL args]\n\n"
+		          << options << "\n";
+		return exit_ok;
+	}
+	if (s.rules_file.empty()) {
+		std::cerr << "portcullisd: --rules is required (see --help)\n";
+		return exit_usage;
+	}
+	if (s.mode != "pair" && s.mode != "replay") {
+		std::cerr << "portcullisd: ports.mode must be pair or replay, not '" << s.mode << "'\n";
+		return exit_usage;
+	}
+	if (s.full_policy != "evict-embryonic" && s.full_policy != "drop") {
+		std::cerr << "portcullisd: flows.full-policy must be evict-embryonic or drop\n";
+		return exit_usage;
+	}
+	if (s.classifier != "ours" && s.classifier != "rte_acl") {
+		std::cerr << "portcullisd: dataplane.classifier must be ours or rte_acl\n";
+		return exit_usage;
+	}
+	if (s.workers < 1 || s.workers > dp::max_workers) {
+		std::cerr << "portcullisd: queues.workers must be 1.." << dp::max_workers << "\n";
+		return exit_usage;
+	}
+
+	auto parsed = rules::parse_file(s.rules_file);
+	for (const auto& d : parsed.errors)
+		std::cerr << rules::format(d) << "\n";
+	if (!parsed.rules)
+		return exit_config;
+	portcullis::tuple_match inside;
+	if (!s.inside_networks.empty()) {
+		auto r = rules::parse_string("allow out from { " + s.inside_networks + " }", "ports.inside-networks");
+		for (const auto& d : r.errors)
+			std::cerr << rules::format(d) << "\n";
+		if (!r.rules)
+			return exit_config;
+		inside = r.rules->rules.at(0).match;
+	}
+	if (s.check_only) {
+		std::cout << s.rules_file << ": OK, " << parsed.rules->rules.size() << " rules\n";
+		return exit_ok;
+	}
+
+	// EAL
+	std::string eal_args = s.eal_args;
+	replace_all(eal_args, "{capture}", s.capture);
+	replace_all(eal_args, "{output}", s.output_dir);
+	std::vector<std::string> eal_words{"portcullisd"};
+	for (auto& w : split_words(eal_args))
+		eal_words.push_back(w);
+	for (auto& w : s.eal_extra)
+		eal_words.push_back(w);
+	std::vector<char*> eal_argv;
+	for (auto& w : eal_words)
+		eal_argv.push_back(w.data());
+	if (rte_eal_init(int(eal_argv.size()), eal_argv.data()) < 0) {
+		std::cerr << "portcullisd: EAL init failed: " << rte_strerror(rte_errno) << "\n";
+		return exit_runtime;
+	}
+	std::signal(SIGINT, on_signal);
+	std::signal(SIGTERM, on_signal);
+
+	const int outside = dp::resolve_port(s.outside), inside_port = dp::resolve_port(s.inside);
+	if (outside < 0 || inside_port < 0 || outside == inside_port || outside >= int(dp::max_ports) ||
+	    inside_port >= int(dp::max_ports)) {
+		std::cerr << "portcullisd: need two distinct ports (outside '" << s.outside << "', inside '" << s.inside
+		          << "'); the EAL found " << rte_eth_dev_count_avail() << "\n";
+		rte_eal_cleanup();
+		return exit_config;
+	}
+
+	std::vector<unsigned> worker_lcores;
+	unsigned lcore;
+	RTE_LCORE_FOREACH_WORKER(lcore) worker_lcores.push_back(lcore);
+	const bool worker_on_main = worker_lcores.empty();
+	uint32_t nworkers = worker_on_main ? 1 : std::min<uint32_t>(s.workers, uint32_t(worker_lcores.size()));
+	s.ports.queues = nworkers;
+	s.ports.symmetric_rss = s.rss == "symmetric";
+	rte_mempool* pool = nullptr;
+	std::vector<dp::port_state> ports;
+	if (auto err = dp::start_ports({uint16_t(outside), uint16_t(inside_port)}, s.ports, pool, ports); !err.empty()) {
+		std::cerr << "portcullisd: " << err << "\n";
+		rte_eal_cleanup();
+		return exit_runtime;
+	}
+	nworkers = std::min(nworkers, std::min(ports[0].queues, ports[1].queues));
+
+	auto compiled = dp::compile(std::move(*parsed.rules), 1, nworkers,
+	                            s.classifier == "ours" ? portcullis::classify::backend::ours
+	                                                   : portcullis::classify::backend::rte_acl);
+	if (!compiled.policy) {
+		std::cerr << "portcullisd: " << compiled.error << "\n";
+		dp::stop_ports(ports);
+		rte_eal_cleanup();
+		return exit_config;
+	}
+	std::atomic<dp::compiled_policy*> active{compiled.policy.get()};
+
+	const size_t rcu_size = rte_rcu_qsbr_get_memsize(nworkers);
+	auto* rcu = static_cast<rte_rcu_qsbr*>(rte_zmalloc("portcullis_rcu", rcu_size, RTE_CACHE_LINE_SIZE));
+	rte_rcu_qsbr_init(rcu, nworkers);
+
+	std::vector<std::unique_ptr<dp::worker>> workers;
+	for (uint32_t w = 0; w < nworkers; ++w) {
+		dp::worker_config wc;
+		wc.index = w;
+		wc.burst = s.burst;
+		wc.flows.capacity = std::max<uint32_t>(1, s.flow_capacity / nworkers);
+		wc.flows.policy = s.full_policy == "drop" ? flow::full_policy::drop : flow::full_policy::evict_embryonic;
+		wc.flows.idle = s.idle;
+		wc.flows.tsc_hz = rte_get_tsc_hz();
+		wc.tcp_loose_pickup = s.tcp_loose_pickup;
+		wc.pass_other_l2 = s.pass_other_l2;
+		wc.send_rejects = s.send_rejects;
+		wc.inside4 = inside.src4;
+		wc.inside6 = inside.src6;
+		const uint16_t out_p = uint16_t(outside), in_p = uint16_t(inside_port);
+		if (s.mode == "replay") {
+			wc.queues.push_back({out_p, uint16_t(w), -1, {in_p, out_p}, uint16_t(w)});
+		} else {
+			wc.queues.push_back({out_p, uint16_t(w), 0, {in_p, in_p}, uint16_t(w)});
+			wc.queues.push_back({in_p, uint16_t(w), 1, {out_p, out_p}, uint16_t(w)});
+		}
+		rte_rcu_qsbr_thread_register(rcu, w);
+		workers.push_back(std::make_unique<dp::worker>(wc, active, rcu));
+	}
+	std::printf("portcullisd: %u worker(s), ports %s (outside) and %s (inside), %zu rules (generation 1), "
+	            "classifier %s %zu bytes, compiled in %.2f ms\n",
+	            nworkers, ports[0].name.c_str(), ports[1].name.c_str(), compiled.policy->rules.rules.size(),
+	            s.classifier.c_str(),
+	            compiled.policy->classifier[0]->memory_bytes() + compiled.policy->classifier[1]->memory_bytes(),
+	            compiled.policy->compile_ms);
+	std::fflush(stdout);
+
+	// The control loop: on the main lcore, or on a thread of its own when the worker has the main lcore.
+	auto control = [&] {
+		const auto start = std::chrono::steady_clock::now();
+		auto last_stats = start;
+		auto last_rx_change = start;
+		uint64_t last_rx = 0;
+		while (!g_stop.load()) {
+			std::this_thread::sleep_for(std::chrono::milliseconds(20));
+			const uint64_t now_tsc = rte_rdtsc();
+			for (auto& w : workers)
+				w->flows().expire(now_tsc, 4096);
+			const auto now = std::chrono::steady_clock::now();
+			const uint64_t rx = sum_rx(workers);
+			if (rx != last_rx) {
+				last_rx = rx;
+				last_rx_change = now;
+			}
+			if (s.exit_when_idle_ms && rx > 0 &&
+			    now - last_rx_change > std::chrono::milliseconds(s.exit_when_idle_ms))
+				g_stop.store(true);
+			if (s.duration > 0 && now - start > std::chrono::duration<double>(s.duration))
+				g_stop.store(true);
+			if (s.stats_interval > 0 && now - last_stats > std::chrono::duration<double>(s.stats_interval)) {
+				last_stats = now;
+				print_counters(workers, *active.load(), ports, stdout);
+			}
+		}
+	};
+
+	if (worker_on_main) {
+		std::thread control_thread(control);
+		workers[0]->run(g_stop);
+		control_thread.join();
+	} else {
+		for (uint32_t w = 0; w < nworkers; ++w)
+			rte_eal_remote_launch(worker_main, workers[w].get(), worker_lcores[w]);
+		control();
+		rte_eal_mp_wait_lcore();
+	}
+
+	std::printf("portcullisd: stopped; final counters\n");
+	print_counters(workers, *active.load(), ports, stdout);
+	dp::stop_ports(ports);
+	workers.clear();
+	rte_free(rcu);
+	rte_eal_cleanup();
+	return exit_ok;
+}

@@ -1,0 +1,123 @@
+// The data path: per-core workers that pull bursts from NIC queues, parse them, look them up in their
+// flow table, classify the first packet of each new flow, and forward or drop.
+//
+// Threads: one worker per lcore, share-nothing. A worker owns its flow table, its counters and its TX
+// queues; it reads the active compiled policy through one atomic pointer, loaded once per burst, and
+// reports a quiescent state (rte_rcu QSBR) after each poll round so the control plane knows when an old
+// policy can be freed. The control thread reads counters (plain 64-bit loads of per-core rows) and
+// expires flows in each worker's table (see flow_table.h). Nothing here allocates, locks or throws
+// once the worker runs.
+//
+// Direction: a packet that arrives on the outside port goes "in" and leaves through the inside port;
+// one from the inside port goes "out". A replay port (pcap demos and benchmarks: one capture holding
+// both directions) decides per packet, like tcpprep: a source inside `inside_networks` goes out.
+//
+// Verdicts: a packet of a known flow is tracked (conntrack.h) and passes unless invalid for the flow's
+// state; replies of an allowed flow pass whatever the rules of their direction say. A packet of no
+// known flow is classified in its direction: allow opens a flow (TCP only on a SYN), drop and reject
+// drop it (reject also answers with a TCP RST or an ICMP unreachable), no rule means the direction's
+// default. ICMP errors about a known flow pass as related traffic. When the policy generation has
+// changed since a flow was judged, its first packet re-checks the flow's opening tuple against the new
+// rules, and a flow they no longer allow is dropped and closed.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "dataplane/policy.h"
+#include "flow/flow_table.h"
+#include "packet/packet.h"
+
+struct rte_mbuf;
+struct rte_rcu_qsbr;
+
+namespace portcullis::dataplane {
+
+inline constexpr uint32_t max_ports = 8;
+inline constexpr uint16_t max_burst = 64;
+
+enum class drop_reason : uint8_t {
+	rule_drop,            // a rule said drop
+	rule_reject,          // a rule said reject
+	default_drop,         // no rule matched and the direction's default is drop (or reject)
+	tcp_no_flow,          // TCP packet that is not a SYN, for no known flow
+	conntrack_invalid,    // not valid for its flow's state
+	flow_table_full,      // allowed, but no room for the new flow
+	revalidated,          // its flow is no longer allowed by the current rules
+	fragment_unsupported, // non-first fragment (reassembly is not done yet)
+	l2_other,             // neither IP nor ARP
+	malformed,            // the parser refused it (see parse counters for why)
+	tx_full,              // the TX queue had no room
+	count_
+};
+inline constexpr size_t drop_reason_count = size_t(drop_reason::count_);
+std::string_view to_string(drop_reason r);
+
+enum class verdict : uint8_t { allow, drop, reject };
+
+struct alignas(64) worker_counters {
+	uint64_t rx_packets[max_ports], rx_bytes[max_ports];
+	uint64_t tx_packets[max_ports], tx_bytes[max_ports];
+	uint64_t packets[2][3], bytes[2][3];  // [direction][verdict]
+	uint64_t drops[drop_reason_count];
+	uint64_t flows_opened;
+	uint64_t reply_packets;   // passed as the reply of an allowed flow
+	uint64_t related_icmp;    // ICMP errors about a known flow
+	uint64_t rejects_sent;
+	uint64_t busy_tsc, idle_tsc, polls, idle_polls;
+	packet::parse_counters parse;
+};
+
+struct rx_queue_map {
+	uint16_t port;
+	uint16_t queue;
+	int8_t direction;      // 0 in, 1 out, -1 decided per packet from inside_networks
+	uint16_t tx_port[2];   // where a packet of each direction leaves
+	uint16_t tx_queue;
+};
+
+struct worker_config {
+	uint32_t index = 0;  // 0 .. workers-1: row in counters, thread id in the QSBR variable
+	std::vector<rx_queue_map> queues;
+	flow::table_config flows;
+	bool tcp_loose_pickup = false;
+	bool pass_other_l2 = false;
+	bool send_rejects = true;
+	uint16_t burst = 32;
+	std::vector<value_range<uint32_t>> inside4;  // replay ports only
+	std::vector<value_range<u128>> inside6;
+};
+
+class worker {
+public:
+	worker(const worker_config& config, const std::atomic<compiled_policy*>& policy, rte_rcu_qsbr* rcu);
+
+	// Polls the configured queues until stop is set.
+	void run(const std::atomic<bool>& stop);
+	// One poll round over every queue; returns packets received. run() is a loop of these.
+	uint32_t poll_once();
+	// Judges one burst that arrived on q and transmits or frees every packet. Exposed for tests.
+	void process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q);
+
+	flow::flow_table& flows() { return table_; }
+	const flow::flow_table& flows() const { return table_; }
+	const worker_counters& counters() const { return counters_; }
+	const worker_config& config() const { return config_; }
+
+private:
+	int direction_of(const rx_queue_map& q, const packet::parsed& p) const;
+	verdict judge_new(const compiled_policy& pol, const packet::parsed& p, int dir, rte_mbuf* m, uint32_t& rule);
+	bool revalidate(const compiled_policy& pol, flow::flow_entry& e);
+	void send(uint16_t port, uint16_t queue, rte_mbuf** pkts, uint16_t n);
+	bool make_reject(rte_mbuf* m, const packet::parsed& p);
+
+	worker_config config_;
+	const std::atomic<compiled_policy*>& policy_;
+	rte_rcu_qsbr* rcu_;
+	flow::flow_table table_;
+	worker_counters counters_{};
+};
+
+} // namespace portcullis::dataplane

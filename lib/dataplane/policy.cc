@@ -1,0 +1,51 @@
+#include "dataplane/policy.h"
+
+#include <chrono>
+
+namespace portcullis::dataplane {
+
+rule_counter compiled_policy::total(uint32_t rule) const
+{
+	rule_counter t{};
+	for (uint32_t w = 0; w < workers; ++w) {
+		const rule_counter& c = counter(w, rule);
+		t.packets += c.packets;
+		t.bytes += c.bytes;
+		if (c.last_hit_tsc > t.last_hit_tsc)
+			t.last_hit_tsc = c.last_hit_tsc;
+	}
+	return t;
+}
+
+compile_result compile(rules::ruleset rs, uint64_t generation, uint32_t workers, classify::backend backend)
+{
+	const auto start = std::chrono::steady_clock::now();
+	compile_result out;
+	auto p = std::make_unique<compiled_policy>();
+	p->generation = generation;
+	p->rules = std::move(rs);
+	p->default_action[uint32_t(rules::direction::in)] = p->rules.default_in;
+	p->default_action[uint32_t(rules::direction::out)] = p->rules.default_out;
+	for (const auto& r : p->rules.rules)
+		p->action_of.push_back(r.act);
+	for (rules::direction d : {rules::direction::in, rules::direction::out}) {
+		std::vector<classify::rule_entry> entries;
+		for (uint32_t index : rules::rules_for(p->rules, d))
+			entries.push_back({index, &p->rules.rules[index].match});
+		auto built = classify::build(backend, entries);
+		if (!built.classifier) {
+			out.error = "cannot build the " + std::string(rules::direction_name(d)) + " classifier: " + built.error;
+			return out;
+		}
+		p->classifier[uint32_t(d)] = std::move(built.classifier);
+	}
+	p->workers = workers < 1 ? 1 : workers;
+	constexpr uint32_t per_line = 64 / sizeof(rule_counter);
+	p->counter_stride = uint32_t((p->rules.rules.size() + per_line - 1) / per_line * per_line + per_line);
+	p->counters = std::make_unique<rule_counter[]>(size_t(p->workers) * p->counter_stride);
+	p->compile_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+	out.policy = std::move(p);
+	return out;
+}
+
+} // namespace portcullis::dataplane

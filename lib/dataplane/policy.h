@@ -1,0 +1,57 @@
+// A compiled policy: one rule set, its two classifiers (one per direction), and the per-core counters of
+// its rules. Built by the control plane off the data path, then published to the workers with one
+// pointer store; immutable afterwards except for the counters, which each worker writes only in its
+// own row. Freed only after every worker has passed a quiescent point (see dataplane.h).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "classify/classify.h"
+#include "rules/rules.h"
+
+namespace portcullis::dataplane {
+
+inline constexpr uint32_t max_workers = 64;
+
+// Per rule, per core: what the rule let through or stopped. alignas keeps two cores' rows apart.
+struct alignas(32) rule_counter {
+	uint64_t packets;
+	uint64_t bytes;
+	uint64_t last_hit_tsc;
+	uint64_t pad;
+};
+
+struct compiled_policy {
+	uint64_t generation = 0;
+	rules::ruleset rules;
+	std::unique_ptr<classify::classifier> classifier[2];  // indexed by rules::direction
+	std::vector<rules::action> action_of;                 // by rule index
+	rules::action default_action[2];
+	double compile_ms = 0;
+	uint32_t workers = 0;
+	// [worker * stride + rule]; the stride leaves a cache line between two workers' rows.
+	std::unique_ptr<rule_counter[]> counters;
+	uint32_t counter_stride = 0;
+
+	rule_counter& counter(uint32_t worker, uint32_t rule) { return counters[size_t(worker) * counter_stride + rule]; }
+	const rule_counter& counter(uint32_t worker, uint32_t rule) const
+	{
+		return counters[size_t(worker) * counter_stride + rule];
+	}
+	// Sum over workers.
+	rule_counter total(uint32_t rule) const;
+};
+
+struct compile_result {
+	std::unique_ptr<compiled_policy> policy;  // null on failure
+	std::string error;
+};
+
+// Builds both directions' classifiers for rs. `generation` is stamped into the result.
+compile_result compile(rules::ruleset rs, uint64_t generation, uint32_t workers,
+                       classify::backend backend = classify::backend::ours);
+
+} // namespace portcullis::dataplane

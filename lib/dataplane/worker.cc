@@ -1,0 +1,390 @@
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_rcu_qsbr.h>
+
+#include "dataplane/dataplane.h"
+#include "flow/conntrack.h"
+
+namespace portcullis::dataplane {
+namespace {
+
+constexpr uint8_t v_allow = uint8_t(verdict::allow), v_drop = uint8_t(verdict::drop), v_reject = uint8_t(verdict::reject);
+
+// Where a miss's classifier key sits: list = direction * 2 + (IPv6 ? 1 : 0).
+struct miss_ref {
+	uint8_t list;
+	uint8_t pos;
+};
+
+flow::segment segment_of(const packet::parsed& p) { return {p.proto, p.tcp_flags, p.tcp_seq, p.tcp_ack}; }
+
+classify::key_v4 key4_of(const packet::parsed& p)
+{
+	classify::key_v4 k{};
+	k.src = p.src.v4;
+	k.dst = p.dst.v4;
+	k.sport = p.sport;
+	k.dport = p.dport;
+	k.proto = p.proto;
+	k.tcp_flags = p.tcp_flags;
+	return k;
+}
+
+classify::key_v6 key6_of(const packet::parsed& p)
+{
+	classify::key_v6 k{};
+	k.src = p.src.v6;
+	k.dst = p.dst.v6;
+	k.sport = p.sport;
+	k.dport = p.dport;
+	k.proto = p.proto;
+	k.tcp_flags = p.tcp_flags;
+	return k;
+}
+
+} // namespace
+
+std::string_view to_string(drop_reason r)
+{
+	switch (r) {
+	case drop_reason::rule_drop: return "rule_drop";
+	case drop_reason::rule_reject: return "rule_reject";
+	case drop_reason::default_drop: return "default_drop";
+	case drop_reason::tcp_no_flow: return "tcp_no_flow";
+	case drop_reason::conntrack_invalid: return "conntrack_invalid";
+	case drop_reason::flow_table_full: return "flow_table_full";
+	case drop_reason::revalidated: return "revalidated";
+	case drop_reason::fragment_unsupported: return "fragment_unsupported";
+	case drop_reason::l2_other: return "l2_other";
+	case drop_reason::malformed: return "malformed";
+	case drop_reason::tx_full: return "tx_full";
+	case drop_reason::count_: break;
+	}
+	return "unknown";
+}
+
+worker::worker(const worker_config& config, const std::atomic<compiled_policy*>& policy, rte_rcu_qsbr* rcu)
+	: config_(config), policy_(policy), rcu_(rcu), table_(config.flows)
+{
+	if (config_.burst == 0 || config_.burst > max_burst)
+		config_.burst = max_burst;
+}
+
+int worker::direction_of(const rx_queue_map& q, const packet::parsed& p) const
+{
+	if (q.direction >= 0)
+		return q.direction;
+	if (p.family == 4)
+		return contains(config_.inside4, p.src.v4) ? 1 : 0;
+	if (p.family == 6)
+		return contains(config_.inside6, p.src.v6) ? 1 : 0;
+	return 0;
+}
+
+bool worker::revalidate(const compiled_policy& pol, flow::flow_entry& e)
+{
+	// Re-judge the flow's opening packet: the opener's side of the key, in the direction it came from.
+	const bool b = e.opener_is_b;
+	const u128 src = b ? e.key.b() : e.key.a(), dst = b ? e.key.a() : e.key.b();
+	uint16_t sport = b ? e.key.port_b : e.key.port_a, dport = b ? e.key.port_a : e.key.port_b;
+	uint8_t flags = 0;
+	if (e.key.proto == 6)
+		flags = flow::tcp_flag::syn;
+	if (e.key.proto == 1 || e.key.proto == 58) {  // keyed by echo id: judge as an echo request
+		sport = e.key.proto == 1 ? 8 : 128;
+		dport = 0;
+	}
+	uint32_t rule = classify::no_match;
+	const auto& cls = *pol.classifier[e.opener_direction & 1];
+	if (e.key.family == 4) {
+		classify::key_v4 k{uint32_t(src), uint32_t(dst), sport, dport, e.key.proto, flags, {}};
+		cls.classify(&k, 1, &rule);
+	} else {
+		classify::key_v6 k{};
+		k.src = src;
+		k.dst = dst;
+		k.sport = sport;
+		k.dport = dport;
+		k.proto = e.key.proto;
+		k.tcp_flags = flags;
+		cls.classify(&k, 1, &rule);
+	}
+	const rules::action act = rule == classify::no_match ? pol.default_action[e.opener_direction & 1] : pol.action_of[rule];
+	if (act != rules::action::allow) {
+		// Let the control thread reap it at its next scan; until then every packet re-checks and drops.
+		__atomic_store_n(&e.last_seen, uint64_t(0), __ATOMIC_RELAXED);
+		return false;
+	}
+	e.rule_id = rule;
+	e.ruleset_generation = uint32_t(pol.generation);
+	return true;
+}
+
+void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
+{
+	if (n > max_burst)
+		n = max_burst;
+	const uint64_t now = rte_rdtsc();
+	compiled_policy* pol = policy_.load(std::memory_order_acquire);
+
+	packet::parsed parsed[max_burst];
+	packet::parse_burst(pkts, n, parsed, counters_.parse);
+
+	uint8_t v[max_burst];
+	uint8_t dir[max_burst];
+	uint16_t out_port[max_burst];
+	flow::flow_key keys[max_burst];
+	uint64_t hashes[max_burst];
+	bool reversed[max_burst];
+	uint8_t which[max_burst];
+	uint32_t m = 0;
+
+	for (uint16_t i = 0; i < n; ++i) {
+		const packet::parsed& p = parsed[i];
+		const uint32_t len = pkts[i]->pkt_len;
+		counters_.rx_packets[q.port % max_ports]++;
+		counters_.rx_bytes[q.port % max_ports] += len;
+		dir[i] = uint8_t(direction_of(q, p));
+		out_port[i] = q.tx_port[dir[i]];
+		v[i] = v_drop;
+		if (!p.ok()) {
+			counters_.drops[size_t(drop_reason::malformed)]++;
+			continue;
+		}
+		if (p.kind == packet::packet_kind::arp) {
+			v[i] = v_allow;
+			continue;
+		}
+		if (p.kind == packet::packet_kind::other_l2) {
+			if (config_.pass_other_l2)
+				v[i] = v_allow;
+			else
+				counters_.drops[size_t(drop_reason::l2_other)]++;
+			continue;
+		}
+		if (p.is_non_first_fragment() || pol == nullptr) {
+			counters_.drops[size_t(drop_reason::fragment_unsupported)] += pol != nullptr;
+			counters_.drops[size_t(drop_reason::default_drop)] += pol == nullptr;
+			continue;
+		}
+		// ICMP flows are keyed by the echo identifier on both sides (see flow_key.h) so that request and
+		// reply meet; the parser gives (id, 0) for an echo, quoted or not.
+		if (p.is_icmp_error()) {
+			const packet::inner_tuple& t = p.inner;
+			const bool icmp = t.proto == 1 || t.proto == 58;
+			keys[m] = flow::make_key(t.family, t.proto, t.src.v6, t.dst.v6, t.sport, icmp ? t.sport : t.dport,
+			                         reversed[m]);
+		} else if (p.is_icmp()) {
+			const uint16_t id = p.is_icmp_echo() ? p.icmp_echo_id : 0;
+			keys[m] = flow::make_key(p.family, p.proto, p.src.v6, p.dst.v6, id, id, reversed[m]);
+		} else {
+			keys[m] = flow::make_key(p.family, p.proto, p.src.v6, p.dst.v6, p.sport, p.dport, reversed[m]);
+		}
+		hashes[m] = flow::hash_key(keys[m]);
+		which[m] = uint8_t(i);
+		++m;
+	}
+
+	flow::flow_entry* found[max_burst];
+	table_.lookup_burst(keys, hashes, m, found);
+
+	// Known flows: track. Unknown: gather classifier keys per direction and family.
+	classify::key_v4 k4[2][max_burst];
+	classify::key_v6 k6[2][max_burst];
+	uint32_t results[4][max_burst];
+	uint8_t list_size[4] = {};
+	miss_ref miss[max_burst];
+
+	auto pass_known = [&](uint32_t j, flow::flow_entry& e) {
+		const uint16_t i = which[j];
+		const packet::parsed& p = parsed[i];
+		if (p.is_icmp_error()) {
+			counters_.related_icmp++;
+			v[i] = v_allow;
+			return;
+		}
+		if (e.ruleset_generation != pol->generation && !revalidate(*pol, e)) {
+			counters_.drops[size_t(drop_reason::revalidated)]++;
+			return;
+		}
+		const bool from_opener = reversed[j] == bool(e.opener_is_b);
+		const flow::flow_state before = e.state;
+		if (flow::track(e, segment_of(p), from_opener) == flow::ct_result::invalid) {
+			counters_.drops[size_t(drop_reason::conntrack_invalid)]++;
+			return;
+		}
+		if (flow::is_embryonic(e.state) && !flow::is_embryonic(before))
+			table_.note_embryonic(&e);  // re-opened on the same tuple
+		__atomic_store_n(&e.last_seen, now, __ATOMIC_RELAXED);
+		const uint32_t side = from_opener ? 0 : 1;
+		e.packets[side]++;
+		e.bytes[side] += pkts[i]->pkt_len;
+		counters_.reply_packets += side;
+		if (e.rule_id != classify::no_match) {
+			rule_counter& rc = pol->counter(config_.index, e.rule_id);
+			rc.packets++;
+			rc.bytes += pkts[i]->pkt_len;
+			rc.last_hit_tsc = now;
+		}
+		v[i] = v_allow;
+	};
+
+	uint32_t nmiss = 0;
+	uint8_t miss_j[max_burst];
+	for (uint32_t j = 0; j < m; ++j) {
+		if (found[j]) {
+			pass_known(j, *found[j]);
+			continue;
+		}
+		const packet::parsed& p = parsed[which[j]];
+		const uint8_t list = uint8_t(dir[which[j]] * 2 + (p.family == 6 ? 1 : 0));
+		const uint8_t pos = list_size[list]++;
+		if (p.family == 6)
+			k6[dir[which[j]]][pos] = key6_of(p);
+		else
+			k4[dir[which[j]]][pos] = key4_of(p);
+		miss[nmiss] = {list, pos};
+		miss_j[nmiss++] = uint8_t(j);
+	}
+	for (uint32_t d = 0; d < 2; ++d) {
+		if (list_size[d * 2])
+			pol->classifier[d]->classify(k4[d], list_size[d * 2], results[d * 2]);
+		if (list_size[d * 2 + 1])
+			pol->classifier[d]->classify(k6[d], list_size[d * 2 + 1], results[d * 2 + 1]);
+	}
+
+	bool opened_in_burst = false;
+	for (uint32_t x = 0; x < nmiss; ++x) {
+		const uint32_t j = miss_j[x];
+		const uint16_t i = which[j];
+		const packet::parsed& p = parsed[i];
+		const uint32_t d = dir[i];
+		// An earlier packet of this burst may have opened the flow (a SYN and its SYN-ACK in one burst):
+		// then this one is a packet of a known flow, whatever its classification said.
+		if (opened_in_burst) {
+			if (flow::flow_entry* e = table_.lookup(keys[j], hashes[j])) {
+				pass_known(j, *e);
+				continue;
+			}
+		}
+		const uint32_t rule = results[miss[x].list][miss[x].pos];
+		const rules::action act = rule == classify::no_match ? pol->default_action[d] : pol->action_of[rule];
+		if (rule != classify::no_match) {
+			rule_counter& rc = pol->counter(config_.index, rule);
+			rc.packets++;
+			rc.bytes += pkts[i]->pkt_len;
+			rc.last_hit_tsc = now;
+		}
+		if (act == rules::action::drop) {
+			counters_.drops[size_t(rule == classify::no_match ? drop_reason::default_drop : drop_reason::rule_drop)]++;
+			continue;
+		}
+		if (act == rules::action::reject) {
+			counters_.drops[size_t(rule == classify::no_match ? drop_reason::default_drop : drop_reason::rule_reject)]++;
+			if (config_.send_rejects && make_reject(pkts[i], p)) {
+				v[i] = v_reject;
+				out_port[i] = q.port;
+			}
+			continue;
+		}
+		if (p.is_icmp_error()) {  // allowed by the rules, but it opens nothing
+			v[i] = v_allow;
+			continue;
+		}
+		const flow::segment seg = segment_of(p);
+		if (!flow::can_open(seg, config_.tcp_loose_pickup)) {
+			counters_.drops[size_t(drop_reason::tcp_no_flow)]++;
+			continue;
+		}
+		flow::flow_entry* e = table_.insert(keys[j], hashes[j], now);
+		if (!e) {
+			counters_.drops[size_t(drop_reason::flow_table_full)]++;
+			continue;
+		}
+		flow::open(*e, seg, config_.tcp_loose_pickup);
+		e->rule_id = rule;
+		e->ruleset_generation = uint32_t(pol->generation);
+		e->opener_is_b = reversed[j];
+		e->opener_direction = uint8_t(d);
+		e->packets[0] = 1;
+		e->bytes[0] = pkts[i]->pkt_len;
+		counters_.flows_opened++;
+		opened_in_burst = true;
+		v[i] = v_allow;
+	}
+
+	// Transmit what passes, grouped by port; free the rest.
+	rte_mbuf* out[max_ports][max_burst];
+	uint16_t out_n[max_ports] = {};
+	rte_mbuf* dropped[max_burst];
+	uint16_t ndropped = 0;
+	for (uint16_t i = 0; i < n; ++i) {
+		const uint32_t len = pkts[i]->pkt_len;
+		counters_.packets[dir[i]][v[i]]++;
+		counters_.bytes[dir[i]][v[i]] += len;
+		if (v[i] == v_drop) {
+			dropped[ndropped++] = pkts[i];
+		} else {
+			const uint16_t port = out_port[i] % max_ports;
+			out[port][out_n[port]++] = pkts[i];
+			counters_.rejects_sent += v[i] == v_reject;
+		}
+	}
+	if (ndropped)
+		rte_pktmbuf_free_bulk(dropped, ndropped);
+	for (uint16_t port = 0; port < max_ports; ++port)
+		if (out_n[port])
+			send(port, q.tx_queue, out[port], out_n[port]);
+}
+
+void worker::send(uint16_t port, uint16_t queue, rte_mbuf** pkts, uint16_t n)
+{
+	uint64_t bytes = 0;
+	for (uint16_t i = 0; i < n; ++i)
+		bytes += pkts[i]->pkt_len;
+	const uint16_t sent = rte_eth_tx_burst(port, queue, pkts, n);
+	for (uint16_t i = sent; i < n; ++i)
+		bytes -= pkts[i]->pkt_len;
+	counters_.tx_packets[port] += sent;
+	counters_.tx_bytes[port] += bytes;
+	if (sent < n) {
+		counters_.drops[size_t(drop_reason::tx_full)] += n - sent;
+		rte_pktmbuf_free_bulk(pkts + sent, n - sent);
+	}
+}
+
+uint32_t worker::poll_once()
+{
+	uint32_t total = 0;
+	rte_mbuf* pkts[max_burst];
+	for (const rx_queue_map& q : config_.queues) {
+		const uint64_t start = rte_rdtsc();
+		const uint16_t n = rte_eth_rx_burst(q.port, q.queue, pkts, config_.burst);
+		counters_.polls++;
+		if (n == 0) {
+			counters_.idle_polls++;
+			counters_.idle_tsc += rte_rdtsc() - start;
+			continue;
+		}
+		process(pkts, n, q);
+		counters_.busy_tsc += rte_rdtsc() - start;
+		total += n;
+	}
+	table_.quiescent();
+	if (rcu_)
+		rte_rcu_qsbr_quiescent(rcu_, config_.index);
+	return total;
+}
+
+void worker::run(const std::atomic<bool>& stop)
+{
+	if (rcu_)
+		rte_rcu_qsbr_thread_online(rcu_, config_.index);
+	while (!stop.load(std::memory_order_relaxed))
+		poll_once();
+	if (rcu_)
+		rte_rcu_qsbr_thread_offline(rcu_, config_.index);
+}
+
+} // namespace portcullis::dataplane
