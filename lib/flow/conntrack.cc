@@ -44,7 +44,9 @@ ct_result track_tcp(flow_entry& e, const segment& s, bool from_opener)
 			}
 			return ct_result::invalid;
 		}
-		return ((f & syn_ack) == syn_ack && s.seq == e.responder_isn) ? ct_result::pass : ct_result::invalid;
+		// Only a retransmission of the SYN-ACK already seen.
+		return ((f & syn_ack) == syn_ack && s.seq == e.responder_isn && s.ack == e.opener_isn + 1) ? ct_result::pass
+		                                                                                        : ct_result::invalid;
 
 	case flow_state::tcp_established:
 	case flow_state::tcp_fin_wait:

@@ -74,3 +74,14 @@ TEST_CASE("UDP and ICMP become established on the first reply")
 	track(i, {1, 0, 0, 0}, false);
 	CHECK(i.state == flow_state::icmp_replied);
 }
+
+TEST_CASE("a retransmitted SYN-ACK must match the first one")
+{
+	flow_entry e{};
+	open(e, tcp(S, 1000, 0), false);
+	REQUIRE(track(e, tcp(S | A, 7000, 1001), false) == ct_result::pass);
+	CHECK(track(e, tcp(S | A, 7000, 1001), false) == ct_result::pass);
+	CHECK(track(e, tcp(S | A, 7000, 999), false) == ct_result::invalid);
+	CHECK(track(e, tcp(S | A, 7001, 1001), false) == ct_result::invalid);
+	CHECK(track(e, tcp(A | tcp_flag::psh, 7001, 1001), false) == ct_result::invalid);  // data before the handshake ends
+}

@@ -1,0 +1,178 @@
+#include "pipeline.h"
+
+#include <rte_eal.h>
+#include <rte_eth_ring.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+#include <unistd.h>
+
+namespace portcullis::test {
+namespace {
+
+struct environment {
+	rte_mempool* pool = nullptr;
+	rte_ring* rx[2] = {};
+	rte_ring* tx[2] = {};
+	uint16_t port[2] = {};
+
+	environment()
+	{
+		const std::string prefix = "--file-prefix=portcullis-pipeline-" + std::to_string(getpid());
+		std::vector<std::string> args = {"test", "--no-huge", "-m", "256", "--no-pci", "-l", "0", "--log-level=error", prefix};
+		std::vector<char*> argv;
+		for (auto& a : args)
+			argv.push_back(a.data());
+		if (rte_eal_init(int(argv.size()), argv.data()) < 0)
+			throw std::runtime_error("EAL init failed");
+		pool = rte_pktmbuf_pool_create("pipeline_pool", 8191, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+		for (int side = 0; side < 2; ++side) {
+			const std::string n = std::to_string(side);
+			rx[side] = rte_ring_create(("prx" + n).c_str(), 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+			tx[side] = rte_ring_create(("ptx" + n).c_str(), 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+			const int p = rte_eth_from_rings(("pipe" + n).c_str(), &rx[side], 1, &tx[side], 1, 0);
+			if (p < 0)
+				throw std::runtime_error("cannot create ring port");
+			port[side] = uint16_t(p);
+			rte_eth_conf conf{};
+			rte_eth_dev_configure(port[side], 1, 1, &conf);
+			rte_eth_rx_queue_setup(port[side], 0, 1024, 0, nullptr, pool);
+			rte_eth_tx_queue_setup(port[side], 0, 1024, 0, nullptr);
+			rte_eth_dev_start(port[side]);
+		}
+	}
+};
+
+environment& env()
+{
+	static environment e;
+	return e;
+}
+
+} // namespace
+
+pipeline::pipeline(const std::string& rules_text, const pipeline_options& opt)
+{
+	environment& e = env();
+	for (int side = 0; side < 2; ++side)
+		sent(side);  // leftovers of an earlier test
+	dataplane::worker_config wc;
+	wc.flows.capacity = opt.flow_capacity;
+	wc.flows.policy = opt.policy;
+	wc.flows.tsc_hz = 1'000'000'000;
+	if (opt.replay) {
+		wc.queues.push_back({e.port[outside], 0, -1, {e.port[inside], e.port[outside]}, 0});
+		wc.inside4 = {{0xC6120100u, 0xC61201FFu}};  // 198.18.1.0/24
+	} else {
+		wc.queues.push_back({e.port[outside], 0, 0, {e.port[inside], e.port[inside]}, 0});
+		wc.queues.push_back({e.port[inside], 0, 1, {e.port[outside], e.port[outside]}, 0});
+	}
+	swap_rules(rules_text);
+	worker_ = std::make_unique<dataplane::worker>(wc, active_, nullptr);
+}
+
+pipeline::~pipeline()
+{
+	for (int side = 0; side < 2; ++side)
+		sent(side);
+}
+
+void pipeline::swap_rules(const std::string& rules_text)
+{
+	auto parsed = rules::parse_string(rules_text, "test.rules");
+	if (!parsed.rules) {
+		std::string all;
+		for (const auto& d : parsed.errors)
+			all += rules::format(d) + "\n";
+		throw std::runtime_error("bad test rules:\n" + all);
+	}
+	auto c = dataplane::compile(std::move(*parsed.rules), policies_.size() + 1, 1);
+	if (!c.policy)
+		throw std::runtime_error(c.error);
+	policies_.push_back(std::move(c.policy));
+	active_.store(policies_.back().get(), std::memory_order_release);
+}
+
+void pipeline::inject(int side, const bytes& frame)
+{
+	rte_mbuf* m = rte_pktmbuf_alloc(env().pool);
+	if (!m)
+		throw std::runtime_error("mbuf pool empty");
+	char* data = rte_pktmbuf_append(m, uint16_t(frame.size()));
+	if (!data)
+		throw std::runtime_error("frame too big for one mbuf");
+	std::memcpy(data, frame.data(), frame.size());
+	if (rte_ring_enqueue(env().rx[side], m) != 0)
+		throw std::runtime_error("rx ring full");
+}
+
+void pipeline::run() { worker_->poll_once(); }
+
+std::vector<bytes> pipeline::sent(int side)
+{
+	std::vector<bytes> out;
+	void* obj;
+	while (rte_ring_dequeue(env().tx[side], &obj) == 0) {
+		auto* m = static_cast<rte_mbuf*>(obj);
+		const uint8_t* d = rte_pktmbuf_mtod(m, const uint8_t*);
+		out.emplace_back(d, d + m->data_len);
+		rte_pktmbuf_free(m);
+	}
+	return out;
+}
+
+pipeline::result pipeline::send(int side, const bytes& frame)
+{
+	inject(side, frame);
+	run();
+	return {sent(outside), sent(inside)};
+}
+
+bytes tcp4(uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport, uint8_t flags, uint32_t seq, uint32_t ack,
+           const bytes& payload)
+{
+	using namespace packet::test;
+	ipv4_spec ip;
+	ip.src = src;
+	ip.dst = dst;
+	ip.proto = 6;
+	tcp_spec t;
+	t.sport = sport;
+	t.dport = dport;
+	t.flags = flags;
+	t.seq = seq;
+	t.ack = ack;
+	return eth(0x0800, ipv4(ip, tcp(t, payload)), {}, 60);
+}
+
+bytes udp4(uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport, const bytes& payload)
+{
+	using namespace packet::test;
+	ipv4_spec ip;
+	ip.src = src;
+	ip.dst = dst;
+	ip.proto = 17;
+	return eth(0x0800, ipv4(ip, udp(sport, dport, payload)), {}, 60);
+}
+
+bytes tcp6(u128 src, uint16_t sport, u128 dst, uint16_t dport, uint8_t flags, uint32_t seq, uint32_t ack)
+{
+	using namespace packet::test;
+	ipv6_spec ip;
+	ip.src = src;
+	ip.dst = dst;
+	ip.next_header = 6;
+	tcp_spec t;
+	t.sport = sport;
+	t.dport = dport;
+	t.flags = flags;
+	t.seq = seq;
+	t.ack = ack;
+	return eth(0x86DD, ipv6(ip, tcp(t)), {}, 60);
+}
+
+} // namespace portcullis::test

@@ -1,0 +1,60 @@
+// A worker between two in-memory ports (net_ring): tests put frames on a port's RX ring, run the
+// worker's poll loop once, and read what it transmitted on each port's TX ring.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dataplane/dataplane.h"
+#include "packet/frames.h"
+
+namespace portcullis::test {
+
+using packet::test::bytes;
+
+inline constexpr int outside = 0, inside = 1;
+
+struct pipeline_options {
+	uint32_t flow_capacity = 1024;
+	flow::full_policy policy = flow::full_policy::evict_embryonic;
+	bool replay = false;  // one port carrying both directions, split by inside networks
+};
+
+class pipeline {
+public:
+	explicit pipeline(const std::string& rules_text, const pipeline_options& opt = {});
+	~pipeline();
+
+	// Frames arriving on a side (outside/inside); run() polls every queue once.
+	void inject(int side, const bytes& frame);
+	void run();
+	// Frames the worker sent out of a side since the last call.
+	std::vector<bytes> sent(int side);
+	// Inject, run, and return what left through each side.
+	struct result {
+		std::vector<bytes> to_outside, to_inside;
+	};
+	result send(int side, const bytes& frame);
+
+	// Compile and publish a new rule set (what the control plane's hot swap does).
+	void swap_rules(const std::string& rules_text);
+
+	dataplane::worker& worker() { return *worker_; }
+	const dataplane::compiled_policy& policy() const { return *policies_.back(); }
+	uint64_t drops(dataplane::drop_reason r) const { return worker_->counters().drops[size_t(r)]; }
+
+private:
+	std::vector<std::unique_ptr<dataplane::compiled_policy>> policies_;
+	std::atomic<dataplane::compiled_policy*> active_{nullptr};
+	std::unique_ptr<dataplane::worker> worker_;
+};
+
+// Frames between the benchmarking-range hosts used by the tests.
+bytes tcp4(uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport, uint8_t flags, uint32_t seq = 0,
+           uint32_t ack = 0, const bytes& payload = {});
+bytes udp4(uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport, const bytes& payload = {});
+bytes tcp6(u128 src, uint16_t sport, u128 dst, uint16_t dport, uint8_t flags, uint32_t seq = 0, uint32_t ack = 0);
+
+} // namespace portcullis::test

@@ -1,0 +1,273 @@
+#define CATCH_CONFIG_MAIN
+#include <catch2/catch.hpp>
+
+#include "packet/packet.h"
+#include "pipeline.h"
+
+using namespace portcullis;
+using namespace portcullis::test;
+using dataplane::drop_reason;
+namespace pt = portcullis::packet::test;
+
+namespace {
+
+const char* gateway = R"(
+default in drop
+default out allow
+set inside = { 198.18.1.0/24, 2001:2:0:1::/64 }
+set server = { 198.18.1.10, 2001:2:0:1::10 }
+drop in tcp to any port 31337
+allow in tcp to $server port { ssh, http, https }
+reject in tcp to $inside port telnet
+reject in udp to $inside port 9999
+allow in icmp icmp-type echo-request
+allow out from $inside
+)";
+
+constexpr uint32_t client = 0xC6120005;   // 198.18.0.5, outside
+constexpr uint32_t server = 0xC612010A;   // 198.18.1.10
+constexpr uint32_t station = 0xC6120114;  // 198.18.1.20
+constexpr uint32_t remote = 0xC6120035;   // 198.18.0.53, outside
+constexpr uint8_t S = 0x02, A = 0x10, F = 0x01, R = 0x04, SA = 0x12, PA = 0x18, FA = 0x11;
+
+packet::parsed parse(const bytes& b)
+{
+	packet::parsed p;
+	packet::parse(b.data(), uint32_t(b.size()), p);
+	return p;
+}
+
+} // namespace
+
+TEST_CASE("inbound connection to an allowed service passes both ways")
+{
+	pipeline pl(gateway);
+	auto r = pl.send(outside, tcp4(client, 40000, server, 22, S, 100));
+	REQUIRE(r.to_inside.size() == 1);
+	CHECK(r.to_outside.empty());
+	CHECK(r.to_inside[0] == tcp4(client, 40000, server, 22, S, 100));  // forwarded untouched
+	r = pl.send(inside, tcp4(server, 22, client, 40000, SA, 900, 101));
+	REQUIRE(r.to_outside.size() == 1);
+	r = pl.send(outside, tcp4(client, 40000, server, 22, A, 101, 901));
+	REQUIRE(r.to_inside.size() == 1);
+	r = pl.send(inside, tcp4(server, 22, client, 40000, PA, 901, 101, pt::filler(100)));
+	REQUIRE(r.to_outside.size() == 1);
+	CHECK(pl.worker().counters().flows_opened == 1);
+	CHECK(pl.worker().counters().reply_packets == 2);
+	auto* e = pl.worker().flows().lookup(
+		[&] {
+			bool rev;
+			return flow::make_key(4, 6, client, server, 40000, 22, rev);
+		}(),
+		[&] {
+			bool rev;
+			return flow::hash_key(flow::make_key(4, 6, client, server, 40000, 22, rev));
+		}());
+	REQUIRE(e);
+	CHECK(e->state == flow::flow_state::tcp_established);
+	CHECK(e->packets[0] == 2);
+	CHECK(e->packets[1] == 2);
+	CHECK(e->rule_id == 1);
+	CHECK(pl.policy().total(1).packets == 4);
+}
+
+TEST_CASE("unsolicited inbound traffic meets the default deny")
+{
+	pipeline pl(gateway);
+	auto r = pl.send(outside, tcp4(client, 40000, station, 22, S));  // ssh allowed only to the server
+	CHECK(r.to_inside.empty());
+	r = pl.send(outside, udp4(client, 5000, station, 5000));
+	CHECK(r.to_inside.empty());
+	r = pl.send(outside, tcp4(client, 40000, server, 31337, S));
+	CHECK(r.to_inside.empty());
+	CHECK(pl.drops(drop_reason::default_drop) == 2);
+	CHECK(pl.drops(drop_reason::rule_drop) == 1);
+	// A mid-stream packet of an allowed service opens nothing.
+	r = pl.send(outside, tcp4(client, 40001, server, 80, A, 5, 5));
+	CHECK(r.to_inside.empty());
+	CHECK(pl.drops(drop_reason::tcp_no_flow) == 1);
+	CHECK(pl.worker().counters().flows_opened == 0);
+}
+
+TEST_CASE("outbound connections let their replies back in, and only their replies")
+{
+	pipeline pl(gateway);
+	auto r = pl.send(inside, udp4(station, 50000, remote, 53, bytes(20, 1)));
+	REQUIRE(r.to_outside.size() == 1);
+	r = pl.send(outside, udp4(remote, 53, station, 50000, bytes(40, 2)));
+	REQUIRE(r.to_inside.size() == 1);
+	// Same remote host, other port: not a reply.
+	r = pl.send(outside, udp4(remote, 54, station, 50000));
+	CHECK(r.to_inside.empty());
+	// TCP out and back.
+	r = pl.send(inside, tcp4(station, 50001, remote, 443, S, 1));
+	REQUIRE(r.to_outside.size() == 1);
+	r = pl.send(outside, tcp4(remote, 443, station, 50001, SA, 70, 2));
+	REQUIRE(r.to_inside.size() == 1);
+	// A SYN-ACK that does not acknowledge our SYN is not a reply.
+	r = pl.send(outside, tcp4(remote, 443, station, 50001, SA, 70, 999));
+	CHECK(r.to_inside.empty());
+	CHECK(pl.drops(drop_reason::conntrack_invalid) == 1);
+	CHECK(pl.worker().counters().flows_opened == 2);
+}
+
+TEST_CASE("packets of one new flow in the same burst")
+{
+	pipeline pl(gateway);
+	// A SYN and its retransmission in one burst open one flow, and both pass.
+	pl.inject(outside, tcp4(client, 40000, server, 22, S, 1));
+	pl.inject(outside, tcp4(client, 40000, server, 22, S, 1));
+	pl.run();
+	CHECK(pl.sent(inside).size() == 2);
+	CHECK(pl.worker().counters().flows_opened == 1);
+	// Replay port: both directions in one burst, request first.
+	pipeline_options o;
+	o.replay = true;
+	pipeline rp(gateway, o);
+	rp.inject(outside, tcp4(station, 50002, remote, 443, S, 1));
+	rp.inject(outside, tcp4(remote, 443, station, 50002, SA, 70, 2));
+	rp.inject(outside, tcp4(station, 50002, remote, 443, A, 2, 71));
+	rp.run();
+	CHECK(rp.sent(outside).size() == 2);  // the station's packets leave by the outside port
+	CHECK(rp.sent(inside).size() == 1);   // the reply goes in
+	CHECK(rp.worker().counters().flows_opened == 1);
+}
+
+TEST_CASE("reject answers TCP with a RST and UDP with an ICMP port unreachable")
+{
+	pipeline pl(gateway);
+	auto r = pl.send(outside, tcp4(client, 40000, station, 23, S, 5000));
+	CHECK(r.to_inside.empty());
+	REQUIRE(r.to_outside.size() == 1);
+	const packet::parsed rst = parse(r.to_outside[0]);
+	REQUIRE(rst.ok());
+	CHECK(rst.src.v4 == station);
+	CHECK(rst.dst.v4 == client);
+	CHECK(rst.sport == 23);
+	CHECK(rst.dport == 40000);
+	CHECK(rst.tcp_flags == (R | A));
+	CHECK(rst.tcp_ack == 5001);
+	r = pl.send(outside, udp4(client, 40000, station, 9999, bytes(30, 7)));
+	REQUIRE(r.to_outside.size() == 1);
+	const packet::parsed icmp = parse(r.to_outside[0]);
+	REQUIRE(icmp.ok());
+	CHECK(icmp.proto == 1);
+	CHECK(icmp.icmp_type == 3);
+	CHECK(icmp.icmp_code == 3);
+	CHECK(icmp.dst.v4 == client);
+	REQUIRE(icmp.is_icmp_error());
+	CHECK(icmp.inner.src.v4 == client);
+	CHECK(icmp.inner.dst.v4 == station);
+	CHECK(icmp.inner.dport == 9999);
+	CHECK(pl.worker().counters().rejects_sent == 2);
+	CHECK(pl.drops(drop_reason::rule_reject) == 2);
+}
+
+TEST_CASE("ICMP errors about a known flow pass; about no flow they meet the rules")
+{
+	pipeline pl(gateway);
+	REQUIRE(pl.send(inside, udp4(station, 50000, remote, 53, bytes(8, 0))).to_outside.size() == 1);
+	// The remote answers "port unreachable", quoting the station's datagram.
+	pt::ipv4_spec quoted_ip;
+	quoted_ip.src = station;
+	quoted_ip.dst = remote;
+	quoted_ip.proto = 17;
+	const bytes quote = pt::ipv4(quoted_ip, pt::udp(50000, 53, bytes(8, 0)));
+	pt::ipv4_spec outer;
+	outer.src = remote;
+	outer.dst = station;
+	outer.proto = 1;
+	const bytes err = pt::eth(0x0800, pt::ipv4(outer, pt::icmp(3, 3, 0, pt::head(quote, 28))), {}, 60);
+	auto r = pl.send(outside, err);
+	CHECK(r.to_inside.size() == 1);
+	CHECK(pl.worker().counters().related_icmp == 1);
+	// The same error about a flow that never existed: the rules allow only echo-request in.
+	pt::ipv4_spec other_ip = quoted_ip;
+	other_ip.src = server;
+	const bytes quote2 = pt::ipv4(other_ip, pt::udp(50000, 53, bytes(8, 0)));
+	r = pl.send(outside, pt::eth(0x0800, pt::ipv4(outer, pt::icmp(3, 3, 0, pt::head(quote2, 28))), {}, 60));
+	CHECK(r.to_inside.empty());
+	CHECK(pl.drops(drop_reason::default_drop) == 1);
+}
+
+TEST_CASE("ping in and its reply, keyed by the echo identifier")
+{
+	pipeline pl(gateway);
+	pt::ipv4_spec ip;
+	ip.src = client;
+	ip.dst = server;
+	ip.proto = 1;
+	auto r = pl.send(outside, pt::eth(0x0800, pt::ipv4(ip, pt::icmp_echo(8, 77, 1)), {}, 60));
+	REQUIRE(r.to_inside.size() == 1);
+	std::swap(ip.src, ip.dst);
+	r = pl.send(inside, pt::eth(0x0800, pt::ipv4(ip, pt::icmp_echo(0, 77, 1)), {}, 60));
+	CHECK(r.to_outside.size() == 1);
+	r = pl.send(inside, pt::eth(0x0800, pt::ipv4(ip, pt::icmp_echo(0, 78, 1)), {}, 60));  // other id: new, allowed out
+	CHECK(r.to_outside.size() == 1);
+	CHECK(pl.worker().counters().flows_opened == 2);
+}
+
+TEST_CASE("IPv6 flows")
+{
+	pipeline pl(gateway);
+	const u128 c6 = pt::v6addr(0x2001000200000000ull, 5), s6 = pt::v6addr(0x2001000200000001ull, 0x10);
+	auto r = pl.send(outside, tcp6(c6, 40000, s6, 443, S, 10));
+	REQUIRE(r.to_inside.size() == 1);
+	r = pl.send(inside, tcp6(s6, 443, c6, 40000, SA, 20, 11));
+	CHECK(r.to_outside.size() == 1);
+	r = pl.send(outside, tcp6(c6, 40000, s6, 25, S, 10));
+	CHECK(r.to_inside.empty());
+}
+
+TEST_CASE("malformed frames are counted by reason and dropped; ARP passes, other L2 does not")
+{
+	pipeline pl(gateway);
+	pt::ipv4_spec bad;
+	bad.src = client;
+	bad.dst = server;
+	bad.ihl = 4;
+	auto r = pl.send(outside, pt::eth(0x0800, pt::ipv4(bad, pt::filler(20)), {}, 60));
+	CHECK(r.to_inside.empty());
+	CHECK(pl.drops(drop_reason::malformed) == 1);
+	CHECK(pl.worker().counters().parse.by_reason[size_t(packet::drop_reason::ipv4_bad_ihl)] == 1);
+	r = pl.send(outside, pt::eth(0x0806, pt::filler(28)));
+	CHECK(r.to_inside.size() == 1);
+	r = pl.send(outside, pt::eth(0x88cc, pt::filler(40)));  // LLDP
+	CHECK(r.to_inside.empty());
+	CHECK(pl.drops(drop_reason::l2_other) == 1);
+}
+
+TEST_CASE("a full flow table keeps established flows and evicts half-open ones")
+{
+	pipeline_options o;
+	o.flow_capacity = 8;
+	pipeline pl(gateway, o);
+	// Four established outbound connections.
+	for (uint16_t i = 0; i < 4; ++i) {
+		REQUIRE(pl.send(inside, tcp4(station, uint16_t(50000 + i), remote, 443, S, 1)).to_outside.size() == 1);
+		REQUIRE(pl.send(outside, tcp4(remote, 443, station, uint16_t(50000 + i), SA, 9, 2)).to_inside.size() == 1);
+		REQUIRE(pl.send(inside, tcp4(station, uint16_t(50000 + i), remote, 443, A, 2, 10)).to_outside.size() == 1);
+	}
+	// A SYN flood from the outside to the server fills the rest and keeps evicting itself.
+	for (uint32_t i = 0; i < 100; ++i)
+		pl.send(outside, tcp4(0xC6120000 + 100 + i, uint16_t(1000 + i), server, 80, S, i));
+	CHECK(pl.worker().flows().size() <= 8);
+	CHECK(pl.worker().flows().counters().evicted_embryonic.load() >= 96);
+	for (uint16_t i = 0; i < 4; ++i)
+		CHECK(pl.send(outside, tcp4(remote, 443, station, uint16_t(50000 + i), PA, 10, 2, pt::filler(5))).to_inside.size() == 1);
+}
+
+TEST_CASE("a new rule set re-judges existing flows on their next packet")
+{
+	pipeline pl(gateway);
+	REQUIRE(pl.send(outside, tcp4(client, 40000, server, 22, S, 100)).to_inside.size() == 1);
+	REQUIRE(pl.send(outside, tcp4(client, 40001, server, 80, S, 100)).to_inside.size() == 1);
+	// ssh no longer allowed; http still is.
+	pl.swap_rules(R"(
+default in drop
+allow in tcp to 198.18.1.10 port http
+)");
+	CHECK(pl.send(inside, tcp4(server, 22, client, 40000, SA, 900, 101)).to_outside.empty());
+	CHECK(pl.drops(drop_reason::revalidated) == 1);
+	CHECK(pl.send(inside, tcp4(server, 80, client, 40001, SA, 900, 101)).to_outside.size() == 1);
+}
