@@ -71,7 +71,7 @@ po::options_description describe(settings& s)
 	general.add_options()
 		("help,h", "Show this help and exit.")
 		("config,c", po::value<std::vector<std::string>>()->composing(),
-		 "INI configuration file (repeatable; later files and the command line override earlier ones).")
+		 "INI configuration file (repeatable). Precedence: command line, then config files in order, then the profile.")
 		("profile,p", po::value<std::vector<std::string>>()->composing(),
 		 "Driver profile (drivers-config/*.conf): EAL arguments, ports and queues. Same format as --config.")
 		("rules,r", po::value(&s.rules_file), "Rule file to enforce (required).")
@@ -257,7 +257,8 @@ int main(int argc, char** argv)
 	}
 	try {
 		po::store(po::command_line_parser(ours).options(options).run(), vm);
-		// Profile first, then config files: each overrides the ones before; the command line wins.
+		// Boost keeps the first value stored for an option: the command line wins over the config files,
+		// which win over the driver profile.
 		for (const char* key : {"config", "profile"}) {
 			if (!vm.count(key))
 				continue;
