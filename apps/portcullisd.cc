@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "dataplane/dataplane.h"
+#include "control/runtime.h"
 #include "dataplane/ports.h"
 #include "rules/rules.h"
 
@@ -172,9 +173,10 @@ uint64_t sum_rx(const std::vector<std::unique_ptr<dp::worker>>& workers)
 	return total;
 }
 
-void print_counters(const std::vector<std::unique_ptr<dp::worker>>& workers, const dp::compiled_policy& pol,
-                    const std::vector<dp::port_state>& ports, FILE* out)
+void print_counters(const portcullis::control::runtime& rt, const std::vector<dp::port_state>& ports, FILE* out)
 {
+	const auto& workers = rt.workers();
+	const dp::compiled_policy& pol = rt.policy();
 	dp::worker_counters t{};
 	uint64_t flows = 0;
 	for (const auto& w : workers) {
@@ -225,7 +227,7 @@ void print_counters(const std::vector<std::unique_ptr<dp::worker>>& workers, con
 	std::fprintf(out, "rules (generation %lu):\n", (unsigned long)pol.generation);
 	for (uint32_t i = 0; i < pol.rules.rules.size(); ++i) {
 		const auto& r = pol.rules.rules[i];
-		const dp::rule_counter c = pol.total(i);
+		const auto c = rt.rule_counters(i);
 		std::fprintf(out, "  %8lu pkts %10lu bytes  %s:%u  %s\n", (unsigned long)c.packets, (unsigned long)c.bytes,
 		             r.loc.file.c_str(), r.loc.line, r.text.c_str());
 	}
@@ -365,22 +367,7 @@ int main(int argc, char** argv)
 	}
 	nworkers = std::min(nworkers, std::min(ports[0].queues, ports[1].queues));
 
-	auto compiled = dp::compile(std::move(*parsed.rules), 1, nworkers,
-	                            s.classifier == "ours" ? portcullis::classify::backend::ours
-	                                                   : portcullis::classify::backend::rte_acl);
-	if (!compiled.policy) {
-		std::cerr << "portcullisd: " << compiled.error << "\n";
-		dp::stop_ports(ports);
-		rte_eal_cleanup();
-		return exit_config;
-	}
-	std::atomic<dp::compiled_policy*> active{compiled.policy.get()};
-
-	const size_t rcu_size = rte_rcu_qsbr_get_memsize(nworkers);
-	auto* rcu = static_cast<rte_rcu_qsbr*>(rte_zmalloc("portcullis_rcu", rcu_size, RTE_CACHE_LINE_SIZE));
-	rte_rcu_qsbr_init(rcu, nworkers);
-
-	std::vector<std::unique_ptr<dp::worker>> workers;
+	std::vector<dp::worker_config> configs;
 	for (uint32_t w = 0; w < nworkers; ++w) {
 		dp::worker_config wc;
 		wc.index = w;
@@ -401,15 +388,24 @@ int main(int argc, char** argv)
 			wc.queues.push_back({out_p, uint16_t(w), 0, {in_p, in_p}, uint16_t(w)});
 			wc.queues.push_back({in_p, uint16_t(w), 1, {out_p, out_p}, uint16_t(w)});
 		}
-		rte_rcu_qsbr_thread_register(rcu, w);
-		workers.push_back(std::make_unique<dp::worker>(wc, active, rcu));
+		configs.push_back(std::move(wc));
 	}
+	auto rt = std::make_unique<portcullis::control::runtime>(
+		std::move(configs), std::move(*parsed.rules),
+		s.classifier == "ours" ? portcullis::classify::backend::ours : portcullis::classify::backend::rte_acl);
+	if (!rt->error().empty()) {
+		std::cerr << "portcullisd: " << rt->error() << "\n";
+		rt.reset();
+		dp::stop_ports(ports);
+		rte_eal_cleanup();
+		return exit_config;
+	}
+	auto& workers = rt->workers();
+	const dp::compiled_policy& first = rt->policy();
 	std::printf("portcullisd: %u worker(s), ports %s (outside) and %s (inside), %zu rules (generation 1), "
 	            "classifier %s %zu bytes, compiled in %.2f ms\n",
-	            nworkers, ports[0].name.c_str(), ports[1].name.c_str(), compiled.policy->rules.rules.size(),
-	            s.classifier.c_str(),
-	            compiled.policy->classifier[0]->memory_bytes() + compiled.policy->classifier[1]->memory_bytes(),
-	            compiled.policy->compile_ms);
+	            nworkers, ports[0].name.c_str(), ports[1].name.c_str(), first.rules.rules.size(), s.classifier.c_str(),
+	            first.classifier[0]->memory_bytes() + first.classifier[1]->memory_bytes(), first.compile_ms);
 	std::fflush(stdout);
 
 	// The control loop: on the main lcore, or on a thread of its own when the worker has the main lcore.
@@ -420,9 +416,7 @@ int main(int argc, char** argv)
 		uint64_t last_rx = 0;
 		while (!g_stop.load()) {
 			std::this_thread::sleep_for(std::chrono::milliseconds(20));
-			const uint64_t now_tsc = rte_rdtsc();
-			for (auto& w : workers)
-				w->flows().expire(now_tsc, 4096);
+			rt->housekeeping(rte_rdtsc());
 			const auto now = std::chrono::steady_clock::now();
 			const uint64_t rx = sum_rx(workers);
 			if (rx != last_rx) {
@@ -436,7 +430,7 @@ int main(int argc, char** argv)
 				g_stop.store(true);
 			if (s.stats_interval > 0 && now - last_stats > std::chrono::duration<double>(s.stats_interval)) {
 				last_stats = now;
-				print_counters(workers, *active.load(), ports, stdout);
+				print_counters(*rt, ports, stdout);
 			}
 		}
 	};
@@ -453,10 +447,9 @@ int main(int argc, char** argv)
 	}
 
 	std::printf("portcullisd: stopped; final counters\n");
-	print_counters(workers, *active.load(), ports, stdout);
+	print_counters(*rt, ports, stdout);
+	rt.reset();
 	dp::stop_ports(ports);
-	workers.clear();
-	rte_free(rcu);
 	rte_eal_cleanup();
 	return exit_ok;
 }
