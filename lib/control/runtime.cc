@@ -89,7 +89,8 @@ swap_report runtime::push(rules::ruleset rs)
 	report.quiesce_us =
 		std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - published).count();
 
-	// No worker touches the old policy any more: carry its rule counts over.
+	// No worker touches the old policy any more: carry its rule counts over, then free it.
+	std::unique_lock writer(guard_);
 	std::map<std::string, rule_totals> carried;
 	for (uint32_t r = 0; r < old->rules.rules.size(); ++r) {
 		const std::string key = carry_key(old->rules.rules[r]);

@@ -11,12 +11,17 @@
 // counter name, so a rule that survives a push keeps counting up (Prometheus counters stay monotonic).
 //
 // Threads: every member function is for the control thread (one at a time); workers only read the
-// published policy pointer.
+// published policy pointer. Other control-plane threads (the metrics exporter's) may read the policy,
+// rule counters and swap statistics while holding reader_lock(): push() and flush take it exclusively
+// around the moments they change or free them. Worker counters and flow-table counters are plain
+// per-core numbers that anyone may read at any time.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <mutex>
+#include <shared_mutex>
 #include <memory>
 #include <string>
 #include <vector>
@@ -67,6 +72,7 @@ public:
 	// A rule's counters: this generation's plus what earlier generations counted under its name.
 	rule_totals rule_counters(uint32_t rule) const;
 	rte_rcu_qsbr* rcu() const { return rcu_; }
+	std::shared_lock<std::shared_mutex> reader_lock() const { return std::shared_lock(guard_); }
 
 	uint64_t swaps_ok() const { return swaps_ok_; }
 	uint64_t swaps_failed() const { return swaps_failed_; }
@@ -82,6 +88,7 @@ private:
 	std::unique_ptr<dataplane::compiled_policy> owned_;
 	std::vector<std::unique_ptr<dataplane::worker>> workers_;
 	std::map<std::string, rule_totals> carried_;
+	mutable std::shared_mutex guard_;
 	uint64_t next_generation_ = 1;
 	uint64_t swaps_ok_ = 0, swaps_failed_ = 0;
 	double last_swap_unix_ = 0, last_compile_seconds_ = 0, last_quiesce_us_ = 0;
