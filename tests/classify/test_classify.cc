@@ -1,0 +1,317 @@
+// Classifier tests: every backend (ours, its portable path, rte_acl with its best and its scalar method)
+// must give exactly the brute-force reference's answer on hand-written edge cases and on random rule
+// sets with random and adversarial keys.
+//
+// The random cases are reproducible from their seed; set PORTCULLIS_TEST_SEED to try other seeds.
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+
+#include "classify/acl.h"
+#include "classify/linear.h"
+#include "differential.h"
+
+using namespace portcullis;
+using namespace portcullis::classify;
+using namespace portcullis::test;
+
+namespace {
+
+uint64_t base_seed()
+{
+	if (const char* s = std::getenv("PORTCULLIS_TEST_SEED"))
+		return std::strtoull(s, nullptr, 0);
+	return 20261125;
+}
+
+tuple_match any_match(bool v4, bool v6)
+{
+	tuple_match m;
+	if (v4) {
+		m.src4 = {full_range<uint32_t>()};
+		m.dst4 = {full_range<uint32_t>()};
+	}
+	if (v6) {
+		m.src6 = {full_range<u128>()};
+		m.dst6 = {full_range<u128>()};
+	}
+	m.sport = {full_range<uint16_t>()};
+	m.dport = {full_range<uint16_t>()};
+	m.proto = {full_range<uint8_t>()};
+	return m;
+}
+
+value_range<uint32_t> cidr4(uint32_t a, int len)
+{
+	const uint32_t host = len == 0 ? ~0u : (len == 32 ? 0u : (~0u >> len));
+	return {a & ~host, (a & ~host) | host};
+}
+
+key_v4 key4(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, uint8_t proto, uint8_t flags = 0)
+{
+	key_v4 k{};
+	k.src = src;
+	k.dst = dst;
+	k.sport = sport;
+	k.dport = dport;
+	k.proto = proto;
+	k.tcp_flags = flags;
+	return k;
+}
+
+std::unique_ptr<classifier> must_build(const variant& v, std::span<const rule_entry> entries)
+{
+	auto r = v.build(entries);
+	INFO(v.name << " build error: " << r.error);
+	REQUIRE(r.classifier != nullptr);
+	return std::move(r.classifier);
+}
+
+// Every variant against linear on these rules and keys, at one burst size.
+void check_all(const std::string& label, const std::vector<tuple_match>& rules, const std::vector<key_v4>& keys4,
+               const std::vector<key_v6>& keys6, uint32_t burst)
+{
+	const auto entries = entries_of(rules);
+	auto reference = build_linear(entries).classifier;
+	const auto expected4 = classify_all(*reference, keys4, uint32_t(std::max<size_t>(1, keys4.size())));
+	const auto expected6 = classify_all(*reference, keys6, uint32_t(std::max<size_t>(1, keys6.size())));
+	for (const auto& v : all_variants()) {
+		if (rules.size() > v.max_rules)
+			continue;
+		auto r = v.build(entries);
+		if (!r.classifier) {
+			FAIL_CHECK(label << ": " << v.name << " failed to build: " << r.error);
+			continue;
+		}
+		const std::string what = label + " [" + v.name + ", burst " + std::to_string(burst) + "]";
+		const std::string diff4 = compare_results(what + " v4", rules, keys4, expected4,
+		                                          classify_all(*r.classifier, keys4, burst));
+		const std::string diff6 = compare_results(what + " v6", rules, keys6, expected6,
+		                                          classify_all(*r.classifier, keys6, burst));
+		if (!diff4.empty())
+			FAIL_CHECK(diff4);
+		if (!diff6.empty())
+			FAIL_CHECK(diff6);
+		SUCCEED(what);
+	}
+}
+
+} // namespace
+
+TEST_CASE("empty rule set matches nothing", "[classify]")
+{
+	const std::vector<tuple_match> none;
+	const auto keys4 = random_keys_v4(1, none, 200);
+	const auto keys6 = random_keys_v6(1, none, 200);
+	for (const auto& v : all_variants()) {
+		DYNAMIC_SECTION(v.name)
+		{
+			auto c = must_build(v, {});
+			for (uint32_t r : classify_all(*c, keys4, 64))
+				CHECK(r == no_match);
+			for (uint32_t r : classify_all(*c, keys6, 64))
+				CHECK(r == no_match);
+		}
+	}
+}
+
+TEST_CASE("a single any rule matches every key of its families", "[classify]")
+{
+	const std::vector<tuple_match> rules = {any_match(true, true)};
+	const auto keys4 = random_keys_v4(2, rules, 500);
+	const auto keys6 = random_keys_v6(2, rules, 500);
+	for (const auto& v : all_variants()) {
+		DYNAMIC_SECTION(v.name)
+		{
+			auto c = must_build(v, entries_of(rules));
+			for (uint32_t r : classify_all(*c, keys4, 64))
+				CHECK(r == id_of_index(0));
+			for (uint32_t r : classify_all(*c, keys6, 64))
+				CHECK(r == id_of_index(0));
+		}
+	}
+}
+
+TEST_CASE("rules of one family never match keys of the other", "[classify]")
+{
+	const std::vector<tuple_match> only6 = {any_match(false, true)};
+	const std::vector<tuple_match> only4 = {any_match(true, false)};
+	const auto keys4 = random_keys_v4(3, only4, 300);
+	const auto keys6 = random_keys_v6(3, only6, 300);
+	for (const auto& v : all_variants()) {
+		DYNAMIC_SECTION(v.name)
+		{
+			auto c6 = must_build(v, entries_of(only6));
+			for (uint32_t r : classify_all(*c6, keys4, 64))
+				CHECK(r == no_match);
+			for (uint32_t r : classify_all(*c6, keys6, 64))
+				CHECK(r == id_of_index(0));
+			auto c4 = must_build(v, entries_of(only4));
+			for (uint32_t r : classify_all(*c4, keys6, 64))
+				CHECK(r == no_match);
+			for (uint32_t r : classify_all(*c4, keys4, 64))
+				CHECK(r == id_of_index(0));
+		}
+	}
+}
+
+TEST_CASE("duplicate rules: the first one wins", "[classify]")
+{
+	tuple_match web = any_match(true, false);
+	web.dst4 = {cidr4(0xC6120000, 16)};
+	web.dport = {{80, 80}, {443, 443}};
+	web.proto = {{6, 6}};
+	tuple_match narrower = web;
+	narrower.dport = {{443, 443}};
+	// Same rule five times, a narrower copy after them, then the same rule again: only index 0 answers.
+	const std::vector<tuple_match> rules = {web, web, narrower, web, web, any_match(true, false), web};
+	const std::vector<key_v4> keys = {key4(1, 0xC6120001, 1234, 80, 6), key4(1, 0xC612FFFF, 1, 443, 6),
+	                                  key4(1, 0xC6130000, 1, 443, 6), key4(1, 0xC6120001, 1, 443, 17)};
+	for (const auto& v : all_variants()) {
+		DYNAMIC_SECTION(v.name)
+		{
+			auto c = must_build(v, entries_of(rules));
+			const auto got = classify_all(*c, keys, 3);
+			CHECK(got[0] == id_of_index(0));
+			CHECK(got[1] == id_of_index(0));
+			CHECK(got[2] == id_of_index(5));
+			CHECK(got[3] == id_of_index(5));
+		}
+	}
+}
+
+TEST_CASE("known answers that catch byte-order mistakes", "[classify]")
+{
+	tuple_match r0 = any_match(true, false);
+	r0.src4 = {cidr4(0x0A000000, 8)};      // 10.0.0.0/8
+	r0.dport = {{256, 256}};               // 0x0100: byte-swapped it would be port 1
+	r0.proto = {{6, 6}};
+	tuple_match r1 = any_match(true, false);
+	r1.dst4 = {{0x01020304, 0x01020304}};  // 1.2.3.4; byte-swapped 4.3.2.1
+	r1.sport = {{1000, 1999}};
+	tuple_match r2 = any_match(true, false);
+	r2.proto = {{6, 6}};
+	r2.tcp_flags_mask = 0x12;  // SYN|ACK
+	r2.tcp_flags_value = 0x02; // SYN without ACK
+	tuple_match r3 = any_match(true, false);
+	r3.proto = {{1, 1}};
+	r3.sport = {{8, 8}};  // ICMP echo request: type in sport
+	r3.dport = {{0, 0}};
+	tuple_match r4 = any_match(true, false);
+	r4.src4 = {{0xFFFFFFFF, 0xFFFFFFFF}};
+	r4.dport = {{65535, 65535}};
+	const std::vector<tuple_match> rules = {r0, r1, r2, r3, r4};
+	const std::vector<std::pair<key_v4, uint32_t>> cases = {
+		{key4(0x0A010203, 9, 5, 256, 6), id_of_index(0)},
+		{key4(0x0A010203, 9, 5, 1, 6), no_match},
+		{key4(0x0B000000, 9, 5, 256, 6), no_match},
+		{key4(0x0A000000, 9, 5, 256, 17), no_match},
+		{key4(7, 0x01020304, 1000, 5, 17), id_of_index(1)},
+		{key4(7, 0x04030201, 1000, 5, 17), no_match},
+		{key4(7, 0x01020304, 999, 5, 17), no_match},
+		{key4(7, 0x01020304, 0xE803, 5, 17), no_match},  // 1000 byte-swapped
+		{key4(7, 7, 5, 5, 6, 0x02), id_of_index(2)},
+		{key4(7, 7, 5, 5, 6, 0x12), no_match},
+		{key4(7, 7, 5, 5, 6, 0xEF & ~0x10), id_of_index(2)},
+		{key4(7, 7, 5, 5, 6, 0x00), no_match},
+		{key4(7, 7, 8, 0, 1), id_of_index(3)},
+		{key4(7, 7, 0, 8, 1), no_match},
+		{key4(0xFFFFFFFF, 7, 5, 65535, 99), id_of_index(4)},
+		{key4(0xFFFFFFFE, 7, 5, 65535, 99), no_match},
+		{key4(0xFFFFFFFF, 7, 5, 65534, 99), no_match},
+	};
+	std::vector<key_v4> keys;
+	for (const auto& c : cases)
+		keys.push_back(c.first);
+	for (const auto& v : all_variants()) {
+		DYNAMIC_SECTION(v.name)
+		{
+			auto c = must_build(v, entries_of(rules));
+			const auto got = classify_all(*c, keys, 64);
+			for (size_t i = 0; i < cases.size(); ++i) {
+				INFO("case " << i << ": " << describe(keys[i]));
+				CHECK(got[i] == cases[i].second);
+			}
+		}
+	}
+}
+
+TEST_CASE("burst sizes that are not multiples of the internal batch", "[classify]")
+{
+	rule_gen_options options;
+	options.count = 200;
+	options.family = family_mix::both;
+	const auto rules = random_rules(base_seed() + 7, options);
+	auto keys4 = random_keys_v4(base_seed() + 8, rules, 2011);
+	auto keys6 = random_keys_v6(base_seed() + 9, rules, 2011);
+	for (uint32_t burst : {1u, 3u, 64u, 65u, 1000u, 4096u})
+		check_all("burst " + std::to_string(burst), rules, keys4, keys6, burst);
+
+	// A zero-length burst touches nothing.
+	for (const auto& v : all_variants()) {
+		auto c = must_build(v, entries_of(rules));
+		uint32_t sentinel = 42;
+		c->classify(keys4.data(), 0, &sentinel);
+		c->classify(keys6.data(), 0, &sentinel);
+		CHECK(sentinel == 42);
+	}
+}
+
+TEST_CASE("random rule sets: every backend agrees with linear", "[classify][differential]")
+{
+	struct config {
+		family_mix family;
+		size_t count;
+	};
+	const config configs[] = {
+		{family_mix::v4, 1},     {family_mix::v4, 2},     {family_mix::v4, 3},    {family_mix::v4, 5},
+		{family_mix::v4, 10},    {family_mix::v4, 30},    {family_mix::v4, 100},  {family_mix::v4, 300},
+		{family_mix::v4, 1000},  {family_mix::v4, 3000},  {family_mix::v6, 1},    {family_mix::v6, 4},
+		{family_mix::v6, 20},    {family_mix::v6, 100},   {family_mix::v6, 400},  {family_mix::v6, 800},
+		{family_mix::both, 6},   {family_mix::both, 60},  {family_mix::both, 600}, {family_mix::both, 1500},
+	};
+	const uint32_t bursts[] = {64, 1, 3, 1000, 7, 256};
+	const char* family_names[] = {"v4", "v6", "both"};
+	size_t index = 0;
+	for (const auto& c : configs) {
+		const uint64_t seed = base_seed() * 1000 + index;
+		rule_gen_options options;
+		options.count = c.count;
+		options.family = c.family;
+		// Small sets get a smaller address pool so that their rules overlap as much as big ones do.
+		options.address_pool = std::clamp<size_t>(c.count / 8, 2, 40);
+		const auto rules = random_rules(seed, options);
+		auto keys4 = random_keys_v4(seed, rules, 3000);
+		auto keys6 = random_keys_v6(seed, rules, 3000);
+		const auto adv4 = adversarial_keys_v4(rules);
+		const auto adv6 = adversarial_keys_v6(rules);
+		keys4.insert(keys4.end(), adv4.begin(), adv4.end());
+		keys6.insert(keys6.end(), adv6.begin(), adv6.end());
+		const std::string label = std::string(family_names[int(c.family)]) + " " + std::to_string(c.count) +
+		                          " rules, seed " + std::to_string(seed);
+		check_all(label, rules, keys4, keys6, bursts[index % std::size(bursts)]);
+		++index;
+	}
+}
+
+TEST_CASE("rte_acl reports its method and memory", "[classify][rte_acl]")
+{
+	rule_gen_options options;
+	options.count = 50;
+	options.family = family_mix::both;
+	const auto rules = random_rules(base_seed() + 11, options);
+	auto r = build(backend::rte_acl, entries_of(rules));
+	REQUIRE(r.classifier != nullptr);
+	const std::string method = rte_acl_method_name(*r.classifier);
+	CHECK(method != "");
+	CHECK(method != "best");
+	CHECK(parse_acl_method(method).has_value());
+	CHECK(r.classifier->memory_bytes() > 0);
+	CHECK(r.classifier->kind() == backend::rte_acl);
+	auto lin = build(backend::linear, entries_of(rules));
+	CHECK(rte_acl_method_name(*lin.classifier) == "");
+
+	auto empty = build(backend::rte_acl, {});
+	REQUIRE(empty.classifier != nullptr);
+	CHECK(rte_acl_method_name(*empty.classifier) == method);
+}
