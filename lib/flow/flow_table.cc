@@ -163,11 +163,37 @@ flow_entry* flow_table::insert(const flow_key& key, uint64_t hash, uint64_t now)
 		if (free_slot)
 			break;
 	}
+	uint32_t index = 0;
+	if (!free_slot && policy_ == full_policy::evict_embryonic) {
+		// Both buckets full: make room in them by evicting their stalest embryonic flow, if any; its
+		// entry is reused at once (the owner is the only one who could still be using it).
+		std::atomic<uint64_t>* victim = nullptr;
+		uint64_t victim_seen = UINT64_MAX;
+		for (size_t b : {primary(hash), secondary(hash)}) {
+			for (auto& slot : buckets_[b].slots) {
+				const uint64_t w = slot.load(std::memory_order_relaxed);
+				const flow_entry& v = entries_[slot_index(w)];
+				if (w && is_embryonic(v.state) && v.last_seen < victim_seen) {
+					victim = &slot;
+					victim_seen = v.last_seen;
+				}
+			}
+		}
+		if (victim) {
+			uint64_t w = victim->load(std::memory_order_relaxed);
+			if (victim->compare_exchange_strong(w, 0, std::memory_order_acq_rel)) {
+				counters_.evicted_embryonic.fetch_add(1, std::memory_order_relaxed);
+				free_slot = victim;
+				index = slot_index(w);
+			}
+		}
+	}
 	if (!free_slot) {
 		counters_.refused_buckets.fetch_add(1, std::memory_order_relaxed);
 		return nullptr;
 	}
-	const uint32_t index = allocate(now);
+	if (index == 0)
+		index = allocate(now);
 	if (index == 0) {
 		counters_.refused_full.fetch_add(1, std::memory_order_relaxed);
 		return nullptr;

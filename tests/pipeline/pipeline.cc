@@ -12,28 +12,23 @@
 #include <unistd.h>
 
 namespace portcullis::test {
-namespace {
 
-struct environment {
-	rte_mempool* pool = nullptr;
-	rte_ring* rx[2] = {};
-	rte_ring* tx[2] = {};
-	uint16_t port[2] = {};
-
-	environment()
+environment::environment()
 	{
 		const std::string prefix = "--file-prefix=portcullis-pipeline-" + std::to_string(getpid());
-		std::vector<std::string> args = {"test", "--no-huge", "-m", "256", "--no-pci", "-l", "0", "--log-level=error", prefix};
+		std::vector<std::string> args = {"test", "--no-huge", "-m", "512", "--no-pci", "-l", "0", "--no-shconf",
+		                                 "--no-telemetry", "--log-level=error", prefix};
 		std::vector<char*> argv;
 		for (auto& a : args)
 			argv.push_back(a.data());
 		if (rte_eal_init(int(argv.size()), argv.data()) < 0)
 			throw std::runtime_error("EAL init failed");
-		pool = rte_pktmbuf_pool_create("pipeline_pool", 8191, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+		pool = rte_pktmbuf_pool_create("pipeline_pool", 16383, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
 		for (int side = 0; side < 2; ++side) {
 			const std::string n = std::to_string(side);
-			rx[side] = rte_ring_create(("prx" + n).c_str(), 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
-			tx[side] = rte_ring_create(("ptx" + n).c_str(), 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+			// Multi-producer RX rings: the swap test injects from two threads.
+			rx[side] = rte_ring_create(("prx" + n).c_str(), 4096, 0, RING_F_SC_DEQ);
+			tx[side] = rte_ring_create(("ptx" + n).c_str(), 4096, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
 			const int p = rte_eth_from_rings(("pipe" + n).c_str(), &rx[side], 1, &tx[side], 1, 0);
 			if (p < 0)
 				throw std::runtime_error("cannot create ring port");
@@ -45,15 +40,12 @@ struct environment {
 			rte_eth_dev_start(port[side]);
 		}
 	}
-};
 
 environment& env()
 {
 	static environment e;
 	return e;
 }
-
-} // namespace
 
 pipeline::pipeline(const std::string& rules_text, const pipeline_options& opt)
 {

@@ -8,6 +8,9 @@
 #include <vector>
 
 #include "dataplane/dataplane.h"
+
+struct rte_mempool;
+struct rte_ring;
 #include "packet/frames.h"
 
 namespace portcullis::test {
@@ -15,6 +18,16 @@ namespace portcullis::test {
 using packet::test::bytes;
 
 inline constexpr int outside = 0, inside = 1;
+
+// The EAL and two net_ring ports, set up once per test process.
+struct environment {
+	rte_mempool* pool = nullptr;
+	rte_ring* rx[2] = {};
+	rte_ring* tx[2] = {};
+	uint16_t port[2] = {};
+	environment();
+};
+environment& env();
 
 struct pipeline_options {
 	uint32_t flow_capacity = 1024;
