@@ -1,0 +1,456 @@
+// bench-flowtable: our flow table (lib/flow/flow_table.h) against DPDK's rte_hash on the same keys, in the
+// same process, on one core. Prints one JSON object per (case, baseline) on stdout; notes go to stderr.
+//
+// Keys are canonical 40-byte flow keys (flow_key.h) of random, distinct IPv4 5-tuples. Both tables are
+// sized for --flows entries and filled in two steps, to 50% and then to 90% of that; after each step we
+// time lookups of present keys (hit), of absent keys (miss), and of present keys followed by the write a
+// worker does to the flow's state (hit_update). Lookups go in bursts of --burst (32): our lookup_burst
+// against rte_hash_lookup_bulk_data. The timed work is key -> answer on both sides: ours includes
+// hash_key(), rte_hash computes its own CRC32 hash inside the call.
+//
+// Baselines (--baselines): rte_hash_lf (RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF: lock-free readers and a
+// writer, the fair comparison for a table the control thread expires while the worker reads it),
+// rte_hash_lf_ext (the same plus extendable buckets, so inserts cannot fail), rte_hash (no flags: no
+// read/write concurrency at all, the fastest rte_hash can be, not usable for our threading).
+//
+// Fairness notes. rte_hash stores the key and a data pointer; a firewall built on it keeps the flow state
+// elsewhere (here: an array of flow_entry indexed by the stored value) and pays one more cache miss to
+// reach it; the hit_update case includes that. Page size matters at a million flows: our table asks for
+// transparent huge pages (MADV_HUGEPAGE), while EAL memory under --no-huge is a memfd that gets 4 KiB
+// pages (shmem THP is off on a default kernel), so by default (--pages 4k) the process runs with THP
+// disabled (PR_SET_THP_DISABLE) and both tables use 4 KiB pages; --pages thp lets ours have its huge
+// pages (rte_hash keeps 4 KiB: with real hugepages it would get 2 MiB ones too). Timed passes are
+// interleaved (ours, each baseline, ours ...), every rep builds fresh tables, and the median is reported.
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <sstream>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_hash.h>
+#include <rte_hash_crc.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+
+#include "flow/flow_key.h"
+#include "flow/flow_table.h"
+
+using namespace portcullis;
+using flow::flow_entry;
+using flow::flow_key;
+
+namespace {
+
+struct options {
+	uint32_t flows = 1u << 20;
+	uint32_t burst = 32;
+	int reps = 3;
+	int passes = 3;  // timed lookup passes per table per rep
+	uint64_t seed = 1;
+	bool thp = false;  // let our table (and the state array) have transparent huge pages
+	std::vector<std::string> baselines = {"rte_hash_lf", "rte_hash"};
+};
+
+struct baseline_kind {
+	const char* name;
+	uint8_t flags;
+};
+constexpr baseline_kind baseline_kinds[] = {
+	{"rte_hash_lf", RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF},
+	{"rte_hash_lf_ext", RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF | RTE_HASH_EXTRA_FLAGS_EXT_TABLE},
+	{"rte_hash", 0},
+};
+
+void usage()
+{
+	std::fprintf(stderr,
+	             "usage: bench-flowtable [--flows N] [--burst N] [--reps N] [--passes N] [--seed N]\n"
+	             "                       [--baselines rte_hash_lf,rte_hash_lf_ext,rte_hash] [--pages 4k|thp]\n"
+	             "  default: 1048576 flows, bursts of 32, 3 reps of 3 passes, baselines rte_hash_lf,rte_hash,\n"
+	             "  4 KiB pages for both tables (thp: ours gets transparent huge pages, rte_hash cannot here)\n");
+}
+
+bool parse_args(int argc, char** argv, options& o)
+{
+	for (int i = 1; i < argc; ++i) {
+		const std::string arg = argv[i];
+		auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
+		const char* v = nullptr;
+		if (arg == "--help" || arg == "-h") {
+			usage();
+			std::exit(0);
+		} else if (arg == "--flows" && (v = value())) {
+			o.flows = uint32_t(std::max(64LL, std::atoll(v)));
+		} else if (arg == "--burst" && (v = value())) {
+			o.burst = uint32_t(std::clamp(std::atoi(v), 1, RTE_HASH_LOOKUP_BULK_MAX));
+		} else if (arg == "--reps" && (v = value())) {
+			o.reps = std::max(1, std::atoi(v));
+		} else if (arg == "--passes" && (v = value())) {
+			o.passes = std::max(1, std::atoi(v));
+		} else if (arg == "--seed" && (v = value())) {
+			o.seed = std::strtoull(v, nullptr, 10);
+		} else if (arg == "--pages" && (v = value())) {
+			o.thp = std::string(v) == "thp";
+		} else if (arg == "--baselines" && (v = value())) {
+			o.baselines.clear();
+			std::stringstream ss(v);
+			for (std::string s; std::getline(ss, s, ',');) {
+				if (std::none_of(std::begin(baseline_kinds), std::end(baseline_kinds),
+				                 [&](const baseline_kind& k) { return s == k.name; })) {
+					std::fprintf(stderr, "bench-flowtable: unknown baseline '%s'\n", s.c_str());
+					return false;
+				}
+				o.baselines.push_back(s);
+			}
+		} else {
+			usage();
+			return false;
+		}
+	}
+	return true;
+}
+
+struct key_hasher {
+	size_t operator()(const flow_key& k) const { return flow::hash_key(k, 0x1234567); }
+};
+
+// Distinct random TCP/UDP IPv4 flows in canonical form.
+std::vector<flow_key> make_keys(size_t n, uint64_t seed)
+{
+	std::mt19937_64 rng(seed);
+	std::unordered_set<flow_key, key_hasher> seen;
+	seen.reserve(n * 2);
+	std::vector<flow_key> keys;
+	keys.reserve(n);
+	while (keys.size() < n) {
+		const uint64_t r1 = rng(), r2 = rng();
+		bool reversed;
+		const flow_key k = flow::make_key(4, (r2 >> 40) & 1 ? 6 : 17, u128(uint32_t(r1)), u128(uint32_t(r1 >> 32)),
+		                                  uint16_t(r2), uint16_t(r2 >> 16), reversed);
+		if (seen.insert(k).second)
+			keys.push_back(k);
+	}
+	return keys;
+}
+
+// A lookup stream: keys in the order they are looked up, each with the index it was inserted under (or
+// ~0u for absent keys), and the pointer array rte_hash's bulk call takes (built outside the timing).
+struct stream {
+	std::vector<flow_key> keys;
+	std::vector<uint32_t> index;
+	std::vector<const void*> ptrs;
+};
+
+stream make_stream(const std::vector<flow_key>& keys, size_t first, size_t count, bool present, std::mt19937_64& rng)
+{
+	stream s;
+	std::vector<uint32_t> order(count);
+	for (size_t i = 0; i < count; ++i)
+		order[i] = uint32_t(first + i);
+	std::shuffle(order.begin(), order.end(), rng);
+	s.keys.reserve(count);
+	for (uint32_t i : order) {
+		s.keys.push_back(keys[i]);
+		s.index.push_back(present ? i : ~0u);
+	}
+	for (const auto& k : s.keys)
+		s.ptrs.push_back(&k);
+	return s;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0)
+{
+	return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+double median(std::vector<double> v)
+{
+	if (v.empty())
+		return 0;
+	std::sort(v.begin(), v.end());
+	return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
+size_t heap_allocated()
+{
+	rte_malloc_socket_stats st{};
+	rte_malloc_get_socket_stats(int(rte_socket_id()), &st);
+	return st.heap_allocsz_bytes;
+}
+
+// The flow state a firewall on rte_hash keeps beside the table, indexed by the value stored in it.
+struct state_array {
+	flow_entry* entries = nullptr;
+	size_t n = 0;
+	explicit state_array(size_t count) : n(count)
+	{
+		void* p = mmap(nullptr, n * sizeof(flow_entry), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			throw std::bad_alloc();
+		madvise(p, n * sizeof(flow_entry), MADV_HUGEPAGE);
+		entries = static_cast<flow_entry*>(p);
+	}
+	~state_array() { munmap(entries, n * sizeof(flow_entry)); }
+	state_array(const state_array&) = delete;
+	state_array& operator=(const state_array&) = delete;
+};
+
+struct baseline_table {
+	std::string name;
+	rte_hash* h = nullptr;
+	size_t bytes = 0;
+	uint64_t insert_failures = 0;
+};
+
+rte_hash* create_rte_hash(const char* name, uint32_t entries, uint8_t flags)
+{
+	rte_hash_parameters p{};
+	p.name = name;
+	p.entries = entries;
+	p.key_len = sizeof(flow_key);
+	p.hash_func = rte_hash_crc;  // CRC32-C in hardware: rte_hash's fastest hash for a 40-byte key
+	p.hash_func_init_val = 0;
+	p.socket_id = int(rte_socket_id());
+	p.extra_flag = flags;
+	return rte_hash_create(&p);
+}
+
+// ---- the timed loops ----
+
+enum class lookup_kind { hit, miss, hit_update };
+
+// Our table: key -> hash -> lookup_burst, as the worker does it. Returns lookups per second.
+double time_ours(const flow::flow_table& t, const stream& s, uint32_t burst, lookup_kind kind, uint64_t& sink)
+{
+	uint64_t hashes[RTE_HASH_LOOKUP_BULK_MAX];
+	flow_entry* found[RTE_HASH_LOOKUP_BULK_MAX];
+	uint64_t hits = 0;
+	const size_t n = s.keys.size();
+	const auto t0 = std::chrono::steady_clock::now();
+	for (size_t base = 0; base < n; base += burst) {
+		const uint32_t m = uint32_t(std::min<size_t>(burst, n - base));
+		for (uint32_t i = 0; i < m; ++i)
+			hashes[i] = flow::hash_key(s.keys[base + i]);
+		t.lookup_burst(&s.keys[base], hashes, m, found);
+		for (uint32_t i = 0; i < m; ++i) {
+			if (!found[i])
+				continue;
+			++hits;
+			if (kind == lookup_kind::hit_update)
+				found[i]->packets[0]++;
+		}
+	}
+	const double secs = seconds_since(t0);
+	sink += hits;
+	return double(n) / secs;
+}
+
+double time_baseline(const rte_hash* h, const stream& s, uint32_t burst, lookup_kind kind, state_array& state,
+                     uint64_t& sink)
+{
+	void* data[RTE_HASH_LOOKUP_BULK_MAX];
+	uint64_t hits = 0;
+	const size_t n = s.keys.size();
+	const auto t0 = std::chrono::steady_clock::now();
+	for (size_t base = 0; base < n; base += burst) {
+		const uint32_t m = uint32_t(std::min<size_t>(burst, n - base));
+		uint64_t mask = 0;
+		rte_hash_lookup_bulk_data(h, const_cast<const void**>(&s.ptrs[base]), m, &mask, data);
+		hits += uint64_t(__builtin_popcountll(mask));
+		if (kind == lookup_kind::hit_update)
+			for (uint64_t b = mask; b; b &= b - 1)
+				state.entries[uintptr_t(data[__builtin_ctzll(b)])].packets[0]++;
+	}
+	const double secs = seconds_since(t0);
+	sink += hits;
+	return double(n) / secs;
+}
+
+// Untimed: every answer of ours and of the baseline against what each table accepted (an insert either
+// table refused must then be a miss in that table, and is counted as an insert failure, not here).
+uint64_t count_mismatches(const flow::flow_table& t, const rte_hash* h, const stream& s,
+                          const std::vector<uint8_t>& ours_has, const std::vector<uint8_t>& base_has)
+{
+	uint64_t bad = 0;
+	for (size_t i = 0; i < s.keys.size(); ++i) {
+		const flow_entry* e = t.lookup(s.keys[i], flow::hash_key(s.keys[i]));
+		void* data = nullptr;
+		const int rc = rte_hash_lookup_data(h, &s.keys[i], &data);
+		const uint32_t x = s.index[i];
+		const bool ours_ok = (x != ~0u && ours_has[x]) ? (e && e->key == s.keys[i] && e->rule_id == x) : e == nullptr;
+		const bool base_ok = (x != ~0u && base_has[x]) ? (rc >= 0 && uintptr_t(data) == x) : rc < 0;
+		bad += !ours_ok + !base_ok;
+	}
+	return bad;
+}
+
+struct case_result {
+	std::vector<double> ours;
+	std::vector<std::vector<double>> base;  // [baseline][sample]
+	uint64_t mismatches = 0;
+	uint64_t ours_failures = 0;
+	std::vector<uint64_t> base_failures;
+};
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+	options o;
+	if (!parse_args(argc, argv, o))
+		return 2;
+	if (!o.thp && prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) != 0)
+		std::fprintf(stderr, "bench-flowtable: cannot disable transparent huge pages; ours may use them\n");
+
+	// rte_hash for N 40-byte keys takes ~70 bytes per entry (key store, buckets, free-slot ring): size the
+	// EAL's memory for every baseline at once plus headroom.
+	const size_t mem_mb = 256 + size_t(o.baselines.size()) * ((size_t(o.flows) * 96) >> 20);
+	const std::string prefix = "--file-prefix=bench-flowtable-" + std::to_string(getpid());
+	const std::string mem = std::to_string(mem_mb);
+	std::vector<std::string> eal_words = {"bench-flowtable", "-l", "0", "--no-huge", "-m", mem, "--no-pci", prefix,
+	                                      "--log-level=warning"};
+	std::vector<char*> eal_argv;
+	for (auto& w : eal_words)
+		eal_argv.push_back(w.data());
+	if (rte_eal_init(int(eal_argv.size()), eal_argv.data()) < 0) {
+		std::fprintf(stderr, "bench-flowtable: EAL init failed: %s\n", rte_strerror(rte_errno));
+		return 1;
+	}
+
+	const uint32_t n = o.flows;
+	const size_t n50 = size_t(n) / 2, n90 = size_t(n) * 9 / 10;
+	const auto tk = std::chrono::steady_clock::now();
+	std::vector<flow_key> all = make_keys(n90 + n50, o.seed);
+	// Present keys are all[0, n90); absent keys all[n90, n90 + n50).
+	std::mt19937_64 rng(o.seed * 7 + 1);
+	const stream hit50 = make_stream(all, 0, n50, true, rng);
+	const stream hit90 = make_stream(all, 0, n90, true, rng);
+	const stream miss = make_stream(all, n90, n50, false, rng);
+	std::fprintf(stderr, "bench-flowtable: %zu keys in %.2f s; %u flows, %d reps\n", all.size(), seconds_since(tk), n,
+	             o.reps);
+
+	const size_t nb = o.baselines.size();
+	struct named_case {
+		const char* name;
+		case_result r;
+	};
+	std::vector<named_case> cases;
+	for (const char* name : {"insert_load50", "lookup_hit_load50", "lookup_miss_load50", "lookup_hit_update_load50",
+	                         "insert_load90", "lookup_hit_load90", "lookup_miss_load90", "lookup_hit_update_load90"}) {
+		cases.push_back({name, {}});
+		cases.back().r.base.resize(nb);
+		cases.back().r.base_failures.resize(nb);
+	}
+	size_t ours_bytes = 0;
+	std::vector<size_t> base_bytes(nb);
+	uint64_t sink = 0;
+	state_array state(n);
+
+	for (int rep = 0; rep < o.reps; ++rep) {
+		flow::table_config cfg;
+		cfg.capacity = n;
+		auto ours = std::make_unique<flow::flow_table>(cfg);
+		ours_bytes = ours->memory_bytes();
+		std::vector<baseline_table> base(nb);
+		for (size_t b = 0; b < nb; ++b) {
+			const auto& kind = *std::find_if(std::begin(baseline_kinds), std::end(baseline_kinds),
+			                                 [&](const baseline_kind& k) { return o.baselines[b] == k.name; });
+			const size_t before = heap_allocated();
+			const std::string hname = "bft" + std::to_string(rep) + "_" + std::to_string(b);
+			base[b].name = kind.name;
+			base[b].h = create_rte_hash(hname.c_str(), n, kind.flags);
+			if (!base[b].h) {
+				std::fprintf(stderr, "bench-flowtable: rte_hash_create(%s) failed: %s\n", kind.name, rte_strerror(rte_errno));
+				return 1;
+			}
+			base_bytes[b] = heap_allocated() - before;
+		}
+
+		std::vector<uint8_t> ours_has(all.size());
+		std::vector<std::vector<uint8_t>> base_has(nb, std::vector<uint8_t>(all.size()));
+		auto fill = [&](size_t from, size_t to, case_result& r) {
+			uint64_t failed = 0;
+			auto t0 = std::chrono::steady_clock::now();
+			for (size_t i = from; i < to; ++i) {
+				flow_entry* e = ours->insert(all[i], flow::hash_key(all[i]), 0);
+				if (e) {
+					e->rule_id = uint32_t(i);
+					ours_has[i] = 1;
+				} else {
+					++failed;
+				}
+			}
+			r.ours.push_back(double(to - from) / seconds_since(t0));
+			if (rep == 0)
+				r.ours_failures += failed;
+			for (size_t b = 0; b < nb; ++b) {
+				uint64_t bf = 0;
+				t0 = std::chrono::steady_clock::now();
+				for (size_t i = from; i < to; ++i) {
+					const bool ok = rte_hash_add_key_data(base[b].h, &all[i], reinterpret_cast<void*>(uintptr_t(i))) == 0;
+					base_has[b][i] = ok;
+					bf += !ok;
+				}
+				r.base[b].push_back(double(to - from) / seconds_since(t0));
+				if (rep == 0)
+					r.base_failures[b] += bf;
+			}
+		};
+		auto lookups = [&](const stream& s, lookup_kind kind, case_result& r) {
+			for (int p = 0; p < o.passes; ++p) {
+				r.ours.push_back(time_ours(*ours, s, o.burst, kind, sink));
+				for (size_t b = 0; b < nb; ++b)
+					r.base[b].push_back(time_baseline(base[b].h, s, o.burst, kind, state, sink));
+			}
+			if (rep == 0)
+				for (size_t b = 0; b < nb; ++b)
+					r.mismatches += count_mismatches(*ours, base[b].h, s, ours_has, base_has[b]);
+		};
+
+		fill(0, n50, cases[0].r);
+		lookups(hit50, lookup_kind::hit, cases[1].r);
+		lookups(miss, lookup_kind::miss, cases[2].r);
+		lookups(hit50, lookup_kind::hit_update, cases[3].r);
+		fill(n50, n90, cases[4].r);
+		lookups(hit90, lookup_kind::hit, cases[5].r);
+		lookups(miss, lookup_kind::miss, cases[6].r);
+		lookups(hit90, lookup_kind::hit_update, cases[7].r);
+
+		for (auto& b : base)
+			rte_hash_free(b.h);
+	}
+
+	// Insert failures are those of the first rep.
+	for (const auto& c : cases) {
+		const double ours_mops = median(c.r.ours) / 1e6;
+		for (size_t b = 0; b < nb; ++b) {
+			const double base_mops = median(c.r.base[b]) / 1e6;
+			std::printf("{\"bench\":\"flowtable\",\"case\":\"%s\",\"flows\":%u,\"burst\":%u,\"ours_mops\":%.2f,"
+			            "\"baseline\":\"%s\",\"baseline_mops\":%.2f,\"ratio\":%.2f,\"ours_bytes\":%zu,"
+			            "\"baseline_bytes\":%zu,\"baseline_bytes_with_state\":%zu,\"mismatches\":%lu",
+			            c.name, n, o.burst, ours_mops, o.baselines[b].c_str(), base_mops, ours_mops / base_mops,
+			            ours_bytes, base_bytes[b], base_bytes[b] + size_t(n) * sizeof(flow_entry),
+			            (unsigned long)c.r.mismatches);
+			if (std::strncmp(c.name, "insert", 6) == 0)
+				std::printf(",\"ours_insert_failures\":%lu,\"baseline_insert_failures\":%lu",
+				            (unsigned long)c.r.ours_failures, (unsigned long)c.r.base_failures[b]);
+			std::printf(",\"reps\":%d,\"pages\":\"%s\"}\n", o.reps, o.thp ? "thp" : "4k");
+		}
+	}
+	std::fflush(stdout);
+	std::fprintf(stderr, "bench-flowtable: done (checksum %lu)\n", (unsigned long)sink);
+	rte_eal_cleanup();
+	return 0;
+}
