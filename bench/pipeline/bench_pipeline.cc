@@ -395,8 +395,8 @@ int main(int argc, char** argv)
 		const std::string name = "replay_" + std::to_string(size) + "b";
 		std::string capture = o.capture_dir + "/bench-" + std::to_string(size) + "b.pcap";
 		if (!file_exists(capture)) {
-			capture = "/tmp/bench-pipeline-" + std::to_string(getpid()) + "-" + std::to_string(size) + "b.pcap";
-			std::fprintf(stderr, "bench-pipeline: making %s\n", capture.c_str());
+			// Made once, where meson would put it, so that later runs start at once.
+			std::fprintf(stderr, "bench-pipeline: making %s (once)\n", capture.c_str());
 			const std::string cmd = "python3 " + shell_quote(PORTCULLIS_BENCH_CAPTURE_SCRIPT) + " " +
 			                        shell_quote(capture) + " --size " + std::to_string(size);
 			if (std::system(cmd.c_str()) != 0) {
