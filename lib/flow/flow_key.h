@@ -24,7 +24,14 @@ struct alignas(8) flow_key {
 	uint8_t pad[2];
 	u128 a() const { u128 v; std::memcpy(&v, addr_a, 16); return v; }
 	u128 b() const { u128 v; std::memcpy(&v, addr_b, 16); return v; }
-	friend bool operator==(const flow_key& x, const flow_key& y) { return std::memcmp(&x, &y, sizeof(flow_key)) == 0; }
+	// Five words compared without a branch per word: inlined, unlike a call to libc's memcmp.
+	friend bool operator==(const flow_key& x, const flow_key& y)
+	{
+		uint64_t a[5], b[5];
+		std::memcpy(a, &x, sizeof(a));
+		std::memcpy(b, &y, sizeof(b));
+		return ((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3]) | (a[4] ^ b[4])) == 0;
+	}
 };
 static_assert(sizeof(flow_key) == 40);
 

@@ -1,6 +1,9 @@
 #include "flow/flow_table.h"
 
 #include <sys/mman.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include <bit>
 #include <cstring>
@@ -9,16 +12,24 @@
 namespace portcullis::flow {
 namespace {
 
-// Large zeroed allocations straight from the kernel: untouched pages cost nothing until used, and
-// transparent huge pages cut TLB misses on a table of millions of flows.
+// Large zeroed allocations straight from the kernel; transparent huge pages cut TLB misses on a table of
+// millions of flows.
 void* map_zeroed(size_t bytes)
 {
+	// Populate: fault every page in now, on the control plane, rather than on the data path when the
+	// first million flows arrive (a page fault per 32 new entries otherwise; bench-flowtable's inserts).
 	void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		throw std::bad_alloc();
 #ifdef MADV_HUGEPAGE
-	madvise(p, bytes, MADV_HUGEPAGE);
+	madvise(p, bytes, MADV_HUGEPAGE);  // before the pages exist, so that they can be huge ones
 #endif
+#ifdef MADV_POPULATE_WRITE
+	if (madvise(p, bytes, MADV_POPULATE_WRITE) == 0)
+		return p;
+#endif
+	for (size_t at = 0; at < bytes; at += 4096)  // kernels before 5.14: touch each page
+		static_cast<volatile char*>(p)[at] = 0;
 	return p;
 }
 
@@ -73,46 +84,61 @@ flow_entry* flow_table::lookup(const flow_key& key, uint64_t hash) const
 	return nullptr;
 }
 
+// Bit i set when slot i's tag is `tag` (tags are never 0, so empty slots never match). SSE2, which every
+// x86-64 has: four 16-byte compares of the slots' top 16 bits instead of eight loads and branches. The
+// slot words are read without atomics here; the slot chosen is then read atomically and its entry's key
+// compared, so a slot changing under the scan only costs the exact lookup.
+static inline uint32_t tag_matches(const std::atomic<uint64_t>* slots, uint16_t tag)
+{
+#ifdef __SSE2__
+	const __m128i want = _mm_set1_epi16(short(tag));
+	const auto* v = reinterpret_cast<const __m128i*>(slots);
+	uint32_t m = 0;
+	for (uint32_t i = 0; i < 4; ++i) {
+		const uint32_t eq = uint32_t(_mm_movemask_epi8(_mm_cmpeq_epi16(_mm_load_si128(v + i), want)));
+		m |= ((eq >> 7) & 1u) << (2 * i) | ((eq >> 15) & 1u) << (2 * i + 1);
+	}
+	return m;
+#else
+	uint32_t m = 0;
+	for (uint32_t i = 0; i < 8; ++i)
+		m |= uint32_t(uint16_t(slots[i].load(std::memory_order_relaxed) >> 48) == tag) << i;
+	return m;
+#endif
+}
+
 void flow_table::lookup_burst(const flow_key* keys, const uint64_t* hashes, uint32_t n, flow_entry** found) const
 {
-	// Three passes so the bucket and entry misses of the whole burst overlap: prefetch both buckets of
-	// every key, then find tag matches and prefetch their entries, then compare keys.
-	constexpr uint32_t step = 32;
+	// Three passes over groups of keys so that the bucket and entry misses of a group overlap: prefetch
+	// both buckets of every key, then find tag matches and prefetch their entries, then compare keys.
+	// Groups of 16 keys keep 32 bucket lines in flight.
+	constexpr uint32_t step = 16;
 	for (uint32_t base = 0; base < n; base += step) {
 		const uint32_t m = n - base < step ? n - base : step;
 		for (uint32_t i = 0; i < m; ++i) {
 			__builtin_prefetch(&buckets_[primary(hashes[base + i])]);
 			__builtin_prefetch(&buckets_[secondary(hashes[base + i])]);
 		}
-		uint64_t candidate[step];
+		flow_entry* candidate[step];
 		for (uint32_t i = 0; i < m; ++i) {
 			const uint64_t h = hashes[base + i];
 			const uint16_t tag = tag_of(h);
-			uint64_t hit = 0;
-			for (const auto& slot : buckets_[primary(h)].slots) {
-				const uint64_t w = slot.load(std::memory_order_acquire);
-				if (w && uint16_t(w >> 48) == tag) {
-					hit = w;
-					break;
-				}
-			}
-			if (!hit) {
-				for (const auto& slot : buckets_[secondary(h)].slots) {
-					const uint64_t w = slot.load(std::memory_order_acquire);
-					if (w && uint16_t(w >> 48) == tag) {
-						hit = w;
-						break;
-					}
-				}
-			}
-			candidate[i] = hit;
-			if (hit)
-				__builtin_prefetch(&entries_[slot_index(hit)]);
+			const bucket& b1 = buckets_[primary(h)];
+			const bucket& b2 = buckets_[secondary(h)];
+			const uint32_t m1 = tag_matches(b1.slots, tag), m2 = tag_matches(b2.slots, tag);
+			flow_entry* e = nullptr;
+			if (m1)
+				e = &entries_[slot_index(b1.slots[__builtin_ctz(m1)].load(std::memory_order_acquire))];
+			else if (m2)
+				e = &entries_[slot_index(b2.slots[__builtin_ctz(m2)].load(std::memory_order_acquire))];
+			if (e)
+				__builtin_prefetch(e);
+			candidate[i] = e;
 		}
 		for (uint32_t i = 0; i < m; ++i) {
-			flow_entry* e = candidate[i] ? &entries_[slot_index(candidate[i])] : nullptr;
+			flow_entry* e = candidate[i];
 			if (e && !(e->key == keys[base + i]))
-				e = lookup(keys[base + i], hashes[base + i]);  // tag collision: take the slow, exact path
+				e = lookup(keys[base + i], hashes[base + i]);  // tag collision (or a slot reused meanwhile)
 			found[base + i] = e;
 		}
 	}
@@ -152,16 +178,24 @@ uint32_t flow_table::allocate(uint64_t now)
 flow_entry* flow_table::insert(const flow_key& key, uint64_t hash, uint64_t now)
 {
 	const uint16_t tag = tag_of(hash);
+	// The emptier of the two buckets (primary on a tie): keeps the load even, so that a key finds both
+	// of its buckets full only when the table really is nearly full.
 	std::atomic<uint64_t>* free_slot = nullptr;
+	uint32_t most_free = 0;
 	for (size_t b : {primary(hash), secondary(hash)}) {
+		std::atomic<uint64_t>* first = nullptr;
+		uint32_t free = 0;
 		for (auto& slot : buckets_[b].slots) {
 			if (slot.load(std::memory_order_relaxed) == 0) {
-				free_slot = &slot;
-				break;
+				free++;
+				if (!first)
+					first = &slot;
 			}
 		}
-		if (free_slot)
-			break;
+		if (free > most_free) {
+			most_free = free;
+			free_slot = first;
+		}
 	}
 	uint32_t index = 0;
 	if (!free_slot && policy_ == full_policy::evict_embryonic) {

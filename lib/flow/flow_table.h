@@ -122,7 +122,8 @@ private:
 	};
 	static uint32_t slot_index(uint64_t w) { return uint32_t(w); }
 	static uint16_t slot_generation(uint64_t w) { return uint16_t(w >> 32); }
-	static uint16_t tag_of(uint64_t hash) { return uint16_t(hash >> 48); }
+	// Never 0: an empty slot (all zero) must not match any tag.
+	static uint16_t tag_of(uint64_t hash) { return uint16_t(hash >> 48) | 1; }
 	static uint64_t make_slot(uint32_t index, uint16_t generation, uint16_t tag)
 	{
 		return uint64_t(index) | (uint64_t(generation) << 32) | (uint64_t(tag) << 48);
