@@ -1,0 +1,36 @@
+#!/usr/bin/env python3
+"""Turns benchmark JSON lines (stdin) into the markdown tables of README.md."""
+import json
+import sys
+
+rows = [json.loads(l) for l in sys.stdin if l.startswith("{")]
+if not rows:
+    sys.exit("no JSON lines on stdin")
+kind = rows[0]["bench"]
+if kind == "classify":
+    print("| set | rules | ours Mpps | rte_acl Mpps (method) | ratio | build ms ours / rte_acl | bytes ours / rte_acl | mismatches |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in sorted(rows, key=lambda r: (r["rules"] > 5000, r["rules"] > 50000, r["case"])):
+        print(f"| {r['case']} | {r['rules']} | {r['ours_mpps']:.1f} | {r['baseline_mpps']:.1f} ({r['baseline_method']}) | "
+              f"**{r['ratio']:.2f}** | {r['ours_build_ms']:.0f} / {r['baseline_build_ms']:.0f} | "
+              f"{r['ours_bytes'] / 1e6:.1f} M / {r['baseline_bytes'] / 1e6:.1f} M | {r['mismatches']} |")
+elif kind == "flowtable":
+    print("| case | ours Mops | rte_hash_lf Mops | ratio |")
+    print("|---|---|---|---|")
+    for r in rows:
+        if r["baseline"] == "rte_hash_lf":
+            print(f"| {r['case']} | {r['ours_mops']:.1f} | {r['baseline_mops']:.1f} | **{r['ratio']:.2f}** |")
+    r = rows[0]
+    print(f"\nMemory for {r['flows']} flows: ours {r['ours_bytes'] / 1e6:.0f} MB (flow state included), "
+          f"rte_hash {r['baseline_bytes'] / 1e6:.0f} MB alone, {r['baseline_bytes_with_state'] / 1e6:.0f} MB with the same state.")
+elif kind == "pipeline":
+    print("| case | ours Mpps | testpmd io Mpps | ratio | added ns/packet |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['case']} | {r['ours_mpps']:.2f} | {r['baseline_mpps']:.2f} | **{r['ratio']:.2f}** | {r['added_ns_per_packet']:.0f} |")
+elif kind == "swap":
+    print("| rules | swaps | compile ms (p50) | swap p50 / p99 µs | lost | Mpps without / during | ratio |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['rules']} | {r['swaps']} | {r['compile_ms']:.1f} | {r['swap_p50_us']:.1f} / {r['swap_p99_us']:.1f} | "
+              f"**{r['lost']}** | {r['mpps_without']:.2f} / {r['mpps_during']:.2f} | **{r['ratio']:.2f}** |")
