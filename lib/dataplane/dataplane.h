@@ -16,7 +16,8 @@
 // state; replies of an allowed flow pass whatever the rules of their direction say. A packet of no
 // known flow is classified in its direction: allow opens a flow (TCP only on a SYN), drop and reject
 // drop it (reject also answers with a TCP RST or an ICMP unreachable), no rule means the direction's
-// default. ICMP errors about a known flow pass as related traffic. When the policy generation has
+// default. ICMP errors about a known flow pass as related traffic. A later fragment of a datagram passes
+// when its first fragment did (fragments.h). When the policy generation has
 // changed since a flow was judged, its first packet re-checks the flow's opening tuple against the new
 // rules, and a flow they no longer allow is dropped and closed.
 #pragma once
@@ -26,6 +27,7 @@
 #include <string_view>
 #include <vector>
 
+#include "dataplane/fragments.h"
 #include "dataplane/policy.h"
 #include "flow/flow_table.h"
 #include "packet/packet.h"
@@ -46,7 +48,7 @@ enum class drop_reason : uint8_t {
 	conntrack_invalid,    // not valid for its flow's state
 	flow_table_full,      // allowed, but no room for the new flow
 	revalidated,          // its flow is no longer allowed by the current rules
-	fragment_unsupported, // non-first fragment (reassembly is not done yet)
+	fragment_no_first,    // a later fragment whose first fragment did not pass (or not recently)
 	l2_other,             // neither IP nor ARP
 	malformed,            // the parser refused it (see parse counters for why)
 	tx_full,              // the TX queue had no room
@@ -86,6 +88,8 @@ struct worker_config {
 	bool pass_other_l2 = false;
 	bool send_rejects = true;
 	uint16_t burst = 32;
+	uint32_t fragment_entries = 4096;   // datagrams in flight whose first fragment passed
+	uint32_t fragment_seconds = 30;     // how long their later fragments may follow
 	std::vector<value_range<uint32_t>> inside4;  // replay ports only
 	std::vector<value_range<u128>> inside6;
 };
@@ -117,6 +121,7 @@ private:
 	const std::atomic<compiled_policy*>& policy_;
 	rte_rcu_qsbr* rcu_;
 	flow::flow_table table_;
+	fragment_verdicts fragments_;
 	worker_counters counters_{};
 };
 

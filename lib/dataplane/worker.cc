@@ -55,7 +55,7 @@ std::string_view to_string(drop_reason r)
 	case drop_reason::conntrack_invalid: return "conntrack_invalid";
 	case drop_reason::flow_table_full: return "flow_table_full";
 	case drop_reason::revalidated: return "revalidated";
-	case drop_reason::fragment_unsupported: return "fragment_unsupported";
+	case drop_reason::fragment_no_first: return "fragment_no_first";
 	case drop_reason::l2_other: return "l2_other";
 	case drop_reason::malformed: return "malformed";
 	case drop_reason::tx_full: return "tx_full";
@@ -65,7 +65,8 @@ std::string_view to_string(drop_reason r)
 }
 
 worker::worker(const worker_config& config, const std::atomic<compiled_policy*>& policy, rte_rcu_qsbr* rcu)
-	: config_(config), policy_(policy), rcu_(rcu), table_(config.flows)
+	: config_(config), policy_(policy), rcu_(rcu), table_(config.flows),
+	  fragments_(config.fragment_entries, uint64_t(config.fragment_seconds) * config.flows.tsc_hz)
 {
 	if (config_.burst == 0 || config_.burst > max_burst)
 		config_.burst = max_burst;
@@ -163,9 +164,15 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 				counters_.drops[size_t(drop_reason::l2_other)]++;
 			continue;
 		}
-		if (p.is_non_first_fragment() || pol == nullptr) {
-			counters_.drops[size_t(drop_reason::fragment_unsupported)] += pol != nullptr;
-			counters_.drops[size_t(drop_reason::default_drop)] += pol == nullptr;
+		if (pol == nullptr) {
+			counters_.drops[size_t(drop_reason::default_drop)]++;
+			continue;
+		}
+		if (p.is_non_first_fragment()) {
+			if (fragments_.allowed(p, now))
+				v[i] = v_allow;
+			else
+				counters_.drops[size_t(drop_reason::fragment_no_first)]++;
 			continue;
 		}
 		// ICMP flows are keyed by the echo identifier on both sides (see flow_key.h) so that request and
@@ -326,6 +333,8 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		if (v[i] == v_drop) {
 			dropped[ndropped++] = pkts[i];
 		} else {
+			if (v[i] == v_allow && parsed[i].is_fragment() && !parsed[i].is_non_first_fragment())
+				fragments_.remember(parsed[i], now);
 			const uint16_t port = out_port[i] % max_ports;
 			out[port][out_n[port]++] = pkts[i];
 			counters_.rejects_sent += v[i] == v_reject;

@@ -6,6 +6,7 @@
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
@@ -91,14 +92,27 @@ void pipeline::swap_rules(const std::string& rules_text)
 
 void pipeline::inject(int side, const bytes& frame)
 {
-	rte_mbuf* m = rte_pktmbuf_alloc(env().pool);
-	if (!m)
-		throw std::runtime_error("mbuf pool empty");
-	char* data = rte_pktmbuf_append(m, uint16_t(frame.size()));
-	if (!data)
-		throw std::runtime_error("frame too big for one mbuf");
-	std::memcpy(data, frame.data(), frame.size());
-	if (rte_ring_enqueue(env().rx[side], m) != 0)
+	// Frames larger than one mbuf (jumbo frames) become a chain, as a NIC with scatter RX delivers them.
+	constexpr size_t segment = 2048;
+	rte_mbuf* head = nullptr;
+	size_t at = 0;
+	do {
+		rte_mbuf* m = rte_pktmbuf_alloc(env().pool);
+		if (!m)
+			throw std::runtime_error("mbuf pool empty");
+		const size_t len = std::min(segment, frame.size() - at);
+		char* data = rte_pktmbuf_append(m, uint16_t(len));
+		if (len && !data)
+			throw std::runtime_error("cannot append to an mbuf");
+		if (len)
+			std::memcpy(data, frame.data() + at, len);
+		at += len;
+		if (!head)
+			head = m;
+		else if (rte_pktmbuf_chain(head, m) != 0)
+			throw std::runtime_error("cannot chain mbufs");
+	} while (at < frame.size());
+	if (rte_ring_enqueue(env().rx[side], head) != 0)
 		throw std::runtime_error("rx ring full");
 }
 
@@ -110,8 +124,12 @@ std::vector<bytes> pipeline::sent(int side)
 	void* obj;
 	while (rte_ring_dequeue(env().tx[side], &obj) == 0) {
 		auto* m = static_cast<rte_mbuf*>(obj);
-		const uint8_t* d = rte_pktmbuf_mtod(m, const uint8_t*);
-		out.emplace_back(d, d + m->data_len);
+		bytes frame;
+		for (rte_mbuf* seg = m; seg; seg = seg->next) {
+			const uint8_t* d = rte_pktmbuf_mtod(seg, const uint8_t*);
+			frame.insert(frame.end(), d, d + seg->data_len);
+		}
+		out.push_back(std::move(frame));
 		rte_pktmbuf_free(m);
 	}
 	return out;
