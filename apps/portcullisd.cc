@@ -73,8 +73,9 @@ po::options_description describe(settings& s)
 		("help,h", "Show this help and exit.")
 		("config,c", po::value<std::vector<std::string>>()->composing(),
 		 "INI configuration file (repeatable). Precedence: command line, then config files in order, then the profile.")
-		("profile,p", po::value<std::vector<std::string>>()->composing(),
-		 "Driver profile (drivers-config/*.conf): EAL arguments, ports and queues. Same format as --config.")
+		("profile,p", po::value<std::string>(),
+		 "Driver profile (drivers-config/*.conf): EAL arguments, ports and queues. Same format as --config; "
+		 "may be named by a config file (profile = ...).")
 		("rules,r", po::value(&s.rules_file), "Rule file to enforce (required).")
 		("check", po::bool_switch(&s.check_only),
 		 "Validate the configuration and the rule file, then exit (0 when both are good); touches no NIC.");
@@ -261,18 +262,21 @@ int main(int argc, char** argv)
 		po::store(po::command_line_parser(ours).options(options).run(), vm);
 		// Boost keeps the first value stored for an option: the command line wins over the config files,
 		// which win over the driver profile.
-		for (const char* key : {"config", "profile"}) {
-			if (!vm.count(key))
-				continue;
-			for (const auto& file : vm[key].as<std::vector<std::string>>()) {
-				std::ifstream in(file);
-				if (!in) {
-					std::cerr << "portcullisd: cannot open " << key << " file " << file << "\n";
-					return exit_usage;
-				}
-				po::store(po::parse_config_file(in, options), vm);
+		auto load = [&](const std::string& file, const char* what) {
+			std::ifstream in(file);
+			if (!in) {
+				std::cerr << "portcullisd: cannot open " << what << " file " << file << "\n";
+				return false;
 			}
-		}
+			po::store(po::parse_config_file(in, options), vm);
+			return true;
+		};
+		if (vm.count("config"))
+			for (const auto& file : vm["config"].as<std::vector<std::string>>())
+				if (!load(file, "config"))
+					return exit_usage;
+		if (vm.count("profile") && !load(vm["profile"].as<std::string>(), "profile"))
+			return exit_usage;
 		po::notify(vm);
 	} catch (const po::error& e) {
 		std::cerr << "portcullisd: " << e.what() << "\n";
