@@ -1,11 +1,14 @@
-// portcullis: the offline command-line tool. Validates rule files, explains which rule a flow hits and
-// classifies a file of flows, with the same parser and classifier the dataplane uses. Thin on purpose:
-// argument parsing, wiring and printing; the work is in lib/rules and lib/classify.
+// portcullis: the command-line tool. Offline, it validates rule files, explains which rule a flow hits and
+// classifies a file of flows, with the same parser and classifier the dataplane uses. Live, it talks to a
+// running portcullisd over its control socket (docs/control.md): push rules, list rules with their
+// counters, list and flush connections, show statistics, explain a flow against the live rules. Thin on
+// purpose: argument parsing, wiring and printing; the work is in lib/rules, lib/classify and the daemon.
 #include <boost/program_options.hpp>
 
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -13,16 +16,21 @@
 #include <vector>
 
 #include "classify/classify.h"
+#include "control/protocol.h"
 #include "rules/tuple.h"
 #include "rules/rules.h"
 
 namespace po = boost::program_options;
 namespace rules = portcullis::rules;
 namespace classify = portcullis::classify;
+namespace control = portcullis::control;
+using json = nlohmann::json;
 
 namespace {
 
-constexpr int exit_ok = 0, exit_failed = 1, exit_usage = 2, exit_internal = 3;
+// 3 is both "internal error" (offline commands) and "cannot reach the daemon / permission denied"
+// (live commands): either way the answer to the question asked is not known.
+constexpr int exit_ok = 0, exit_failed = 1, exit_usage = 2, exit_internal = 3, exit_unreachable = 3;
 
 constexpr const char* usage_text = R"(usage: portcullis [options] COMMAND ARGS...
 
@@ -37,13 +45,29 @@ Commands:
   classify FILE FLOWS        Print the verdict for every flow in the file FLOWS (one per line,
                              '#' comments), then a count per verdict.
 
+Live commands (talk to a running portcullisd over --socket; --json prints the daemon's answer):
+  push FILE                  Validate FILE offline, then have the daemon load it (by absolute path, so
+                             includes resolve) and swap it in. Prints the new generation, rule count,
+                             compile and quiesce times. A refused rule set leaves the running one.
+  rules                      The active rules with packets, bytes and time since the last hit.
+  flows [FILTER]             The tracked connections: protocol, endpoints (opener first), state, age,
+                             idle time, packets and bytes each way. FILTER words: tcp|udp|icmp|icmp6,
+                             proto P, host ADDR[/LEN], port N, state S (e.g. established, tcp_syn_sent).
+                             --limit N lists at most N (0: only count them).
+  flush flows                Remove every tracked connection.
+  stats                      Ports, traffic by direction and verdict, drops by reason, malformed packets
+                             by parse reason, flow table, rule generation and swaps, worker load.
+  explain 'FLOW'             Which live rule decides FLOW and why (one argument: live; with FILE first:
+                             offline, as above).
+
 FLOW syntax (the direction is the packet's: in = outside -> inside):
   tcp 198.18.0.5:40000 -> 198.18.1.2:22 in [flags S]      (TCP defaults to a SYN)
   udp [2001:2::5]:5353 -> [2001:2::53]:53 out
   icmp 198.18.0.5 -> 198.18.1.2 in type echo-request [code 0]
   47 198.18.0.5 -> 198.18.1.2 out                          (any protocol by number)
 
-Exit status: 0 success, 1 rule/flow errors, 2 usage errors, 3 internal errors.
+Exit status: 0 success, 1 rule/flow errors or a request the daemon refused or failed, 2 usage errors,
+3 internal errors, or (live commands) the daemon cannot be reached or denied permission.
 The rule language is described in docs/rules.md.
 
 Options)";
@@ -52,6 +76,10 @@ struct options {
 	std::string services = "/etc/services";
 	classify::backend backend = classify::backend::ours;
 	bool verbose = false;
+	std::string socket = control::default_socket_path;
+	bool json = false;
+	int64_t limit = -1;  // flows: -1 = the daemon's default
+	double timeout = 120;
 };
 
 std::optional<rules::ruleset> load(const std::string& path, const options& o)
@@ -319,6 +347,306 @@ int cmd_classify(const std::vector<std::string>& args, const options& o)
 	return status;
 }
 
+// ---- live commands: one request each over the control socket ----
+
+// Sends req; on an answer with "ok":true returns it, otherwise prints why and sets status to the exit code.
+std::optional<json> call(const options& o, json req, int& status)
+{
+	const auto r = control::request(o.socket, req, int(o.timeout * 1000));
+	if (r.status != control::client_status::ok) {
+		const char* code = r.status == control::client_status::permission_denied ? "permission_denied"
+		                   : r.status == control::client_status::protocol_error  ? "protocol_error"
+		                                                                         : "unreachable";
+		if (o.json)
+			std::cout << json{{"ok", false}, {"code", code}, {"error", r.error}}.dump() << "\n";
+		std::cerr << "portcullis: " << r.error << "\n";
+		status = exit_unreachable;
+		return std::nullopt;
+	}
+	if (o.json)
+		std::cout << r.response.dump() << "\n";
+	if (!r.response.value("ok", false)) {
+		if (!o.json) {
+			for (const auto& e : r.response.value("errors", json::array()))
+				std::cerr << e.value("file", "") << ":" << e.value("line", 0) << ":" << e.value("column", 0)
+				          << ": error: " << e.value("message", "") << "\n";
+			std::cerr << "portcullis: " << req.value("cmd", "") << " failed: " << r.response.value("error", "no reason given")
+			          << "\n";
+		}
+		status = exit_failed;
+		return std::nullopt;
+	}
+	status = exit_ok;
+	if (o.json)
+		return std::nullopt;  // printed already; nothing more to say
+	return r.response;
+}
+
+std::string fixed(double v, int decimals)
+{
+	char buf[64];
+	std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+	return buf;
+}
+
+// 0.4s, 12s, 5m03s, 2h10m, 3d04h: short enough for a column.
+std::string duration(double s)
+{
+	if (s < 10)
+		return fixed(s, 1) + "s";
+	const auto t = uint64_t(s);
+	char buf[32];
+	if (t < 60)
+		std::snprintf(buf, sizeof buf, "%lus", (unsigned long)t);
+	else if (t < 3600)
+		std::snprintf(buf, sizeof buf, "%lum%02lus", (unsigned long)(t / 60), (unsigned long)(t % 60));
+	else if (t < 86400)
+		std::snprintf(buf, sizeof buf, "%luh%02lum", (unsigned long)(t / 3600), (unsigned long)(t / 60 % 60));
+	else
+		std::snprintf(buf, sizeof buf, "%lud%02luh", (unsigned long)(t / 86400), (unsigned long)(t / 3600 % 24));
+	return buf;
+}
+
+std::string endpoint(const json& f, const char* addr, const char* port)
+{
+	const std::string a = f.value(addr, "");
+	const std::string p = f.value("proto", "");
+	if (p != "tcp" && p != "udp")
+		return a;
+	const std::string port_text = std::to_string(f.value(port, 0));
+	return f.value("family", 4) == 6 ? "[" + a + "]:" + port_text : a + ":" + port_text;
+}
+
+int cmd_push(const std::vector<std::string>& args, const options& o)
+{
+	if (args.size() != 1) {
+		std::cerr << "portcullis: push takes one FILE\n";
+		return exit_usage;
+	}
+	// Validate here first: the errors come back at once and name the file as the operator typed it.
+	rules::parse_options popt;
+	popt.services_file = o.services;
+	const auto parsed = rules::parse_file(args[0], popt);
+	if (!parsed.rules) {
+		if (o.json) {
+			json errors = json::array();
+			for (const auto& d : parsed.errors)
+				errors.push_back({{"file", d.loc.file}, {"line", d.loc.line}, {"column", d.loc.column}, {"message", d.message}});
+			std::cout << json{{"ok", false}, {"code", control::error_code::rules}, {"error", "the rule set has errors; not sent"},
+			                  {"errors", errors}}.dump()
+			          << "\n";
+		} else {
+			for (const auto& d : parsed.errors)
+				std::cerr << rules::format(d) << "\n";
+			std::cerr << args[0] << ": " << parsed.errors.size() << (parsed.errors.size() == 1 ? " error" : " errors")
+			          << "; not sent to the daemon\n";
+		}
+		return exit_failed;
+	}
+	std::error_code ec;
+	const std::string path = std::filesystem::absolute(args[0], ec).lexically_normal().string();
+	int status = exit_ok;
+	const auto r = call(o, {{"cmd", "push"}, {"path", path}}, status);
+	if (r)
+		std::cout << "pushed " << path << ": generation " << r->value("generation", 0) << " (was "
+		          << r->value("previous_generation", 0) << "), " << r->value("rules", 0) << " rules, compiled in "
+		          << fixed(r->value("compile_ms", 0.0), 2) << " ms, quiesced in " << fixed(r->value("quiesce_us", 0.0), 1)
+		          << " us\n";
+	return status;
+}
+
+int cmd_rules(const std::vector<std::string>& args, const options& o)
+{
+	if (!args.empty()) {
+		std::cerr << "portcullis: rules takes no arguments\n";
+		return exit_usage;
+	}
+	int status = exit_ok;
+	const auto r = call(o, {{"cmd", "rules"}}, status);
+	if (!r)
+		return status;
+	const auto& list = (*r)["rules"];
+	std::cout << "generation " << r->value("generation", 0) << ", " << list.size() << " rules, default in "
+	          << r->value("default_in", "") << ", default out " << r->value("default_out", "") << "\n";
+	char line[160];
+	std::snprintf(line, sizeof line, "%5s %12s %14s %9s  %s\n", "#", "PACKETS", "BYTES", "LAST HIT", "WHERE: RULE");
+	std::cout << line;
+	for (const auto& x : list) {
+		const auto& hit = x["last_hit_seconds_ago"];
+		const std::string last = hit.is_number() ? duration(hit.get<double>()) + " ago" : "never";
+		std::snprintf(line, sizeof line, "%5u %12lu %14lu %9s  ", x.value("index", 0u), (unsigned long)x.value("packets", uint64_t(0)),
+		              (unsigned long)x.value("bytes", uint64_t(0)), last.c_str());
+		std::cout << line << x.value("file", "") << ":" << x.value("line", 0) << ": " << x.value("text", "") << "\n";
+	}
+	return exit_ok;
+}
+
+int cmd_flows(const std::vector<std::string>& args, const options& o)
+{
+	json filter = json::object();
+	for (size_t i = 0; i < args.size(); ++i) {
+		const std::string& w = args[i];
+		auto value = [&]() -> std::optional<std::string> {
+			if (i + 1 >= args.size()) {
+				std::cerr << "portcullis: flows: '" << w << "' needs a value\n";
+				return std::nullopt;
+			}
+			return args[++i];
+		};
+		if (w == "tcp" || w == "udp" || w == "icmp" || w == "icmp6") {
+			filter["proto"] = w;
+		} else if (w == "proto" || w == "host" || w == "state") {
+			const auto v = value();
+			if (!v)
+				return exit_usage;
+			filter[w == "host" ? "address" : w] = *v;
+		} else if (w == "port") {
+			const auto v = value();
+			if (!v)
+				return exit_usage;
+			if (v->empty() || v->size() > 5 || v->find_first_not_of("0123456789") != std::string::npos || std::stoul(*v) > 65535) {
+				std::cerr << "portcullis: flows: port must be 0-65535, not '" << *v << "'\n";
+				return exit_usage;
+			}
+			filter["port"] = std::stoul(*v);
+		} else {
+			std::cerr << "portcullis: flows: unexpected '" << w
+			          << "' (expected tcp, udp, icmp, icmp6, proto P, host ADDR[/LEN], port N or state S)\n";
+			return exit_usage;
+		}
+	}
+	json req = {{"cmd", "flows"}, {"filter", filter}};
+	if (o.limit >= 0)
+		req["limit"] = o.limit;
+	int status = exit_ok;
+	const auto r = call(o, req, status);
+	if (!r)
+		return status;
+	for (const auto& f : (*r)["flows"]) {
+		const auto& p = f["packets"];
+		const auto& b = f["bytes"];
+		char line[256];
+		std::snprintf(line, sizeof line, "%-5s %-45s %-3s %-16s age %-7s idle %-7s pkts %lu/%lu bytes %lu/%lu\n",
+		              f.value("proto", "").c_str(),
+		              (endpoint(f, "src", "sport") + " -> " + endpoint(f, "dst", "dport")).c_str(),
+		              f.value("direction", "").c_str(), f.value("state", "").c_str(), duration(f.value("age_s", 0.0)).c_str(),
+		              duration(f.value("idle_s", 0.0)).c_str(), (unsigned long)p[0].get<uint64_t>(),
+		              (unsigned long)p[1].get<uint64_t>(), (unsigned long)b[0].get<uint64_t>(), (unsigned long)b[1].get<uint64_t>());
+		std::cout << line;
+	}
+	std::cout << r->value("listed", 0) << " listed, " << r->value("matched", 0) << " matching, " << r->value("live", 0)
+	          << " live" << (r->value("truncated", false) ? " (raise --limit to see more)" : "") << "\n";
+	return exit_ok;
+}
+
+int cmd_flush(const std::vector<std::string>& args, const options& o)
+{
+	if (args.size() != 1 || args[0] != "flows") {
+		std::cerr << "portcullis: usage: portcullis flush flows\n";
+		return exit_usage;
+	}
+	int status = exit_ok;
+	if (const auto r = call(o, {{"cmd", "flush_flows"}}, status))
+		std::cout << "flushed " << r->value("flushed", 0) << " flows\n";
+	return status;
+}
+
+int cmd_stats(const std::vector<std::string>& args, const options& o)
+{
+	if (!args.empty()) {
+		std::cerr << "portcullis: stats takes no arguments\n";
+		return exit_usage;
+	}
+	int status = exit_ok;
+	const auto r = call(o, {{"cmd", "stats"}}, status);
+	if (!r)
+		return status;
+	char line[256];
+	std::cout << "ports:\n";
+	for (const auto& p : (*r)["ports"]) {
+		std::snprintf(line, sizeof line, "  %-16s rx %12lu pkts %14lu bytes   tx %12lu pkts %14lu bytes\n",
+		              p.value("name", "").c_str(), (unsigned long)p.value("rx_packets", uint64_t(0)),
+		              (unsigned long)p.value("rx_bytes", uint64_t(0)), (unsigned long)p.value("tx_packets", uint64_t(0)),
+		              (unsigned long)p.value("tx_bytes", uint64_t(0)));
+		std::cout << line;
+	}
+	std::cout << "traffic:\n";
+	for (const char* d : {"in", "out"})
+		for (const char* v : {"forwarded", "dropped", "rejected"}) {
+			const auto& x = (*r)["traffic"][d][v];
+			std::snprintf(line, sizeof line, "  %-3s %-9s %12lu pkts %14lu bytes\n", d, v,
+			              (unsigned long)x.value("packets", uint64_t(0)), (unsigned long)x.value("bytes", uint64_t(0)));
+			std::cout << line;
+		}
+	auto nonzero = [&](const char* title, const json& m) {
+		std::cout << title;
+		bool any = false;
+		for (const auto& [name, v] : m.items())
+			if (v.get<uint64_t>()) {
+				std::snprintf(line, sizeof line, "\n  %-32s %12lu", name.c_str(), (unsigned long)v.get<uint64_t>());
+				std::cout << line;
+				any = true;
+			}
+		std::cout << (any ? "\n" : " none\n");
+	};
+	nonzero("drops by reason:", (*r)["drops"]);
+	nonzero("malformed by parse reason:", (*r)["malformed"]);
+	const auto& f = (*r)["flows"];
+	std::cout << "flows: " << f.value("live", 0) << " live of " << f.value("capacity", 0) << ", " << f.value("opened", 0)
+	          << " opened, " << f.value("evicted_embryonic", 0) << " evicted, " << f.value("expired", 0) << " expired, "
+	          << f.value("flushed", 0) << " flushed, " << f.value("refused_full", 0) + f.value("refused_buckets", 0)
+	          << " refused\n";
+	nonzero("expired by state:", f["expired_by_state"]);
+	const auto& rl = (*r)["rules"];
+	std::cout << "rules: generation " << rl.value("generation", 0) << ", " << rl.value("count", 0) << " rules, "
+	          << rl.value("swaps_ok", 0) << " swaps (" << rl.value("swaps_failed", 0) << " refused), last compile "
+	          << fixed(rl.value("last_compile_ms", 0.0), 2) << " ms, last quiesce " << fixed(rl.value("last_quiesce_us", 0.0), 1)
+	          << " us\n";
+	std::cout << "workers:\n";
+	for (const auto& w : (*r)["workers"]) {
+		std::snprintf(line, sizeof line, "  %-3u busy %5.1f%% (last second), %5.1f%% (since start), %lu flows\n",
+		              w.value("worker", 0u), 100 * w.value("busy_ratio", 0.0), 100 * w.value("busy_ratio_total", 0.0),
+		              (unsigned long)w.value("flows", uint64_t(0)));
+		std::cout << line;
+	}
+	return exit_ok;
+}
+
+int cmd_explain_live(const std::string& flow, const options& o)
+{
+	// Parse here too: a typo is a usage error with a caret, as offline, without bothering the daemon.
+	const auto fp = rules::parse_tuple(flow);
+	if (!fp.value) {
+		std::cerr << "flow:" << fp.column << ": error: " << fp.error << "\n  " << flow << "\n  "
+		          << std::string(fp.column ? fp.column - 1 : 0, ' ') << "^\n";
+		return exit_usage;
+	}
+	int status = exit_ok;
+	const auto r = call(o, {{"cmd", "explain"}, {"flow", flow}}, status);
+	if (!r)
+		return status;
+	std::cout << "flow:    " << r->value("flow", "") << "\n";
+	if (o.verbose)
+		for (const auto& s : (*r)["skipped"])
+			std::cout << "skipped: " << s.value("file", "") << ":" << s.value("line", 0) << ": " << s.value("text", "")
+			          << "\n         (" << s.value("reason", "") << ")\n";
+	if (r->value("default", false)) {
+		std::cout << "verdict: " << r->value("verdict", "") << " (default " << r->value("direction", "")
+		          << ": no rule matched)\n";
+	} else {
+		const auto& rule = (*r)["rule"];
+		std::cout << "verdict: " << r->value("verdict", "") << (rule.value("log", false) ? " (logged)" : "") << "\n"
+		          << "rule:    " << rule.value("file", "") << ":" << rule.value("line", 0) << ": " << rule.value("text", "")
+		          << "\n"
+		          << "counter: " << rule.value("counter", "") << "\n"
+		          << "because:\n";
+		for (const auto& reason : (*r)["reasons"])
+			std::cout << "  " << reason.get<std::string>() << "\n";
+	}
+	std::cout << "(live rules, generation " << r->value("generation", 0) << ")\n";
+	return exit_ok;
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -333,7 +661,12 @@ int main(int argc, char** argv)
 		("verbose,v", po::bool_switch(&o.verbose), "explain: also list the rules that did not match, and why")
 		("backend", po::value(&backend_name)->default_value("ours"), "classifier to use: ours or linear")
 		("services", po::value(&o.services)->default_value("/etc/services"),
-		 "services file for port names beyond the built-in table ('' for none)");
+		 "services file for port names beyond the built-in table ('' for none)")
+		("socket", po::value(&o.socket)->default_value(control::default_socket_path),
+		 "live commands: the daemon's control socket")
+		("json", po::bool_switch(&o.json), "live commands: print the daemon's JSON answer (one line) instead")
+		("limit", po::value(&o.limit), "flows: list at most this many (0: only count)")
+		("timeout", po::value(&o.timeout)->default_value(120), "live commands: seconds to wait for the daemon");
 	po::options_description hidden;
 	hidden.add_options()
 		("command", po::value(&command))
@@ -366,15 +699,25 @@ int main(int argc, char** argv)
 		if (command == "check")
 			return cmd_check(args, o);
 		if (command == "explain")
-			return cmd_explain(args, o);
+			return args.size() == 1 ? cmd_explain_live(args[0], o) : cmd_explain(args, o);
 		if (command == "classify")
 			return cmd_classify(args, o);
+		if (command == "push")
+			return cmd_push(args, o);
+		if (command == "rules")
+			return cmd_rules(args, o);
+		if (command == "flows")
+			return cmd_flows(args, o);
+		if (command == "flush")
+			return cmd_flush(args, o);
+		if (command == "stats")
+			return cmd_stats(args, o);
 	} catch (const std::exception& e) {
 		std::cerr << "portcullis: internal error: " << e.what() << "\n";
 		return exit_internal;
 	}
 	std::cerr << (command.empty() ? std::string("portcullis: missing command")
 	                              : "portcullis: unknown command '" + command + "'")
-	          << " (expected check, explain or classify; see portcullis --help)\n";
+	          << " (expected check, explain, classify, push, rules, flows, flush, stats; see portcullis --help)\n";
 	return exit_usage;
 }

@@ -27,6 +27,8 @@
 
 #include "dataplane/dataplane.h"
 #include "control/runtime.h"
+#include "metrics/metrics.h"
+#include "control/server.h"
 #include "dataplane/ports.h"
 #include "rules/rules.h"
 
@@ -64,6 +66,9 @@ struct settings {
 	uint32_t exit_when_idle_ms = 0;
 	double stats_interval = 0;
 	bool check_only = false;
+	std::string control_socket;
+	std::string metrics_listen;
+	std::string control_group;
 };
 
 po::options_description describe(settings& s)
@@ -145,8 +150,20 @@ po::options_description describe(settings& s)
 		("run.stats-interval", po::value(&s.stats_interval)->default_value(0),
 		 "Print counters every this many seconds (0: only at exit).");
 
+	po::options_description ctl("Control socket ([control] section)");
+	ctl.add_options()
+		("control.socket", po::value(&s.control_socket)->default_value(portcullis::control::default_socket_path),
+		 "Unix socket for the portcullis CLI (docs/control.md); '' for none. Mode 0660, owner root and control.group.")
+		("control.group", po::value(&s.control_group)->default_value("root"),
+		 "Group (name or number) whose members may use the control socket besides root.");
+
 	po::options_description all;
-	all.add(general).add(eal).add(ports).add(queues).add(flows).add(data).add(run);
+	po::options_description met("Metrics ([metrics] section)");
+	met.add_options()
+		("metrics.listen", po::value(&s.metrics_listen)->default_value("127.0.0.1:9469"),
+		 "Prometheus exporter address (host:port; /metrics). Loopback by default: not reachable from other "
+		 "machines unless the operator says so. '' for none.");
+	all.add(general).add(eal).add(ports).add(queues).add(flows).add(data).add(run).add(ctl).add(met);
 	return all;
 }
 
@@ -404,6 +421,36 @@ int main(int argc, char** argv)
 		rte_eal_cleanup();
 		return exit_config;
 	}
+	std::unique_ptr<portcullis::control::server> control_server;
+	if (!s.control_socket.empty()) {
+		portcullis::control::server_config sc;
+		sc.socket_path = s.control_socket;
+		sc.group = s.control_group;
+		control_server = std::make_unique<portcullis::control::server>(*rt, sc);
+		if (!control_server->error().empty()) {
+			std::cerr << "portcullisd: control socket: " << control_server->error() << "\n";
+			control_server.reset();
+			rt.reset();
+			dp::stop_ports(ports);
+			rte_eal_cleanup();
+			return exit_config;
+		}
+	}
+	std::unique_ptr<portcullis::metrics::exporter> exporter;
+	if (!s.metrics_listen.empty()) {
+		portcullis::metrics::exporter_options mo;
+		mo.listen = s.metrics_listen;
+		mo.port_names[ports[0].port] = "outside";
+		mo.port_names[ports[1].port] = "inside";
+		auto started = portcullis::metrics::exporter::start(*rt, mo);
+		if (!started.running) {
+			// Metrics are an aid, not the firewall: run without them rather than not at all.
+			std::cerr << "portcullisd: metrics exporter not started: " << started.error << "\n";
+		} else {
+			exporter = std::move(started.running);
+			std::printf("portcullisd: metrics on http://%s/metrics\n", s.metrics_listen.c_str());
+		}
+	}
 	auto& workers = rt->workers();
 	const dp::compiled_policy& first = rt->policy();
 	std::printf("portcullisd: %u worker(s), ports %s (outside) and %s (inside), %zu rules (generation 1), "
@@ -419,7 +466,11 @@ int main(int argc, char** argv)
 		auto last_rx_change = start;
 		uint64_t last_rx = 0;
 		while (!g_stop.load()) {
-			std::this_thread::sleep_for(std::chrono::milliseconds(20));
+			// The control socket's poll doubles as the loop's 20 ms pause.
+			if (control_server)
+				control_server->poll(20);
+			else
+				std::this_thread::sleep_for(std::chrono::milliseconds(20));
 			rt->housekeeping(rte_rdtsc());
 			const auto now = std::chrono::steady_clock::now();
 			const uint64_t rx = sum_rx(workers);
@@ -452,6 +503,8 @@ int main(int argc, char** argv)
 
 	std::printf("portcullisd: stopped; final counters\n");
 	print_counters(*rt, ports, stdout);
+	exporter.reset();        // both before the runtime they read
+	control_server.reset();
 	rt.reset();
 	dp::stop_ports(ports);
 	rte_eal_cleanup();

@@ -9,4 +9,4 @@ out=$build/demo
 mkdir -p "$out"
 "$build/apps/portcullis" check "$top/rules/gateway.rules"
 "$build/apps/portcullisd" --profile "$top/drivers-config/pcap-replay.conf" --rules "$top/rules/gateway.rules" \
-	--replay.capture "$build/data/demo.pcap" --replay.output-dir "$out"
+	--replay.capture "$build/data/demo.pcap" --replay.output-dir "$out" --control.socket "$out/control.sock"

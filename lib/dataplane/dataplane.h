@@ -34,6 +34,7 @@
 
 struct rte_mbuf;
 struct rte_rcu_qsbr;
+struct rte_ring;
 
 namespace portcullis::dataplane {
 
@@ -52,6 +53,7 @@ enum class drop_reason : uint8_t {
 	l2_other,             // neither IP nor ARP
 	malformed,            // the parser refused it (see parse counters for why)
 	tx_full,              // the TX queue had no room
+	handoff_full,         // the owning worker's inbox had no room (software distribution)
 	count_
 };
 inline constexpr size_t drop_reason_count = size_t(drop_reason::count_);
@@ -68,6 +70,7 @@ struct alignas(64) worker_counters {
 	uint64_t reply_packets;   // passed as the reply of an allowed flow
 	uint64_t related_icmp;    // ICMP errors about a known flow
 	uint64_t rejects_sent;
+	uint64_t handed_off;      // packets passed to their owning worker (software distribution)
 	uint64_t busy_tsc, idle_tsc, polls, idle_polls;
 	packet::parse_counters parse;
 };
@@ -78,7 +81,18 @@ struct rx_queue_map {
 	int8_t direction;      // 0 in, 1 out, -1 decided per packet from inside_networks
 	uint16_t tx_port[2];   // where a packet of each direction leaves
 	uint16_t tx_queue;
+	// Single-queue devices (af_packet without fanout, pcap, ring) with several workers: the worker that
+	// polls this queue hands each packet to the worker that owns its address pair (see owner_of).
+	bool distribute = false;
+	// False for a port that another worker polls and distributes from: the map still says how this
+	// worker treats and where it sends the packets handed to it from that port.
+	bool poll = true;
 };
+
+// The worker that owns a packet when software distributes: a hash of the sorted address pair, so that
+// both directions of a flow, its fragments and the ICMP errors about it (by their quoted addresses)
+// meet on one worker. NIC RSS is configured the same way (IP addresses only, symmetric key).
+uint32_t owner_of(const packet::parsed& p, uint32_t workers);
 
 struct worker_config {
 	uint32_t index = 0;  // 0 .. workers-1: row in counters, thread id in the QSBR variable
@@ -92,6 +106,9 @@ struct worker_config {
 	uint32_t fragment_seconds = 30;     // how long their later fragments may follow
 	std::vector<value_range<uint32_t>> inside4;  // replay ports only
 	std::vector<value_range<u128>> inside6;
+	// Software distribution: handoff[w] is worker w's inbox (multi-producer, single-consumer ring);
+	// empty when there is one worker or every port has a queue per worker.
+	std::vector<rte_ring*> handoff;
 };
 
 class worker {
@@ -115,6 +132,8 @@ private:
 	verdict judge_new(const compiled_policy& pol, const packet::parsed& p, int dir, rte_mbuf* m, uint32_t& rule);
 	bool revalidate(const compiled_policy& pol, flow::flow_entry& e);
 	void send(uint16_t port, uint16_t queue, rte_mbuf** pkts, uint16_t n);
+	uint16_t distribute(rte_mbuf** pkts, uint16_t n, uint16_t port);
+	const rx_queue_map* queue_of_port(uint16_t port) const;
 	bool make_reject(rte_mbuf* m, const packet::parsed& p);
 
 	worker_config config_;

@@ -181,24 +181,27 @@ flow_entry* flow_table::insert(const flow_key& key, uint64_t hash, uint64_t now)
 	// The emptier of the two buckets (primary on a tie): keeps the load even, so that a key finds both
 	// of its buckets full only when the table really is nearly full.
 	std::atomic<uint64_t>* free_slot = nullptr;
-	uint32_t most_free = 0;
-	for (size_t b : {primary(hash), secondary(hash)}) {
-		std::atomic<uint64_t>* first = nullptr;
-		uint32_t free = 0;
-		for (auto& slot : buckets_[b].slots) {
-			if (slot.load(std::memory_order_relaxed) == 0) {
-				free++;
-				if (!first)
-					first = &slot;
+	uint32_t index = 0;
+	// Two rounds: the control thread may empty a slot between the scan and our CAS; then look again.
+	for (int round = 0; round < 2 && !free_slot; ++round) {
+		uint32_t most_free = 0;
+		for (size_t b : {primary(hash), secondary(hash)}) {
+			std::atomic<uint64_t>* first = nullptr;
+			uint32_t free = 0;
+			for (auto& slot : buckets_[b].slots) {
+				if (slot.load(std::memory_order_relaxed) == 0) {
+					free++;
+					if (!first)
+						first = &slot;
+				}
+			}
+			if (free > most_free) {
+				most_free = free;
+				free_slot = first;
 			}
 		}
-		if (free > most_free) {
-			most_free = free;
-			free_slot = first;
-		}
-	}
-	uint32_t index = 0;
-	if (!free_slot && policy_ == full_policy::evict_embryonic) {
+		if (free_slot || policy_ != full_policy::evict_embryonic)
+			break;
 		// Both buckets full: make room in them by evicting their stalest embryonic flow, if any; its
 		// entry is reused at once (the owner is the only one who could still be using it).
 		std::atomic<uint64_t>* victim = nullptr;
@@ -213,13 +216,13 @@ flow_entry* flow_table::insert(const flow_key& key, uint64_t hash, uint64_t now)
 				}
 			}
 		}
-		if (victim) {
-			uint64_t w = victim->load(std::memory_order_relaxed);
-			if (victim->compare_exchange_strong(w, 0, std::memory_order_acq_rel)) {
-				counters_.evicted_embryonic.fetch_add(1, std::memory_order_relaxed);
-				free_slot = victim;
-				index = slot_index(w);
-			}
+		if (!victim)
+			break;
+		uint64_t w = victim->load(std::memory_order_relaxed);
+		if (w && victim->compare_exchange_strong(w, 0, std::memory_order_acq_rel)) {
+			counters_.evicted_embryonic.fetch_add(1, std::memory_order_relaxed);
+			free_slot = victim;
+			index = slot_index(w);
 		}
 	}
 	if (!free_slot) {

@@ -4,10 +4,11 @@
 #   [ns out: 198.18.0.5] --veth-- (Xo) portcullisd (Xi) --veth-- [ns in: 198.18.1.10]
 #
 # Real TCP/UDP/ICMP from real sockets through the real daemon. Needs root and ip netns; exits 77 (skip)
-# without them. Usage: e2e.sh PORTCULLISD RULES
+# without them. Usage: e2e.sh PORTCULLISD RULES CLI
 set -u
 daemon=$1
 rules=$2
+cli=$3
 tag=pc$$
 ns_out=${tag}out
 ns_in=${tag}in
@@ -55,7 +56,7 @@ ip netns exec "$ns_out" ethtool -K "${tag}oh" tx off >/dev/null 2>&1 || fail "et
 ip netns exec "$ns_in" ethtool -K "${tag}ih" tx off >/dev/null 2>&1 || fail "ethtool"
 
 "$daemon" --rules "$rules" --ports.outside net_af_packet0 --ports.inside net_af_packet1 \
-	--flows.capacity 4096 --run.duration 60 -- -l 0 --no-huge -m 256 --no-pci --file-prefix="$tag" \
+	--flows.capacity 4096 --run.duration 60 --control.socket "$work/control.sock" --metrics.listen "" -- -l 0 --no-huge -m 256 --no-pci --file-prefix="$tag" \
 	--log-level=error --vdev="net_af_packet0,iface=${tag}o" --vdev="net_af_packet1,iface=${tag}i" \
 	>"$work/daemon.log" 2>&1 &
 pid=$!
@@ -103,6 +104,27 @@ expect "a reject rule answers with a RST" "refused" "$(client "$ns_out" 198.18.1
 expect "inside reaches the outside, and the reply comes back" "hello 9000" "$(client "$ns_in" 198.18.0.5 9000)"
 expect "ping from outside (echo-request allowed)" "0" "$(ip netns exec "$ns_out" ping -c 1 -W 2 198.18.1.10 >/dev/null 2>&1; echo $?)"
 expect "ping from inside (outbound allowed, reply tracked)" "0" "$(ip netns exec "$ns_in" ping -c 1 -W 2 198.18.0.5 >/dev/null 2>&1; echo $?)"
+
+# The live CLI against the running daemon, over its control socket.
+expect "cli stats" "0" "$("$cli" --socket "$work/control.sock" stats >/dev/null 2>&1; echo $?)"
+expect "cli rules shows the 8080 rule's hits" "1" "$("$cli" --socket "$work/control.sock" rules --json | "$py" -c '
+import json, sys
+r = json.load(sys.stdin)
+print(int(any("8080" in x["text"] and x["packets"] > 0 for x in r["rules"])))')"
+cat >"$work/closed.rules" <<'RULES'
+default in drop
+default out allow
+allow in icmp icmp-type echo-request
+allow out from 198.18.1.0/24
+RULES
+expect "push a rule set that closes 8080" "0" "$("$cli" --socket "$work/control.sock" push "$work/closed.rules" >/dev/null 2>&1; echo $?)"
+expect "8080 is closed by the new rules" "timeout" "$(client "$ns_out" 198.18.1.10 8080)"
+printf 'default in drop\nallow in tcp to 198.18.1.10 port 80800\n' >"$work/broken.rules"
+out=$("$cli" --socket "$work/control.sock" push "$work/broken.rules" 2>&1)
+expect "a broken push is refused" "1" "$?"
+case $out in *broken.rules:2:*) echo "ok: the refusal names file:line:column" ;; *) echo "not ok: no file:line:column in: $out"; failures=$((failures + 1)) ;; esac
+expect "the running rules stay: 8080 still closed" "timeout" "$(client "$ns_out" 198.18.1.10 8080)"
+expect "and outbound still works" "hello 9000" "$(client "$ns_in" 198.18.0.5 9000)"
 
 kill -TERM "$pid"
 wait "$pid"
