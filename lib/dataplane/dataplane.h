@@ -20,6 +20,11 @@
 // when its first fragment did (fragments.h). When the policy generation has
 // changed since a flow was judged, its first packet re-checks the flow's opening tuple against the new
 // rules, and a flow they no longer allow is dropped and closed.
+//
+// Payload rules (content, regex, app, sni/http-host/dns-query; see inspect.h): a new flow whose first
+// matching rule has payload conditions follows the first payload-free rule that matches while its
+// payload is scanned; the first payload rule whose conditions all hold then decides the flow from that
+// packet on. Sets without payload rules pay nothing for this.
 #pragma once
 
 #include <atomic>
@@ -42,7 +47,7 @@ inline constexpr uint32_t max_ports = 8;
 inline constexpr uint16_t max_burst = 64;
 
 enum class drop_reason : uint8_t {
-	rule_drop,            // a rule said drop
+	rule_drop,            // a rule said drop (a payload rule included)
 	rule_reject,          // a rule said reject
 	default_drop,         // no rule matched and the direction's default is drop (or reject)
 	tcp_no_flow,          // TCP packet that is not a SYN, for no known flow
@@ -71,6 +76,7 @@ struct alignas(64) worker_counters {
 	uint64_t related_icmp;    // ICMP errors about a known flow
 	uint64_t rejects_sent;
 	uint64_t handed_off;      // packets passed to their owning worker (software distribution)
+	uint64_t payload_decided; // flows a payload rule decided (see inspect_counters for the rest)
 	uint64_t busy_tsc, idle_tsc, polls, idle_polls;
 	packet::parse_counters parse;
 };
@@ -125,6 +131,7 @@ public:
 	flow::flow_table& flows() { return table_; }
 	const flow::flow_table& flows() const { return table_; }
 	const worker_counters& counters() const { return counters_; }
+	const inspect::counters& inspect_counters() const { return streams_.stats(); }
 	const worker_config& config() const { return config_; }
 
 private:
@@ -141,6 +148,7 @@ private:
 	rte_rcu_qsbr* rcu_;
 	flow::flow_table table_;
 	fragment_verdicts fragments_;
+	inspect::flow_streams streams_;  // payload scan state, by flow entry index
 	worker_counters counters_{};
 };
 

@@ -17,7 +17,8 @@ rule_counter compiled_policy::total(uint32_t rule) const
 	return t;
 }
 
-compile_result compile(rules::ruleset rs, uint64_t generation, uint32_t workers, classify::backend backend)
+compile_result compile(rules::ruleset rs, uint64_t generation, uint32_t workers, classify::backend backend,
+                       const inspect::scan_config& scan)
 {
 	const auto start = std::chrono::steady_clock::now();
 	compile_result out;
@@ -40,6 +41,39 @@ compile_result compile(rules::ruleset rs, uint64_t generation, uint32_t workers,
 		p->classifier[uint32_t(d)] = std::move(built.classifier);
 	}
 	p->workers = workers < 1 ? 1 : workers;
+	if (rules::has_payload_rules(p->rules)) {
+		p->inspects = true;
+		for (rules::direction d : {rules::direction::in, rules::direction::out}) {
+			std::vector<classify::rule_entry> entries;
+			for (uint32_t index : rules::payload_free_rules_for(p->rules, d))
+				entries.push_back({index, &p->rules.rules[index].match});
+			auto built = classify::build(backend, entries);
+			if (!built.classifier) {
+				out.error = "cannot build the payload-free classifier: " + built.error;
+				return out;
+			}
+			p->classifier_free[uint32_t(d)] = std::move(built.classifier);
+		}
+		auto db = inspect::database::build(p->rules);
+		if (!db.db) {
+			out.error = db.error;
+			return out;
+		}
+		p->inspect_db = std::move(db.db);
+		auto proto = inspect::scratch::create(*p->inspect_db, scan);
+		if (!proto.s) {
+			out.error = "payload inspection: " + proto.error;
+			return out;
+		}
+		for (uint32_t w = 0; w < p->workers; ++w) {
+			auto clone = proto.s->clone();
+			if (!clone.s) {
+				out.error = "payload inspection: " + clone.error;
+				return out;
+			}
+			p->inspect_scratch.push_back(std::move(clone.s));
+		}
+	}
 	constexpr uint32_t per_line = 64 / sizeof(rule_counter);
 	p->counter_stride = uint32_t((p->rules.rules.size() + per_line - 1) / per_line * per_line + per_line);
 	p->counters = std::make_unique<rule_counter[]>(size_t(p->workers) * p->counter_stride);

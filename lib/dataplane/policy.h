@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "classify/classify.h"
+#include "inspect/inspect.h"
 #include "rules/rules.h"
 
 namespace portcullis::dataplane {
@@ -28,6 +29,13 @@ struct compiled_policy {
 	uint64_t generation = 0;
 	rules::ruleset rules;
 	std::unique_ptr<classify::classifier> classifier[2];  // indexed by rules::direction
+	// Payload inspection (only when the set has payload rules): classifiers of the payload-free rules,
+	// whose verdict a flow follows while its payload is inspected, the Hyperscan database, and one
+	// scratch (with its pool of streams) per worker.
+	bool inspects = false;
+	std::unique_ptr<classify::classifier> classifier_free[2];
+	std::unique_ptr<inspect::database> inspect_db;
+	std::vector<std::unique_ptr<inspect::scratch>> inspect_scratch;
 	std::vector<rules::action> action_of;                 // by rule index
 	rules::action default_action[2];
 	double compile_ms = 0;
@@ -52,6 +60,6 @@ struct compile_result {
 
 // Builds both directions' classifiers for rs. `generation` is stamped into the result.
 compile_result compile(rules::ruleset rs, uint64_t generation, uint32_t workers,
-                       classify::backend backend = classify::backend::ours);
+                       classify::backend backend = classify::backend::ours, const inspect::scan_config& scan = {});
 
 } // namespace portcullis::dataplane

@@ -6,6 +6,7 @@
 
 #include "dataplane/dataplane.h"
 #include "flow/conntrack.h"
+#include "inspect/inspect.h"
 
 namespace portcullis::dataplane {
 namespace {
@@ -68,7 +69,8 @@ std::string_view to_string(drop_reason r)
 
 worker::worker(const worker_config& config, const std::atomic<compiled_policy*>& policy, rte_rcu_qsbr* rcu)
 	: config_(config), policy_(policy), rcu_(rcu), table_(config.flows),
-	  fragments_(config.fragment_entries, uint64_t(config.fragment_seconds) * config.flows.tsc_hz)
+	  fragments_(config.fragment_entries, uint64_t(config.fragment_seconds) * config.flows.tsc_hz),
+	  streams_(table_.capacity())
 {
 	if (config_.burst == 0 || config_.burst > max_burst)
 		config_.burst = max_burst;
@@ -99,7 +101,9 @@ bool worker::revalidate(const compiled_policy& pol, flow::flow_entry& e)
 		dport = 0;
 	}
 	uint32_t rule = classify::no_match;
-	const auto& cls = *pol.classifier[e.opener_direction & 1];
+	// An established flow is re-judged on its 5-tuple: by the payload-free rules when the set has payload
+	// rules (its payload was seen under the old set; inspection does not restart).
+	const auto& cls = pol.inspects ? *pol.classifier_free[e.opener_direction & 1] : *pol.classifier[e.opener_direction & 1];
 	if (e.key.family == 4) {
 		classify::key_v4 k{uint32_t(src), uint32_t(dst), sport, dport, e.key.proto, flags, {}};
 		cls.classify(&k, 1, &rule);
@@ -205,6 +209,32 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 	uint8_t list_size[4] = {};
 	miss_ref miss[max_burst];
 
+	// Payload inspection of a known flow: scan while the flow is inspected; once a payload rule has
+	// decided, its action holds for every later packet. False: drop this packet (rejects answered).
+	auto payload_allows = [&](const compiled_policy& pl, flow::flow_entry& e, const packet::parsed& p, rte_mbuf* m,
+	                          bool from_opener, const rx_queue_map& rxq, uint16_t i) {
+		const uint32_t index = table_.index_of(&e);
+		inspect::result r = streams_.status(index);
+		if (r.st == inspect::state::inspecting)
+			r = streams_.scan(*pl.inspect_scratch[config_.index], index, p, rte_pktmbuf_mtod(m, const uint8_t*),
+			                  from_opener);
+		if (r.st != inspect::state::matched || r.rule >= pl.action_of.size())
+			return true;
+		if (r.decided_now) {
+			e.rule_id = r.rule;
+			counters_.payload_decided++;
+		}
+		const rules::action act = pl.action_of[r.rule];
+		if (act == rules::action::allow)
+			return true;
+		counters_.drops[size_t(act == rules::action::drop ? drop_reason::rule_drop : drop_reason::rule_reject)]++;
+		if (act == rules::action::reject && r.decided_now && config_.send_rejects && make_reject(m, p)) {
+			v[i] = v_reject;
+			out_port[i] = rxq.port;
+		}
+		return false;
+	};
+
 	auto pass_known = [&](uint32_t j, flow::flow_entry& e) {
 		const uint16_t i = which[j];
 		const packet::parsed& p = parsed[i];
@@ -223,6 +253,8 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			counters_.drops[size_t(drop_reason::conntrack_invalid)]++;
 			return;
 		}
+		if (pol->inspects && !payload_allows(*pol, e, p, pkts[i], from_opener, q, i))
+			return;
 		if (flow::is_embryonic(e.state) && !flow::is_embryonic(before))
 			table_.note_embryonic(&e);  // re-opened on the same tuple
 		__atomic_store_n(&e.last_seen, now, __ATOMIC_RELAXED);
@@ -277,7 +309,17 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 				continue;
 			}
 		}
-		const uint32_t rule = results[miss[x].list][miss[x].pos];
+		const uint32_t first_any = results[miss[x].list][miss[x].pos];
+		// With payload rules, the verdict to follow is the first payload-free rule's; the payload rules
+		// ranked before it are the flow's candidates.
+		uint32_t rule = first_any;
+		if (pol->inspects && first_any != classify::no_match && !pol->rules.rules[first_any].payload.empty()) {
+			const auto& free_cls = *pol->classifier_free[d];
+			if (p.family == 6)
+				free_cls.classify(&k6[d][miss[x].pos], 1, &rule);
+			else
+				free_cls.classify(&k4[d][miss[x].pos], 1, &rule);
+		}
 		const rules::action act = rule == classify::no_match ? pol->default_action[d] : pol->action_of[rule];
 		if (rule != classify::no_match) {
 			rule_counter& rc = pol->counter(config_.index, rule);
@@ -321,6 +363,13 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		counters_.flows_opened++;
 		opened_in_burst = true;
 		v[i] = v_allow;
+		if (pol->inspects) {
+			const uint32_t index = table_.index_of(e);
+			streams_.begin(*pol->inspect_scratch[config_.index], index, inspect::plan_for(first_any, rule), p,
+			               rules::direction(d));
+			if (!payload_allows(*pol, *e, p, pkts[i], true, q, i))
+				v[i] = v[i] == v_reject ? v_reject : v_drop;
+		}
 	}
 
 	// Transmit what passes, grouped by port; free the rest.
@@ -454,6 +503,12 @@ uint32_t worker::poll_once()
 		if (n)
 			counters_.busy_tsc += rte_rdtsc() - start;
 		total += n;
+	}
+	// Idle: give back the scan streams of flows that ended (expired, evicted) since they were opened.
+	if (total == 0) {
+		const compiled_policy* pol = policy_.load(std::memory_order_acquire);
+		if (pol && pol->inspects)
+			streams_.sweep(*pol->inspect_scratch[config_.index], 64, [&](uint32_t index) { return table_.live(index); });
 	}
 	table_.quiescent();
 	if (rcu_)

@@ -86,6 +86,14 @@ public:
 	flow_entry* insert(const flow_key& key, uint64_t hash, uint64_t now);
 	// The owner marks an entry embryonic again (e.g. re-opened TCP); keeps the eviction order honest.
 	void note_embryonic(const flow_entry* e);
+	// Entry index (1..capacity): the key of per-flow side tables such as the payload scan state.
+	uint32_t index_of(const flow_entry* e) const { return uint32_t(e - entries_); }
+	// Is the entry at this index a live flow (reachable from its buckets)?
+	bool live(uint32_t index) const
+	{
+		const flow_entry& e = entries_[index];
+		return index >= 1 && index <= capacity_ && lookup(e.key, hash_key(e.key)) == &e;
+	}
 	// Once per poll loop, outside any use of entry pointers.
 	void quiescent() { quiescent_epoch_.store(quiescent_epoch_.load(std::memory_order_relaxed) + 1, std::memory_order_release); }
 

@@ -66,9 +66,11 @@ std::vector<token> lex(std::string_view src)
 			while (i < src.size() && src[i] != '\n')
 				++i;
 		} else if (c == '"') {
+			// A backslash keeps the next character inside the string (content "a\"b"); the parser
+			// decodes escapes, the token keeps the raw text.
 			size_t j = i + 1;
 			while (j < src.size() && src[j] != '"' && src[j] != '\n')
-				++j;
+				j += (src[j] == '\\' && j + 1 < src.size() && src[j + 1] != '\n') ? 2 : 1;
 			if (j < src.size() && src[j] == '"') {
 				push(token_kind::string, i, j + 1, src.substr(i + 1, j - i - 1));
 				i = j + 1;

@@ -15,7 +15,8 @@ namespace portcullis::rules::detail {
 enum class token_kind : uint8_t {
 	word,       // any run of characters that are not blanks or punctuation below: keywords, numbers,
 	            // addresses (198.18.0.0/15, 2001:2::/48), names (echo-request), ranges (1000-2000)
-	string,     // "..." (text excludes the quotes)
+	string,     // "..." (text excludes the quotes; raw: a backslash escapes the next character, `\"`
+	            // does not end the string, and the parser decodes escapes where they mean something)
 	bad_string, // " with no closing quote on the same line
 	lbrace,
 	rbrace,

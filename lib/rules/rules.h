@@ -11,6 +11,10 @@
 // was expected. Parsing continues at the next statement after an error so that one run reports
 // several mistakes.
 //
+// Payload conditions (content, regex, sni, http-host, dns-query, app) ride along on a rule without
+// changing its tuple_match: the classifiers never see them; lib/inspect compiles them. Regexes are
+// validated with Hyperscan at parse time, so a rule set that parses compiles in lib/inspect.
+//
 // Threads: the functions are pure (they read files, nothing global) and may run on any thread; the
 // control plane parses off the data path and hands the matches to classify::build().
 #pragma once
@@ -45,8 +49,52 @@ struct written_fields {
 	std::string flags, icmp_type, icmp_code;  // empty when the rule does not test them
 };
 
+// ---- payload conditions (docs/rules.md, "Payload conditions"; matched by lib/inspect) ----------
+
+// Bounds that keep one rule set's pattern database compilable and its scan state small.
+inline constexpr size_t max_pattern_bytes = 1024;        // a content's bytes, a regex's text, a name
+inline constexpr size_t max_conditions_per_rule = 8;     // one bit each in the flow's partial-match state
+inline constexpr size_t max_app_alternatives = 64;       // patterns in one rules/apps bundle
+
+enum class payload_kind : uint8_t {
+	content,    // literal bytes
+	regex,      // a PCRE subset, as Hyperscan accepts it
+	sni,        // TLS ClientHello server_name
+	http_host,  // HTTP/1 Host header
+	dns_query,  // DNS question name (QNAME)
+};
+std::string_view payload_kind_name(payload_kind k);  // "content", "regex", "sni", "http-host", "dns-query"
+
+inline constexpr uint8_t regex_caseless = 0x01;   // /i
+inline constexpr uint8_t regex_dotall = 0x02;     // /s
+inline constexpr uint8_t regex_multiline = 0x04;  // /m
+
+// One pattern: content/regex over the payload bytes, or a name pattern for sni/http-host/dns-query.
+struct payload_pattern {
+	payload_kind kind = payload_kind::content;
+	// content: the bytes, escapes decoded. regex: the expression between the slashes. Names: lower
+	// case, "*.example.com" (any name ending in ".example.com", not "example.com") or an exact name.
+	std::string value;
+	bool nocase = false;   // content `nocase`; names are always caseless
+	uint8_t regex_flags = 0;
+	uint32_t offset = 0;   // content/regex: where in the direction's byte stream (TCP) or datagram (UDP)
+	uint32_t depth = 0;    // 0 = no bound; see docs/rules.md for the exact window
+	source_location loc;   // the pattern's string token (in a bundle file for app patterns)
+};
+
+// A condition holds when any of its alternatives matches: one alternative for content/regex/names,
+// a bundle's patterns for `app NAME`. A rule's conditions must all hold (AND).
+struct payload_condition {
+	std::vector<payload_pattern> any_of;
+	std::string app;       // bundle name for `app NAME`, else empty
+	source_location loc;   // the condition's keyword
+};
+
 struct rule {
 	tuple_match match;
+	// Empty for a rule decided by the 5-tuple alone. Non-empty: the rule also needs these to hold on
+	// the flow's payload (protocol tcp and/or udp only); classifiers see only `match`.
+	std::vector<payload_condition> payload;
 	action act = action::drop;
 	bool log = false;
 	bool in = true, out = true;  // directions the rule applies to (both when the rule names none)
@@ -84,6 +132,10 @@ struct parse_options {
 	size_t max_file_bytes = 16 << 20;  // per file, includes too
 	size_t max_rules = 1'000'000;
 	int max_include_depth = 8;  // the top file is depth 0
+	// Where `app NAME` finds NAME.rules; empty = the "apps" directory next to the top-level file
+	// (rules/gateway.rules -> rules/apps/).
+	std::string apps_dir;
+	size_t max_payload_patterns = 200'000;  // in the whole rule set, app alternatives included
 };
 
 parse_result parse_file(const std::string& path, const parse_options& opts = {});
@@ -96,5 +148,16 @@ std::string format(const diagnostic& d);
 // Indices into rs.rules, in priority order, of the rules that apply to direction d. The classifier
 // for d is built from exactly these (rule_entry id = the index into rs.rules).
 std::vector<uint32_t> rules_for(const ruleset& rs, direction d);
+
+// As rules_for, without the rules that have payload conditions: the classifier built from these
+// gives a flow's payload-free verdict (docs/inspect.md).
+std::vector<uint32_t> payload_free_rules_for(const ruleset& rs, direction d);
+
+bool has_payload_rules(const ruleset& rs);
+
+// Name-pattern semantics shared by the parser's tests and lib/inspect's reference matcher: `name` is
+// compared caselessly; "*.example.com" matches names ending in ".example.com" (at least one more
+// label), anything else matches exactly. A trailing dot on `name` is ignored.
+bool name_matches(std::string_view pattern, std::string_view name);
 
 } // namespace portcullis::rules

@@ -1,0 +1,28 @@
+// Domain names from the first payload of a flow: the TLS ClientHello server_name (SNI), the HTTP/1
+// Host header, and the DNS question name. Matched against sni / http-host / dns-query conditions.
+//
+// Pure functions over bytes: every read is bounds-checked against `n`, nothing is allocated, nothing
+// thrown; any thread may call them (tests/inspect mutates seed payloads 100k times against them; a
+// libFuzzer target in tests/fuzz is still to add).
+// Each writes the name, lower case and without a trailing dot, to out[0..cap) and returns its length,
+// or 0 when the bytes hold no such name, the name does not fit, or it has bytes a host name cannot
+// (controls, blanks, non-ASCII). Truncated input is parsed as far as it goes: a ClientHello cut at the
+// end of its first TCP segment still yields the SNI when the extension lies within that segment.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace portcullis::inspect {
+
+inline constexpr size_t max_name_bytes = 255;
+
+// A TLS record of type handshake holding a ClientHello (any TLS/SSL 3.x record version).
+size_t tls_sni(const uint8_t* p, size_t n, char* out, size_t cap);
+// An HTTP/1.x request (request line ending in " HTTP/1.x"); the Host header's value without a port.
+size_t http_host(const uint8_t* p, size_t n, char* out, size_t cap);
+// A DNS query (QR = 0, QDCOUNT >= 1): the first question's name. Compression pointers are refused
+// (a query's first name has nothing to point back to).
+size_t dns_qname(const uint8_t* p, size_t n, char* out, size_t cap);
+
+} // namespace portcullis::inspect

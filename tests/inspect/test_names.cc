@@ -1,0 +1,215 @@
+// The name extractors on byte-exact payloads, every truncation of them, and random bytes; and the
+// domain conditions end to end through the scan path.
+#include <random>
+
+#include "helpers.h"
+#include "inspect/names.h"
+
+using namespace portcullis;
+using namespace portcullis::inspect;
+using namespace portcullis::inspect::test;
+using packet::test::put16;
+using packet::test::put8;
+
+namespace {
+
+void put24(bytes& b, uint32_t v)
+{
+	put8(b, uint8_t(v >> 16));
+	put16(b, uint16_t(v));
+}
+
+bytes with_len16(const bytes& body)
+{
+	bytes b;
+	put16(b, uint16_t(body.size()));
+	b.insert(b.end(), body.begin(), body.end());
+	return b;
+}
+
+bytes extension(uint16_t type, const bytes& data)
+{
+	bytes b;
+	put16(b, type);
+	const bytes l = with_len16(data);
+	b.insert(b.end(), l.begin(), l.end());
+	return b;
+}
+
+// A TLS 1.3-style ClientHello in one record, built field by field (RFC 8446 section 4.1.2), with the
+// server_name extension after `before_sni` bytes of another extension.
+bytes client_hello(const std::string& sni, size_t before_sni = 0)
+{
+	bytes hello;
+	put16(hello, 0x0303);                          // legacy_version
+	for (int i = 0; i < 32; ++i)
+		put8(hello, uint8_t(i));                   // random
+	put8(hello, 32);                               // legacy_session_id
+	for (int i = 0; i < 32; ++i)
+		put8(hello, uint8_t(0xA0 + i));
+	const bytes suites = with_len16({0x13, 0x01, 0x13, 0x02, 0x13, 0x03, 0xC0, 0x2F});
+	hello.insert(hello.end(), suites.begin(), suites.end());
+	put8(hello, 1);                                // compression methods: null
+	put8(hello, 0);
+	bytes exts;
+	if (before_sni) {
+		const bytes pad = extension(21, bytes(before_sni, 0));  // padding
+		exts.insert(exts.end(), pad.begin(), pad.end());
+	}
+	if (!sni.empty()) {
+		bytes entry;
+		put8(entry, 0);                            // host_name
+		const bytes name = with_len16(bytes(sni.begin(), sni.end()));
+		entry.insert(entry.end(), name.begin(), name.end());
+		const bytes e = extension(0, with_len16(entry));
+		exts.insert(exts.end(), e.begin(), e.end());
+	}
+	const bytes versions = extension(43, {0x02, 0x03, 0x04});  // supported_versions: TLS 1.3
+	exts.insert(exts.end(), versions.begin(), versions.end());
+	const bytes el = with_len16(exts);
+	hello.insert(hello.end(), el.begin(), el.end());
+
+	bytes hs;
+	put8(hs, 1);  // client_hello
+	put24(hs, uint32_t(hello.size()));
+	hs.insert(hs.end(), hello.begin(), hello.end());
+	bytes rec;
+	put8(rec, 22);  // handshake
+	put16(rec, 0x0301);
+	put16(rec, uint16_t(hs.size()));
+	rec.insert(rec.end(), hs.begin(), hs.end());
+	return rec;
+}
+
+bytes dns_query(const std::string& name, uint16_t flags = 0x0100)
+{
+	bytes b;
+	put16(b, 0x1234);
+	put16(b, flags);
+	put16(b, 1);  // qdcount
+	put16(b, 0);
+	put16(b, 0);
+	put16(b, 0);
+	size_t start = 0;
+	while (start <= name.size() && !name.empty()) {
+		size_t dot = name.find('.', start);
+		if (dot == std::string::npos)
+			dot = name.size();
+		put8(b, uint8_t(dot - start));
+		b.insert(b.end(), name.begin() + long(start), name.begin() + long(dot));
+		start = dot + 1;
+	}
+	put8(b, 0);
+	put16(b, 1);  // A
+	put16(b, 1);  // IN
+	return b;
+}
+
+template <class F>
+std::string run(F f, const bytes& b, size_t n = SIZE_MAX)
+{
+	char out[max_name_bytes];
+	const size_t len = f(b.data(), std::min(n, b.size()), out, sizeof out);
+	return std::string(out, len);
+}
+
+std::string as_string(const bytes& b) { return std::string(b.begin(), b.end()); }
+
+} // namespace
+
+TEST_CASE("TLS ClientHello SNI", "[names]")
+{
+	const bytes ch = client_hello("WWW.Example.com");
+	CHECK(run(tls_sni, ch) == "www.example.com");
+	CHECK(run(tls_sni, client_hello("")) == "");
+	CHECK(run(tls_sni, client_hello("a.example", 300)) == "a.example");
+	// Every truncation: the name appears only once all of it is there, and nothing reads past n.
+	const size_t full = ch.size() - 7;  // the supported_versions extension follows the name
+	for (size_t n = 0; n < ch.size(); ++n)
+		CHECK(run(tls_sni, ch, n) == (n >= full ? "www.example.com" : ""));
+	bytes not_hello = ch;
+	not_hello[5] = 2;  // ServerHello
+	CHECK(run(tls_sni, not_hello) == "");
+	bytes bad_len = ch;
+	bad_len[ch.size() - 5] = 0xFF;  // supported_versions length runs past the end: the SNI still counts
+	CHECK(run(tls_sni, bad_len) == "www.example.com");
+}
+
+TEST_CASE("HTTP/1 Host header", "[names]")
+{
+	CHECK(run(http_host, to_bytes("GET / HTTP/1.1\r\nHost: WWW.Example.org:8080\r\nAccept: */*\r\n\r\n")) ==
+	      "www.example.org");
+	CHECK(run(http_host, to_bytes("POST /x HTTP/1.0\r\nUser-Agent: a\r\nhost:\texample.net \r\n\r\n")) == "example.net");
+	CHECK(run(http_host, to_bytes("GET / HTTP/1.1\r\nHost: [2001:db8::1]:80\r\n\r\n")) == "[2001:db8::1]");
+	CHECK(run(http_host, to_bytes("GET / HTTP/1.1\r\nAccept: */*\r\n\r\nHost: late.example\r\n")) == "");
+	CHECK(run(http_host, to_bytes("GET / HTTP/2\r\nHost: a.example\r\n\r\n")) == "");
+	CHECK(run(http_host, to_bytes("get / HTTP/1.1\r\nHost: a.example\r\n\r\n")) == "");
+	CHECK(run(http_host, to_bytes("GET / HTTP/1.1\r\nHost: a.exam")) == "");  // may continue
+	const bytes req = to_bytes("GET /index.html HTTP/1.1\r\nHost: a.example\r\n\r\n");
+	for (size_t n = 0; n < req.size(); ++n)
+		CHECK(run(http_host, req, n) == (n >= 43 ? "a.example" : ""));
+}
+
+TEST_CASE("DNS query name", "[names]")
+{
+	CHECK(run(dns_qname, dns_query("Ads.Tracker.NET")) == "ads.tracker.net");
+	CHECK(run(dns_qname, dns_query("")) == "");                       // the root
+	CHECK(run(dns_qname, dns_query("a.example", 0x8180)) == "");     // a response
+	bytes ptr = dns_query("a.example");
+	ptr[12] = 0xC0;  // compression pointer
+	CHECK(run(dns_qname, ptr) == "");
+	bytes runs_past = dns_query("a.example");
+	runs_past[14] = 60;  // the second label claims more bytes than there are
+	CHECK(run(dns_qname, runs_past) == "");
+	const std::string label63(63, 'x');
+	CHECK(run(dns_qname, dns_query(label63 + "." + label63 + "." + label63 + "." + std::string(61, 'y'))).size() == 253);
+	const bytes q = dns_query("a.example");
+	for (size_t n = 0; n < q.size(); ++n)
+		CHECK(run(dns_qname, q, n) == (n >= 12 + 11 ? "a.example" : ""));
+}
+
+TEST_CASE("the extractors survive random and mutated bytes", "[names][fuzz]")
+{
+	std::mt19937 rng(11);
+	const bytes seeds[] = {client_hello("www.example.com", 40), dns_query("a.b.example"),
+	                       to_bytes("GET / HTTP/1.1\r\nHost: a.example\r\n\r\n")};
+	char out[max_name_bytes];
+	for (int i = 0; i < 100000; ++i) {
+		bytes b = seeds[i % 3];
+		const int flips = 1 + int(rng() % 4);
+		for (int k = 0; k < flips; ++k)
+			b[rng() % b.size()] = uint8_t(rng());
+		b.resize(rng() % (b.size() + 1));
+		// The input is copied to an exact-size heap buffer so a sanitizer build catches any over-read.
+		std::unique_ptr<uint8_t[]> exact(new uint8_t[b.size() + 1]);
+		std::copy(b.begin(), b.end(), exact.get());
+		for (auto f : {tls_sni, http_host, dns_qname}) {
+			const size_t n = f(exact.get(), b.size(), out, sizeof out);
+			REQUIRE(n <= max_name_bytes);
+		}
+	}
+}
+
+TEST_CASE("domain conditions through the scan path", "[inspect][names]")
+{
+	harness h("drop out tcp sni \"*.example.com\"\n"
+	          "reject out tcp http-host \"example.org\"\n"
+	          "drop out udp dns-query \"*.tracker.net\"\n"
+	          "allow out\n");
+	// A TLS flow to port 443.
+	h.open(1, tcp_frame(true, 1000, "", 0x02, 443));
+	auto r = h.packet(1, tcp_frame(true, 1001, as_string(client_hello("Mail.EXAMPLE.com")), 0x18, 443));
+	CHECK(r.st == state::matched);
+	CHECK(r.rule == 0);
+	h.open(2, tcp_frame(true, 1000, "", 0x02, 443));
+	CHECK(h.packet(2, tcp_frame(true, 1001, as_string(client_hello("example.com")), 0x18, 443)).st == state::inspecting);
+	CHECK(h.stats().names[0] == 2);
+	// HTTP: the Host header, exact.
+	h.open(3, tcp_frame(true, 1000, "", 0x02));
+	CHECK(h.packet(3, tcp_frame(true, 1001, "GET / HTTP/1.1\r\nHost: Example.ORG\r\n\r\n")).rule == 1);
+	h.open(4, tcp_frame(true, 1000, "", 0x02));
+	CHECK(h.packet(4, tcp_frame(true, 1001, "GET / HTTP/1.1\r\nHost: www.example.org\r\n\r\n")).st == state::inspecting);
+	// DNS: the first datagram of the flow is the query.
+	CHECK(h.open(5, udp_frame(true, as_string(dns_query("x.y.tracker.net")))).rule == 2);
+	CHECK(h.open(6, udp_frame(true, as_string(dns_query("tracker.net")))).st == state::inspecting);
+}
