@@ -253,7 +253,9 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			counters_.drops[size_t(drop_reason::conntrack_invalid)]++;
 			return;
 		}
-		if (pol->inspects && !payload_allows(*pol, e, p, pkts[i], from_opener, q, i))
+		// Only flows that had payload candidates read their scan state: idle payload rules cost one byte
+		// test per packet (bench-pipeline's payload_rules_idle case).
+		if (pol->inspects && e.payload_watched && !payload_allows(*pol, e, p, pkts[i], from_opener, q, i))
 			return;
 		if (flow::is_embryonic(e.state) && !flow::is_embryonic(before))
 			table_.note_embryonic(&e);  // re-opened on the same tuple
@@ -365,9 +367,10 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		v[i] = v_allow;
 		if (pol->inspects) {
 			const uint32_t index = table_.index_of(e);
-			streams_.begin(*pol->inspect_scratch[config_.index], index, inspect::plan_for(first_any, rule), p,
-			               rules::direction(d));
-			if (!payload_allows(*pol, *e, p, pkts[i], true, q, i))
+			const inspect::plan plan = inspect::plan_for(first_any, rule);
+			streams_.begin(*pol->inspect_scratch[config_.index], index, plan, p, rules::direction(d));
+			e->payload_watched = plan.inspect();
+			if (e->payload_watched && !payload_allows(*pol, *e, p, pkts[i], true, q, i))
 				v[i] = v[i] == v_reject ? v_reject : v_drop;
 		}
 	}

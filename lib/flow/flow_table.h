@@ -47,7 +47,8 @@ struct alignas(64) flow_entry {
 	uint8_t opener_is_b;          // which endpoint of the key opened the flow
 	uint8_t opener_direction;     // direction (0 in, 1 out) of the opening packet
 	uint8_t fin_seen;             // bit 0: opener sent FIN, bit 1: responder did
-	uint8_t pad[2];
+	uint8_t payload_watched;      // its payload is (or was) inspected: only then is the scan state read
+	uint8_t pad[1];
 };
 static_assert(sizeof(flow_entry) == 128);
 
