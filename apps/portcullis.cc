@@ -6,12 +6,14 @@
 #include <boost/program_options.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,11 +21,15 @@
 #include "control/protocol.h"
 #include "rules/tuple.h"
 #include "rules/rules.h"
+#include "inspect/inspect.h"
+#include "packet/packet.h"
 
 namespace po = boost::program_options;
 namespace rules = portcullis::rules;
 namespace classify = portcullis::classify;
 namespace control = portcullis::control;
+namespace inspect = portcullis::inspect;
+namespace packet = portcullis::packet;
 using json = nlohmann::json;
 
 namespace {
@@ -80,6 +86,7 @@ struct options {
 	bool json = false;
 	int64_t limit = -1;  // flows: -1 = the daemon's default
 	double timeout = 120;
+	std::optional<std::string> payload;  // explain: the flow's first payload bytes (C escapes allowed)
 };
 
 std::optional<rules::ruleset> load(const std::string& path, const options& o)
@@ -177,6 +184,104 @@ int cmd_check(const std::vector<std::string>& args, const options& o)
 	return exit_ok;
 }
 
+
+std::string unescape(const std::string& in)
+{
+	std::string out;
+	for (size_t i = 0; i < in.size(); ++i) {
+		if (in[i] != '\\' || i + 1 == in.size()) {
+			out += in[i];
+			continue;
+		}
+		const char c = in[++i];
+		if (c == 'n')
+			out += '\n';
+		else if (c == 'r')
+			out += '\r';
+		else if (c == 't')
+			out += '\t';
+		else if (c == 'x' && i + 2 < in.size() + 0 && std::isxdigit((unsigned char)in[i + 1]) &&
+		         std::isxdigit((unsigned char)in[i + 2])) {
+			out += char(std::stoi(in.substr(i + 1, 2), nullptr, 16));
+			i += 2;
+		} else
+			out += c;
+	}
+	return out;
+}
+
+// The flow's first rule has payload conditions: show the payload rules that may still decide it and
+// the payload-free verdict it follows meanwhile; with --payload, scan those bytes as the data path would
+// (same Hyperscan database, same stream logic) and say which rule, and which condition, decides.
+int explain_payload(const rules::ruleset& rs, const rules::flow_tuple& f, uint32_t first, const options& o)
+{
+	inspect::flow_tuple t{};
+	t.src = f.src;
+	t.dst = f.dst;
+	t.sport = f.sport;
+	t.dport = f.dport;
+	t.proto = f.proto;
+	t.family = f.v6 ? 6 : 4;
+	t.tcp_flags = f.tcp_flags;
+	const inspect::candidates c = inspect::candidates_for(rs, f.dir, t);
+	std::cout << "payload: this flow's payload is inspected; meanwhile it follows "
+	          << (c.payload_free == inspect::no_rule ? std::string("the default (") + std::string(rules::action_name(rs.default_for(f.dir))) + ")"
+	                                                 : where(rs.rules[c.payload_free]) + ": " + rs.rules[c.payload_free].text)
+	          << "\n";
+	for (uint32_t r : c.rules)
+		std::cout << "  candidate " << where(rs.rules[r]) << ": " << rs.rules[r].text << "\n";
+	if (!o.payload)
+		return exit_ok;
+	auto db = inspect::database::build(rs);
+	if (!db.db) {
+		std::cerr << db.error << "\n";
+		return exit_failed;
+	}
+	inspect::scan_config cfg;
+	cfg.max_streams = 4;
+	auto scr = inspect::scratch::create(*db.db, cfg);
+	if (!scr.s) {
+		std::cerr << "portcullis: " << scr.error << "\n";
+		return exit_internal;
+	}
+	const std::string bytes = unescape(*o.payload);
+	packet::parsed p{};
+	p.family = t.family;
+	p.kind = f.v6 ? packet::packet_kind::ipv6 : packet::packet_kind::ipv4;
+	if (f.v6) {
+		p.src.v6 = f.src;
+		p.dst.v6 = f.dst;
+	} else {
+		p.src.v4 = uint32_t(f.src);
+		p.dst.v4 = uint32_t(f.dst);
+	}
+	p.sport = f.sport;
+	p.dport = f.dport;
+	p.proto = f.proto;
+	p.tcp_flags = 0x02;
+	p.tcp_seq = 1000;
+	inspect::flow_streams streams(1);
+	streams.begin(*scr.s, 1, inspect::plan_for(first, c.payload_free), p, f.dir);
+	inspect::result r{};
+	if (f.proto == 6)
+		r = streams.scan(*scr.s, 1, p, reinterpret_cast<const uint8_t*>(bytes.data()), true);
+	p.tcp_flags = f.proto == 6 ? 0x18 : 0;
+	p.tcp_seq = 1001;
+	p.payload_offset = 0;
+	p.payload_length = uint16_t(std::min<size_t>(bytes.size(), 65535));
+	r = streams.scan(*scr.s, 1, p, reinterpret_cast<const uint8_t*>(bytes.data()), true);
+	if (r.st == inspect::state::matched && r.rule != inspect::no_rule) {
+		const rules::rule& d = rs.rules[r.rule];
+		std::cout << "payload: matched " << where(d) << ": " << d.text << "\n"
+		          << "verdict: " << rules::action_name(d.act) << " (decided by the payload)\n";
+		for (const auto& cond : d.payload)
+			std::cout << "  condition at " << cond.loc.file << ":" << cond.loc.line << ":" << cond.loc.column << "\n";
+	} else {
+		std::cout << "payload: no candidate matched these " << bytes.size() << " bytes; the payload-free verdict stands\n";
+	}
+	return exit_ok;
+}
+
 int cmd_explain(const std::vector<std::string>& args, const options& o)
 {
 	if (args.size() != 2) {
@@ -219,7 +324,9 @@ int cmd_explain(const std::vector<std::string>& args, const options& o)
 	} else {
 		const auto& r = rs->rules[id];
 		const auto e = rules::explain(r, f);
-		std::cout << "verdict: " << rules::action_name(r.act) << (r.log ? " (logged)" : "") << "\n"
+		std::cout << "verdict: "
+		          << (r.payload.empty() ? std::string(rules::action_name(r.act)) : std::string("decided by the payload (see below)"))
+		          << (r.log ? " (logged)" : "") << "\n"
 		          << "rule:    " << where(r) << ": " << r.text << "\n"
 		          << "counter: " << r.counter << "\n"
 		          << "because:\n";
@@ -229,6 +336,11 @@ int cmd_explain(const std::vector<std::string>& args, const options& o)
 			std::cerr << "portcullis: internal error: the classifier chose a rule its explanation does not match\n";
 			return exit_internal;
 		}
+	}
+	if (id != classify::no_match && !rs->rules[id].payload.empty()) {
+		const int rc = explain_payload(*rs, f, id, o);
+		if (rc != exit_ok)
+			return rc;
 	}
 	if (id != ref) {
 		std::cerr << "portcullis: internal error: classifier '" << classify::backend_name(o.backend) << "' chose "
@@ -659,6 +771,9 @@ int main(int argc, char** argv)
 	visible.add_options()
 		("help,h", "show this help")
 		("verbose,v", po::bool_switch(&o.verbose), "explain: also list the rules that did not match, and why")
+		("payload", po::value<std::string>()->notifier([&](const std::string& v) { o.payload = v; }),
+		 "explain FILE FLOW: the first payload the opener sends (\\xNN, \\r, \\n escapes), scanned against the "
+		 "payload rules as the data path would")
 		("backend", po::value(&backend_name)->default_value("ours"), "classifier to use: ours or linear")
 		("services", po::value(&o.services)->default_value("/etc/services"),
 		 "services file for port names beyond the built-in table ('' for none)")
