@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "dataplane/fragments.h"
+#include "dataplane/log_ring.h"
 #include "dataplane/policy.h"
 #include "flow/flow_table.h"
 #include "packet/packet.h"
@@ -110,6 +111,7 @@ struct worker_config {
 	uint16_t burst = 32;
 	uint32_t fragment_entries = 4096;   // datagrams in flight whose first fragment passed
 	uint32_t fragment_seconds = 30;     // how long their later fragments may follow
+	uint32_t log_rate = 100;            // log records per second this worker may write (rules marked `log`)
 	std::vector<value_range<uint32_t>> inside4;  // replay ports only
 	std::vector<value_range<u128>> inside6;
 	// Software distribution: handoff[w] is worker w's inbox (multi-producer, single-consumer ring);
@@ -132,6 +134,7 @@ public:
 	const flow::flow_table& flows() const { return table_; }
 	const worker_counters& counters() const { return counters_; }
 	const inspect::counters& inspect_counters() const { return streams_.stats(); }
+	log_ring& log() { return log_; }
 	const worker_config& config() const { return config_; }
 
 private:
@@ -149,6 +152,7 @@ private:
 	flow::flow_table table_;
 	fragment_verdicts fragments_;
 	inspect::flow_streams streams_;  // payload scan state, by flow entry index
+	log_ring log_;
 	worker_counters counters_{};
 };
 

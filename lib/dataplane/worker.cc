@@ -70,7 +70,8 @@ std::string_view to_string(drop_reason r)
 worker::worker(const worker_config& config, const std::atomic<compiled_policy*>& policy, rte_rcu_qsbr* rcu)
 	: config_(config), policy_(policy), rcu_(rcu), table_(config.flows),
 	  fragments_(config.fragment_entries, uint64_t(config.fragment_seconds) * config.flows.tsc_hz),
-	  streams_(table_.capacity())
+	  streams_(table_.capacity()),
+	  log_(1024, config.log_rate, config.flows.tsc_hz)
 {
 	if (config_.burst == 0 || config_.burst > max_burst)
 		config_.burst = max_burst;
@@ -328,6 +329,10 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			rc.packets++;
 			rc.bytes += pkts[i]->pkt_len;
 			rc.last_hit_tsc = now;
+			if (pol->rules.rules[rule].log)
+				log_.push({now, p.src.v6, p.dst.v6, p.sport, p.dport, p.family, p.proto, uint8_t(d),
+				           uint8_t(act == rules::action::allow ? 0 : act == rules::action::drop ? 1 : 2), rule,
+				           pol->generation});
 		}
 		if (act == rules::action::drop) {
 			counters_.drops[size_t(rule == classify::no_match ? drop_reason::default_drop : drop_reason::rule_drop)]++;
