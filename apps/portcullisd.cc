@@ -26,7 +26,9 @@
 #include <vector>
 
 #include "dataplane/dataplane.h"
+#include "control/drop_log.h"
 #include "control/runtime.h"
+#include "control/telemetry.h"
 #include "metrics/metrics.h"
 #include "control/server.h"
 #include "dataplane/ports.h"
@@ -52,6 +54,7 @@ struct settings {
 	std::string outside, inside, mode, inside_networks;
 	std::string capture, output_dir;
 	uint32_t workers = 1;
+	uint32_t handoff_ring = 4096;
 	dp::port_setup ports;
 	std::string rss;
 	uint16_t burst = 32;
@@ -68,6 +71,8 @@ struct settings {
 	bool check_only = false;
 	std::string control_socket;
 	std::string metrics_listen;
+	std::string log_target;
+	uint32_t log_rate = 100;
 	std::string control_group;
 };
 
@@ -107,8 +112,14 @@ po::options_description describe(settings& s)
 	po::options_description queues("Queues and memory ([queues] section)");
 	queues.add_options()
 		("queues.workers", po::value(&s.workers)->default_value(1),
-		 "Worker lcores; each polls its own RX queue of every port. Needs that many lcores besides the main "
-		 "one in eal.args (-l), or runs the single worker on the main lcore when there are none.")
+		 "Worker lcores. Needs that many lcores besides the main one in eal.args (-l), or runs one worker on "
+		 "the main lcore when there are none; and one TX queue per worker on every port. Each worker polls "
+		 "its own RX queue of every port (symmetric RSS on IP addresses); a port with fewer RX queues is "
+		 "polled by the first workers, which hand each packet to the worker that owns its addresses "
+		 "(docs/workers.md).")
+		("queues.handoff-ring", po::value(&s.handoff_ring)->default_value(4096),
+		 "Packets each worker's inbox holds when workers hand packets over (software distribution); a full "
+		 "inbox drops, counted as handoff_full.")
 		("queues.rx-descriptors", po::value(&s.ports.rx_descriptors)->default_value(1024), "RX ring size per queue.")
 		("queues.tx-descriptors", po::value(&s.ports.tx_descriptors)->default_value(1024), "TX ring size per queue.")
 		("queues.mbufs", po::value(&s.ports.mbufs)->default_value(16383), "Mbufs in the packet pool.")
@@ -163,7 +174,14 @@ po::options_description describe(settings& s)
 		("metrics.listen", po::value(&s.metrics_listen)->default_value("127.0.0.1:9469"),
 		 "Prometheus exporter address (host:port; /metrics). Loopback by default: not reachable from other "
 		 "machines unless the operator says so. '' for none.");
-	all.add(general).add(eal).add(ports).add(queues).add(flows).add(data).add(run).add(ctl).add(met);
+	po::options_description lg("Logging of rules marked `log` ([log] section)");
+	lg.add_options()
+		("log.target", po::value(&s.log_target)->default_value("stdout"),
+		 "stdout (JSON lines) or syslog (JSON lines to the daemon facility; journald collects them).")
+		("log.rate", po::value(&s.log_rate)->default_value(100),
+		 "Log records per second each worker may write; beyond it records are counted as suppressed, and the "
+		 "log says how many once a second.");
+	all.add(general).add(eal).add(ports).add(queues).add(flows).add(data).add(run).add(ctl).add(met).add(lg);
 	return all;
 }
 
@@ -316,6 +334,10 @@ int main(int argc, char** argv)
 		std::cerr << "portcullisd: flows.full-policy must be evict-embryonic or drop\n";
 		return exit_usage;
 	}
+	if (s.log_target != "stdout" && s.log_target != "syslog") {
+		std::cerr << "portcullisd: log.target must be stdout or syslog\n";
+		return exit_usage;
+	}
 	if (s.classifier != "ours" && s.classifier != "rte_acl") {
 		std::cerr << "portcullisd: dataplane.classifier must be ours or rte_acl\n";
 		return exit_usage;
@@ -377,6 +399,19 @@ int main(int argc, char** argv)
 	RTE_LCORE_FOREACH_WORKER(lcore) worker_lcores.push_back(lcore);
 	const bool worker_on_main = worker_lcores.empty();
 	uint32_t nworkers = worker_on_main ? 1 : std::min<uint32_t>(s.workers, uint32_t(worker_lcores.size()));
+	if (nworkers < s.workers)
+		std::fprintf(stderr, "portcullisd: %u worker(s), not %u: eal.args gives %zu lcore(s) besides the main one\n",
+		             nworkers, s.workers, worker_lcores.size());
+	// Each worker transmits on a TX queue of its own (a TX queue is not thread-safe): the port with the
+	// fewest TX queues bounds the workers. RX queues do not: software distribution covers the shortfall.
+	{
+		std::string why;
+		const uint32_t fit = dp::max_workers_for({uint16_t(outside), uint16_t(inside_port)}, nworkers, why);
+		if (fit < nworkers) {
+			std::fprintf(stderr, "portcullisd: %u worker(s), not %u: %s\n", fit, nworkers, why.c_str());
+			nworkers = fit;
+		}
+	}
 	s.ports.queues = nworkers;
 	s.ports.symmetric_rss = s.rss == "symmetric";
 	rte_mempool* pool = nullptr;
@@ -386,7 +421,43 @@ int main(int argc, char** argv)
 		rte_eal_cleanup();
 		return exit_runtime;
 	}
-	nworkers = std::min(nworkers, std::min(ports[0].queues, ports[1].queues));
+	const dp::worker_plan plan = dp::plan_workers(ports[0], ports[1], s.mode == "replay", nworkers);
+	if (!plan.error.empty()) {
+		std::cerr << "portcullisd: " << plan.error << "\n";
+		dp::stop_ports(ports);
+		rte_eal_cleanup();
+		return exit_runtime;
+	}
+	std::vector<rte_ring*> handoff;
+	if (plan.distribute) {
+		std::string err;
+		handoff = dp::make_handoff_rings(nworkers, s.handoff_ring, "portcullis_inbox", err);
+		if (handoff.empty()) {
+			std::cerr << "portcullisd: " << err << "\n";
+			dp::stop_ports(ports);
+			rte_eal_cleanup();
+			return exit_runtime;
+		}
+	}
+	for (const auto& p : ports)
+		std::printf("portcullisd: port %s (%s): %u RX queue(s)%s, %u TX queue(s)\n", p.name.c_str(), p.driver.c_str(),
+		            p.rx_queues, p.symmetric_rss ? " by symmetric RSS on IP addresses" : "", p.tx_queues);
+	if (nworkers > 1)
+		std::printf("portcullisd: %s\n", plan.nic_rss ? "flows spread by the NICs (RSS): no handoffs"
+		                                             : "flows spread in software: the workers polling a port hand "
+		                                               "each packet to the worker owning its addresses");
+	{
+		// Mbufs sit in RX and TX rings, in the inboxes and in the per-lcore caches; a pool smaller than
+		// that runs dry under load, and the NIC drops (imissed) with no counter of ours saying why.
+		uint64_t need = uint64_t(s.ports.mbuf_cache) * (nworkers + 1);
+		for (const auto& p : ports)
+			need += uint64_t(p.rx_queues) * s.ports.rx_descriptors + uint64_t(p.tx_queues) * s.ports.tx_descriptors;
+		need += uint64_t(handoff.size()) * rte_align32pow2(s.handoff_ring);
+		if (need > s.ports.mbufs)
+			std::fprintf(stderr, "portcullisd: warning: queues.mbufs = %u, but queues, inboxes and caches can hold "
+			             "%lu; raise it (or lower the descriptors or queues.handoff-ring)\n",
+			             s.ports.mbufs, (unsigned long)need);
+	}
 
 	std::vector<dp::worker_config> configs;
 	for (uint32_t w = 0; w < nworkers; ++w) {
@@ -400,15 +471,11 @@ int main(int argc, char** argv)
 		wc.tcp_loose_pickup = s.tcp_loose_pickup;
 		wc.pass_other_l2 = s.pass_other_l2;
 		wc.send_rejects = s.send_rejects;
+		wc.log_rate = s.log_rate;
 		wc.inside4 = inside.src4;
 		wc.inside6 = inside.src6;
-		const uint16_t out_p = uint16_t(outside), in_p = uint16_t(inside_port);
-		if (s.mode == "replay") {
-			wc.queues.push_back({out_p, uint16_t(w), -1, {in_p, out_p}, uint16_t(w)});
-		} else {
-			wc.queues.push_back({out_p, uint16_t(w), 0, {in_p, in_p}, uint16_t(w)});
-			wc.queues.push_back({in_p, uint16_t(w), 1, {out_p, out_p}, uint16_t(w)});
-		}
+		wc.queues = plan.queues[w];
+		wc.handoff = handoff;
 		configs.push_back(std::move(wc));
 	}
 	auto rt = std::make_unique<portcullis::control::runtime>(
@@ -417,6 +484,7 @@ int main(int argc, char** argv)
 	if (!rt->error().empty()) {
 		std::cerr << "portcullisd: " << rt->error() << "\n";
 		rt.reset();
+		dp::free_handoff_rings(handoff);
 		dp::stop_ports(ports);
 		rte_eal_cleanup();
 		return exit_config;
@@ -431,11 +499,15 @@ int main(int argc, char** argv)
 			std::cerr << "portcullisd: control socket: " << control_server->error() << "\n";
 			control_server.reset();
 			rt.reset();
+			dp::free_handoff_rings(handoff);
 			dp::stop_ports(ports);
 			rte_eal_cleanup();
 			return exit_config;
 		}
 	}
+	portcullis::control::attach_telemetry(*rt);  // dpdk-telemetry.py: /portcullis/stats, /rules, /flows
+	portcullis::control::drop_log rule_log(s.log_target == "syslog" ? portcullis::control::log_target::syslog_json
+	                                                                : portcullis::control::log_target::stdout_json);
 	std::unique_ptr<portcullis::metrics::exporter> exporter;
 	if (!s.metrics_listen.empty()) {
 		portcullis::metrics::exporter_options mo;
@@ -472,6 +544,7 @@ int main(int argc, char** argv)
 			else
 				std::this_thread::sleep_for(std::chrono::milliseconds(20));
 			rt->housekeeping(rte_rdtsc());
+			rule_log.flush(*rt);
 			const auto now = std::chrono::steady_clock::now();
 			const uint64_t rx = sum_rx(workers);
 			if (rx != last_rx) {
@@ -503,9 +576,12 @@ int main(int argc, char** argv)
 
 	std::printf("portcullisd: stopped; final counters\n");
 	print_counters(*rt, ports, stdout);
+	rule_log.flush(*rt);
+	portcullis::control::detach_telemetry();
 	exporter.reset();        // both before the runtime they read
 	control_server.reset();
 	rt.reset();
+	dp::free_handoff_rings(handoff);  // with the packets still in them, now that no worker runs
 	dp::stop_ports(ports);
 	rte_eal_cleanup();
 	return exit_ok;

@@ -1,14 +1,40 @@
 #!/usr/bin/env bash
-# Quick start, command 2: install and build as needed, run the whole test suite, and end with one line
-# "N passed, M failed" counted from meson's own test log.
+# Quick start, command 2: install and build as needed, run the whole test suite twice — a release build,
+# then the same tests under AddressSanitizer and UndefinedBehaviorSanitizer (a separate build dir) — and
+# end with one line "N passed, M failed" counted from meson's own test logs.
+# PORTCULLIS_SANITIZE=0 skips the sanitizer run (e.g. for a quick local loop).
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$top/build}
+asan=${ASAN_BUILD_DIR:-$top/build-asan}
+logs=()
 "$top/scripts/install-deps.sh" || { echo "0 passed, 1 failed"; exit 1; }
+
 BUILD_DIR=$build "$top/scripts/build.sh" || { echo "0 passed, 1 failed"; exit 1; }
 rm -f "$build/meson-logs/testlog.json"
 meson test -C "$build" --print-errorlogs --num-processes 2 "$@"
 status=$?
-python3 "$top/scripts/count-results.py" "$build/meson-logs/testlog.json"
+logs+=("$build/meson-logs/testlog.json")
+
+if [ "${PORTCULLIS_SANITIZE:-1}" != 0 ]; then
+	echo "== the same suite under ASan+UBSan =="
+	# Benchmarks are programs, not tests: not built here. Leak checking is off: DPDK's EAL keeps
+	# process-lifetime allocations (memory segments, lcore and telemetry threads) that it never frees,
+	# which would drown real reports; address and undefined-behaviour errors stop the test.
+	if BUILD_DIR=$asan "$top/scripts/build.sh" -Db_sanitize=address,undefined -Db_lundef=false -Dbenches=false \
+		-Dbuildtype=debugoptimized; then
+		rm -f "$asan/meson-logs/testlog.json"
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ASAN_OPTIONS=detect_leaks=0 PORTCULLIS_TEST_QUICK=1 \
+			meson test -C "$asan" --print-errorlogs --num-processes 2 --timeout-multiplier 3 "$@"
+		[ $? -eq 0 ] || status=1
+		logs+=("$asan/meson-logs/testlog.json")
+	else
+		echo "sanitizer build failed"
+		status=1
+		logs+=("/nonexistent-sanitizer-build")
+	fi
+fi
+
+python3 "$top/scripts/count-results.py" "${logs[@]}"
 counted=$?
 [ $status -eq 0 ] && [ $counted -eq 0 ]

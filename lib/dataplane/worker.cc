@@ -494,10 +494,20 @@ uint32_t worker::poll_once()
 		counters_.busy_tsc += rte_rdtsc() - start;
 	}
 	// Packets other workers handed to this one, grouped by the port they came in on.
-	if (config_.handoff.size() > 1) {
+	// Up to two bursts a round: the distributing worker may hand over one burst per port it polls.
+	for (int round = 0; round < 2 && config_.handoff.size() > 1; ++round) {
 		const uint64_t start = rte_rdtsc();
 		const unsigned n = rte_ring_dequeue_burst(config_.handoff[config_.index], reinterpret_cast<void**>(pkts),
 		                                          config_.burst, nullptr);
+		counters_.polls++;
+		if (n == 0) {
+			counters_.idle_polls++;
+			counters_.idle_tsc += rte_rdtsc() - start;
+			break;
+		}
+		// Another core just wrote these packets: fetch their first lines before parsing needs them.
+		for (unsigned k = 0; k < n; ++k)
+			rte_prefetch0(rte_pktmbuf_mtod(pkts[k], void*));
 		for (unsigned at = 0; at < n;) {
 			unsigned end = at + 1;
 			while (end < n && pkts[end]->port == pkts[at]->port)

@@ -273,7 +273,14 @@ TEST_CASE("random rule sets: every backend agrees with linear", "[classify][diff
 	const uint32_t bursts[] = {64, 1, 3, 1000, 7, 256};
 	const char* family_names[] = {"v4", "v6", "both"};
 	size_t index = 0;
+	// PORTCULLIS_TEST_QUICK (the sanitizer run in scripts/test.sh): the sets above 600 rules are mostly
+	// rte_acl build time, many times slower under ASan; the smaller ones exercise the same code.
+	const bool quick = std::getenv("PORTCULLIS_TEST_QUICK") != nullptr;
 	for (const auto& c : configs) {
+		if (quick && c.count > 600) {
+			++index;
+			continue;
+		}
 		const uint64_t seed = base_seed() * 1000 + index;
 		rule_gen_options options;
 		options.count = c.count;

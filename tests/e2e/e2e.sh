@@ -126,6 +126,24 @@ case $out in *broken.rules:2:*) echo "ok: the refusal names file:line:column" ;;
 expect "the running rules stay: 8080 still closed" "timeout" "$(client "$ns_out" 198.18.1.10 8080)"
 expect "and outbound still works" "hello 9000" "$(client "$ns_in" 198.18.0.5 9000)"
 
+# DPDK's own tool reads the same counters through the telemetry socket.
+if command -v dpdk-telemetry.py >/dev/null; then
+	tele=$(printf '/portcullis/stats\n/portcullis/rules\n' | timeout 10 dpdk-telemetry.py -f "$tag" 2>/dev/null)
+	expect "dpdk-telemetry.py /portcullis/stats counts the allowed packets" "1" "$("$py" -c '
+import json, sys
+stats = rules = None
+for line in sys.stdin:
+    line = line.strip().lstrip("-> ").strip()
+    if not line.startswith("{"):
+        continue
+    d = json.loads(line)
+    stats = d.get("/portcullis/stats", stats)
+    rules = d.get("/portcullis/rules", rules)
+print(int(bool(stats) and stats["in_allow_packets"] > 0 and stats["ruleset_generation"] >= 2 and bool(rules)))' <<<"$tele")"
+else
+	echo "SKIP: dpdk-telemetry.py not installed"
+fi
+
 kill -TERM "$pid"
 wait "$pid"
 status=$?
