@@ -10,6 +10,7 @@
 #include <rte_launch.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
+#include <rte_pdump.h>
 #include <rte_rcu_qsbr.h>
 
 #include <algorithm>
@@ -51,7 +52,7 @@ struct settings {
 	std::string rules_file;
 	std::string eal_args;
 	std::vector<std::string> eal_extra;  // after "--" on the command line
-	std::string outside, inside, mode, inside_networks;
+	std::string outside, inside, mode, inside_networks, drops;
 	std::string capture, output_dir;
 	uint32_t workers = 1;
 	uint32_t handoff_ring = 4096;
@@ -63,6 +64,7 @@ struct settings {
 	bool tcp_loose_pickup = false;
 	bool pass_other_l2 = false;
 	bool send_rejects = true;
+	bool pdump = false;
 	std::string classifier;
 	flow::timeouts idle;
 	double duration = 0;
@@ -104,6 +106,9 @@ po::options_description describe(settings& s)
 		 "pair: traffic from the outside port is inbound and leaves by the inside port, and back. "
 		 "replay: the outside port carries both directions (a capture); a packet whose source is in "
 		 "ports.inside-networks is outbound and leaves by the outside port, others leave by the inside port.")
+		("ports.drops", po::value(&s.drops)->default_value(""),
+		 "Optional third port (e.g. a net_null vdev) that receives every dropped packet, so that "
+		 "`dpdk-dumpcap -i <it>` captures the drops. Off ('') by default: it costs a TX burst per burst with drops.")
 		("ports.inside-networks", po::value(&s.inside_networks)->default_value(""),
 		 "Replay mode: the inside address ranges, as in a rule (\"198.18.1.0/24, 2001:2:0:1::/64\").")
 		("replay.capture", po::value(&s.capture)->default_value(""), "Capture file substituted for {capture} in eal.args.")
@@ -151,7 +156,9 @@ po::options_description describe(settings& s)
 		 "Forward frames that are neither IP nor ARP (dropped and counted as l2_other by default).")
 		("dataplane.send-rejects", po::value(&s.send_rejects)->default_value(true),
 		 "Answer reject rules with a TCP RST or an ICMP unreachable (else they only drop).")
-		("dataplane.classifier", po::value(&s.classifier)->default_value("ours"), "ours or rte_acl.");
+		("dataplane.classifier", po::value(&s.classifier)->default_value("ours"), "ours or rte_acl.")
+		("dataplane.pdump", po::bool_switch(&s.pdump),
+		 "Serve dpdk-dumpcap/dpdk-pdump (rte_pdump). Off by default: see the note in docs/threat-model.md.");
 
 	po::options_description run("Run ([run] section)");
 	run.add_options()
@@ -384,6 +391,12 @@ int main(int argc, char** argv)
 	}
 	std::signal(SIGINT, on_signal);
 	std::signal(SIGTERM, on_signal);
+	// Lets dpdk-dumpcap / dpdk-pdump (secondary processes with the same --file-prefix, hugepages) capture
+	// what the ports receive and send. Opt-in: with Debian's shared-library DPDK 22.11 we have seen the
+	// primary crash in a mempool driver when dumpcap's copies arrive (the two processes' mempool-ops
+	// tables disagree); see docs/threat-model.md. Drops can be captured without it (ports.drops).
+	if (s.pdump && rte_pdump_init() != 0)
+		std::fprintf(stderr, "portcullisd: packet capture (pdump) not available: %s\n", rte_strerror(rte_errno));
 
 	const int outside = dp::resolve_port(s.outside), inside_port = dp::resolve_port(s.inside);
 	if (outside < 0 || inside_port < 0 || outside == inside_port || outside >= int(dp::max_ports) ||
@@ -416,7 +429,17 @@ int main(int argc, char** argv)
 	s.ports.symmetric_rss = s.rss == "symmetric";
 	rte_mempool* pool = nullptr;
 	std::vector<dp::port_state> ports;
-	if (auto err = dp::start_ports({uint16_t(outside), uint16_t(inside_port)}, s.ports, pool, ports); !err.empty()) {
+	const int drop_port = s.drops.empty() ? -1 : dp::resolve_port(s.drops);
+	if (!s.drops.empty() && (drop_port < 0 || drop_port >= int(dp::max_ports) || drop_port == outside ||
+	                         drop_port == inside_port)) {
+		std::cerr << "portcullisd: ports.drops '" << s.drops << "' is not a third port the EAL knows\n";
+		rte_eal_cleanup();
+		return exit_config;
+	}
+	std::vector<uint16_t> port_ids = {uint16_t(outside), uint16_t(inside_port)};
+	if (drop_port >= 0)
+		port_ids.push_back(uint16_t(drop_port));
+	if (auto err = dp::start_ports(port_ids, s.ports, pool, ports); !err.empty()) {
 		std::cerr << "portcullisd: " << err << "\n";
 		rte_eal_cleanup();
 		return exit_runtime;
@@ -472,6 +495,7 @@ int main(int argc, char** argv)
 		wc.pass_other_l2 = s.pass_other_l2;
 		wc.send_rejects = s.send_rejects;
 		wc.log_rate = s.log_rate;
+		wc.drop_port = drop_port;
 		wc.inside4 = inside.src4;
 		wc.inside6 = inside.src6;
 		wc.queues = plan.queues[w];
@@ -578,6 +602,8 @@ int main(int argc, char** argv)
 	print_counters(*rt, ports, stdout);
 	rule_log.flush(*rt);
 	portcullis::control::detach_telemetry();
+	if (s.pdump)
+		rte_pdump_uninit();
 	exporter.reset();        // both before the runtime they read
 	control_server.reset();
 	rt.reset();

@@ -108,6 +108,9 @@ struct worker_config {
 	bool tcp_loose_pickup = false;
 	bool pass_other_l2 = false;
 	bool send_rejects = true;
+	// A port that receives every dropped packet (a net_null sink, say), so that dpdk-dumpcap can capture
+	// the drops on it; -1 frees them. Costs a TX burst per burst with drops: for troubleshooting.
+	int drop_port = -1;
 	uint16_t burst = 32;
 	uint32_t fragment_entries = 4096;   // datagrams in flight whose first fragment passed
 	uint32_t fragment_seconds = 30;     // how long their later fragments may follow

@@ -399,8 +399,15 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			counters_.rejects_sent += v[i] == v_reject;
 		}
 	}
-	if (ndropped)
-		rte_pktmbuf_free_bulk(dropped, ndropped);
+	if (ndropped) {
+		if (config_.drop_port >= 0) {
+			const uint16_t sent = rte_eth_tx_burst(uint16_t(config_.drop_port), q.tx_queue, dropped, ndropped);
+			if (sent < ndropped)
+				rte_pktmbuf_free_bulk(dropped + sent, ndropped - sent);
+		} else {
+			rte_pktmbuf_free_bulk(dropped, ndropped);
+		}
+	}
 	for (uint16_t port = 0; port < max_ports; ++port)
 		if (out_n[port])
 			send(port, q.tx_queue, out[port], out_n[port]);
