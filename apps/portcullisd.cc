@@ -223,26 +223,7 @@ void print_counters(const portcullis::control::runtime& rt, const std::vector<dp
 	dp::worker_counters t{};
 	uint64_t flows = 0;
 	for (const auto& w : workers) {
-		const auto& c = w->counters();
-		for (uint32_t p = 0; p < dp::max_ports; ++p) {
-			t.rx_packets[p] += c.rx_packets[p];
-			t.rx_bytes[p] += c.rx_bytes[p];
-			t.tx_packets[p] += c.tx_packets[p];
-			t.tx_bytes[p] += c.tx_bytes[p];
-		}
-		for (int d = 0; d < 2; ++d)
-			for (int v = 0; v < 3; ++v) {
-				t.packets[d][v] += c.packets[d][v];
-				t.bytes[d][v] += c.bytes[d][v];
-			}
-		for (size_t r = 0; r < dp::drop_reason_count; ++r)
-			t.drops[r] += c.drops[r];
-		for (size_t r = 0; r < portcullis::packet::drop_reason_count; ++r)
-			t.parse.by_reason[r] += c.parse.by_reason[r];
-		t.flows_opened += c.flows_opened;
-		t.reply_packets += c.reply_packets;
-		t.related_icmp += c.related_icmp;
-		t.rejects_sent += c.rejects_sent;
+		dp::accumulate(t, w->counters());
 		flows += w->flows().size();
 	}
 	std::fprintf(out, "ports:\n");

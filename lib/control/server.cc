@@ -763,28 +763,7 @@ json server::cmd_stats()
 		sample_load();
 	for (size_t w = 0; w < workers.size(); ++w) {
 		const auto& c = workers[w]->counters();
-		for (uint32_t p = 0; p < dataplane::max_ports; ++p) {
-			t.rx_packets[p] += c.rx_packets[p];
-			t.rx_bytes[p] += c.rx_bytes[p];
-			t.tx_packets[p] += c.tx_packets[p];
-			t.tx_bytes[p] += c.tx_bytes[p];
-		}
-		for (int d = 0; d < 2; ++d)
-			for (int v = 0; v < 3; ++v) {
-				t.packets[d][v] += c.packets[d][v];
-				t.bytes[d][v] += c.bytes[d][v];
-			}
-		for (size_t r = 0; r < dataplane::drop_reason_count; ++r)
-			t.drops[r] += c.drops[r];
-		t.parse.packets += c.parse.packets;
-		for (size_t r = 0; r < packet::drop_reason_count; ++r)
-			t.parse.by_reason[r] += c.parse.by_reason[r];
-		for (size_t k = 0; k < packet::packet_kind_count; ++k)
-			t.parse.by_kind[k] += c.parse.by_kind[k];
-		t.flows_opened += c.flows_opened;
-		t.reply_packets += c.reply_packets;
-		t.related_icmp += c.related_icmp;
-		t.rejects_sent += c.rejects_sent;
+		dataplane::accumulate(t, c);
 		for (const auto& q : workers[w]->config().queues) {
 			ports.insert(q.port);
 			ports.insert(q.tx_port[0]);

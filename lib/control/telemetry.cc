@@ -23,15 +23,7 @@ int stats(const char*, const char*, rte_tel_data* d)
 	dataplane::worker_counters t{};
 	uint64_t flows = 0, capacity = 0, evicted = 0;
 	for (const auto& w : rt->workers()) {
-		const auto& c = w->counters();
-		for (int dir = 0; dir < 2; ++dir)
-			for (int v = 0; v < 3; ++v)
-				t.packets[dir][v] += c.packets[dir][v];
-		for (size_t r = 0; r < dataplane::drop_reason_count; ++r)
-			t.drops[r] += c.drops[r];
-		for (size_t r = 0; r < packet::drop_reason_count; ++r)
-			t.parse.by_reason[r] += c.parse.by_reason[r];
-		t.flows_opened += c.flows_opened;
+		dataplane::accumulate(t, w->counters());
 		flows += w->flows().size();
 		capacity += w->flows().capacity();
 		evicted += w->flows().counters().evicted_embryonic.load(std::memory_order_relaxed);

@@ -82,6 +82,9 @@ struct alignas(64) worker_counters {
 	packet::parse_counters parse;
 };
 
+// Adds one worker's counters into a total (readers sum the per-core rows; workers never share one).
+void accumulate(worker_counters& total, const worker_counters& c);
+
 struct rx_queue_map {
 	uint16_t port;
 	uint16_t queue;

@@ -67,6 +67,38 @@ std::string_view to_string(drop_reason r)
 	return "unknown";
 }
 
+void accumulate(worker_counters& t, const worker_counters& c)
+{
+	for (uint32_t p = 0; p < max_ports; ++p) {
+		t.rx_packets[p] += c.rx_packets[p];
+		t.rx_bytes[p] += c.rx_bytes[p];
+		t.tx_packets[p] += c.tx_packets[p];
+		t.tx_bytes[p] += c.tx_bytes[p];
+	}
+	for (int d = 0; d < 2; ++d)
+		for (int v = 0; v < 3; ++v) {
+			t.packets[d][v] += c.packets[d][v];
+			t.bytes[d][v] += c.bytes[d][v];
+		}
+	for (size_t r = 0; r < drop_reason_count; ++r)
+		t.drops[r] += c.drops[r];
+	t.flows_opened += c.flows_opened;
+	t.reply_packets += c.reply_packets;
+	t.related_icmp += c.related_icmp;
+	t.rejects_sent += c.rejects_sent;
+	t.handed_off += c.handed_off;
+	t.payload_decided += c.payload_decided;
+	t.busy_tsc += c.busy_tsc;
+	t.idle_tsc += c.idle_tsc;
+	t.polls += c.polls;
+	t.idle_polls += c.idle_polls;
+	t.parse.packets += c.parse.packets;
+	for (size_t r = 0; r < packet::drop_reason_count; ++r)
+		t.parse.by_reason[r] += c.parse.by_reason[r];
+	for (size_t k = 0; k < packet::packet_kind_count; ++k)
+		t.parse.by_kind[k] += c.parse.by_kind[k];
+}
+
 worker::worker(const worker_config& config, const std::atomic<compiled_policy*>& policy, rte_rcu_qsbr* rcu)
 	: config_(config), policy_(policy), rcu_(rcu), table_(config.flows),
 	  fragments_(config.fragment_entries, uint64_t(config.fragment_seconds) * config.flows.tsc_hz),
