@@ -1,0 +1,658 @@
+#include "etcd/etcd.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+namespace portcullis::etcd {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+using nlohmann::json;
+
+// A response head larger than this is not etcd's.
+constexpr size_t max_head_bytes = 64u << 10;
+// One JSON message: a value in base64 (4/3 of it) plus the envelope.
+constexpr size_t max_message_bytes = max_value_bytes / 3 * 4 + (64u << 10);
+// How often a blocked read looks at the stop flag.
+constexpr int stop_check_ms = 200;
+
+std::string base64_encode(std::string_view in)
+{
+	static constexpr char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	std::string out;
+	out.reserve((in.size() + 2) / 3 * 4);
+	size_t i = 0;
+	for (; i + 3 <= in.size(); i += 3) {
+		const uint32_t v = uint32_t(uint8_t(in[i])) << 16 | uint32_t(uint8_t(in[i + 1])) << 8 | uint8_t(in[i + 2]);
+		out += digits[v >> 18];
+		out += digits[(v >> 12) & 63];
+		out += digits[(v >> 6) & 63];
+		out += digits[v & 63];
+	}
+	if (const size_t rest = in.size() - i; rest > 0) {
+		const uint32_t v = uint32_t(uint8_t(in[i])) << 16 | (rest == 2 ? uint32_t(uint8_t(in[i + 1])) << 8 : 0);
+		out += digits[v >> 18];
+		out += digits[(v >> 12) & 63];
+		out += rest == 2 ? digits[(v >> 6) & 63] : '=';
+		out += '=';
+	}
+	return out;
+}
+
+bool base64_decode(std::string_view in, std::string& out)
+{
+	auto digit = [](char c) -> int {
+		if (c >= 'A' && c <= 'Z')
+			return c - 'A';
+		if (c >= 'a' && c <= 'z')
+			return c - 'a' + 26;
+		if (c >= '0' && c <= '9')
+			return c - '0' + 52;
+		if (c == '+')
+			return 62;
+		if (c == '/')
+			return 63;
+		return -1;
+	};
+	while (!in.empty() && in.back() == '=')
+		in.remove_suffix(1);
+	if (in.size() % 4 == 1)
+		return false;
+	out.clear();
+	out.reserve(in.size() / 4 * 3 + 2);
+	uint32_t acc = 0;
+	int bits = 0;
+	for (const char c : in) {
+		const int d = digit(c);
+		if (d < 0)
+			return false;
+		acc = acc << 6 | uint32_t(d);
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out += char((acc >> bits) & 0xff);
+		}
+	}
+	return true;
+}
+
+// etcd's gateway writes int64 fields as JSON strings ("revision":"12"); accept numbers too.
+int64_t int_field(const json& j, const char* name)
+{
+	const auto it = j.find(name);
+	if (it == j.end())
+		return 0;
+	if (it->is_number_integer())
+		return it->get<int64_t>();
+	if (it->is_string()) {
+		try {
+			return std::stoll(it->get<std::string>());
+		} catch (...) {
+			return 0;
+		}
+	}
+	return 0;
+}
+
+std::string errno_text(const char* what)
+{
+	return std::string(what) + ": " + std::strerror(errno);
+}
+
+int remaining_ms(clock::time_point deadline)
+{
+	const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()).count();
+	return int(std::clamp<int64_t>(left, 0, stop_check_ms));
+}
+
+// One HTTP/1.1 exchange with the gateway: a POST, then its response read either whole (unary calls)
+// or message by message (a watch streams newline-separated JSON objects in chunked encoding).
+class exchange {
+public:
+	exchange(const std::atomic<bool>* stop) : stop_(stop) {}
+	~exchange()
+	{
+		if (fd_ >= 0)
+			::close(fd_);
+	}
+
+	bool open(const location& where, clock::time_point deadline, std::string& error)
+	{
+		addrinfo hints{};
+		hints.ai_family = AF_UNSPEC;
+		hints.ai_socktype = SOCK_STREAM;
+		addrinfo* found = nullptr;
+		if (const int rc = ::getaddrinfo(where.host.c_str(), where.port.c_str(), &hints, &found); rc != 0) {
+			error = "cannot resolve " + where.host + ": " + ::gai_strerror(rc);
+			return false;
+		}
+		error = "no address for " + where.host;
+		for (addrinfo* a = found; a; a = a->ai_next) {
+			const int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+			if (fd < 0) {
+				error = errno_text("socket");
+				continue;
+			}
+			if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0 || (errno == EINPROGRESS && wait_connected(fd, deadline, error))) {
+				fd_ = fd;
+				break;
+			}
+			if (errno != EINPROGRESS)
+				error = errno_text(("connect to " + where.host + ":" + where.port).c_str());
+			::close(fd);
+		}
+		::freeaddrinfo(found);
+		if (fd_ < 0)
+			return false;
+		// A watch is silent while nothing changes; keepalives find a peer that vanished.
+		const int on = 1, idle = 10, interval = 5, count = 3;
+		::setsockopt(fd_, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+		::setsockopt(fd_, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+		::setsockopt(fd_, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+		::setsockopt(fd_, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+		host_ = where.host.find(':') != std::string::npos ? "[" + where.host + "]" : where.host;
+		host_ += ":" + where.port;
+		error.clear();
+		return true;
+	}
+
+	bool post(const char* path, const std::string& body, clock::time_point deadline, std::string& error)
+	{
+		std::string request = std::string("POST ") + path + " HTTP/1.1\r\nHost: " + host_ +
+		                      "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+		                      "\r\n\r\n" + body;
+		size_t sent = 0;
+		while (sent < request.size()) {
+			const ssize_t n = ::send(fd_, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+			if (n > 0) {
+				sent += size_t(n);
+				continue;
+			}
+			if (n < 0 && errno != EAGAIN && errno != EINTR) {
+				error = errno_text("send");
+				return false;
+			}
+			if (!wait(POLLOUT, deadline, error))
+				return false;
+		}
+		return read_head(deadline, error);
+	}
+
+	// The whole body of a unary response.
+	bool read_body(std::string& body, clock::time_point deadline, std::string& error)
+	{
+		body.clear();
+		for (;;) {
+			decode(body);
+			if (ended_)
+				return true;
+			if (body.size() > max_message_bytes) {
+				error = "response larger than " + std::to_string(max_message_bytes) + " bytes";
+				return false;
+			}
+			if (!fill(deadline, error)) {
+				if (eof_ && !chunked_ && length_ < 0)
+					return true;  // delimited by the connection's close
+				return false;
+			}
+		}
+	}
+
+	// The next newline-terminated message of a streamed body. Without a deadline it waits until the
+	// stop flag is set or the connection ends.
+	bool next_message(std::string& message, clock::time_point deadline, std::string& error)
+	{
+		for (;;) {
+			decode(stream_);
+			if (const size_t nl = stream_.find('\n'); nl != std::string::npos) {
+				message.assign(stream_, 0, nl);
+				stream_.erase(0, nl + 1);
+				return true;
+			}
+			if (stream_.size() > max_message_bytes) {
+				error = "watch message larger than " + std::to_string(max_message_bytes) + " bytes";
+				return false;
+			}
+			if (ended_) {
+				error = "etcd ended the watch";
+				return false;
+			}
+			if (!fill(deadline, error))
+				return false;
+		}
+	}
+
+	int status() const { return status_; }
+
+private:
+	bool wait_connected(int fd, clock::time_point deadline, std::string& error)
+	{
+		const int saved = fd_;
+		fd_ = fd;
+		const bool ready = wait(POLLOUT, deadline, error);
+		fd_ = saved;
+		if (!ready)
+			return false;
+		int so_error = 0;
+		socklen_t len = sizeof so_error;
+		::getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len);
+		if (so_error != 0) {
+			errno = so_error;
+			error = errno_text("connect");
+			errno = EINVAL;  // not EINPROGRESS: the caller keeps this error
+			return false;
+		}
+		return true;
+	}
+
+	bool wait(short events, clock::time_point deadline, std::string& error)
+	{
+		for (;;) {
+			if (stop_ && stop_->load(std::memory_order_relaxed)) {
+				error = "stopped";
+				return false;
+			}
+			const bool forever = deadline == clock::time_point::max();
+			if (!forever && clock::now() >= deadline) {
+				error = "timed out";
+				return false;
+			}
+			pollfd p{fd_, events, 0};
+			const int rc = ::poll(&p, 1, forever ? stop_check_ms : remaining_ms(deadline));
+			if (rc > 0)
+				return true;
+			if (rc < 0 && errno != EINTR) {
+				error = errno_text("poll");
+				return false;
+			}
+		}
+	}
+
+	bool fill(clock::time_point deadline, std::string& error)
+	{
+		char chunk[64 << 10];
+		for (;;) {
+			const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+			if (n > 0) {
+				raw_.append(chunk, size_t(n));
+				return true;
+			}
+			if (n == 0) {
+				eof_ = true;
+				error = "connection closed by etcd";
+				return false;
+			}
+			if (errno != EAGAIN && errno != EINTR) {
+				error = errno_text("recv");
+				return false;
+			}
+			if (!wait(POLLIN, deadline, error))
+				return false;
+		}
+	}
+
+	bool read_head(clock::time_point deadline, std::string& error)
+	{
+		size_t end;
+		while ((end = raw_.find("\r\n\r\n")) == std::string::npos) {
+			if (raw_.size() > max_head_bytes) {
+				error = "response head too large";
+				return false;
+			}
+			if (!fill(deadline, error))
+				return false;
+		}
+		const std::string head = raw_.substr(0, end);
+		raw_.erase(0, end + 4);
+		if (head.compare(0, 5, "HTTP/") != 0 || head.find(' ') == std::string::npos) {
+			error = "not an HTTP response";
+			return false;
+		}
+		status_ = std::atoi(head.c_str() + head.find(' ') + 1);
+		size_t line = head.find("\r\n");
+		while (line != std::string::npos) {
+			const size_t start = line + 2;
+			line = head.find("\r\n", start);
+			std::string field = head.substr(start, line == std::string::npos ? std::string::npos : line - start);
+			const size_t colon = field.find(':');
+			if (colon == std::string::npos)
+				continue;
+			std::string name = field.substr(0, colon);
+			std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+			std::string content = field.substr(colon + 1);
+			content.erase(0, content.find_first_not_of(" \t"));
+			std::transform(content.begin(), content.end(), content.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+			if (name == "transfer-encoding" && content.find("chunked") != std::string::npos)
+				chunked_ = true;
+			else if (name == "content-length")
+				length_ = std::atoll(content.c_str());
+		}
+		return true;
+	}
+
+	// Moves body bytes from raw_ to out, undoing chunked encoding; sets ended_ at the body's end.
+	void decode(std::string& out)
+	{
+		if (!chunked_) {
+			if (length_ >= 0) {
+				const size_t take = std::min<size_t>(raw_.size(), size_t(length_) - taken_);
+				out.append(raw_, 0, take);
+				raw_.erase(0, take);
+				taken_ += take;
+				ended_ = taken_ == size_t(length_);
+			} else {
+				out += raw_;
+				raw_.clear();
+			}
+			return;
+		}
+		for (;;) {
+			if (chunk_left_ > 0) {
+				const size_t take = std::min(chunk_left_, raw_.size());
+				out.append(raw_, 0, take);
+				raw_.erase(0, take);
+				chunk_left_ -= take;
+				if (chunk_left_ > 0)
+					return;
+				after_chunk_ = true;
+			}
+			if (after_chunk_) {
+				if (raw_.size() < 2)
+					return;
+				raw_.erase(0, 2);
+				after_chunk_ = false;
+			}
+			const size_t eol = raw_.find("\r\n");
+			if (eol == std::string::npos)
+				return;
+			const size_t size = std::strtoull(raw_.c_str(), nullptr, 16);
+			raw_.erase(0, eol + 2);
+			if (size == 0) {
+				ended_ = true;
+				return;
+			}
+			chunk_left_ = size;
+		}
+	}
+
+	const std::atomic<bool>* stop_;
+	int fd_ = -1;
+	std::string host_;
+	std::string raw_;     // bytes received and not yet decoded
+	std::string stream_;  // decoded body bytes not yet returned as messages
+	int status_ = 0;
+	bool chunked_ = false;
+	int64_t length_ = -1;
+	size_t taken_ = 0;
+	size_t chunk_left_ = 0;
+	bool after_chunk_ = false;
+	bool ended_ = false;
+	bool eof_ = false;
+};
+
+// A unary call: POST body to path, parse the JSON answer.
+bool call(const location& where, const char* path, const json& request, json& response, std::string& error,
+          std::chrono::milliseconds timeout)
+{
+	const auto deadline = clock::now() + timeout;
+	exchange x(nullptr);
+	std::string body;
+	if (!x.open(where, deadline, error) || !x.post(path, request.dump(), deadline, error) ||
+	    !x.read_body(body, deadline, error)) {
+		error = where.url() + ": " + error;
+		return false;
+	}
+	response = json::parse(body, nullptr, false);
+	if (x.status() != 200 || !response.is_object()) {
+		std::string why = response.is_object() && response.contains("error") ? response["error"].dump() : body.substr(0, 200);
+		error = where.url() + ": HTTP " + std::to_string(x.status()) + ": " + why;
+		return false;
+	}
+	return true;
+}
+
+} // namespace
+
+std::string location::url() const
+{
+	return "etcd://" + (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + port + "/" + key;
+}
+
+bool parse_url(std::string_view url, location& out, std::string& error)
+{
+	constexpr std::string_view scheme = "etcd://";
+	if (url.substr(0, scheme.size()) != scheme) {
+		error = "not an etcd:// URL: '" + std::string(url) + "'";
+		return false;
+	}
+	std::string_view rest = url.substr(scheme.size());
+	const size_t slash = rest.find('/');
+	if (slash == std::string_view::npos || slash + 1 >= rest.size()) {
+		error = "an etcd:// URL needs a key: etcd://HOST[:PORT]/KEY";
+		return false;
+	}
+	std::string_view authority = rest.substr(0, slash);
+	location l;
+	l.key = std::string(rest.substr(slash + 1));
+	if (!authority.empty() && authority.front() == '[') {
+		const size_t close = authority.find(']');
+		if (close == std::string_view::npos) {
+			error = "unclosed '[' in etcd:// URL";
+			return false;
+		}
+		l.host = std::string(authority.substr(1, close - 1));
+		authority.remove_prefix(close + 1);
+		if (!authority.empty() && authority.front() != ':') {
+			error = "expected ':PORT' after ']' in etcd:// URL";
+			return false;
+		}
+	} else {
+		const size_t colon = authority.find(':');
+		l.host = std::string(authority.substr(0, colon));
+		authority.remove_prefix(colon == std::string_view::npos ? authority.size() : colon);
+	}
+	if (!authority.empty()) {
+		const std::string_view port = authority.substr(1);
+		if (port.empty() || port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+		    std::stoi(std::string(port)) == 0 || std::stoi(std::string(port)) > 65535) {
+			error = "bad port in etcd:// URL: '" + std::string(port) + "'";
+			return false;
+		}
+		l.port = std::string(port);
+	}
+	if (l.host.empty()) {
+		error = "an etcd:// URL needs a host";
+		return false;
+	}
+	out = std::move(l);
+	return true;
+}
+
+bool get(const location& where, value& out, std::string& error, std::chrono::milliseconds timeout)
+{
+	json response;
+	if (!call(where, "/v3/kv/range", json{{"key", base64_encode(where.key)}}, response, error, timeout))
+		return false;
+	out = value{};
+	out.revision = response.contains("header") ? int_field(response["header"], "revision") : 0;
+	const auto kvs = response.find("kvs");
+	if (kvs == response.end() || !kvs->is_array() || kvs->empty())
+		return true;
+	const json& kv = kvs->front();
+	const std::string encoded = kv.value("value", "");
+	if (encoded.size() > max_message_bytes || !base64_decode(encoded, out.text) || out.text.size() > max_value_bytes) {
+		error = where.url() + ": value is not valid base64 or larger than " + std::to_string(max_value_bytes) + " bytes";
+		return false;
+	}
+	out.found = true;
+	out.mod_revision = int_field(kv, "mod_revision");
+	return true;
+}
+
+bool put(const location& where, std::string_view text, int64_t& revision, std::string& error, std::chrono::milliseconds timeout)
+{
+	if (text.size() > max_value_bytes) {
+		error = "value larger than " + std::to_string(max_value_bytes) + " bytes";
+		return false;
+	}
+	json response;
+	if (!call(where, "/v3/kv/put", json{{"key", base64_encode(where.key)}, {"value", base64_encode(text)}}, response,
+	          error, timeout))
+		return false;
+	revision = response.contains("header") ? int_field(response["header"], "revision") : 0;
+	return true;
+}
+
+bool erase(const location& where, std::string& error, std::chrono::milliseconds timeout)
+{
+	json response;
+	return call(where, "/v3/kv/deleterange", json{{"key", base64_encode(where.key)}}, response, error, timeout);
+}
+
+follower::follower(location where) : where_(std::move(where))
+{
+	state_ = "connecting to " + where_.url();
+	thread_ = std::thread([this] { run(); });
+}
+
+follower::~follower()
+{
+	stop_.store(true, std::memory_order_relaxed);
+	if (thread_.joinable())
+		thread_.join();
+}
+
+std::optional<follower::update> follower::take()
+{
+	std::lock_guard lock(mutex_);
+	std::optional<update> u = std::move(pending_);
+	pending_.reset();
+	return u;
+}
+
+std::string follower::state() const
+{
+	std::lock_guard lock(mutex_);
+	return state_;
+}
+
+void follower::set_state(std::string s)
+{
+	std::lock_guard lock(mutex_);
+	state_ = std::move(s);
+}
+
+void follower::offer(update u)
+{
+	seen_revision_.store(u.mod_revision, std::memory_order_relaxed);
+	std::lock_guard lock(mutex_);
+	pending_ = std::move(u);
+}
+
+void follower::run()
+{
+	auto backoff = std::chrono::milliseconds(500);
+	int64_t known = 0;  // mod_revision of the newest change offered
+	auto pause = [this](std::chrono::milliseconds d) {
+		for (auto until = clock::now() + d; clock::now() < until && !stop_.load(std::memory_order_relaxed);)
+			std::this_thread::sleep_for(std::chrono::milliseconds(50));
+	};
+	while (!stop_.load(std::memory_order_relaxed)) {
+		// Read the key first: a watch from a compacted revision would fail, and after a reconnect the
+		// key may have changed any number of times.
+		value v;
+		std::string error;
+		if (!get(where_, v, error)) {
+			set_state("unreachable: " + error + " (retrying in " + std::to_string(backoff.count()) + " ms)");
+			pause(backoff);
+			backoff = std::min<std::chrono::milliseconds>(backoff * 2, std::chrono::seconds(30));
+			continue;
+		}
+		if (v.found && v.mod_revision != known) {
+			known = v.mod_revision;
+			offer(update{false, std::move(v.text), v.mod_revision});
+		}
+		if (watch_from(v.revision + 1))
+			backoff = std::chrono::milliseconds(500);  // the watch ran: start over gently
+		if (stop_.load(std::memory_order_relaxed))
+			break;
+		pause(backoff);
+		backoff = std::min<std::chrono::milliseconds>(backoff * 2, std::chrono::seconds(30));
+	}
+}
+
+// Watches until the stream breaks or stop is set. Returns true when the watch was established.
+bool follower::watch_from(int64_t start_revision)
+{
+	int64_t next_revision = start_revision;
+	exchange x(&stop_);
+	std::string error;
+	const auto connect_deadline = clock::now() + std::chrono::seconds(5);
+	const json request{{"create_request", {{"key", base64_encode(where_.key)}, {"start_revision", start_revision}}}};
+	if (!x.open(where_, connect_deadline, error) || !x.post("/v3/watch", request.dump(), connect_deadline, error)) {
+		set_state("unreachable: " + where_.url() + ": " + error);
+		return false;
+	}
+	if (x.status() != 200) {
+		set_state("watch refused: HTTP " + std::to_string(x.status()));
+		return false;
+	}
+	bool established = false;
+	std::string message;
+	while (x.next_message(message, clock::time_point::max(), error)) {
+		const json j = json::parse(message, nullptr, false);
+		if (!j.is_object() || !j.contains("result")) {
+			set_state("watch error: " + message.substr(0, 200));
+			return established;
+		}
+		const json& r = j["result"];
+		if (r.value("canceled", false)) {
+			// Usually compaction: the revision we asked for is gone; the caller reads the key again.
+			set_state("watch canceled by etcd (compact revision " + std::to_string(int_field(r, "compact_revision")) + ")");
+			return established;
+		}
+		if (r.value("created", false)) {
+			established = true;
+			set_state("watching " + where_.url() + " from revision " + std::to_string(start_revision));
+		}
+		const auto events = r.find("events");
+		if (events == r.end() || !events->is_array())
+			continue;
+		// Only the newest event of a batch matters: rule sets replace each other whole.
+		for (const json& e : *events) {
+			const json& kv = e.contains("kv") ? e["kv"] : json::object();
+			const int64_t rev = int_field(kv, "mod_revision");
+			next_revision = std::max(next_revision, rev + 1);
+			if (e.value("type", "PUT") == "DELETE") {
+				offer(update{true, {}, rev});
+				continue;
+			}
+			update u{false, {}, rev};
+			const std::string encoded = kv.value("value", "");
+			if (!base64_decode(encoded, u.text) || u.text.size() > max_value_bytes) {
+				set_state("ignored revision " + std::to_string(rev) + ": value not base64 or over " +
+				          std::to_string(max_value_bytes) + " bytes");
+				continue;
+			}
+			offer(std::move(u));
+		}
+		set_state("watching " + where_.url() + " at revision " + std::to_string(next_revision - 1));
+	}
+	if (!stop_.load(std::memory_order_relaxed))
+		set_state("watch broken: " + where_.url() + ": " + error);
+	return established;
+}
+
+} // namespace portcullis::etcd
