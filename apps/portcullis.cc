@@ -19,6 +19,7 @@
 
 #include "classify/classify.h"
 #include "control/protocol.h"
+#include "etcd/etcd.h"
 #include "rules/tuple.h"
 #include "rules/rules.h"
 #include "inspect/inspect.h"
@@ -50,6 +51,10 @@ Commands:
                              with the reference one.
   classify FILE FLOWS        Print the verdict for every flow in the file FLOWS (one per line,
                              '#' comments), then a count per verdict.
+  publish FILE etcd://HOST[:PORT]/KEY
+                             Check FILE as above, then store its text under KEY in etcd, where every
+                             portcullisd following that key (rules.watch) swaps it in. FILE must be
+                             self-contained (no include). Prints the etcd revision.
 
 Live commands (talk to a running portcullisd over --socket; --json prints the daemon's answer):
   push FILE                  Validate FILE offline, then have the daemon load it (by absolute path, so
@@ -181,6 +186,42 @@ int cmd_check(const std::vector<std::string>& args, const options& o)
 	std::cout << args[0] << ": OK, " << rs->rules.size() << " rules in " << rs->files.size()
 	          << (rs->files.size() == 1 ? " file" : " files") << " (" << per_direction << "), classifier '"
 	          << classify::backend_name(o.backend) << "' " << bytes << " bytes, compiled in " << timing << " ms\n";
+	return exit_ok;
+}
+
+// Publishing goes through the same check as `check`: a set that does not compile here would be refused
+// by every appliance, so it never reaches etcd.
+int cmd_publish(const std::vector<std::string>& args, const options& o)
+{
+	if (args.size() != 2) {
+		std::cerr << "portcullis: publish takes FILE and etcd://HOST[:PORT]/KEY\n";
+		return exit_usage;
+	}
+	portcullis::etcd::location where;
+	std::string error;
+	if (!portcullis::etcd::parse_url(args[1], where, error)) {
+		std::cerr << "portcullis: " << error << "\n";
+		return exit_usage;
+	}
+	if (const int checked = cmd_check({args[0]}, o); checked != exit_ok)
+		return checked;
+	const auto rs = load(args[0], o);
+	if (!rs)
+		return exit_failed;
+	if (rs->files.size() > 1) {
+		std::cerr << args[0] << ": error: includes " << rs->files[1]
+		          << "; a rule set in etcd is one self-contained text (inline the included rules)\n";
+		return exit_failed;
+	}
+	std::ifstream in(args[0], std::ios::binary);
+	const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+	int64_t revision = 0;
+	if (!portcullis::etcd::put(where, text, revision, error, std::chrono::milliseconds(int64_t(o.timeout * 1000)))) {
+		std::cerr << "portcullis: " << error << "\n";
+		return exit_unreachable;
+	}
+	std::cout << "published " << args[0] << " (" << rs->rules.size() << " rules) to " << where.url() << " at revision "
+	          << revision << "\n";
 	return exit_ok;
 }
 
@@ -817,6 +858,8 @@ int main(int argc, char** argv)
 			return args.size() == 1 ? cmd_explain_live(args[0], o) : cmd_explain(args, o);
 		if (command == "classify")
 			return cmd_classify(args, o);
+		if (command == "publish")
+			return cmd_publish(args, o);
 		if (command == "push")
 			return cmd_push(args, o);
 		if (command == "rules")
@@ -833,6 +876,6 @@ int main(int argc, char** argv)
 	}
 	std::cerr << (command.empty() ? std::string("portcullis: missing command")
 	                              : "portcullis: unknown command '" + command + "'")
-	          << " (expected check, explain, classify, push, rules, flows, flush, stats; see portcullis --help)\n";
+	          << " (expected check, explain, classify, publish, push, rules, flows, flush, stats; see portcullis --help)\n";
 	return exit_usage;
 }

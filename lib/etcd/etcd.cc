@@ -145,12 +145,14 @@ public:
 				error = errno_text("socket");
 				continue;
 			}
-			if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0 || (errno == EINPROGRESS && wait_connected(fd, deadline, error))) {
+			const std::string to = "connect to " + where.host + ":" + where.port;
+			const int rc = ::connect(fd, a->ai_addr, a->ai_addrlen);
+			const int connect_errno = rc == 0 ? 0 : errno;
+			if (connect_errno == 0 || (connect_errno == EINPROGRESS && wait_connected(fd, deadline, error))) {
 				fd_ = fd;
 				break;
 			}
-			if (errno != EINPROGRESS)
-				error = errno_text(("connect to " + where.host + ":" + where.port).c_str());
+			error = to + ": " + (connect_errno == EINPROGRESS ? error : std::string(std::strerror(connect_errno)));
 			::close(fd);
 		}
 		::freeaddrinfo(found);
@@ -249,9 +251,7 @@ private:
 		socklen_t len = sizeof so_error;
 		::getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len);
 		if (so_error != 0) {
-			errno = so_error;
-			error = errno_text("connect");
-			errno = EINVAL;  // not EINPROGRESS: the caller keeps this error
+			error = std::strerror(so_error);
 			return false;
 		}
 		return true;
