@@ -44,3 +44,10 @@ elif kind == "swap":
     for r in rows:
         print(f"| {r['rules']} | {r['swaps']} | {r['compile_ms']:.1f} | {r['swap_p50_us']:.1f} / {r['swap_p99_us']:.1f} | "
               f"**{r['lost']}** | {r['mpps_without']:.2f} / {r['mpps_during']:.2f} | **{r['ratio']:.2f}** |")
+elif kind == "flood":
+    print("| flood share | established Mpps without / during | ratio | pass ratios | flood SYN Mpps | all packets Mpps | table max / capacity | evicted | established dropped |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['flood_share']:.2f} | {r['baseline_mpps']:.2f} / {r['ours_mpps']:.2f} | **{r['ratio']:.2f}** | "
+              f"{', '.join(f'{x:.2f}' for x in r['pass_ratios'])} | {r['flood_mpps']:.2f} | {r['total_mpps']:.2f} | "
+              f"{r['flow_table_max']} / {r['flow_capacity']} | {r['evicted_embryonic'] / 1e6:.1f} M | **{r['established_dropped']}** |")
