@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <filesystem>
 
 namespace portcullis::control {
 namespace {
@@ -19,7 +21,87 @@ std::string carry_key(const rules::rule& r)
 	return generated ? r.counter + "\n" + r.text : r.counter;
 }
 
+double unix_now()
+{
+	return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string top_file(const rules::ruleset& rs) { return rs.files.empty() ? "(unnamed)" : rs.files.front(); }
+
+// 64-bit FNV-1a over a byte serialization that is the same on every host (integers little-endian,
+// strings length-prefixed), so that appliances of a fleet can compare digests.
+struct fnv1a {
+	uint64_t h = 0xcbf29ce484222325ull;
+	void byte(uint8_t b)
+	{
+		h ^= b;
+		h *= 0x100000001b3ull;
+	}
+	template <class T>
+	void number(T v)
+	{
+		for (size_t i = 0; i < sizeof(T); ++i)
+			byte(uint8_t(v >> (8 * i)));
+	}
+	void text(std::string_view s)
+	{
+		number(uint64_t(s.size()));
+		for (char c : s)
+			byte(uint8_t(c));
+	}
+	template <class T>
+	void ranges(const std::vector<value_range<T>>& set)
+	{
+		number(uint64_t(set.size()));
+		for (const auto& r : set) {
+			number(r.lo);
+			number(r.hi);
+		}
+	}
+};
+
 } // namespace
+
+std::string_view origin_name(rule_origin o) { return o == rule_origin::config ? "config" : "push"; }
+
+std::string ruleset_digest(const rules::ruleset& rs)
+{
+	fnv1a f;
+	f.number(uint8_t(rs.default_in));
+	f.number(uint8_t(rs.default_out));
+	f.number(uint64_t(rs.rules.size()));
+	for (const auto& r : rs.rules) {
+		f.number(uint8_t(r.act));
+		f.number(uint8_t(r.log | r.in << 1 | r.out << 2));
+		f.text(r.counter);
+		const tuple_match& m = r.match;
+		f.ranges(m.src4);
+		f.ranges(m.dst4);
+		f.ranges(m.src6);
+		f.ranges(m.dst6);
+		f.ranges(m.sport);
+		f.ranges(m.dport);
+		f.ranges(m.proto);
+		f.number(m.tcp_flags_value);
+		f.number(m.tcp_flags_mask);
+		f.number(uint64_t(r.payload.size()));
+		for (const auto& c : r.payload) {
+			f.text(c.app);
+			f.number(uint64_t(c.any_of.size()));
+			for (const auto& p : c.any_of) {
+				f.number(uint8_t(p.kind));
+				f.text(p.value);
+				f.number(uint8_t(p.nocase));
+				f.number(p.regex_flags);
+				f.number(p.offset);
+				f.number(p.depth);
+			}
+		}
+	}
+	char hex[17];
+	std::snprintf(hex, sizeof hex, "%016llx", (unsigned long long)f.h);
+	return hex;
+}
 
 runtime::runtime(std::vector<dataplane::worker_config> workers, rules::ruleset initial, classify::backend backend)
 	: backend_(backend)
@@ -31,6 +113,9 @@ runtime::runtime(std::vector<dataplane::worker_config> workers, rules::ruleset i
 		return;
 	}
 	owned_ = std::move(compiled.policy);
+	configured_file_ = top_file(owned_->rules);
+	source_ = {rule_origin::config, configured_file_, unix_now()};
+	digest_ = ruleset_digest(owned_->rules);
 	last_compile_seconds_ = owned_->compile_ms / 1000;
 	active_.store(owned_.get(), std::memory_order_release);
 	const size_t size = rte_rcu_qsbr_get_memsize(n);
@@ -44,7 +129,7 @@ runtime::runtime(std::vector<dataplane::worker_config> workers, rules::ruleset i
 		rte_rcu_qsbr_thread_register(rcu_, w);
 		workers_.push_back(std::make_unique<dataplane::worker>(workers[w], active_, rcu_));
 	}
-	last_swap_unix_ = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+	last_swap_unix_ = source_.since_unix;
 }
 
 runtime::~runtime()
@@ -66,20 +151,40 @@ rule_totals runtime::rule_counters(uint32_t rule) const
 	return t;
 }
 
-swap_report runtime::push(rules::ruleset rs)
+swap_report runtime::abandon(const std::string& what)
 {
+	swap_report report;
+	report.abandoned = true;
+	report.generation = policy().generation;
+	report.error = "portcullisd is stopping: " + what + " abandoned before it was published";
+	note("rules: " + what + " abandoned (stopping); generation " + std::to_string(report.generation) + " stays");
+	return report;
+}
+
+swap_report runtime::push(rules::ruleset rs, rule_origin from)
+{
+	const std::string file = top_file(rs);
+	if (stopping())
+		return abandon(file);
+	note("rules: " + file + ": " + std::to_string(rs.rules.size()) + " rules parsed, compiling");
 	swap_report report;
 	auto compiled = dataplane::compile(std::move(rs), next_generation_, uint32_t(workers_.size()), backend_);
 	if (!compiled.policy) {
 		++swaps_failed_;
 		report.error = compiled.error;
 		report.generation = policy().generation;
+		note("rules: " + file + " refused: " + report.error + "; generation " + std::to_string(report.generation) +
+		     " stays");
 		return report;
 	}
+	// The last moment to give up: nothing is published yet, and the compiled set is simply freed.
+	if (stopping())
+		return abandon(file);
 	++next_generation_;
 	std::unique_ptr<dataplane::compiled_policy> fresh = std::move(compiled.policy);
 	report.compile_ms = fresh->compile_ms;
 	report.rules = fresh->rules.rules.size();
+	report.digest = ruleset_digest(fresh->rules);
 
 	dataplane::compiled_policy* old = active_.load(std::memory_order_relaxed);
 	const auto published = std::chrono::steady_clock::now();
@@ -109,36 +214,56 @@ swap_report runtime::push(rules::ruleset rs)
 	++swaps_ok_;
 	last_compile_seconds_ = report.compile_ms / 1000;
 	last_quiesce_us_ = report.quiesce_us;
-	last_swap_unix_ = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+	last_swap_unix_ = unix_now();
+	source_ = {from, file, last_swap_unix_};
+	digest_ = report.digest;
 	report.ok = true;
 	report.generation = owned_->generation;
+	char times[96];
+	std::snprintf(times, sizeof times, "compiled in %.2f ms, quiesced in %.1f us", report.compile_ms, report.quiesce_us);
+	note("rules: generation " + std::to_string(report.generation) + " active: " + std::to_string(report.rules) +
+	     " rules, digest " + digest_ + ", source " + std::string(origin_name(from)) + " " + file + "; " + times);
 	return report;
 }
 
 swap_report runtime::push_file(const std::string& path, const rules::parse_options& opts)
 {
+	std::error_code ec;
+	const rule_origin from = !configured_file_.empty() && std::filesystem::equivalent(path, configured_file_, ec)
+	                             ? rule_origin::config
+	                             : rule_origin::push;
+	if (stopping())
+		return abandon(path);
+	note("rules: reading " + path + " (" + std::string(origin_name(from)) + ")");
 	auto parsed = rules::parse_file(path, opts);
 	if (!parsed.rules) {
 		swap_report report;
 		report.errors = std::move(parsed.errors);
 		report.generation = policy().generation;
 		++swaps_failed_;
+		note("rules: " + path + " refused: " + std::to_string(report.errors.size()) + " error(s), the first " +
+		     rules::format(report.errors.front()) + "; generation " + std::to_string(report.generation) + " stays");
 		return report;
 	}
-	return push(std::move(*parsed.rules));
+	return push(std::move(*parsed.rules), from);
 }
 
-swap_report runtime::push_text(const std::string& text, const std::string& name, const rules::parse_options& opts)
+swap_report runtime::push_text(const std::string& text, const std::string& name, const rules::parse_options& opts,
+                               rule_origin from)
 {
+	if (stopping())
+		return abandon(name);
 	auto parsed = rules::parse_string(text, name, opts);
 	if (!parsed.rules) {
 		swap_report report;
 		report.errors = std::move(parsed.errors);
 		report.generation = policy().generation;
 		++swaps_failed_;
+		note("rules: text " + name + " refused: " + std::to_string(report.errors.size()) + " error(s), the first " +
+		     rules::format(report.errors.front()) + "; generation " + std::to_string(report.generation) + " stays");
 		return report;
 	}
-	return push(std::move(*parsed.rules));
+	return push(std::move(*parsed.rules), from);
 }
 
 void runtime::housekeeping(uint64_t now_tsc, uint32_t budget)

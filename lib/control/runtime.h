@@ -10,6 +10,16 @@
 // Per-rule counters live in the policy of their generation; at a swap their totals are carried over by
 // counter name, so a rule that survives a push keeps counting up (Prometheus counters stay monotonic).
 //
+// Where the rules come from: the configured rules file is the source of truth. It is loaded at start-up
+// and again by reload() (the daemon's SIGHUP); a push from another file, or as text, is runtime only: a
+// restart or a reload brings the configured file back. source() says which one is active, digest()
+// identifies it.
+//
+// Stopping: abandon_pushes_when(flag) makes a push that finds the flag set at one of its steps (before
+// reading, after parsing, after compiling) give up without publishing: a daemon asked to stop keeps the
+// rule set it had, and the push is answered as abandoned. A step in progress (parsing, compiling) runs
+// to its end; the workers stop on their own flag meanwhile, so nothing is forwarded while it finishes.
+//
 // Threads: every member function is for the control thread (one at a time); workers only read the
 // published policy pointer. Other control-plane threads (the metrics exporter's) may read the policy,
 // rule counters and swap statistics while holding reader_lock(): push() and flush take it exclusively
@@ -19,11 +29,13 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <shared_mutex>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "dataplane/dataplane.h"
@@ -35,13 +47,34 @@ namespace portcullis::control {
 
 struct swap_report {
 	bool ok = false;
+	bool abandoned = false;      // not published because the daemon is stopping (error says so)
 	uint64_t generation = 0;     // the active generation after the call
 	size_t rules = 0;
+	std::string digest;          // of the published set (ruleset_digest)
 	double compile_ms = 0;
 	double quiesce_us = 0;       // publish to every worker past a quiescent point
 	std::vector<rules::diagnostic> errors;  // rule errors (file:line:column)
 	std::string error;           // anything else
 };
+
+// Where the active rule set came from.
+enum class rule_origin : uint8_t {
+	config,  // the configured rules file: at start-up, by reload(), or pushed by that file's path
+	push,    // pushed from another file or as text: runtime only, a restart or reload() reverts it
+};
+std::string_view origin_name(rule_origin o);  // "config", "push"
+
+struct rule_source {
+	rule_origin origin = rule_origin::config;
+	std::string file;       // the top file read, or the name of a set pushed as text
+	double since_unix = 0;  // when it was published
+};
+
+// Identity of what a rule set enforces, 16 hex digits (64-bit FNV-1a; an identity, not a security
+// checksum): the defaults and, in order, each rule's matches, action, directions, log flag, counter name
+// and payload conditions. File names, line numbers, comments and spacing do not count, so the same rules
+// read from another path have the same digest.
+std::string ruleset_digest(const rules::ruleset& rs);
 
 struct rule_totals {
 	uint64_t packets = 0, bytes = 0, last_hit_tsc = 0;
@@ -57,9 +90,27 @@ public:
 
 	const std::string& error() const { return error_; }
 
-	swap_report push(rules::ruleset rs);
+	// Compiles and publishes rs (origin push unless `from` says otherwise).
+	swap_report push(rules::ruleset rs, rule_origin from = rule_origin::push);
+	// Reads path: origin config when path is the configured rules file, else push.
 	swap_report push_file(const std::string& path, const rules::parse_options& opts = {});
-	swap_report push_text(const std::string& text, const std::string& name, const rules::parse_options& opts = {});
+	swap_report push_text(const std::string& text, const std::string& name, const rules::parse_options& opts = {},
+	                      rule_origin from = rule_origin::push);
+	// Reads the configured rules file again and swaps it in (the daemon's SIGHUP). A file with errors
+	// changes nothing.
+	swap_report reload(const rules::parse_options& opts = {}) { return push_file(configured_file_, opts); }
+
+	// The file a restart or reload() loads; by default the top file of the initial rule set.
+	void set_configured_file(std::string path) { configured_file_ = std::move(path); }
+	const std::string& configured_file() const { return configured_file_; }
+	const rule_source& source() const { return source_; }
+	const std::string& digest() const { return digest_; }
+
+	// Pushes give up, unpublished, once `stopping` is set (see the top of this file).
+	void abandon_pushes_when(const std::atomic<bool>& stopping) { stopping_ = &stopping; }
+	// One line per step of every push and reload (reading, compiling, published, refused, abandoned):
+	// the daemon's record of rule changes.
+	void set_log(std::function<void(const std::string&)> log) { log_ = std::move(log); }
 
 	// Expires idle flows in every worker's table (budget buckets each) and recycles entries.
 	void housekeeping(uint64_t now_tsc, uint32_t budget = 4096);
@@ -81,6 +132,14 @@ public:
 	double last_quiesce_us() const { return last_quiesce_us_; }
 
 private:
+	bool stopping() const { return stopping_ && stopping_->load(); }
+	void note(const std::string& line) const
+	{
+		if (log_)
+			log_(line);
+	}
+	swap_report abandon(const std::string& what);
+
 	classify::backend backend_;
 	std::string error_;
 	rte_rcu_qsbr* rcu_ = nullptr;
@@ -89,6 +148,11 @@ private:
 	std::vector<std::unique_ptr<dataplane::worker>> workers_;
 	std::map<std::string, rule_totals> carried_;
 	mutable std::shared_mutex guard_;
+	std::string configured_file_;
+	rule_source source_;
+	std::string digest_;
+	const std::atomic<bool>* stopping_ = nullptr;
+	std::function<void(const std::string&)> log_;
 	uint64_t next_generation_ = 1;
 	uint64_t swaps_ok_ = 0, swaps_failed_ = 0;
 	double last_swap_unix_ = 0, last_compile_seconds_ = 0, last_quiesce_us_ = 0;
