@@ -60,7 +60,9 @@ Live commands (talk to a running portcullisd over --socket; --json prints the da
   push FILE                  Validate FILE offline, then have the daemon load it (by absolute path, so
                              includes resolve) and swap it in. Prints the new generation, rule count,
                              compile and quiesce times. A refused rule set leaves the running one.
-  rules                      The active rules with packets, bytes and time since the last hit.
+  rules                      The active rules with packets, bytes and time since the last hit; the set's
+                             digest and where it came from (the configured file, or a push: runtime
+                             only, a restart or SIGHUP loads the configured file again).
   flows [FILTER]             The tracked connections: protocol, endpoints (opener first), state, age,
                              idle time, packets and bytes each way. FILTER words: tcp|udp|icmp|icmp6,
                              proto P, host ADDR[/LEN], port N, state S (e.g. established, tcp_syn_sent).
@@ -570,6 +572,17 @@ std::string endpoint(const json& f, const char* addr, const char* port)
 	return f.value("family", 4) == 6 ? "[" + a + "]:" + port_text : a + ":" + port_text;
 }
 
+// Where the active rules came from (the daemon's "source"), and whether a restart would keep them.
+std::string source_line(const json& src)
+{
+	const std::string file = src.value("file", ""), configured = src.value("configured", "");
+	if (!src.contains("origin"))
+		return "source: not reported by this portcullisd";
+	if (src.value("origin", "") == "config")
+		return "source: the configured rules file " + file + " (loaded at start-up or by SIGHUP)";
+	return "source: pushed " + file + " (runtime only: a restart or SIGHUP loads the configured " + configured + ")";
+}
+
 int cmd_push(const std::vector<std::string>& args, const options& o)
 {
 	if (args.size() != 1) {
@@ -600,11 +613,13 @@ int cmd_push(const std::vector<std::string>& args, const options& o)
 	const std::string path = std::filesystem::absolute(args[0], ec).lexically_normal().string();
 	int status = exit_ok;
 	const auto r = call(o, {{"cmd", "push"}, {"path", path}}, status);
-	if (r)
+	if (r) {
 		std::cout << "pushed " << path << ": generation " << r->value("generation", 0) << " (was "
-		          << r->value("previous_generation", 0) << "), " << r->value("rules", 0) << " rules, compiled in "
-		          << fixed(r->value("compile_ms", 0.0), 2) << " ms, quiesced in " << fixed(r->value("quiesce_us", 0.0), 1)
-		          << " us\n";
+		          << r->value("previous_generation", 0) << "), " << r->value("rules", 0) << " rules, digest "
+		          << r->value("digest", "") << ", compiled in " << fixed(r->value("compile_ms", 0.0), 2)
+		          << " ms, quiesced in " << fixed(r->value("quiesce_us", 0.0), 1) << " us\n";
+		std::cout << source_line(r->value("source", json::object())) << "\n";
+	}
 	return status;
 }
 
@@ -620,7 +635,9 @@ int cmd_rules(const std::vector<std::string>& args, const options& o)
 		return status;
 	const auto& list = (*r)["rules"];
 	std::cout << "generation " << r->value("generation", 0) << ", " << list.size() << " rules, default in "
-	          << r->value("default_in", "") << ", default out " << r->value("default_out", "") << "\n";
+	          << r->value("default_in", "") << ", default out " << r->value("default_out", "") << ", digest "
+	          << r->value("digest", "") << "\n"
+	          << source_line(r->value("source", json::object())) << "\n";
 	char line[160];
 	std::snprintf(line, sizeof line, "%5s %12s %14s %9s  %s\n", "#", "PACKETS", "BYTES", "LAST HIT", "WHERE: RULE");
 	std::cout << line;
@@ -754,7 +771,7 @@ int cmd_stats(const std::vector<std::string>& args, const options& o)
 	std::cout << "rules: generation " << rl.value("generation", 0) << ", " << rl.value("count", 0) << " rules, "
 	          << rl.value("swaps_ok", 0) << " swaps (" << rl.value("swaps_failed", 0) << " refused), last compile "
 	          << fixed(rl.value("last_compile_ms", 0.0), 2) << " ms, last quiesce " << fixed(rl.value("last_quiesce_us", 0.0), 1)
-	          << " us\n";
+	          << " us, digest " << rl.value("digest", "") << "\n  " << source_line(rl.value("source", json::object())) << "\n";
 	std::cout << "workers:\n";
 	for (const auto& w : (*r)["workers"]) {
 		std::snprintf(line, sizeof line, "  %-3u busy %5.1f%% (last second), %5.1f%% (since start), %lu flows\n",
