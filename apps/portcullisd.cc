@@ -1,7 +1,13 @@
 // portcullisd: the firewall daemon. Reads its configuration (INI files and command line), brings up the
 // DPDK EAL and the ports of the driver profile, compiles the rules, starts one worker per lcore, and
 // runs the control loop (flow expiry, statistics) on the main lcore until SIGINT/SIGTERM, a configured
-// duration, or — for capture replays — until the input has gone idle. Prints the final counters.
+// duration, or — for capture replays — until the input has gone idle. Prints the final counters, with the
+// identity of the rule set active at exit. SIGHUP re-reads the configured rules file and swaps it in
+// the way a push does (a file with errors keeps the running rules).
+//
+// Signals: the handlers only set flags (lock-free atomic stores, async-signal-safe); the workers poll
+// g_stop, the control loop acts on both. A push in progress when the daemon is asked to stop is abandoned
+// at its next step (runtime.h): the rule set active at exit is the old one or the new one, complete.
 #include <boost/program_options.hpp>
 
 #include <rte_cycles.h>
@@ -44,9 +50,26 @@ namespace {
 
 constexpr int exit_ok = 0, exit_config = 1, exit_usage = 2, exit_runtime = 3;
 
-std::atomic<bool> g_stop{false};
+std::atomic<bool> g_stop{false};    // SIGINT, SIGTERM, run.duration, run.exit-when-idle
+std::atomic<bool> g_reload{false};  // SIGHUP: re-read the configured rules file
+static_assert(std::atomic<bool>::is_always_lock_free, "the signal handlers store to these");
 
-extern "C" void on_signal(int) { g_stop.store(true); }
+extern "C" void on_stop_signal(int) { g_stop.store(true); }
+extern "C" void on_reload_signal(int) { g_reload.store(true); }
+
+// Installed before the slow part of the start-up (EAL, ports, rule compile): a SIGHUP from `systemctl
+// reload` right after the start must not kill the daemon (its default action), and a SIGTERM then stops
+// it as soon as it is up.
+void install_signal_handlers()
+{
+	struct sigaction sa{};
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_stop_signal;
+	sigaction(SIGINT, &sa, nullptr);
+	sigaction(SIGTERM, &sa, nullptr);
+	sa.sa_handler = on_reload_signal;
+	sigaction(SIGHUP, &sa, nullptr);
+}
 
 struct settings {
 	std::string rules_file;
@@ -88,7 +111,8 @@ po::options_description describe(settings& s)
 		("profile,p", po::value<std::string>(),
 		 "Driver profile (drivers-config/*.conf): EAL arguments, ports and queues. Same format as --config; "
 		 "may be named by a config file (profile = ...).")
-		("rules,r", po::value(&s.rules_file), "Rule file to enforce (required).")
+		("rules,r", po::value(&s.rules_file),
+		 "Rule file to enforce (required): the source of truth. SIGHUP re-reads it; a push is runtime only.")
 		("check", po::bool_switch(&s.check_only),
 		 "Validate the configuration and the rule file, then exit (0 when both are good); touches no NIC.");
 
@@ -248,7 +272,14 @@ void print_counters(const portcullis::control::runtime& rt, const std::vector<dp
 			std::fprintf(out, "  malformed/%-12s %10lu\n",
 			             std::string(portcullis::packet::to_string(portcullis::packet::drop_reason(r))).c_str(),
 			             (unsigned long)t.parse.by_reason[r]);
-	std::fprintf(out, "rules (generation %lu):\n", (unsigned long)pol.generation);
+	// Which rule set this is: a push that was under way at a stop is either in it, whole, or not at all.
+	const auto& src = rt.source();
+	std::fprintf(out, "rules: generation %lu, %zu rules, digest %s, source %s %s%s\n", (unsigned long)pol.generation,
+	             pol.rules.rules.size(), rt.digest().c_str(), std::string(portcullis::control::origin_name(src.origin)).c_str(),
+	             src.file.c_str(),
+	             src.origin == portcullis::control::rule_origin::push
+	                 ? (" (runtime only: a restart or SIGHUP loads " + rt.configured_file() + ")").c_str()
+	                 : "");
 	for (uint32_t i = 0; i < pol.rules.rules.size(); ++i) {
 		const auto& r = pol.rules.rules[i];
 		const auto c = rt.rule_counters(i);
@@ -256,6 +287,24 @@ void print_counters(const portcullis::control::runtime& rt, const std::vector<dp
 		             r.loc.file.c_str(), r.loc.line, r.text.c_str());
 	}
 	std::fflush(out);
+}
+
+// SIGHUP: the configured rules file again, through the same path as a push. Errors are logged with
+// their file:line:column and change nothing.
+void reload_rules(portcullis::control::runtime& rt)
+{
+	std::printf("portcullisd: SIGHUP: reloading %s\n", rt.configured_file().c_str());
+	std::fflush(stdout);
+	const auto report = rt.reload();
+	for (const auto& d : report.errors)
+		std::fprintf(stderr, "%s\n", rules::format(d).c_str());
+	if (!report.ok)
+		std::fprintf(stderr, "portcullisd: SIGHUP: %s not loaded (%s); the running rules (generation %lu, digest %s) stay\n",
+		             rt.configured_file().c_str(),
+		             report.errors.empty() ? report.error.c_str()
+		                                   : (std::to_string(report.errors.size()) + " error(s)").c_str(),
+		             (unsigned long)report.generation, rt.digest().c_str());
+	std::fflush(stderr);
 }
 
 int worker_main(void* arg)
@@ -353,6 +402,7 @@ int main(int argc, char** argv)
 		std::cout << s.rules_file << ": OK, " << parsed.rules->rules.size() << " rules\n";
 		return exit_ok;
 	}
+	install_signal_handlers();
 
 	// EAL
 	std::string eal_args = s.eal_args;
@@ -370,8 +420,6 @@ int main(int argc, char** argv)
 		std::cerr << "portcullisd: EAL init failed: " << rte_strerror(rte_errno) << "\n";
 		return exit_runtime;
 	}
-	std::signal(SIGINT, on_signal);
-	std::signal(SIGTERM, on_signal);
 	// Lets dpdk-dumpcap / dpdk-pdump (secondary processes with the same --file-prefix, hugepages) capture
 	// what the ports receive and send. Opt-in: with Debian's shared-library DPDK 22.11 we have seen the
 	// primary crash in a mempool driver when dumpcap's copies arrive (the two processes' mempool-ops
@@ -494,6 +542,12 @@ int main(int argc, char** argv)
 		rte_eal_cleanup();
 		return exit_config;
 	}
+	rt->set_configured_file(s.rules_file);
+	rt->abandon_pushes_when(g_stop);
+	rt->set_log([](const std::string& line) {
+		std::printf("portcullisd: %s\n", line.c_str());
+		std::fflush(stdout);
+	});
 	std::unique_ptr<portcullis::control::server> control_server;
 	if (!s.control_socket.empty()) {
 		portcullis::control::server_config sc;
@@ -534,6 +588,8 @@ int main(int argc, char** argv)
 	            "classifier %s %zu bytes, compiled in %.2f ms\n",
 	            nworkers, ports[0].name.c_str(), ports[1].name.c_str(), first.rules.rules.size(), s.classifier.c_str(),
 	            first.classifier[0]->memory_bytes() + first.classifier[1]->memory_bytes(), first.compile_ms);
+	std::printf("portcullisd: rules: generation 1 active: %zu rules, digest %s, source config %s\n",
+	            first.rules.rules.size(), rt->digest().c_str(), rt->source().file.c_str());
 	std::fflush(stdout);
 
 	// The control loop: on the main lcore, or on a thread of its own when the worker has the main lcore.
@@ -548,6 +604,8 @@ int main(int argc, char** argv)
 				control_server->poll(20);
 			else
 				std::this_thread::sleep_for(std::chrono::milliseconds(20));
+			if (g_reload.exchange(false) && !g_stop.load())
+				reload_rules(*rt);
 			rt->housekeeping(rte_rdtsc());
 			rule_log.flush(*rt);
 			const auto now = std::chrono::steady_clock::now();
