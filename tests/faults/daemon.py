@@ -1,0 +1,178 @@
+"""Running the real portcullisd for the fault tests: start it on virtual devices, wait for what it logs,
+stop it with a bounded wait, read its final summary, call the CLI. No NIC, no hugepages, one
+--file-prefix per daemon so that tests can run side by side."""
+import json
+import os
+import re
+import signal
+import subprocess
+import struct
+import sys
+import time
+
+
+class Failure(Exception):
+    pass
+
+
+def fail(message):
+    raise Failure(message)
+
+
+def run_test(main):
+    """Runs main(); prints FAIL and exits 1 on a Failure, so that meson shows why."""
+    try:
+        main()
+    except Failure as e:
+        print(f"FAIL: {e}", flush=True)
+        sys.exit(1)
+
+
+def pcap_packets(path):
+    data = open(path, "rb").read()
+    at, n = 24, 0
+    while at + 16 <= len(data):
+        at += 16 + struct.unpack_from("<I", data, at + 8)[0]
+        n += 1
+    return n
+
+
+SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer", "runtime error:",
+                   "ThreadSanitizer", "Segmentation fault", "terminate called")
+
+
+class Daemon:
+    """One portcullisd process; stdout and stderr go to files in `work`."""
+
+    def __init__(self, binary, args, work, name):
+        self.name = name
+        self.out_path = os.path.join(work, name + ".out")
+        self.err_path = os.path.join(work, name + ".err")
+        with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
+            self.proc = subprocess.Popen([binary] + args, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        self.returncode = None
+
+    def stdout(self):
+        with open(self.out_path, errors="replace") as f:
+            return f.read()
+
+    def stderr(self):
+        with open(self.err_path, errors="replace") as f:
+            return f.read()
+
+    def tail(self, n=30):
+        lines = (self.stdout().splitlines() + ["--- stderr:"] + self.stderr().splitlines())
+        return "\n".join(lines[-n:])
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def wait_for(self, pattern, timeout=30, stream="stdout"):
+        """Waits until the daemon has logged a line matching pattern; returns the match. Fails if it
+        exits first or the wait runs out (a liveness bound, not a timing expectation)."""
+        regex = re.compile(pattern, re.M)
+        deadline = time.monotonic() + timeout
+        while True:
+            m = regex.search(self.stdout() if stream == "stdout" else self.stderr())
+            if m:
+                return m
+            if not self.alive():
+                fail(f"{self.name} exited ({self.proc.returncode}) before logging /{pattern}/:\n{self.tail()}")
+            if time.monotonic() > deadline:
+                self.kill()
+                fail(f"{self.name} did not log /{pattern}/ within {timeout} s:\n{self.tail()}")
+            time.sleep(0.005)
+
+    def signal(self, sig):
+        if self.alive():
+            self.proc.send_signal(sig)
+
+    def wait_exit(self, timeout=30):
+        """Waits for the daemon to exit by itself; SIGKILLs it and fails if it does not within timeout."""
+        try:
+            self.returncode = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            fail(f"{self.name} did not exit within {timeout} s of being told to stop (SIGKILLed):\n{self.tail()}")
+        return self.returncode
+
+    def stop(self, timeout=30):
+        """SIGTERM, then the checks every clean stop must pass: exit status 0, the final summary printed,
+        no sanitizer report. Returns the parsed summary."""
+        self.signal(signal.SIGTERM)
+        self.check_clean_exit(timeout)
+        return final_summary(self)
+
+    def check_clean_exit(self, timeout=30):
+        rc = self.wait_exit(timeout)
+        if rc != 0:
+            what = f"killed by signal {-rc}" if rc < 0 else f"exit status {rc}"
+            fail(f"{self.name}: {what}, not 0:\n{self.tail()}")
+        text = self.stdout() + self.stderr()
+        for mark in SANITIZER_MARKS:
+            if mark in text:
+                fail(f"{self.name}: '{mark}' in its output:\n{self.tail(60)}")
+
+    def kill(self):
+        if self.alive():
+            self.proc.kill()
+            self.proc.wait()
+
+
+SUMMARY_RULES = re.compile(r"^rules: generation (\d+), (\d+) rules, digest ([0-9a-f]{16}), source (config|push) (\S+)",
+                           re.M)
+RULE_LINE = re.compile(r"^\s+\d+ pkts\s+\d+ bytes\s+(\S+):(\d+)\s")
+
+
+def final_summary(d):
+    """The final counters: the identity of the active rule set and the rules listed under it."""
+    out = d.stdout()
+    at = out.find("portcullisd: stopped; final counters")
+    if at < 0:
+        fail(f"{d.name}: no final summary:\n{d.tail()}")
+    tail = out[at:]
+    m = SUMMARY_RULES.search(tail)
+    if not m:
+        fail(f"{d.name}: the final summary does not name the active rule set:\n{tail[:2000]}")
+    listed = []
+    for line in tail[m.end():].splitlines()[1:]:
+        r = RULE_LINE.match(line)
+        if not r:
+            break
+        listed.append((r.group(1), int(r.group(2))))
+    return {"generation": int(m.group(1)), "count": int(m.group(2)), "digest": m.group(3), "origin": m.group(4),
+            "file": m.group(5), "listed": listed, "text": tail}
+
+
+def rule_lines(path):
+    """(path, line) of every rule statement of a generated file (one statement per line, no includes)."""
+    with open(path) as f:
+        return [(path, n) for n, line in enumerate(f, 1) if line.split()[:1] and line.split()[0] in ("allow", "drop", "reject")]
+
+
+def cli(binary, socket, *args, timeout=30):
+    """Runs `portcullis --socket S --json ARGS`; returns (exit status, the JSON answer or None, raw stdout)."""
+    try:
+        p = subprocess.run([binary, "--socket", socket, "--json", "--timeout", str(timeout)] + list(args),
+                           capture_output=True, text=True, timeout=timeout + 10)
+    except subprocess.TimeoutExpired:
+        fail(f"portcullis {' '.join(args)} hung")
+    lines = p.stdout.splitlines()
+    answer = None
+    if len(lines) == 1:
+        try:
+            answer = json.loads(lines[0])
+        except ValueError:
+            pass
+    return p.returncode, answer, p.stdout
+
+
+def eal_replay(prefix, capture, lcores="0-1", infinite=True):
+    """EAL arguments: the capture replayed on the outside port (forever with infinite), a sink inside."""
+    rx = f"net_pcap0,rx_pcap={capture}" + (",infinite_rx=1" if infinite else "")
+    return (f"-l {lcores} --no-huge -m 512 --no-pci --no-shconf --no-telemetry --file-prefix={prefix} "
+            f"--log-level=warning --vdev={rx} --vdev=net_null0,no-rx=1")
+
+
+REPLAY_PORTS = ["--ports.outside", "net_pcap0", "--ports.inside", "net_null0", "--ports.mode", "replay",
+                "--ports.inside-networks", "198.18.1.0/24, 2001:2:0:1::/64", "--queues.mbufs", "16383"]
