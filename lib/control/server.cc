@@ -29,6 +29,13 @@ using clock = std::chrono::steady_clock;
 
 std::string errno_text() { return std::strerror(errno); }
 
+// One response line. Rule files are bytes, not UTF-8, and rule texts and diagnostics quote them: what is
+// not UTF-8 becomes U+FFFD instead of an exception from dump() that would end the daemon's control loop.
+std::string printed(const json& response)
+{
+	return response.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 json ok_response()
 {
 	return {{"v", protocol_version}, {"ok", true}};
@@ -44,71 +51,6 @@ std::string proto_name(uint8_t p)
 	case 58: return "icmp6";
 	default: return std::to_string(p);
 	}
-}
-
-std::optional<uint8_t> proto_number(const json& v)
-{
-	if (v.is_number_unsigned() && v.get<uint64_t>() <= 255)
-		return uint8_t(v.get<uint64_t>());
-	if (!v.is_string())
-		return std::nullopt;
-	const std::string s = v.get<std::string>();
-	if (s == "tcp") return 6;
-	if (s == "udp") return 17;
-	if (s == "icmp") return 1;
-	if (s == "icmp6" || s == "ipv6-icmp" || s == "icmpv6") return 58;
-	if (!s.empty() && s.size() <= 3 && s.find_first_not_of("0123456789") == std::string::npos && std::stoul(s) <= 255)
-		return uint8_t(std::stoul(s));
-	return std::nullopt;
-}
-
-// An address or a CIDR prefix, as host-order numbers like flow keys hold them.
-struct prefix {
-	bool v6 = false;
-	u128 addr = 0;
-	unsigned len = 0;
-	bool contains(bool v6_, u128 a) const
-	{
-		if (v6_ != v6)
-			return false;
-		const unsigned bits = v6 ? 128 : 32;
-		if (len == 0)
-			return true;
-		const unsigned shift = bits - len;
-		return shift >= 128 ? true : (a >> shift) == (addr >> shift);
-	}
-};
-
-std::optional<prefix> parse_prefix(const std::string& s)
-{
-	prefix p;
-	std::string host = s;
-	std::optional<unsigned> len;
-	if (const auto slash = s.find('/'); slash != std::string::npos) {
-		host = s.substr(0, slash);
-		const std::string l = s.substr(slash + 1);
-		if (l.empty() || l.size() > 3 || l.find_first_not_of("0123456789") != std::string::npos)
-			return std::nullopt;
-		len = unsigned(std::stoul(l));
-	}
-	in_addr a4{};
-	in6_addr a6{};
-	if (inet_pton(AF_INET, host.c_str(), &a4) == 1) {
-		p.addr = ntohl(a4.s_addr);
-		p.len = len.value_or(32);
-		if (p.len > 32)
-			return std::nullopt;
-	} else if (inet_pton(AF_INET6, host.c_str(), &a6) == 1) {
-		p.v6 = true;
-		for (uint8_t b : a6.s6_addr)
-			p.addr = (p.addr << 8) | b;
-		p.len = len.value_or(128);
-		if (p.len > 128)
-			return std::nullopt;
-	} else {
-		return std::nullopt;
-	}
-	return p;
 }
 
 // Supplementary groups of a process, from the "Groups:" line of /proc/<pid>/status.
@@ -442,7 +384,7 @@ void server::serve_lines(connection& c)
 		if (line.find_first_not_of(" \t\r") == std::string::npos)
 			continue;
 		bool close = false;
-		c.out += handle(line, c.who, close).dump() + "\n";
+		c.out += printed(handle(line, c.who, close)) + "\n";
 		if (close)
 			c.closing = true;
 	}
@@ -488,77 +430,38 @@ nlohmann::json server::handle_line(const std::string& line)
 json server::handle(const std::string& line, const peer& who, bool& close)
 {
 	++counters_.requests;
-	auto protocol_error = [&](const char* code, const std::string& message) {
-		++counters_.protocol_errors;
+	decode_result d = decode_request(line);
+	if (!d.req) {
 		++counters_.failed;
-		close = true;
-		return error_response(code, message);
-	};
-	json req;
-	try {
-		req = json::parse(line);
-	} catch (const json::exception& e) {
-		return protocol_error(error_code::bad_request, std::string("malformed JSON: ") + e.what());
-	}
-	if (!req.is_object())
-		return protocol_error(error_code::bad_request, "a request is one JSON object per line");
-	if (!req.contains("v") || !req["v"].is_number_integer())
-		return protocol_error(error_code::bad_request, "missing protocol version \"v\" (this daemon speaks 1)");
-	if (req["v"].get<int64_t>() != protocol_version)
-		return protocol_error(error_code::unsupported_version,
-		                      "protocol version " + req["v"].dump() + " is not supported (this daemon speaks 1)");
-	if (!req.contains("cmd") || !req["cmd"].is_string())
-		return protocol_error(error_code::bad_request, "missing \"cmd\" (a string)");
-	const std::string cmd = req["cmd"].get<std::string>();
-	json resp;
-	try {
-		if (cmd == "push")
-			resp = cmd_push(req, who);
-		else if (cmd == "rules")
-			resp = cmd_rules();
-		else if (cmd == "flows")
-			resp = cmd_flows(req);
-		else if (cmd == "flush_flows")
-			resp = cmd_flush_flows();
-		else if (cmd == "stats")
-			resp = cmd_stats();
-		else if (cmd == "explain")
-			resp = cmd_explain(req);
-		else
-			return protocol_error(error_code::unknown_command,
-			                      "unknown command '" + cmd +
-			                          "' (expected push, rules, flows, flush_flows, stats or explain)");
-	} catch (const json::exception& e) {
-		// A field of the wrong type (value<T>() or get<T>() on a mismatch).
-		return protocol_error(error_code::bad_request, std::string("bad request field: ") + e.what());
-	} catch (const std::exception& e) {
-		++counters_.failed;
-		return error_response(error_code::failed, std::string("internal error: ") + e.what());
-	}
-	if (resp.value("ok", false) == false) {
-		++counters_.failed;
-		if (resp.value("code", "") == error_code::bad_request) {
+		if (d.protocol_error) {
 			++counters_.protocol_errors;
 			close = true;
 		}
+		return std::move(d.error);
 	}
-	if (req.contains("id"))
-		resp["id"] = req["id"];
+	const parsed_request& req = *d.req;
+	json resp;
+	try {
+		switch (req.cmd) {
+		case command::push: resp = cmd_push(req, who); break;
+		case command::rules: resp = cmd_rules(); break;
+		case command::flows: resp = cmd_flows(req); break;
+		case command::flush_flows: resp = cmd_flush_flows(); break;
+		case command::stats: resp = cmd_stats(); break;
+		case command::explain: resp = cmd_explain(req); break;
+		}
+	} catch (const std::exception& e) {
+		resp = error_response(error_code::failed, std::string("internal error: ") + e.what());
+	}
+	if (resp.value("ok", false) == false)
+		++counters_.failed;
+	if (d.id)
+		resp["id"] = std::move(*d.id);
 	return resp;
 }
 
-// Where the active rules came from; `configured` is what a restart or SIGHUP loads (runtime.h).
-static json source_of(const runtime& rt)
+json server::cmd_push(const parsed_request& req, const peer& who)
 {
-	return {{"origin", std::string(origin_name(rt.source().origin))}, {"file", rt.source().file},
-	        {"since_unix", rt.source().since_unix}, {"configured", rt.configured_file()}};
-}
-
-json server::cmd_push(const json& req, const peer& who)
-{
-	const bool by_path = req.contains("path"), by_text = req.contains("text");
-	if (by_path == by_text)
-		return error_response(error_code::bad_request, "push takes either \"path\" or \"text\" (with \"name\")");
 	auto readable = [&](const std::string& file) {
 		if (who.uid == 0)
 			return true;
@@ -573,19 +476,13 @@ json server::cmd_push(const json& req, const peer& who)
 	};
 	const uint64_t before = rt_.policy().generation;
 	swap_report report;
-	if (by_path) {
-		const std::string path = req.at("path").get<std::string>();
-		if (path.empty() || path[0] != '/')
-			return error_response(error_code::bad_request,
-			                      "push: \"path\" must be absolute (the daemon reads it, from its own directory)");
-		if (!readable(path))
-			return error_response(error_code::not_readable, "push: " + path + " is not readable by uid " +
+	if (!req.path.empty()) {
+		if (!readable(req.path))
+			return error_response(error_code::not_readable, "push: " + req.path + " is not readable by uid " +
 			                                                    std::to_string(who.uid));
-		report = rt_.push_file(path, config_.parse);
+		report = rt_.push_file(req.path, config_.parse);
 	} else {
-		const std::string text = req.at("text").get<std::string>();
-		const std::string name = req.value("name", std::string("pushed.rules"));
-		report = rt_.push_text(text, name, config_.parse);
+		report = rt_.push_text(req.text, req.name, config_.parse);
 	}
 	if (!report.ok) {
 		json errors = json::array();
@@ -597,7 +494,7 @@ json server::cmd_push(const json& req, const peer& who)
 		const std::string why = !report.errors.empty()
 		                            ? std::to_string(report.errors.size()) +
 		                                  (report.errors.size() == 1 ? " error" : " errors") + " in the rule set"
-		                            : report.abandoned ? report.error : "the rule set does not compile: " + report.error;
+		                            : "the rule set does not compile: " + report.error;
 		json r = error_response(report.errors.empty() ? error_code::failed : error_code::rules,
 		                        why + "; the running rules (generation " + std::to_string(report.generation) + ") stay");
 		r["errors"] = errors;
@@ -610,8 +507,6 @@ json server::cmd_push(const json& req, const peer& who)
 	r["rules"] = report.rules;
 	r["compile_ms"] = report.compile_ms;
 	r["quiesce_us"] = report.quiesce_us;
-	r["digest"] = report.digest;
-	r["source"] = source_of(rt_);
 	return r;
 }
 
@@ -636,53 +531,28 @@ json server::cmd_rules()
 	r["default_in"] = rules::action_name(pol.rules.default_in);
 	r["default_out"] = rules::action_name(pol.rules.default_out);
 	r["files"] = pol.rules.files;
-	r["digest"] = rt_.digest();
-	r["source"] = source_of(rt_);
 	r["rules"] = list;
 	return r;
 }
 
-json server::cmd_flows(const json& req)
+json server::cmd_flows(const parsed_request& req)
 {
-	std::optional<uint8_t> proto;
-	std::optional<prefix> where;
-	std::optional<uint16_t> port;
-	std::string state;
-	const json filter = req.value("filter", json::object());
-	if (!filter.is_object())
-		return error_response(error_code::bad_request, "flows: \"filter\" must be an object");
-	for (const auto& [key, value] : filter.items()) {
-		if (key == "proto") {
-			proto = proto_number(value);
-			if (!proto)
-				return error_response(error_code::failed, "flows: unknown protocol " + value.dump() +
-				                                              " (expected tcp, udp, icmp, icmp6 or 0-255)");
-		} else if (key == "address") {
-			if (value.is_string())
-				where = parse_prefix(value.get<std::string>());
-			if (!where)
-				return error_response(error_code::failed,
-				                      "flows: invalid address " + value.dump() + " (expected an address or a prefix)");
-		} else if (key == "port") {
-			if (!value.is_number_unsigned() || value.get<uint64_t>() > 65535)
-				return error_response(error_code::failed, "flows: invalid port " + value.dump() + " (expected 0-65535)");
-			port = uint16_t(value.get<uint64_t>());
-		} else if (key == "state") {
-			state = value.get<std::string>();
-			bool known = false;
-			for (uint32_t s = 0; s < flow::flow_state_count; ++s) {
-				const std::string n(flow::to_string(flow::flow_state(s)));
-				known |= n == state || (n.size() > state.size() && n.ends_with("_" + state));
-			}
-			if (!known)
-				return error_response(error_code::failed,
-				                      "flows: unknown state '" + state + "' (e.g. tcp_established, established, udp_new)");
-		} else {
-			return error_response(error_code::bad_request,
-			                      "flows: unknown filter '" + key + "' (expected proto, address, port, state)");
+	const flow_filter& filter = req.filter;
+	const std::optional<uint8_t>& proto = filter.proto;
+	const std::optional<address_prefix>& where = filter.address;
+	const std::optional<uint16_t>& port = filter.port;
+	const std::string state = filter.state.value_or("");
+	if (filter.state) {
+		bool known = false;
+		for (uint32_t s = 0; s < flow::flow_state_count; ++s) {
+			const std::string n(flow::to_string(flow::flow_state(s)));
+			known |= n == state || (n.size() > state.size() && n.ends_with("_" + state));
 		}
+		if (!known)
+			return error_response(error_code::failed,
+			                      "flows: unknown state '" + state + "' (e.g. tcp_established, established, udp_new)");
 	}
-	const uint64_t limit = std::min<uint64_t>(req.value("limit", uint64_t(config_.default_flow_limit)), config_.max_flow_limit);
+	const uint64_t limit = std::min<uint64_t>(req.limit.value_or(config_.default_flow_limit), config_.max_flow_limit);
 
 	json list = json::array();
 	uint64_t matched = 0, live = 0;
@@ -860,9 +730,7 @@ json server::cmd_stats()
 	              {"swaps_failed", rt_.swaps_failed()},
 	              {"last_swap_unix", rt_.last_swap_unix()},
 	              {"last_compile_ms", rt_.last_compile_seconds() * 1000},
-	              {"last_quiesce_us", rt_.last_quiesce_us()},
-	              {"digest", rt_.digest()},
-	              {"source", source_of(rt_)}};
+	              {"last_quiesce_us", rt_.last_quiesce_us()}};
 	r["workers"] = per_worker;
 	r["control"] = {{"accepted", counters_.accepted},
 	                {"refused", counters_.refused},
@@ -874,18 +742,9 @@ json server::cmd_stats()
 	return r;
 }
 
-json server::cmd_explain(const json& req)
+json server::cmd_explain(const parsed_request& req)
 {
-	if (!req.contains("flow") || !req["flow"].is_string())
-		return error_response(error_code::bad_request, "explain takes \"flow\", e.g. \"tcp 198.18.0.5:40000 -> 198.18.1.2:22 in\"");
-	const std::string text = req["flow"].get<std::string>();
-	const auto parsed = rules::parse_tuple(text);
-	if (!parsed.value) {
-		json r = error_response(error_code::bad_flow, parsed.error);
-		r["column"] = parsed.column;
-		return r;
-	}
-	const rules::flow_tuple& f = *parsed.value;
+	const rules::flow_tuple& f = req.flow;
 	const dataplane::compiled_policy& pol = rt_.policy();
 	const auto& rs = pol.rules;
 	// The data path's own classifier decides; the rule-by-rule walk explains and double-checks it.

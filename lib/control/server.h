@@ -37,6 +37,7 @@
 #include <nlohmann/json.hpp>
 
 #include "control/protocol.h"
+#include "control/request.h"
 #include "control/runtime.h"
 
 namespace portcullis::control {
@@ -110,12 +111,12 @@ private:
 	void serve_lines(connection& c);
 	nlohmann::json handle(const std::string& line, const peer& who, bool& close);
 
-	nlohmann::json cmd_push(const nlohmann::json& req, const peer& who);
+	nlohmann::json cmd_push(const parsed_request& req, const peer& who);
 	nlohmann::json cmd_rules();
-	nlohmann::json cmd_flows(const nlohmann::json& req);
+	nlohmann::json cmd_flows(const parsed_request& req);
 	nlohmann::json cmd_flush_flows();
 	nlohmann::json cmd_stats();
-	nlohmann::json cmd_explain(const nlohmann::json& req);
+	nlohmann::json cmd_explain(const parsed_request& req);
 	void sample_load();
 
 	runtime& rt_;

@@ -536,6 +536,60 @@ TEST_CASE("protocol errors are answered, close that connection, and the server k
 	CHECK(d.srv->connections() == 0);
 }
 
+// Lines that used to take the daemon down instead of being answered (found with tests/fuzz/fuzz_control.cc
+// and by reading what it decodes): an exception out of poll(), a stack overflow, undefined behaviour.
+TEST_CASE("hostile request lines are answered and the server keeps serving")
+{
+	daemon_fixture d;
+	auto first_line = [](const std::string& s) { return json::parse(s.substr(0, s.find('\n'))); };
+
+	// Not UTF-8: the JSON parser's message quotes the bad bytes, and printing that response threw.
+	json r = first_line(raw_exchange(d, "{\"v\":1,\"\xff\xfe\":2}\n"));
+	CHECK(r["code"] == "bad_request");
+	CHECK(r["error"].get<std::string>().find("malformed JSON") != std::string::npos);
+
+	// Nested 400000 levels deep: copying the "id" to echo it recursed once per level.
+	const size_t deep = 400'000;
+	r = first_line(raw_exchange(d, "{\"v\":1,\"cmd\":\"stats\",\"id\":" + std::string(deep, '[') +
+	                                   std::string(deep, ']') + "}\n"));
+	CHECK(r["code"] == "bad_request");
+	CHECK(r["error"].get<std::string>().find("nested") != std::string::npos);
+	// Within the bound (the request object is level 1) it is an ordinary id.
+	const size_t ok_depth = control::max_request_depth - 1;
+	r = first_line(raw_exchange(d, "{\"v\":1,\"cmd\":\"rules\",\"id\":" + std::string(ok_depth, '[') +
+	                                   std::string(ok_depth, ']') + "}\n"));
+	CHECK(r["ok"] == true);
+	CHECK(r["id"].is_array());
+	// Brackets inside strings are text, not nesting.
+	r = d.ask({{"cmd", "stats"}, {"id", std::string(1000, '[')}});
+	CHECK(r["ok"] == true);
+
+	// A limit that is not a non-negative integer: converting 1e300 to an integer was undefined behaviour.
+	for (const char* limit : {"1e300", "-1e300", "2.5", "-1"}) {
+		INFO(limit);
+		r = first_line(raw_exchange(d, std::string("{\"v\":1,\"cmd\":\"flows\",\"id\":3,\"limit\":") + limit + "}\n"));
+		CHECK(r["code"] == "bad_request");
+		CHECK(r["id"] == 3);  // echoed in errors too
+	}
+	CHECK(d.ask({{"cmd", "flows"}, {"limit", 0}})["ok"] == true);
+
+	// Rule files are bytes, not UTF-8: a rule's text and a diagnostic quoting the file reach the
+	// client (with U+FFFD for what is not UTF-8) instead of an exception out of poll().
+	write_file(d.dir / "latin1.rules", "default in drop\nallow in tcp to 198.18.1.10 port 22 content \"caf\xe9\"\n");
+	r = d.ask({{"cmd", "push"}, {"path", (d.dir / "latin1.rules").string()}});
+	CHECK(r["ok"] == true);
+	r = d.ask({{"cmd", "rules"}});
+	REQUIRE(r["rules"].size() == 1);
+	CHECK(r["rules"][0]["text"].get<std::string>().find("caf\xef\xbf\xbd") != std::string::npos);
+	write_file(d.dir / "broken-latin1.rules", "allow in tcp to \xe9t\xe9\n");
+	r = d.ask({{"cmd", "push"}, {"path", (d.dir / "broken-latin1.rules").string()}});
+	CHECK(r["code"] == "rules");
+	REQUIRE(r["errors"].size() == 1);
+	CHECK(r["errors"][0]["message"].get<std::string>().find("\xef\xbf\xbdt\xef\xbf\xbd") != std::string::npos);
+
+	CHECK(d.ask({{"cmd", "stats"}})["ok"] == true);
+}
+
 TEST_CASE("only root and the control group get in: by the socket's mode and by SO_PEERCRED")
 {
 	if (geteuid() != 0) {
