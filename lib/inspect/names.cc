@@ -47,15 +47,17 @@ struct reader {
 char lower(uint8_t c) { return char(c >= 'A' && c <= 'Z' ? c + 32 : c); }
 bool host_byte(uint8_t c) { return c > 0x20 && c < 0x7f; }
 
-// Copies a host name, lower case, trailing dot dropped; 0 if empty, too long or with a bad byte.
+// Copies a host name, lower case, trailing dot dropped; 0 if empty, too long, with a bad byte or with an
+// empty label ("a..b", ".a", "a.." would otherwise come out with a dot at the end, and no pattern can
+// name them).
 size_t copy_name(const uint8_t* s, size_t len, char* out, size_t cap)
 {
 	if (len > 0 && s[len - 1] == '.')
 		--len;
-	if (len == 0 || len > cap || len > max_name_bytes)
+	if (len == 0 || len > cap || len > max_name_bytes || s[0] == '.' || s[len - 1] == '.')
 		return 0;
 	for (size_t i = 0; i < len; ++i) {
-		if (!host_byte(s[i]))
+		if (!host_byte(s[i]) || (s[i] == '.' && s[i - 1] == '.'))
 			return 0;
 		out[i] = lower(s[i]);
 	}

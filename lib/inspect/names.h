@@ -2,11 +2,11 @@
 // Host header, and the DNS question name. Matched against sni / http-host / dns-query conditions.
 //
 // Pure functions over bytes: every read is bounds-checked against `n`, nothing is allocated, nothing
-// thrown; any thread may call them (tests/inspect mutates seed payloads 100k times against them; a
-// libFuzzer target in tests/fuzz is still to add).
+// thrown; any thread may call them (tests/inspect mutates seed payloads 100k times against them;
+// tests/fuzz/fuzz_names.cc is their libFuzzer target).
 // Each writes the name, lower case and without a trailing dot, to out[0..cap) and returns its length,
 // or 0 when the bytes hold no such name, the name does not fit, or it has bytes a host name cannot
-// (controls, blanks, non-ASCII). Truncated input is parsed as far as it goes: a ClientHello cut at the
+// (controls, blanks, non-ASCII) or an empty label ("a..example"). Truncated input is parsed as far as it goes: a ClientHello cut at the
 // end of its first TCP segment still yields the SNI when the extension lies within that segment.
 #pragma once
 
