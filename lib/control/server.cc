@@ -460,6 +460,13 @@ json server::handle(const std::string& line, const peer& who, bool& close)
 	return resp;
 }
 
+// Where the active rules came from; `configured` is what a restart or SIGHUP loads (runtime.h).
+static json source_of(const runtime& rt)
+{
+	return {{"origin", std::string(origin_name(rt.source().origin))}, {"file", rt.source().file},
+	        {"since_unix", rt.source().since_unix}, {"configured", rt.configured_file()}};
+}
+
 json server::cmd_push(const parsed_request& req, const peer& who)
 {
 	auto readable = [&](const std::string& file) {
@@ -494,7 +501,7 @@ json server::cmd_push(const parsed_request& req, const peer& who)
 		const std::string why = !report.errors.empty()
 		                            ? std::to_string(report.errors.size()) +
 		                                  (report.errors.size() == 1 ? " error" : " errors") + " in the rule set"
-		                            : "the rule set does not compile: " + report.error;
+		                            : report.abandoned ? report.error : "the rule set does not compile: " + report.error;
 		json r = error_response(report.errors.empty() ? error_code::failed : error_code::rules,
 		                        why + "; the running rules (generation " + std::to_string(report.generation) + ") stay");
 		r["errors"] = errors;
@@ -507,6 +514,8 @@ json server::cmd_push(const parsed_request& req, const peer& who)
 	r["rules"] = report.rules;
 	r["compile_ms"] = report.compile_ms;
 	r["quiesce_us"] = report.quiesce_us;
+	r["digest"] = report.digest;
+	r["source"] = source_of(rt_);
 	return r;
 }
 
@@ -531,6 +540,8 @@ json server::cmd_rules()
 	r["default_in"] = rules::action_name(pol.rules.default_in);
 	r["default_out"] = rules::action_name(pol.rules.default_out);
 	r["files"] = pol.rules.files;
+	r["digest"] = rt_.digest();
+	r["source"] = source_of(rt_);
 	r["rules"] = list;
 	return r;
 }
@@ -730,7 +741,9 @@ json server::cmd_stats()
 	              {"swaps_failed", rt_.swaps_failed()},
 	              {"last_swap_unix", rt_.last_swap_unix()},
 	              {"last_compile_ms", rt_.last_compile_seconds() * 1000},
-	              {"last_quiesce_us", rt_.last_quiesce_us()}};
+	              {"last_quiesce_us", rt_.last_quiesce_us()},
+	              {"digest", rt_.digest()},
+	              {"source", source_of(rt_)}};
 	r["workers"] = per_worker;
 	r["control"] = {{"accepted", counters_.accepted},
 	                {"refused", counters_.refused},
