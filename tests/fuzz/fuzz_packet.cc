@@ -4,9 +4,8 @@
 // offsets and lengths of a parsed frame lie within it, and a frame that parses from its first segment
 // parses identically from the whole.
 //
-// Build (not wired into meson yet): clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined
-//   -Ilib tests/fuzz/fuzz_packet.cc lib/packet/parse.cc -o fuzz-packet
-// Run: ./fuzz-packet tests/fuzz/corpus/packet
+// Built by meson with -Dfuzz=true (tests/fuzz/meson.build) and run as the test fuzz-packet; by hand:
+//   build-fuzz/tests/fuzz/fuzz-packet -max_total_time=600 CORPUS_DIR (a copy of tests/fuzz/corpus/packet)
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
