@@ -14,6 +14,7 @@ mkdir -p "$artifacts"
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/portcullis-$name.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
 mkdir "$scratch/corpus"
+touch "$scratch/started"  # artifacts of earlier runs stay, but only this run's are reported
 cp -r "$seeds/." "$scratch/corpus/"
 
 # UBSan reports are errors here, not warnings to read past; ASan leak checking stays on (libFuzzer
@@ -27,8 +28,7 @@ timeout --signal=KILL $((seconds + 120)) "$target" "${args[@]}" "$scratch/corpus
 status=$?
 if [ $status -ne 0 ]; then
 	echo "== $name failed (exit $status); inputs kept in $artifacts:"
-	for f in "$artifacts"/*; do
-		[ -f "$f" ] || continue
+	find "$artifacts" -type f -newer "$scratch/started" | while read -r f; do
 		echo "-- $f ($(stat -c %s "$f") bytes), reproduce with: $target $f"
 		od -A d -t x1z -v "$f" | head -40
 	done
