@@ -2,7 +2,9 @@
 # Quick start, command 2: install and build as needed, run the whole test suite on a release build, then
 # the hostile-input tests again under AddressSanitizer and UndefinedBehaviorSanitizer (build-asan/), and
 # end with one line "N passed, M failed" counted from meson's own test logs.
-# PORTCULLIS_SANITIZE=0 skips the sanitizer run (e.g. for a quick local loop).
+# PORTCULLIS_SANITIZE=0 skips the sanitizer run (e.g. for a quick local loop). Then a short libFuzzer run
+# of each fuzz target (clang, build-fuzz/); PORTCULLIS_FUZZ=0 skips it, PORTCULLIS_FUZZ_SECONDS sets its
+# length per target (default 20).
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$top/build}
@@ -43,6 +45,29 @@ if [ "${PORTCULLIS_SANITIZE:-1}" != 0 ]; then
 		echo "sanitizer build failed"
 		status=1
 		logs+=("/nonexistent-sanitizer-build")
+	fi
+fi
+
+if [ "${PORTCULLIS_FUZZ:-1}" != 0 ]; then
+	echo "== libFuzzer: each target for ${PORTCULLIS_FUZZ_SECONDS:-20} s =="
+	# The packet parser, the rule language, control requests and the payload name extractors, built with
+	# clang under ASan+UBSan (tests/fuzz/meson.build); only the four targets and the libraries they link
+	# are compiled. Longer runs: README, "Fuzzing".
+	fuzz=${FUZZ_BUILD_DIR:-$top/build-fuzz}
+	fuzz_targets=(tests/fuzz/fuzz-packet tests/fuzz/fuzz-rules tests/fuzz/fuzz-control tests/fuzz/fuzz-names)
+	if [ ! -f "$fuzz/build.ninja" ]; then
+		CC=clang CXX=clang++ meson setup "$fuzz" "$top" -Dfuzz=true -Dtests=false -Dbenches=false \
+			-Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized >/dev/null || status=1
+	fi
+	if [ -f "$fuzz/build.ninja" ] && ninja -C "$fuzz" "${fuzz_targets[@]}"; then
+		rm -f "$fuzz/meson-logs/testlog.json"
+		meson test -C "$fuzz" --no-rebuild --print-errorlogs --num-processes 2 --suite fuzz
+		[ $? -eq 0 ] || status=1
+		logs+=("$fuzz/meson-logs/testlog.json")
+	else
+		echo "fuzz build failed"
+		status=1
+		logs+=("/nonexistent-fuzz-build")
 	fi
 fi
 
