@@ -70,7 +70,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
 	const parsed_request& r = *d.req;
 	switch (r.cmd) {
 	case command::push:
-		REQUIRE(r.path.empty() ? !r.name.empty() || r.text.empty() : r.path[0] == '/');
+		REQUIRE(r.path.empty() || r.path[0] == '/');
 		break;
 	case command::explain: {
 		const std::string shown = rules::format(r.flow);
