@@ -67,7 +67,7 @@ class Daemon:
     def alive(self):
         return self.proc.poll() is None
 
-    def wait_for(self, pattern, timeout=30, stream="stdout"):
+    def wait_for(self, pattern, timeout=60, stream="stdout"):
         """Waits until the daemon has logged a line matching pattern; returns the match. Fails if it
         exits first or the wait runs out (a liveness bound, not a timing expectation)."""
         regex = re.compile(pattern, re.M)
@@ -87,7 +87,7 @@ class Daemon:
         if self.alive():
             self.proc.send_signal(sig)
 
-    def wait_exit(self, timeout=30):
+    def wait_exit(self, timeout=60):
         """Waits for the daemon to exit by itself; SIGKILLs it and fails if it does not within timeout."""
         try:
             self.returncode = self.proc.wait(timeout=timeout)
@@ -96,14 +96,14 @@ class Daemon:
             fail(f"{self.name} did not exit within {timeout} s of being told to stop (SIGKILLed):\n{self.tail()}")
         return self.returncode
 
-    def stop(self, timeout=30):
+    def stop(self, timeout=60):
         """SIGTERM, then the checks every clean stop must pass: exit status 0, the final summary printed,
         no sanitizer report. Returns the parsed summary."""
         self.signal(signal.SIGTERM)
         self.check_clean_exit(timeout)
         return final_summary(self)
 
-    def check_clean_exit(self, timeout=30):
+    def check_clean_exit(self, timeout=60):
         rc = self.wait_exit(timeout)
         if rc != 0:
             what = f"killed by signal {-rc}" if rc < 0 else f"exit status {rc}"

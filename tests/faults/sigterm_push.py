@@ -86,7 +86,7 @@ def rounds(work):
         started = time.monotonic()
 
         def launch():
-            return subprocess.Popen([cli_bin, "--socket", sock, "--json", "--timeout", "30", "push", big],
+            return subprocess.Popen([cli_bin, "--socket", sock, "--json", "--timeout", "120", "push", big],
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         if point == "before":
             d.signal(signal.SIGTERM)
@@ -99,12 +99,12 @@ def rounds(work):
             if point in marks:
                 d.wait_for(marks[point])
             else:
-                push.wait(timeout=60)
+                push.wait(timeout=130)
             time.sleep(delay)
             d.signal(signal.SIGTERM)
-        d.check_clean_exit(timeout=30)
+        d.check_clean_exit(timeout=60)
         try:
-            out, err = push.communicate(timeout=40)
+            out, err = push.communicate(timeout=130)
         except subprocess.TimeoutExpired:
             push.kill()
             fail(f"{name}: the CLI hung after the daemon stopped")
