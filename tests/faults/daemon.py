@@ -20,12 +20,19 @@ def fail(message):
 
 
 def run_test(main):
-    """Runs main(); prints FAIL and exits 1 on a Failure, so that meson shows why."""
+    """Runs main(); prints FAIL and exits 1 on a Failure, so that meson shows why. A SIGTERM (meson's
+    timeout) is a Failure too, so that temporary files go and no daemon is left polling a core."""
+    def on_sigterm(signum, frame):
+        raise Failure("the test was stopped (SIGTERM: meson's timeout?)")
+    signal.signal(signal.SIGTERM, on_sigterm)
     try:
         main()
     except Failure as e:
         print(f"FAIL: {e}", flush=True)
         sys.exit(1)
+    finally:
+        for d in Daemon.started:
+            d.kill()
 
 
 def pcap_packets(path):
@@ -43,6 +50,7 @@ SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSaniti
 
 class Daemon:
     """One portcullisd process; stdout and stderr go to files in `work`."""
+    started = []  # every daemon of this test, killed at the end if still running
 
     def __init__(self, binary, args, work, name):
         self.name = name
@@ -51,6 +59,7 @@ class Daemon:
         with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
             self.proc = subprocess.Popen([binary] + args, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
         self.returncode = None
+        Daemon.started.append(self)
 
     def stdout(self):
         with open(self.out_path, errors="replace") as f:
