@@ -10,6 +10,8 @@
 // at its next step (runtime.h): the rule set active at exit is the old one or the new one, complete.
 #include <boost/program_options.hpp>
 
+#include <dlfcn.h>
+
 #include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_ethdev.h>
@@ -24,9 +26,11 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -87,7 +91,7 @@ struct settings {
 	bool tcp_loose_pickup = false;
 	bool pass_other_l2 = false;
 	bool send_rejects = true;
-	bool pdump = false;
+	bool pdump = true;
 	std::string classifier;
 	flow::timeouts idle;
 	double duration = 0;
@@ -182,8 +186,10 @@ po::options_description describe(settings& s)
 		("dataplane.send-rejects", po::value(&s.send_rejects)->default_value(true),
 		 "Answer reject rules with a TCP RST or an ICMP unreachable (else they only drop).")
 		("dataplane.classifier", po::value(&s.classifier)->default_value("ours"), "ours or rte_acl.")
-		("dataplane.pdump", po::bool_switch(&s.pdump),
-		 "Serve dpdk-dumpcap/dpdk-pdump (rte_pdump). Off by default: see the note in docs/threat-model.md.");
+		("dataplane.pdump", po::value(&s.pdump)->default_value(true),
+		 "Serve dpdk-dumpcap/dpdk-pdump (rte_pdump): `dpdk-dumpcap --file-prefix=<the daemon's> -i <port>` "
+		 "captures what a port receives and sends. Needs hugepages (not --no-huge) and the EAL's shared files "
+		 "(not --no-shconf or --in-memory). Costs nothing until a capture starts. false: refuse captures.");
 
 	po::options_description run("Run ([run] section)");
 	run.add_options()
@@ -314,7 +320,72 @@ int worker_main(void* arg)
 	return 0;
 }
 
+// Packet capture (rte_pdump, for dpdk-dumpcap). To start a capture, rte_pdump adds RX/TX callbacks that
+// copy each packet into the mempool and ring of the dumpcap process; to stop it, it removes them and
+// answers at once, and dumpcap frees that mempool and ring. DPDK 22.11 does not wait for a worker still
+// inside a removed callback (rte_eth_remove_rx_callback leaves that to its caller): a worker preempted
+// there went on copying into freed memory, which rte_free zeroes, so the pool's ops index read 0 — the
+// first mempool driver loaded, octeontx_fpavf — and the daemon died in librte_mempool_octeontx (within
+// a hundred dumpcap runs on two cores; docs/threat-model.md). The removals are therefore wrapped (below
+// main's namespace): after DPDK's own, they wait until every online worker has passed a quiescent point
+// (the RCU of the rule swap: a worker reports one per poll round, after its bursts), and only then does
+// pdump answer dumpcap.
+std::mutex g_capture_mutex;
+rte_rcu_qsbr* g_capture_rcu = nullptr;  // guarded by g_capture_mutex: set while the workers run
+
+void set_capture_rcu(rte_rcu_qsbr* rcu)
+{
+	std::lock_guard lock(g_capture_mutex);
+	g_capture_rcu = rcu;
+}
+
+// On the EAL's IPC thread, which serves dumpcap's requests; about one poll round.
+void wait_for_workers_past_callbacks()
+{
+	std::lock_guard lock(g_capture_mutex);
+	if (g_capture_rcu)
+		rte_rcu_qsbr_check(g_capture_rcu, rte_rcu_qsbr_start(g_capture_rcu), true);
+}
+
+template <class F>
+F dpdk_definition(F, const char* name)
+{
+	return reinterpret_cast<F>(dlsym(RTLD_NEXT, name));
+}
+
+// What dpdk-dumpcap cannot attach to, in words; empty when it can. Secondary processes map the primary's
+// hugepage files and talk to it over the runtime directory's mp_socket: --no-huge has no such files,
+// --no-shconf and --in-memory no socket.
+std::string capture_unavailable()
+{
+	if (!rte_eal_has_hugepages())
+		return "the EAL runs without hugepages (--no-huge), and dumpcap maps the daemon's hugepage files";
+	if (!std::filesystem::exists(std::filesystem::path(rte_eal_get_runtime_dir()) / "mp_socket"))
+		return "the EAL keeps no shared files (--no-shconf or --in-memory), and dumpcap attaches through them";
+	return {};
+}
+
 } // namespace
+
+// The wrappers of the capture note above. The executable's definitions come first in symbol lookup, so
+// librte_pdump's calls land here; DPDK's own are the next definitions (RTLD_NEXT).
+extern "C" int rte_eth_remove_rx_callback(uint16_t port_id, uint16_t queue_id, const rte_eth_rxtx_callback* user_cb)
+{
+	static const auto dpdk = dpdk_definition(&rte_eth_remove_rx_callback, "rte_eth_remove_rx_callback");
+	const int rc = dpdk ? dpdk(port_id, queue_id, user_cb) : -ENOTSUP;
+	if (rc == 0)
+		wait_for_workers_past_callbacks();
+	return rc;
+}
+
+extern "C" int rte_eth_remove_tx_callback(uint16_t port_id, uint16_t queue_id, const rte_eth_rxtx_callback* user_cb)
+{
+	static const auto dpdk = dpdk_definition(&rte_eth_remove_tx_callback, "rte_eth_remove_tx_callback");
+	const int rc = dpdk ? dpdk(port_id, queue_id, user_cb) : -ENOTSUP;
+	if (rc == 0)
+		wait_for_workers_past_callbacks();
+	return rc;
+}
 
 int main(int argc, char** argv)
 {
@@ -421,12 +492,14 @@ int main(int argc, char** argv)
 		std::cerr << "portcullisd: EAL init failed: " << rte_strerror(rte_errno) << "\n";
 		return exit_runtime;
 	}
-	// Lets dpdk-dumpcap / dpdk-pdump (secondary processes with the same --file-prefix, hugepages) capture
-	// what the ports receive and send. Opt-in: with Debian's shared-library DPDK 22.11 we have seen the
-	// primary crash in a mempool driver when dumpcap's copies arrive (the two processes' mempool-ops
-	// tables disagree); see docs/threat-model.md. Drops can be captured without it (ports.drops).
-	if (s.pdump && rte_pdump_init() != 0)
-		std::fprintf(stderr, "portcullisd: packet capture (pdump) not available: %s\n", rte_strerror(rte_errno));
+	// Lets dpdk-dumpcap / dpdk-pdump (secondary processes with the same --file-prefix) capture what the
+	// ports receive and send; see the capture note above main for what made it crash before.
+	const std::string no_capture = s.pdump ? capture_unavailable() : "";
+	bool pdump = s.pdump && no_capture.empty();
+	if (pdump && rte_pdump_init() != 0) {
+		std::fprintf(stderr, "portcullisd: packet capture (rte_pdump) not available: %s\n", rte_strerror(rte_errno));
+		pdump = false;
+	}
 
 	const int outside = dp::resolve_port(s.outside), inside_port = dp::resolve_port(s.inside);
 	if (outside < 0 || inside_port < 0 || outside == inside_port || outside >= int(dp::max_ports) ||
@@ -495,6 +568,11 @@ int main(int argc, char** argv)
 	for (const auto& p : ports)
 		std::printf("portcullisd: port %s (%s): %u RX queue(s)%s, %u TX queue(s)\n", p.name.c_str(), p.driver.c_str(),
 		            p.rx_queues, p.symmetric_rss ? " by symmetric RSS on IP addresses" : "", p.tx_queues);
+	if (pdump)
+		std::printf("portcullisd: capture: dpdk-dumpcap --file-prefix=%s -i %s (any port above)\n",
+		            std::filesystem::path(rte_eal_get_runtime_dir()).filename().c_str(), ports[0].name.c_str());
+	else if (!no_capture.empty())
+		std::printf("portcullisd: capture: dpdk-dumpcap cannot attach: %s (docs/threat-model.md)\n", no_capture.c_str());
 	if (nworkers > 1)
 		std::printf("portcullisd: %s\n", plan.nic_rss ? "flows spread by the NICs (RSS): no handoffs"
 		                                             : "flows spread in software: the workers polling a port hand "
@@ -627,6 +705,7 @@ int main(int argc, char** argv)
 		}
 	};
 
+	set_capture_rcu(rt->rcu());
 	if (worker_on_main) {
 		std::thread control_thread(control);
 		workers[0]->run(g_stop);
@@ -642,8 +721,9 @@ int main(int argc, char** argv)
 	print_counters(*rt, ports, stdout);
 	rule_log.flush(*rt);
 	portcullis::control::detach_telemetry();
-	if (s.pdump)
+	if (pdump)
 		rte_pdump_uninit();
+	set_capture_rcu(nullptr);  // the workers are offline: no removal has anything to wait for
 	exporter.reset();        // both before the runtime they read
 	control_server.reset();
 	rt.reset();
