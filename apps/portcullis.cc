@@ -580,6 +580,9 @@ std::string source_line(const json& src)
 		return "source: not reported by this portcullisd";
 	if (src.value("origin", "") == "config")
 		return "source: the configured rules file " + file + " (loaded at start-up or by SIGHUP)";
+	if (src.value("origin", "") == "etcd")
+		return "source: " + file + " (the etcd key this portcullisd follows; a restart starts on " + configured +
+		       " and takes the key again)";
 	return "source: pushed " + file + " (runtime only: a restart or SIGHUP loads the configured " + configured + ")";
 }
 

@@ -42,6 +42,7 @@
 #include "control/telemetry.h"
 #include "metrics/metrics.h"
 #include "control/server.h"
+#include "etcd/etcd.h"
 #include "dataplane/ports.h"
 #include "rules/rules.h"
 
@@ -77,6 +78,7 @@ void install_signal_handlers()
 
 struct settings {
 	std::string rules_file;
+	std::string rules_watch;  // etcd://HOST[:PORT]/KEY, or empty
 	std::string eal_args;
 	std::vector<std::string> eal_extra;  // after "--" on the command line
 	std::string outside, inside, mode, inside_networks, drops;
@@ -117,6 +119,11 @@ po::options_description describe(settings& s)
 		 "may be named by a config file (profile = ...).")
 		("rules,r", po::value(&s.rules_file),
 		 "Rule file to enforce (required): the source of truth. SIGHUP re-reads it; a push is runtime only.")
+		("rules.watch", po::value(&s.rules_watch)->default_value(""),
+		 "etcd://HOST[:PORT]/KEY: follow this etcd key (docs/scale-out.md). The daemon starts on --rules, then "
+		 "swaps in the key's value and every new revision of it the way a push does; a revision with errors "
+		 "is refused (errors as etcd://...@REVISION:LINE:COLUMN) and the running rules stay; deleting the key "
+		 "or losing etcd keeps them too. '' (default): no etcd.")
 		("check", po::bool_switch(&s.check_only),
 		 "Validate the configuration and the rule file, then exit (0 when both are good); touches no NIC.");
 
@@ -314,6 +321,38 @@ void reload_rules(portcullis::control::runtime& rt)
 	std::fflush(stderr);
 }
 
+// A new revision of the followed etcd key: compiled and swapped in as a push would be. The text is one
+// self-contained rule set (no include: nothing on this appliance's disk may change what the fleet's set
+// means); `app` bundles come from the apps directory beside the configured rules file.
+void apply_from_etcd(portcullis::control::runtime& rt, portcullis::etcd::follower& feed, const std::string& rules_file)
+{
+	auto change = feed.take();
+	if (!change)
+		return;
+	const std::string name = feed.where().url() + "@" + std::to_string(change->mod_revision);
+	if (change->deleted) {
+		std::printf("portcullisd: rules: %s deleted; the running rules (generation %lu, digest %s) stay\n", name.c_str(),
+		            (unsigned long)rt.policy().generation, rt.digest().c_str());
+		std::fflush(stdout);
+		return;
+	}
+	rules::parse_options opts;
+	opts.max_include_depth = 0;
+	opts.apps_dir = (std::filesystem::path(rules_file).parent_path() / "apps").string();
+	const auto report = rt.push_text(change->text, name, opts, portcullis::control::rule_origin::etcd);
+	for (const auto& d : report.errors)
+		std::fprintf(stderr, "%s\n", rules::format(d).c_str());
+	if (report.ok)
+		rt.set_source_revision(change->mod_revision);
+	else
+		std::fprintf(stderr, "portcullisd: rules: %s refused (%s); the running rules (generation %lu, digest %s) stay\n",
+		             name.c_str(),
+		             report.errors.empty() ? report.error.c_str()
+		                                   : (std::to_string(report.errors.size()) + " error(s)").c_str(),
+		             (unsigned long)report.generation, rt.digest().c_str());
+	std::fflush(stderr);
+}
+
 int worker_main(void* arg)
 {
 	static_cast<dp::worker*>(arg)->run(g_stop);
@@ -454,6 +493,15 @@ int main(int argc, char** argv)
 	if (s.workers < 1 || s.workers > dp::max_workers) {
 		std::cerr << "portcullisd: queues.workers must be 1.." << dp::max_workers << "\n";
 		return exit_usage;
+	}
+
+	portcullis::etcd::location watch;
+	if (!s.rules_watch.empty()) {
+		std::string error;
+		if (!portcullis::etcd::parse_url(s.rules_watch, watch, error)) {
+			std::cerr << "portcullisd: rules.watch: " << error << "\n";
+			return exit_usage;
+		}
 	}
 
 	auto parsed = rules::parse_file(s.rules_file);
@@ -670,6 +718,12 @@ int main(int argc, char** argv)
 	std::printf("portcullisd: rules: generation 1 active: %zu rules, digest %s, source config %s\n",
 	            first.rules.rules.size(), rt->digest().c_str(), rt->source().file.c_str());
 	std::fflush(stdout);
+	std::unique_ptr<portcullis::etcd::follower> rules_feed;
+	if (!s.rules_watch.empty()) {
+		rules_feed = std::make_unique<portcullis::etcd::follower>(watch);
+		std::printf("portcullisd: rules: following %s\n", watch.url().c_str());
+		std::fflush(stdout);
+	}
 
 	// The control loop: on the main lcore, or on a thread of its own when the worker has the main lcore.
 	auto control = [&] {
@@ -685,6 +739,8 @@ int main(int argc, char** argv)
 				std::this_thread::sleep_for(std::chrono::milliseconds(20));
 			if (g_reload.exchange(false) && !g_stop.load())
 				reload_rules(*rt);
+			if (rules_feed && !g_stop.load())
+				apply_from_etcd(*rt, *rules_feed, s.rules_file);
 			rt->housekeeping(rte_rdtsc());
 			rule_log.flush(*rt);
 			const auto now = std::chrono::steady_clock::now();

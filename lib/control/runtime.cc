@@ -62,7 +62,18 @@ struct fnv1a {
 
 } // namespace
 
-std::string_view origin_name(rule_origin o) { return o == rule_origin::config ? "config" : "push"; }
+std::string_view origin_name(rule_origin o)
+{
+	switch (o) {
+	case rule_origin::config:
+		return "config";
+	case rule_origin::etcd:
+		return "etcd";
+	case rule_origin::push:
+		break;
+	}
+	return "push";
+}
 
 std::string ruleset_digest(const rules::ruleset& rs)
 {

@@ -61,13 +61,16 @@ struct swap_report {
 enum class rule_origin : uint8_t {
 	config,  // the configured rules file: at start-up, by reload(), or pushed by that file's path
 	push,    // pushed from another file or as text: runtime only, a restart or reload() reverts it
+	etcd,    // a revision of the etcd key the daemon follows (rules.watch): after a restart the daemon
+	         // starts on the configured file and takes the key's current value again
 };
-std::string_view origin_name(rule_origin o);  // "config", "push"
+std::string_view origin_name(rule_origin o);  // "config", "push", "etcd"
 
 struct rule_source {
 	rule_origin origin = rule_origin::config;
 	std::string file;       // the top file read, or the name of a set pushed as text
 	double since_unix = 0;  // when it was published
+	int64_t revision = 0;   // origin etcd: the key's mod_revision (0 otherwise)
 };
 
 // Identity of what a rule set enforces, 16 hex digits (64-bit FNV-1a; an identity, not a security
@@ -104,6 +107,8 @@ public:
 	void set_configured_file(std::string path) { configured_file_ = std::move(path); }
 	const std::string& configured_file() const { return configured_file_; }
 	const rule_source& source() const { return source_; }
+	// The etcd revision the active set was read at, recorded by its follower after a successful push.
+	void set_source_revision(int64_t revision) { source_.revision = revision; }
 	const std::string& digest() const { return digest_; }
 
 	// Pushes give up, unpublished, once `stopping` is set (see the top of this file).

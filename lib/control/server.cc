@@ -464,7 +464,8 @@ json server::handle(const std::string& line, const peer& who, bool& close)
 static json source_of(const runtime& rt)
 {
 	return {{"origin", std::string(origin_name(rt.source().origin))}, {"file", rt.source().file},
-	        {"since_unix", rt.source().since_unix}, {"configured", rt.configured_file()}};
+	        {"since_unix", rt.source().since_unix}, {"configured", rt.configured_file()},
+	        {"revision", rt.source().revision}};
 }
 
 json server::cmd_push(const parsed_request& req, const peer& who)

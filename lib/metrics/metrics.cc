@@ -290,6 +290,10 @@ std::vector<pm::MetricFamily> collect(const control::runtime& rt, const exporter
 		                      .add(double(pol.generation))
 		                      .take());
 		out.push_back(gauge("portcullis_ruleset_rules", "Rules in the active rule set.").add(double(pol.rules.rules.size())).take());
+		out.push_back(gauge("portcullis_ruleset_etcd_revision",
+		                    "etcd revision of the active rule set when it came from the followed key (rules.watch), else 0.")
+		                      .add(double(rt.source().revision))
+		                      .take());
 		out.push_back(gauge("portcullis_ruleset_last_swap_timestamp_seconds",
 		                    "Unix time the active rule set was published (start-up or the last successful swap).")
 		                      .add(rt.last_swap_unix())

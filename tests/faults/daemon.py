@@ -128,7 +128,7 @@ class Daemon:
             self.proc.wait()
 
 
-SUMMARY_RULES = re.compile(r"^rules: generation (\d+), (\d+) rules, digest ([0-9a-f]{16}), source (config|push) (\S+)",
+SUMMARY_RULES = re.compile(r"^rules: generation (\d+), (\d+) rules, digest ([0-9a-f]{16}), source (config|push|etcd) (\S+)",
                            re.M)
 RULE_LINE = re.compile(r"^\s+\d+ pkts\s+\d+ bytes\s+(\S+):(\d+)\s")
 
