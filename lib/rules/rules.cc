@@ -663,6 +663,9 @@ private:
 				chain += std::filesystem::path(include_stack_[j]).filename().string() + " -> ";
 			fail(name, "include cycle: " + chain + std::filesystem::path(canonical).filename().string());
 		}
+		if (opts_.max_include_depth == 0)
+			fail(name, "include is not allowed here: this rule set is one self-contained text (a set from etcd, say); "
+			           "put the included rules in it");
 		if (depth + 1 > opts_.max_include_depth)
 			fail(name, "includes nested too deep (more than " + std::to_string(opts_.max_include_depth) + " levels)");
 		const source_location from = loc(name);

@@ -325,6 +325,15 @@ TEST_CASE("include errors: missing file, cycle, depth", "[rules][include][errors
 	CHECK_THAT(r.errors[0].message, Catch::Contains("nested too deep"));
 	o.max_include_depth = 2;
 	CHECK(parse_file((dir.path / "d1.rules").string(), o).rules);
+
+	// Depth 0: a self-contained text (the daemon's etcd rule sets) may not include at all.
+	o.max_include_depth = 0;
+	r = parse_string("allow in tcp to any port 22\ninclude \"d3.rules\"\n", "etcd://h:2379/k@7", o);
+	REQUIRE(r.errors.size() == 1);
+	CHECK(r.errors[0].loc.file == "etcd://h:2379/k@7");
+	CHECK(r.errors[0].loc.line == 2);
+	CHECK(r.errors[0].loc.column == 9);
+	CHECK_THAT(r.errors[0].message, Catch::Contains("include is not allowed here"));
 }
 
 TEST_CASE("limits: file size and rule count", "[rules][errors]")
