@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "control/protocol.h"
+#include "promise.h"
 #include "control/request.h"
 #include "rules/tuple.h"
 
@@ -23,15 +24,6 @@ using namespace portcullis;
 using namespace portcullis::control;
 
 namespace {
-
-// A broken promise: say which, then crash so that libFuzzer saves the input.
-#define REQUIRE(cond)                                                                        \
-	do {                                                                                     \
-		if (!(cond)) {                                                                       \
-			std::fprintf(stderr, "%s:%d: promise broken: %s\n", __FILE__, __LINE__, #cond); \
-			std::abort();                                                                    \
-		}                                                                                    \
-	} while (0)
 
 bool known_code(const std::string& c)
 {

@@ -17,6 +17,7 @@
 #include <string_view>
 
 #include "inspect/names.h"
+#include "promise.h"
 
 using namespace portcullis::inspect;
 
@@ -25,15 +26,6 @@ namespace {
 using extractor = size_t (*)(const uint8_t*, size_t, char*, size_t);
 
 char lower(uint8_t c) { return char(c >= 'A' && c <= 'Z' ? c + 32 : c); }
-
-// A broken promise: say which, then crash so that libFuzzer saves the input.
-#define REQUIRE(cond)                                                                        \
-	do {                                                                                     \
-		if (!(cond)) {                                                                       \
-			std::fprintf(stderr, "%s:%d: promise broken: %s\n", __FILE__, __LINE__, #cond); \
-			std::abort();                                                                    \
-		}                                                                                    \
-	} while (0)
 
 // Runs f with an output block of exactly cap bytes; returns the name (empty for none).
 std::string run(extractor f, const uint8_t* p, size_t n, size_t cap)

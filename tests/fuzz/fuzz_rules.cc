@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "classify/classify.h"
+#include "promise.h"
 #include "inspect/inspect.h"
 #include "rules/rules.h"
 #include "rules/tuple.h"
@@ -34,15 +35,6 @@ constexpr const char* file_name = "/fuzz/input.rules";
 // Keys are derived from at most this many rules per direction: enough to reach every shape, few enough
 // to keep thousands of inputs a second.
 constexpr size_t keyed_rules = 16;
-
-// A broken promise: say which, then crash so that libFuzzer saves the input.
-#define REQUIRE(cond)                                                                        \
-	do {                                                                                     \
-		if (!(cond)) {                                                                       \
-			std::fprintf(stderr, "%s:%d: promise broken: %s\n", __FILE__, __LINE__, #cond); \
-			std::abort();                                                                    \
-		}                                                                                    \
-	} while (0)
 
 bool valid_utf8(std::string_view s)
 {
