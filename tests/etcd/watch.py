@@ -32,7 +32,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "faults"))
-from daemon import Daemon, cli, eal_replay, fail, final_summary, run_test  # noqa: E402
+from daemon import Daemon, cli, fail, run_test, write_replay_config  # noqa: E402
 
 daemon_bin, cli_bin, capture, etcd_bin = sys.argv[1:5]
 
@@ -161,22 +161,7 @@ def steps(work, server):
         f.write(FILE_RULES)
     with open(fleet, "w") as f:
         f.write(FLEET_RULES)
-    with open(conf, "w") as f:
-        f.write(f"""rules = {rules}
-[rules]
-watch = {url}
-[eal]
-args = {eal_replay(f"pcetcd{os.getpid()}", capture, lcores="0")}
-[ports]
-outside = net_pcap0
-inside = net_null0
-mode = replay
-inside-networks = 198.18.1.0/24, 2001:2:0:1::/64
-[control]
-socket = {sock}
-[metrics]
-listen =
-""")
+    write_replay_config(conf, rules, f"pcetcd{os.getpid()}", capture, sock, extra=f"[rules]\nwatch = {url}\n")
     server.start()
 
     # 1. An empty key: the configured file.

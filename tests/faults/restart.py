@@ -29,7 +29,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon import Daemon, cli, eal_replay, fail, pcap_packets, run_test  # noqa: E402
+from daemon import Daemon, cli, fail, pcap_packets, run_test, write_replay_config  # noqa: E402
 
 daemon_bin, cli_bin, capture = sys.argv[1:4]
 
@@ -66,21 +66,7 @@ def steps(work):
         f.write(FILE_RULES)
     with open(other, "w") as f:
         f.write(MORE_RULES)
-    # One lcore: the worker on the main lcore, the control loop on a thread of its own.
-    with open(conf, "w") as f:
-        f.write(f"""rules = {rules}
-[eal]
-args = {eal_replay(f"pcrestart{os.getpid()}", capture, lcores="0", infinite=False)}
-[ports]
-outside = net_pcap0
-inside = net_null0
-mode = replay
-inside-networks = 198.18.1.0/24, 2001:2:0:1::/64
-[control]
-socket = {sock}
-[metrics]
-listen =
-""")
+    write_replay_config(conf, rules, f"pcrestart{os.getpid()}", capture, sock, infinite=False)
     packets = pcap_packets(capture)
     runs = 0
 
