@@ -330,16 +330,32 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			pol->classifier[d]->classify(k6[d], list_size[d * 2 + 1], results[d * 2 + 1]);
 	}
 
-	bool opened_in_burst = false;
+	// Flows this burst opened, by hash: an earlier packet of this burst may have opened the flow of a
+	// later miss (a SYN and its SYN-ACK, a retransmitted SYN), which is then a packet of a known flow,
+	// whatever its classification said. lookup_burst ran before these flows existed, and only this loop
+	// inserts, so they are the only flows a second table lookup could find; a 256-bit filter on the hash
+	// keeps a flood burst (a new flow per packet) from scanning the list for each of them. An entry that
+	// a later insert of this burst evicted and reused holds another key and is not matched, as the table
+	// would not find it either.
+	struct opened_flow {
+		uint64_t hash;
+		flow::flow_entry* e;
+	};
+	opened_flow opened[max_burst];
+	uint32_t nopened = 0;
+	uint64_t opened_filter[4] = {};
+	auto filter_bit = [](uint64_t h) { return uint32_t(h >> 40) & 255; };
 	for (uint32_t x = 0; x < nmiss; ++x) {
 		const uint32_t j = miss_j[x];
 		const uint16_t i = which[j];
 		const packet::parsed& p = parsed[i];
 		const uint32_t d = dir[i];
-		// An earlier packet of this burst may have opened the flow (a SYN and its SYN-ACK in one burst):
-		// then this one is a packet of a known flow, whatever its classification said.
-		if (opened_in_burst) {
-			if (flow::flow_entry* e = table_.lookup(keys[j], hashes[j])) {
+		if (const uint32_t bit = filter_bit(hashes[j]); opened_filter[bit >> 6] >> (bit & 63) & 1) {
+			flow::flow_entry* e = nullptr;
+			for (uint32_t o = 0; o < nopened && !e; ++o)
+				if (opened[o].hash == hashes[j] && opened[o].e->key == keys[j])
+					e = opened[o].e;
+			if (e) {
 				pass_known(j, *e);
 				continue;
 			}
@@ -400,7 +416,8 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		e->packets[0] = 1;
 		e->bytes[0] = pkts[i]->pkt_len;
 		counters_.flows_opened++;
-		opened_in_burst = true;
+		opened[nopened++] = {hashes[j], e};
+		opened_filter[filter_bit(hashes[j]) >> 6] |= uint64_t(1) << (filter_bit(hashes[j]) & 63);
 		v[i] = v_allow;
 		if (pol->inspects) {
 			const uint32_t index = table_.index_of(e);
