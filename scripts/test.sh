@@ -20,15 +20,18 @@ logs+=("$build/meson-logs/testlog.json")
 
 if [ "${PORTCULLIS_SANITIZE:-1}" != 0 ]; then
 	echo "== under ASan+UBSan: the tests that feed hostile input =="
-	# The parser, the rule language, the flow table, the data path, payload inspection and the control
-	# socket: where hostile bytes arrive. Benchmarks, the classifier's long differential runs, metrics and
-	# the namespace tests add build and run time (CI: 15 minutes on 2 cores) without new input paths.
+	# The parser, the rule language, the flow table, the data path, payload inspection, the control
+	# socket and etcd: where hostile bytes arrive; and the daemon itself, restarted and reloaded
+	# (faults-restart) and following etcd (etcd-watch). Benchmarks, the classifier's long differential
+	# runs, metrics, the namespace tests and the 60,000-rule SIGTERM test (minutes at -O0) add build and
+	# run time (CI: 15 minutes on 2 cores) without new input paths.
 	# Leak checking is off: DPDK's EAL keeps process-lifetime allocations (memory segments, lcore and
 	# telemetry threads) that it never frees, which would drown real reports; address and
 	# undefined-behaviour errors stop the test.
-	sanitized=(packet rules flow pipeline inspect control)
+	sanitized=(packet rules flow pipeline inspect control etcd etcd-watch faults-restart)
 	targets=(tests/packet/test-packet tests/rules/test_rules tests/flow/test-flow tests/pipeline/test-pipeline
-		tests/inspect/test-inspect tests/control/test-control apps/portcullis)
+		tests/inspect/test-inspect tests/control/test-control tests/etcd/test-etcd apps/portcullis
+		apps/portcullisd data/demo.pcap)
 	if [ ! -f "$asan/build.ninja" ]; then
 		# -O0: Catch2's assertion macros under ASan at -O2 take minutes per test file to compile (234 s for
 		# test_control.cc against 37 s at -O0); the tests run for seconds either way.
