@@ -194,60 +194,124 @@ std::vector<uint16_t> direct_table(const field_classes<T>& fc, size_t size)
 	return table;
 }
 
-struct ip4_store {
-	std::vector<uint32_t> top;
-	std::vector<ip4_node> nodes;
-
-	struct local_interval {
-		uint16_t start;
-		uint32_t cls;
-	};
-
-	// Returns a tagged entry: a class, or the index of a node covering the intervals.
-	uint32_t build_node(const local_interval* iv, size_t m)
-	{
-		if (m == 1)
-			return iv[0].cls | leaf_tag;
-		const uint32_t index = uint32_t(nodes.size());
-		nodes.emplace_back();
-		ip4_node node{};
-		std::fill(std::begin(node.keys), std::end(node.keys), uint16_t(0xffff));
-		if (m <= 33) {
-			for (size_t j = 1; j < m; ++j)
-				node.keys[j - 1] = iv[j].start;
-			for (size_t j = 0; j < 33; ++j)
-				node.next[j] = iv[std::min(j, m - 1)].cls | leaf_tag;
-		} else {
-			// 33 nearly equal groups, each a subtree.
-			for (size_t g = 0; g < 33; ++g) {
-				const size_t lo = m * g / 33, hi = m * (g + 1) / 33;
-				if (g > 0)
-					node.keys[g - 1] = iv[lo].start;
-				node.next[g] = build_node(iv + lo, hi - lo);
-			}
-		}
-		nodes[index] = node;
-		return index;
-	}
-
-	explicit ip4_store(const field_classes<uint32_t>& fc) : top(65536)
-	{
-		std::vector<local_interval> block;
-		size_t i = 0;  // interval containing the start of the current block
-		for (uint32_t b = 0; b < 65536; ++b) {
-			const uint32_t first = b << 16, last = first | 0xffff;
-			while (i + 1 < fc.starts.size() && fc.starts[i + 1] <= first)
-				++i;
-			block.clear();
-			block.push_back({0, fc.classes[i]});
-			for (size_t j = i + 1; j < fc.starts.size() && fc.starts[j] <= last; ++j)
-				block.push_back({uint16_t(fc.starts[j]), fc.classes[j]});
-			top[b] = build_node(block.data(), block.size());
-		}
-	}
-
-	size_t bytes() const { return top.size() * sizeof(uint32_t) + nodes.size() * sizeof(ip4_node); }
+// One interval of a field for a range index: where it starts and what a lookup there returns.
+struct interval {
+	uint32_t start;
+	uint32_t payload;  // below leaf_tag
 };
+
+template <class T>
+std::vector<interval> intervals_of(const field_classes<T>& fc, uint32_t stride = 1)
+{
+	std::vector<interval> out(fc.starts.size());
+	for (size_t i = 0; i < out.size(); ++i)
+		out[i] = {uint32_t(fc.starts[i]), fc.classes[i] * stride};
+	return out;
+}
+
+// The built form of a range_index (bitvector_layout.h), with what the choice between sizes looks at.
+struct range_store {
+	std::vector<uint32_t> top;
+	std::vector<node16> nodes16;
+	std::vector<node32> nodes32;
+	uint32_t shift = 0;
+	uint64_t node_levels = 0;  // summed over the intervals of every top entry: nodes a lookup there reads
+
+	range_index view() const
+	{
+		return {top.data(), nodes16.data(), nodes32.data(), shift, nodes16.empty() && nodes32.empty()};
+	}
+	size_t bytes() const
+	{
+		return top.size() * sizeof(uint32_t) + nodes16.size() * sizeof(node16) + nodes32.size() * sizeof(node32);
+	}
+};
+
+// Returns a tagged entry: a payload, or the index of a node covering the m intervals (m >= 1).
+template <class Node, class Key, size_t nkeys>
+uint32_t build_node(std::vector<Node>& nodes, uint64_t& levels, uint32_t depth, const interval* iv, size_t m)
+{
+	if (m == 1) {
+		levels += depth;
+		return iv[0].payload | leaf_tag;
+	}
+	constexpr size_t fan = nkeys + 1;
+	const uint32_t index = uint32_t(nodes.size());
+	nodes.emplace_back();
+	Node node{};
+	std::fill(std::begin(node.keys), std::end(node.keys), Key(~Key(0)));
+	if (m <= fan) {
+		for (size_t j = 1; j < m; ++j)
+			node.keys[j - 1] = Key(iv[j].start);
+		for (size_t j = 0; j < fan; ++j)
+			node.next[j] = iv[std::min(j, m - 1)].payload | leaf_tag;
+		levels += uint64_t(depth + 1) * m;
+	} else {
+		// fan nearly equal groups, each a subtree.
+		for (size_t g = 0; g < fan; ++g) {
+			const size_t lo = m * g / fan, hi = m * (g + 1) / fan;
+			if (g > 0)
+				node.keys[g - 1] = Key(iv[lo].start);
+			node.next[g] = build_node<Node, Key, nkeys>(nodes, levels, depth + 1, iv + lo, hi - lo);
+		}
+	}
+	nodes[index] = node;
+	return index;
+}
+
+// A range index over a value_bits-wide field whose top table is indexed by the top_bits high bits.
+range_store build_range(const std::vector<interval>& iv, uint32_t value_bits, uint32_t top_bits)
+{
+	range_store rs;
+	rs.shift = value_bits - top_bits;
+	const uint64_t blocks = uint64_t(1) << top_bits;
+	const uint64_t block_size = uint64_t(1) << rs.shift;
+	rs.top.resize(blocks);
+	std::vector<interval> block;
+	size_t i = 0;  // interval containing the start of the current block
+	for (uint64_t b = 0; b < blocks; ++b) {
+		const uint64_t first = b * block_size, last = first + block_size - 1;
+		while (i + 1 < iv.size() && iv[i + 1].start <= first)
+			++i;
+		block.clear();
+		block.push_back({uint32_t(first), iv[i].payload});
+		for (size_t j = i + 1; j < iv.size() && iv[j].start <= last; ++j)
+			block.push_back(iv[j]);
+		rs.top[b] = rs.shift <= 16
+		                ? build_node<node16, uint16_t, 32>(rs.nodes16, rs.node_levels, 0, block.data(), block.size())
+		                : build_node<node32, uint32_t, node32_keys>(rs.nodes32, rs.node_levels, 0, block.data(),
+		                                                            block.size());
+	}
+	return rs;
+}
+
+// A range index with a top table of 2^top_bits entries, or the default layout when top_bits < 0 (see
+// choose_top_bits).
+range_store make_range(const std::vector<interval>& iv, uint32_t value_bits, int top_bits)
+{
+	return build_range(iv, value_bits, top_bits < 0 ? 16 : std::min<uint32_t>(uint32_t(top_bits), value_bits));
+}
+
+// How big the port and IPv4 top tables of one partition are: 0 bits (one entry leading to one node) when
+// every such field's intervals fit one node, else the default layout (-1): direct tables for ports,
+// 2^16 entries plus nodes for IPv4.
+//
+// The compact layout is what lets a firewall with a handful of rules keep its classifier in a few KB
+// instead of 256 KiB per field (gateway.rules: 1.5 MB before, 6 KB now), so it stays in L1 next to the
+// flow table. It is not chosen field by field: on the ClassBench 1K sets every smaller top table measured
+// slower than the direct layout (a bare B-tree, 2^8 or 2^12 entries: 0.75-0.95 of its rate on acl1_1k,
+// fw1_1k and ipc1_1k, fw1_1k's source port alone in one node 0.95) because each node level is a
+// dependent load, compare and popcount where a direct table costs one L2 hit; once some field needs a
+// big table anyway, the few hundred KB the others would save buy nothing.
+template <class... Fields>
+int choose_top_bits(const Fields&... fields)
+{
+	auto fits = [](const auto& fc) {
+		const size_t one_node = sizeof(fc.starts[0]) == 4 ? node32_keys + 1 : 33;
+		return fc.matches_everything || fc.starts.size() <= one_node;
+	};
+	return (fits(fields) && ...) ? 0 : -1;
+}
 
 struct ip6_store {
 	std::vector<u128> starts;
@@ -261,10 +325,11 @@ struct partition_store {
 	std::vector<class_row> rows[max_fields];
 	std::vector<uint32_t> refs[max_fields];
 	std::vector<pattern> patterns[max_fields];
-	std::unique_ptr<ip4_store> src4, dst4;
+	range_store src4, dst4;
 	ip6_store src6, dst6;
-	std::vector<uint16_t> sport, dport, proto, tcp_flags;
-	std::vector<uint32_t> l4_tables[4], l4_product;
+	range_store sport, dport, l4_sport, l4_dport;
+	std::vector<uint16_t> proto, tcp_flags;
+	std::vector<uint32_t> l4_proto, l4_tcp_flags, l4_product;
 	partition view{};
 	size_t bytes = 0;
 
@@ -299,11 +364,11 @@ range_set<uint8_t> flag_values(uint8_t value, uint8_t mask)
 // Joins the small fields that need a lookup into one l4 field when their cross product is small enough.
 // Returns false (and changes nothing) when fewer than two need a lookup or the product is too large.
 bool join_small_fields(partition_store& ps, field_classes<uint16_t>& sport, field_classes<uint16_t>& dport,
-                       field_classes<uint8_t>& proto, field_classes<uint8_t>& flags)
+                       field_classes<uint8_t>& proto, field_classes<uint8_t>& flags, int top_bits)
 {
 	struct component {
 		const class_builder* vectors;
-		std::vector<uint16_t> classes;  // value -> class
+		std::vector<uint16_t> classes;  // value -> class (protocol and flags)
 		uint32_t count;
 		uint32_t stride = 0;
 		int slot;  // 0 sport, 1 dport, 2 proto, 3 flags
@@ -311,7 +376,8 @@ bool join_small_fields(partition_store& ps, field_classes<uint16_t>& sport, fiel
 	std::vector<component> comps;
 	auto consider = [&](auto& fc, size_t size, int slot) {
 		if (!fc.matches_everything)
-			comps.push_back({&fc.vectors, direct_table(fc, size), fc.class_count(), 0, slot});
+			comps.push_back({&fc.vectors, size == 256 ? direct_table(fc, size) : std::vector<uint16_t>{},
+			                 fc.class_count(), 0, slot});
 	};
 	consider(proto, 256, 2);
 	consider(sport, 65536, 0);
@@ -356,19 +422,39 @@ bool join_small_fields(partition_store& ps, field_classes<uint16_t>& sport, fiel
 	walk(walk, 0, 0);
 
 	static const uint32_t zero[1] = {0};
+	static const uint32_t zero_leaf[1] = {leaf_tag};
 	l4_index& ix = ps.view.l4;
-	ix = {zero, zero, zero, zero, 0, 0, 0, 0, nullptr};
+	ix = {};
+	ix.sport = ix.dport = {zero_leaf, nullptr, nullptr, 16, true};
+	ix.proto = ix.tcp_flags = zero;
 	for (const auto& c : comps) {
-		std::vector<uint32_t>& table = ps.l4_tables[c.slot];
-		table.resize(c.classes.size());
-		for (size_t v = 0; v < table.size(); ++v)
-			table[v] = c.classes[v] * c.stride;
-		ps.bytes += table.size() * sizeof(uint32_t);
 		switch (c.slot) {
-		case 0: ix.sport = table.data(); ix.sport_mask = 0xffff; break;
-		case 1: ix.dport = table.data(); ix.dport_mask = 0xffff; break;
-		case 2: ix.proto = table.data(); ix.proto_mask = 0xff; break;
-		case 3: ix.tcp_flags = table.data(); ix.tcp_flags_mask = 0xff; break;
+		case 0:
+			ps.l4_sport = make_range(intervals_of(sport, c.stride), 16, top_bits);
+			ix.sport = ps.l4_sport.view();
+			ps.bytes += ps.l4_sport.bytes();
+			break;
+		case 1:
+			ps.l4_dport = make_range(intervals_of(dport, c.stride), 16, top_bits);
+			ix.dport = ps.l4_dport.view();
+			ps.bytes += ps.l4_dport.bytes();
+			break;
+		case 2:
+		case 3: {
+			std::vector<uint32_t>& table = c.slot == 2 ? ps.l4_proto : ps.l4_tcp_flags;
+			table.resize(c.classes.size());
+			for (size_t v = 0; v < table.size(); ++v)
+				table[v] = c.classes[v] * c.stride;
+			ps.bytes += table.size() * sizeof(uint32_t);
+			if (c.slot == 2) {
+				ix.proto = table.data();
+				ix.proto_mask = 0xff;
+			} else {
+				ix.tcp_flags = table.data();
+				ix.tcp_flags_mask = 0xff;
+			}
+			break;
+		}
 		}
 	}
 	ix.product = ps.l4_product.data();
@@ -378,7 +464,7 @@ bool join_small_fields(partition_store& ps, field_classes<uint16_t>& sport, fiel
 }
 
 template <bool v6>
-std::unique_ptr<partition_store> build_partition(std::span<const rule_entry> rules)
+std::unique_ptr<partition_store> build_partition(std::span<const rule_entry> rules, const bitvector_options& opt)
 {
 	auto ps = std::make_unique<partition_store>();
 	std::vector<range_set<uint8_t>> flags(rules.size());
@@ -395,6 +481,11 @@ std::unique_ptr<partition_store> build_partition(std::span<const rule_entry> rul
 	}
 	ps->bytes += ps->rule_ids.size() * sizeof(uint32_t);
 
+	auto fsp = cut_field(sport);
+	auto fdp = cut_field(dport);
+	auto fpr = cut_field(proto);
+	auto ffl = cut_field(tcp_flags);
+	int top_bits = opt.top_bits;
 	if constexpr (!v6) {
 		std::vector<const range_set<uint32_t>*> src, dst;
 		for (const auto& r : rules) {
@@ -402,19 +493,19 @@ std::unique_ptr<partition_store> build_partition(std::span<const rule_entry> rul
 			dst.push_back(&r.match->dst4);
 		}
 		auto fs = cut_field(src);
-		if (!fs.matches_everything) {
-			ps->src4 = std::make_unique<ip4_store>(fs);
-			ps->view.src4 = {ps->src4->top.data(), ps->src4->nodes.data()};
-			ps->bytes += ps->src4->bytes();
-			ps->add_field(field::src, fs.vectors);
-		}
 		auto fd = cut_field(dst);
-		if (!fd.matches_everything) {
-			ps->dst4 = std::make_unique<ip4_store>(fd);
-			ps->view.dst4 = {ps->dst4->top.data(), ps->dst4->nodes.data()};
-			ps->bytes += ps->dst4->bytes();
-			ps->add_field(field::dst, fd.vectors);
-		}
+		if (top_bits < 0)
+			top_bits = choose_top_bits(fs, fd, fsp, fdp);
+		auto add4 = [&](field f, field_classes<uint32_t>& fc, range_store& store, range_index& view) {
+			if (fc.matches_everything)
+				return;
+			store = make_range(intervals_of(fc), 32, top_bits);
+			view = store.view();
+			ps->bytes += store.bytes();
+			ps->add_field(f, fc.vectors);
+		};
+		add4(field::src, fs, ps->src4, ps->view.src4);
+		add4(field::dst, fd, ps->dst4, ps->view.dst4);
 	} else {
 		std::vector<const range_set<u128>*> src, dst;
 		for (const auto& r : rules) {
@@ -430,17 +521,23 @@ std::unique_ptr<partition_store> build_partition(std::span<const rule_entry> rul
 			ps->bytes += store.bytes();
 			ps->add_field(f, fc.vectors);
 		};
+		if (top_bits < 0)
+			top_bits = choose_top_bits(fsp, fdp);
 		auto fs = cut_field(src);
 		add6(field::src, fs, ps->src6, ps->view.src6);
 		auto fd = cut_field(dst);
 		add6(field::dst, fd, ps->dst6, ps->view.dst6);
 	}
 
-	auto fsp = cut_field(sport);
-	auto fdp = cut_field(dport);
-	auto fpr = cut_field(proto);
-	auto ffl = cut_field(tcp_flags);
-	if (!join_small_fields(*ps, fsp, fdp, fpr, ffl)) {
+	if (!join_small_fields(*ps, fsp, fdp, fpr, ffl, top_bits)) {
+		auto add_port = [&](field f, field_classes<uint16_t>& fc, range_store& store, range_index& view) {
+			if (fc.matches_everything)
+				return;
+			store = make_range(intervals_of(fc), 16, top_bits);
+			view = store.view();
+			ps->bytes += store.bytes();
+			ps->add_field(f, fc.vectors);
+		};
 		auto add_direct = [&](field f, auto& fc, size_t size, std::vector<uint16_t>& table, const uint16_t*& view) {
 			if (fc.matches_everything)
 				return;
@@ -449,8 +546,8 @@ std::unique_ptr<partition_store> build_partition(std::span<const rule_entry> rul
 			ps->bytes += table.size() * sizeof(uint16_t);
 			ps->add_field(f, fc.vectors);
 		};
-		add_direct(field::sport, fsp, 65536, ps->sport, ps->view.sport);
-		add_direct(field::dport, fdp, 65536, ps->dport, ps->view.dport);
+		add_port(field::sport, fsp, ps->sport, ps->view.sport);
+		add_port(field::dport, fdp, ps->dport, ps->view.dport);
 		add_direct(field::proto, fpr, 256, ps->proto, ps->view.proto);
 		add_direct(field::tcp_flags, ffl, 256, ps->tcp_flags, ps->view.tcp_flags);
 	}
@@ -471,8 +568,8 @@ public:
 			if (r.match->applies_to_ipv6())
 				v6.push_back(r);
 		}
-		build_family<false>(v4, stores4_, views4_);
-		build_family<true>(v6, stores6_, views6_);
+		build_family<false>(v4, opt, stores4_, views4_);
+		build_family<true>(v6, opt, stores6_, views6_);
 		const bool avx512 = opt.allow_avx512 && __builtin_cpu_supports("avx512f") &&
 		                    __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
 		                    __builtin_cpu_supports("avx512dq");
@@ -501,12 +598,12 @@ public:
 
 private:
 	template <bool v6>
-	static void build_family(const std::vector<rule_entry>& rules, std::vector<std::unique_ptr<partition_store>>& stores,
+	static void build_family(const std::vector<rule_entry>& rules, const bitvector_options& opt, std::vector<std::unique_ptr<partition_store>>& stores,
 	                         std::vector<partition>& views)
 	{
 		for (size_t at = 0; at < rules.size(); at += max_partition_rules) {
 			const size_t count = std::min<size_t>(max_partition_rules, rules.size() - at);
-			stores.push_back(build_partition<v6>(std::span(rules).subspan(at, count)));
+			stores.push_back(build_partition<v6>(std::span(rules).subspan(at, count), opt));
 			views.push_back(stores.back()->view);
 		}
 	}

@@ -25,6 +25,9 @@ namespace portcullis::classify {
 
 struct bitvector_options {
 	bool allow_avx512 = true;  // tests turn this off to exercise the portable path
+	// Tests force every port and IPv4 range index to a top table of 2^top_bits entries (capped at the
+	// field's width) so that each layout runs on every rule set; -1 lets the build choose per field.
+	int top_bits = -1;
 };
 
 build_result build_bitvector(std::span<const rule_entry> rules, const bitvector_options& = {});

@@ -12,6 +12,12 @@ static inline uint32_t count_le16(const uint16_t* keys, uint16_t v)
 	return uint32_t(__builtin_popcount(_mm512_cmple_epu16_mask(k, _mm512_set1_epi16(short(v)))));
 }
 
+static inline uint32_t count_le32(const uint32_t* keys, uint32_t v)
+{
+	const __m512i k = _mm512_load_si512(keys);
+	return uint32_t(__builtin_popcount(_mm512_mask_cmple_epu32_mask(0x7fff, k, _mm512_set1_epi32(int(v)))));
+}
+
 static inline int first_common_bit(const pattern* const* p, uint32_t n)
 {
 	if constexpr (chunk_bits == 512) {

@@ -19,21 +19,6 @@ inline constexpr uint32_t batch = 32;
 
 enum class field : uint8_t { src, dst, sport, dport, proto, tcp_flags, l4 };
 
-// The small fields (ports, protocol, flags) joined into one: their classes index a cross-product table
-// whose entries are classes of the joined field. Fewer fields means fewer loads per candidate chunk, and
-// the joined summary is exact where separate summaries only say "some rule in this chunk".
-// Each component's table holds class * stride, so the product index is a sum; a component that is not
-// part of the product has mask 0 and a one-entry table holding 0.
-struct l4_index {
-	const uint32_t* sport;
-	const uint32_t* dport;
-	const uint32_t* proto;
-	const uint32_t* tcp_flags;
-	uint16_t sport_mask, dport_mask;
-	uint8_t proto_mask, tcp_flags_mask;
-	const uint32_t* product;
-};
-
 struct alignas(chunk_bits / 8) pattern {
 	uint64_t words[chunk_words];
 };
@@ -51,19 +36,51 @@ struct field_rows {
 	const pattern* patterns;
 };
 
-// IPv4 address -> class. top[v >> 16] is a class (tagged leaf_tag) or a node index; a node holds up to 32
-// sorted boundaries of the low 16 bits (padded with 0xffff) and 33 successors, again tagged.
+// Value -> payload (a class, or a class times a product stride) for the ports and IPv4 addresses.
+// top[v >> shift] is a payload tagged leaf_tag or the index of a node, and a node is a small B-tree
+// level: sorted interval starts searched with one SIMD compare, and one successor per gap, again tagged.
+// The build chooses the top table's size per field from the field's boundaries (see bitvector.cc): a
+// direct table when it pays, 2^16 entries plus nodes for dense address fields, down to a single entry
+// (just the node tree) when the field has few distinct ranges, so that a handful of rules costs a few
+// cache lines instead of 256 KiB per field.
+// node16 keys are the low 16 bits of the value (shift <= 16: the top entry fixes the rest); node32 keys
+// are whole values. Unused keys hold the maximum and their successors repeat the last one, so a count of
+// the keys <= v is always a valid successor index.
 inline constexpr uint32_t leaf_tag = 0x80000000u;
-struct alignas(64) ip4_node {
+struct alignas(64) node16 {
 	uint16_t keys[32];
 	uint32_t next[33];
 	uint32_t pad[15];
 };
-static_assert(sizeof(ip4_node) == 256);
+static_assert(sizeof(node16) == 256);
 
-struct ip4_index {
-	const uint32_t* top;  // 65536 entries
-	const ip4_node* nodes;
+// 15 keys (the 16th lane is never compared) and 16 successors: two cache lines.
+inline constexpr uint32_t node32_keys = 15;
+struct alignas(64) node32 {
+	uint32_t keys[16];
+	uint32_t next[16];
+};
+static_assert(sizeof(node32) == 128);
+
+struct range_index {
+	const uint32_t* top;  // 2^(value bits - shift) entries
+	const node16* nodes16;  // when shift <= 16
+	const node32* nodes32;  // when shift > 16 (IPv4 only)
+	uint32_t shift;
+	bool direct;  // no nodes: every top entry is a leaf
+};
+
+// The small fields (ports, protocol, flags) joined into one: their classes index a cross-product table
+// whose entries are classes of the joined field. Fewer fields means fewer loads per candidate chunk, and
+// the joined summary is exact where separate summaries only say "some rule in this chunk".
+// Each component yields class * stride, so the product index is a sum; a component that is not part of
+// the product yields 0 (ports: a one-entry direct index; protocol, flags: mask 0 and a one-entry table).
+struct l4_index {
+	range_index sport, dport;
+	const uint32_t* proto;
+	const uint32_t* tcp_flags;
+	uint8_t proto_mask, tcp_flags_mask;
+	const uint32_t* product;
 };
 
 // IPv6 address -> class by binary search over interval starts (starts[0] == 0).
@@ -77,10 +94,9 @@ struct partition {
 	uint32_t nfields;
 	field fields[max_fields];
 	field_rows rows[max_fields];
-	ip4_index src4, dst4;
+	range_index src4, dst4;
 	ip6_index src6, dst6;
-	const uint16_t* sport;  // 65536 entries
-	const uint16_t* dport;
+	range_index sport, dport;
 	const uint16_t* proto;  // 256 entries
 	const uint16_t* tcp_flags;
 	l4_index l4;

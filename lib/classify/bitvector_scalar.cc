@@ -11,6 +11,14 @@ static inline uint32_t count_le16(const uint16_t* keys, uint16_t v)
 	return c;
 }
 
+static inline uint32_t count_le32(const uint32_t* keys, uint32_t v)
+{
+	uint32_t c = 0;
+	for (uint32_t i = 0; i < node32_keys; ++i)
+		c += keys[i] <= v;
+	return c;
+}
+
 static inline int first_common_bit(const pattern* const* p, uint32_t n)
 {
 	for (uint32_t w = 0; w < chunk_words; ++w) {

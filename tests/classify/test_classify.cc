@@ -8,6 +8,7 @@
 #include <cstdlib>
 
 #include "classify/acl.h"
+#include "classify/bitvector.h"
 #include "classify/linear.h"
 #include "differential.h"
 
@@ -234,6 +235,102 @@ TEST_CASE("known answers that catch byte-order mistakes", "[classify]")
 			}
 		}
 	}
+}
+
+// Range-index boundaries at the ends of each field's value space, where an off-by-one in a node's padding
+// (keys of 0xffff / 0xffffffff) or in a top-table shift would show. Dense sets of single values as well,
+// so that the forced layouts get trees of several levels.
+TEST_CASE("range boundaries at 0 and at the maximum, every layout", "[classify]")
+{
+	std::vector<tuple_match> rules;
+	auto add = [&](auto&& edit) {
+		tuple_match m = any_match(true, true);
+		edit(m);
+		rules.push_back(m);
+	};
+	add([](tuple_match& m) { m.src4 = {{0, 0}}; });
+	add([](tuple_match& m) { m.src4 = {{0xFFFFFFFF, 0xFFFFFFFF}}; });
+	add([](tuple_match& m) { m.dst4 = {{0, 0x7FFFFFFF}}; m.dport = {{0, 0}}; });
+	add([](tuple_match& m) { m.dst4 = {{0x80000000, 0xFFFFFFFF}}; m.dport = {{65535, 65535}}; });
+	add([](tuple_match& m) { m.sport = {{0, 0}, {65535, 65535}}; });
+	add([](tuple_match& m) { m.src6 = {{0, 0}}; m.dport = {{1, 65534}}; });
+	add([](tuple_match& m) { m.dst6 = {{~u128(0), ~u128(0)}}; m.sport = {{65534, 65535}}; });
+	// Many single values near both ends and around the 2^16 and 2^24 block edges.
+	for (uint32_t i = 0; i < 40; ++i) {
+		add([&](tuple_match& m) { m.src4 = {{i * 3, i * 3}}; m.sport = {{uint16_t(i * 7), uint16_t(i * 7)}}; });
+		add([&](tuple_match& m) {
+			m.dst4 = {{0xFFFFFFFF - i * 5, 0xFFFFFFFF - i * 5}};
+			m.dport = {{uint16_t(65535 - i * 3), uint16_t(65535 - i * 3)}};
+		});
+		add([&](tuple_match& m) { m.src4 = {{0x00FFFFF0 + i, 0x01000010 + i}}; });
+		add([&](tuple_match& m) { m.dst4 = {{0x0000FFF0 + i, 0x00010000 + i}}; m.proto = {{6, 6}}; });
+	}
+	add([](tuple_match& m) { m.proto = {{17, 17}}; });
+
+	std::vector<key_v4> keys4;
+	std::vector<key_v6> keys6;
+	const uint32_t addrs[] = {0,          1,          2,          3,          0x0000FFFF, 0x00010000, 0x00FFFFFF,
+	                          0x01000000, 0x01000010, 0x7FFFFFFF, 0x80000000, 0xFFFFFF00, 0xFFFFFFFE, 0xFFFFFFFF};
+	const uint16_t ports[] = {0, 1, 7, 8, 255, 256, 32767, 32768, 65534, 65535};
+	for (uint32_t a : addrs)
+		for (uint32_t b : {0u, 0xFFFFFFFFu, 0x00010000u, a})
+			for (uint16_t p : ports)
+				for (uint8_t proto : {uint8_t(6), uint8_t(17), uint8_t(0), uint8_t(255)}) {
+					keys4.push_back(key4(a, b, p, uint16_t(65535 - p), proto));
+					keys4.push_back(key4(b, a, uint16_t(p ^ 1), p, proto));
+				}
+	for (u128 a : {u128(0), u128(1), ~u128(0), ~u128(0) - 1, u128(1) << 127})
+		for (u128 b : {u128(0), ~u128(0), u128(12345)})
+			for (uint16_t p : ports) {
+				key_v6 k{};
+				k.src = a;
+				k.dst = b;
+				k.sport = p;
+				k.dport = uint16_t(65535 - p);
+				k.proto = 6;
+				keys6.push_back(k);
+				k.sport = k.dport;
+				k.dport = p;
+				k.proto = 17;
+				keys6.push_back(k);
+			}
+	const auto more4 = random_keys_v4(base_seed() + 11, rules, 2000);
+	keys4.insert(keys4.end(), more4.begin(), more4.end());
+	const auto more6 = random_keys_v6(base_seed() + 12, rules, 1000);
+	keys6.insert(keys6.end(), more6.begin(), more6.end());
+	check_all("boundaries", rules, keys4, keys6, 64);
+}
+
+// The build picks the compact layout (one node per field, no 256 KiB tables) only when every port and
+// IPv4 field fits one node. Memory is the observable part of that choice.
+TEST_CASE("a handful of rules takes a few KB, a dense set the default layout", "[classify]")
+{
+	std::vector<tuple_match> few;
+	for (uint32_t i = 0; i < 9; ++i) {
+		tuple_match m = any_match(true, true);
+		m.dst4 = {cidr4(0xC6120000 + (i << 8), 24)};
+		m.dport = {{uint16_t(20 + i), uint16_t(20 + i)}, {uint16_t(8000 + i), uint16_t(8000 + i)}};
+		m.proto = {{6, 6}};
+		few.push_back(m);
+	}
+	auto small = build_bitvector(entries_of(few));
+	REQUIRE(small.classifier);
+	CHECK(small.classifier->memory_bytes() < 32 * 1024);
+	// The same rules forced to the default layout: the 2^16 IPv4 and the direct port tables.
+	auto forced = build_bitvector(entries_of(few), bitvector_options{.top_bits = 16});
+	REQUIRE(forced.classifier);
+	CHECK(forced.classifier->memory_bytes() > 256 * 1024);
+
+	// 40 destination ports: more than one 16-bit node holds, so every field gets the default layout.
+	std::vector<tuple_match> dense = few;
+	for (uint16_t p = 0; p < 40; ++p) {
+		tuple_match m = any_match(true, false);
+		m.dport = {{uint16_t(1000 + 2 * p), uint16_t(1000 + 2 * p)}};
+		dense.push_back(m);
+	}
+	auto big = build_bitvector(entries_of(dense));
+	REQUIRE(big.classifier);
+	CHECK(big.classifier->memory_bytes() > 256 * 1024);
 }
 
 TEST_CASE("burst sizes that are not multiples of the internal batch", "[classify]")
