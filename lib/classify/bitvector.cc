@@ -217,10 +217,8 @@ struct range_store {
 	uint32_t shift = 0;
 	uint64_t node_levels = 0;  // summed over the intervals of every top entry: nodes a lookup there reads
 
-	range_index view() const
-	{
-		return {top.data(), nodes16.data(), nodes32.data(), shift, nodes16.empty() && nodes32.empty()};
-	}
+	bool direct() const { return nodes16.empty() && nodes32.empty(); }
+	range_index view() const { return {top.data(), nodes16.data(), nodes32.data(), shift, direct()}; }
 	size_t bytes() const
 	{
 		return top.size() * sizeof(uint32_t) + nodes16.size() * sizeof(node16) + nodes32.size() * sizeof(node32);
@@ -282,6 +280,9 @@ range_store build_range(const std::vector<interval>& iv, uint32_t value_bits, ui
 		                : build_node<node32, uint32_t, node32_keys>(rs.nodes32, rs.node_levels, 0, block.data(),
 		                                                            block.size());
 	}
+	if (rs.direct())
+		for (uint32_t& e : rs.top)
+			e &= ~leaf_tag;
 	return rs;
 }
 
@@ -422,10 +423,10 @@ bool join_small_fields(partition_store& ps, field_classes<uint16_t>& sport, fiel
 	walk(walk, 0, 0);
 
 	static const uint32_t zero[1] = {0};
-	static const uint32_t zero_leaf[1] = {leaf_tag};
+	static const uint32_t zero_direct[1] = {0};
 	l4_index& ix = ps.view.l4;
 	ix = {};
-	ix.sport = ix.dport = {zero_leaf, nullptr, nullptr, 16, true};
+	ix.sport = ix.dport = {zero_direct, nullptr, nullptr, 16, true};
 	ix.proto = ix.tcp_flags = zero;
 	for (const auto& c : comps) {
 		switch (c.slot) {
