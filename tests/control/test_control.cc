@@ -39,13 +39,16 @@
 
 #include "control/protocol.h"
 #include "control/server.h"
+#include "eal.h"
 #include "packet/frames.h"
+#include "ring_ports.h"
 
 extern char** environ;
 
 using namespace portcullis;
 using json = nlohmann::json;
 using bytes = packet::test::bytes;
+using packet::test::tcp4;
 namespace fs = std::filesystem;
 
 namespace {
@@ -59,40 +62,17 @@ constexpr gid_t nogroup = 65534;
 
 // ---- the EAL and two ring ports, once per process ----
 
-struct environment {
-	rte_mempool* pool = nullptr;
-	rte_ring* rx[2] = {};
-	rte_ring* tx[2] = {};
-	uint16_t port[2] = {};
-};
-environment g_env;
+test::ring_ports g_env;
 
 bool bring_up_eal()
 {
-	const std::string prefix = "--file-prefix=portcullis-control-" + std::to_string(getpid());
-	std::vector<std::string> args = {"test-control", "--no-huge", "-m", "256", "--no-pci", "--no-shconf",
-	                                 "--no-telemetry", prefix, "-l", "0", "--log-level=error"};
-	std::vector<char*> argv;
-	for (auto& a : args)
-		argv.push_back(a.data());
-	if (rte_eal_init(int(argv.size()), argv.data()) < 0) {
-		std::fprintf(stderr, "rte_eal_init failed: %s\n", rte_strerror(rte_errno));
+	if (!test::init_eal())
 		return false;
-	}
-	g_env.pool = rte_pktmbuf_pool_create("control_pool", 4095, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
-	for (int side = 0; side < 2; ++side) {
-		const std::string n = std::to_string(side);
-		g_env.rx[side] = rte_ring_create(("crx" + n).c_str(), 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
-		g_env.tx[side] = rte_ring_create(("ctx" + n).c_str(), 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
-		const int p = rte_eth_from_rings(("ctl" + n).c_str(), &g_env.rx[side], 1, &g_env.tx[side], 1, 0);
-		if (!g_env.pool || p < 0)
-			return false;
-		g_env.port[side] = uint16_t(p);
-		rte_eth_conf conf{};
-		if (rte_eth_dev_configure(g_env.port[side], 1, 1, &conf) != 0 ||
-		    rte_eth_rx_queue_setup(g_env.port[side], 0, 1024, 0, nullptr, g_env.pool) != 0 ||
-		    rte_eth_tx_queue_setup(g_env.port[side], 0, 1024, 0, nullptr) != 0 || rte_eth_dev_start(g_env.port[side]) != 0)
-			return false;
+	try {
+		g_env = test::make_ring_ports("ctl");
+	} catch (const std::exception& e) {
+		std::fprintf(stderr, "%s\n", e.what());
+		return false;
 	}
 	return true;
 }
@@ -108,22 +88,6 @@ std::vector<bytes> drain(int side)
 		rte_pktmbuf_free(m);
 	}
 	return out;
-}
-
-bytes tcp4(uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport, uint8_t flags, uint32_t seq = 0, uint32_t ack = 0)
-{
-	using namespace packet::test;
-	ipv4_spec ip;
-	ip.src = src;
-	ip.dst = dst;
-	ip.proto = 6;
-	tcp_spec t;
-	t.sport = sport;
-	t.dport = dport;
-	t.flags = flags;
-	t.seq = seq;
-	t.ack = ack;
-	return eth(0x0800, ipv4(ip, tcp(t)), {}, 60);
 }
 
 void write_file(const fs::path& p, const std::string& text, mode_t mode = 0644)
@@ -672,6 +636,6 @@ int main(int argc, char** argv)
 	if (!bring_up_eal())
 		return 1;
 	const int rc = Catch::Session().run(argc, argv);
-	rte_eal_cleanup();
+	test::cleanup_eal();
 	return rc;
 }

@@ -1,5 +1,8 @@
 #include "harness.h"
 
+#include "eal.h"
+#include "ring_ports.h"
+
 #include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
@@ -30,74 +33,33 @@ extern char** environ;
 namespace portcullis::test {
 namespace {
 
-struct environment {
-	bool up = false;
-	rte_mempool* pool = nullptr;
-	rte_ring* rx[2] = {};
-	rte_ring* tx[2] = {};
-	uint16_t port[2] = {};
-};
+ring_ports env;
+bool env_up = false;
 
-environment env;
-
-void drain(rte_ring* r)
-{
-	void* obj;
-	while (rte_ring_dequeue(r, &obj) == 0)
-		rte_pktmbuf_free(static_cast<rte_mbuf*>(obj));
-}
+void drain(rte_ring* r) { drain_ring(r); }
 
 } // namespace
 
 bool init_environment()
 {
-	// A per-process prefix and no shared config or telemetry: this binary runs beside any other test.
-	const std::string prefix = "--file-prefix=portcullis-metrics-" + std::to_string(getpid());
-	std::vector<std::string> args = {"test-metrics", "--no-huge", "-m", "256", "--no-pci", "--no-shconf",
-	                                 "--no-telemetry", prefix, "-l", "0", "--log-level=error"};
-	std::vector<char*> argv;
-	for (auto& a : args)
-		argv.push_back(a.data());
-	if (rte_eal_init(int(argv.size()), argv.data()) < 0) {
-		std::fprintf(stderr, "rte_eal_init failed: %s\n", rte_strerror(rte_errno));
+	if (!init_eal())
+		return false;
+	try {
+		env = make_ring_ports("metrics");
+	} catch (const std::exception& e) {
+		std::fprintf(stderr, "%s\n", e.what());
 		return false;
 	}
-	env.up = true;
-	env.pool = rte_pktmbuf_pool_create("metrics_pool", 4095, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
-	if (!env.pool)
-		return false;
-	for (int side = 0; side < 2; ++side) {
-		const std::string n = std::to_string(side);
-		env.rx[side] = rte_ring_create(("mrx" + n).c_str(), 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
-		env.tx[side] = rte_ring_create(("mtx" + n).c_str(), 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
-		const int p = rte_eth_from_rings(("metrics" + n).c_str(), &env.rx[side], 1, &env.tx[side], 1, 0);
-		if (p < 0)
-			return false;
-		env.port[side] = uint16_t(p);
-		rte_eth_conf conf{};
-		if (rte_eth_dev_configure(env.port[side], 1, 1, &conf) != 0 ||
-		    rte_eth_rx_queue_setup(env.port[side], 0, 1024, 0, nullptr, env.pool) != 0 ||
-		    rte_eth_tx_queue_setup(env.port[side], 0, 1024, 0, nullptr) != 0 || rte_eth_dev_start(env.port[side]) != 0)
-			return false;
-	}
+	env_up = true;
 	return true;
 }
 
 void cleanup_environment()
 {
-	if (!env.up)
-		return;
-	for (int side = 0; side < 2; ++side) {
-		rte_eth_dev_stop(env.port[side]);
-		rte_eth_dev_close(env.port[side]);
-	}
-	// --no-shconf still makes the EAL's runtime directory, and the per-process prefix would leave one
-	// empty directory per run behind: remove it (only if empty).
-	const std::string runtime_dir = rte_eal_get_runtime_dir();
-	rte_eal_cleanup();
-	env.up = false;
-	std::error_code ec;
-	std::filesystem::remove(runtime_dir, ec);
+	if (env_up)
+		close_ring_ports(env);
+	env_up = false;
+	cleanup_eal();
 }
 
 firewall::firewall(const std::string& rules_text)
@@ -161,32 +123,6 @@ void firewall::send(int side, const std::vector<bytes>& frames)
 	rte_rcu_qsbr_thread_offline(runtime_->rcu(), 0);
 	for (int s = 0; s < 2; ++s)
 		drain(env.tx[s]);
-}
-
-bytes tcp4(uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport, uint8_t flags, uint32_t seq, uint32_t ack)
-{
-	using namespace packet::test;
-	ipv4_spec ip;
-	ip.src = src;
-	ip.dst = dst;
-	ip.proto = 6;
-	tcp_spec t;
-	t.sport = sport;
-	t.dport = dport;
-	t.flags = flags;
-	t.seq = seq;
-	t.ack = ack;
-	return eth(0x0800, ipv4(ip, tcp(t)), {}, 60);
-}
-
-bytes udp4(uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport)
-{
-	using namespace packet::test;
-	ipv4_spec ip;
-	ip.src = src;
-	ip.dst = dst;
-	ip.proto = 17;
-	return eth(0x0800, ipv4(ip, udp(sport, dport, {})), {}, 60);
 }
 
 std::map<std::string, double> samples(const std::string& page)

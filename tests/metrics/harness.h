@@ -42,8 +42,13 @@ private:
 	std::unique_ptr<control::runtime> runtime_;
 };
 
-bytes tcp4(uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport, uint8_t flags, uint32_t seq = 100, uint32_t ack = 0);
-bytes udp4(uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport);
+// The metrics tests' TCP segments start at sequence number 100 unless told otherwise.
+inline bytes tcp4(uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport, uint8_t flags, uint32_t seq = 100,
+                  uint32_t ack = 0)
+{
+	return packet::test::tcp4(src, sport, dst, dport, flags, seq, ack);
+}
+using packet::test::udp4;
 
 // The samples of a text exposition page: `name{labels}` exactly as written → value. Comments skipped.
 std::map<std::string, double> samples(const std::string& page);

@@ -238,6 +238,47 @@ constexpr uint16_t et_ipv4 = 0x0800;
 constexpr uint16_t et_ipv6 = 0x86DD;
 constexpr uint16_t et_arp = 0x0806;
 
+// Whole frames between two hosts, padded to Ethernet's 60-byte minimum: what tests of the data path send.
+inline bytes tcp4(uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport, uint8_t flags, uint32_t seq = 0,
+                  uint32_t ack = 0, const bytes& payload = {})
+{
+	ipv4_spec ip;
+	ip.src = src;
+	ip.dst = dst;
+	ip.proto = 6;
+	tcp_spec t;
+	t.sport = sport;
+	t.dport = dport;
+	t.flags = flags;
+	t.seq = seq;
+	t.ack = ack;
+	return eth(et_ipv4, ipv4(ip, tcp(t, payload)), {}, 60);
+}
+
+inline bytes udp4(uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport, const bytes& payload = {})
+{
+	ipv4_spec ip;
+	ip.src = src;
+	ip.dst = dst;
+	ip.proto = 17;
+	return eth(et_ipv4, ipv4(ip, udp(sport, dport, payload)), {}, 60);
+}
+
+inline bytes tcp6(u128 src, uint16_t sport, u128 dst, uint16_t dport, uint8_t flags, uint32_t seq = 0, uint32_t ack = 0)
+{
+	ipv6_spec ip;
+	ip.src = src;
+	ip.dst = dst;
+	ip.next_header = 6;
+	tcp_spec t;
+	t.sport = sport;
+	t.dport = dport;
+	t.flags = flags;
+	t.seq = seq;
+	t.ack = ack;
+	return eth(et_ipv6, ipv6(ip, tcp(t)), {}, 60);
+}
+
 inline parsed parse_bytes(const bytes& b)
 {
 	parsed p;

@@ -1,5 +1,7 @@
 #include "pipeline.h"
 
+#include "eal.h"
+
 #include <rte_eal.h>
 #include <rte_eth_ring.h>
 #include <rte_ethdev.h>
@@ -15,32 +17,18 @@
 namespace portcullis::test {
 
 environment::environment()
-	{
-		const std::string prefix = "--file-prefix=portcullis-pipeline-" + std::to_string(getpid());
-		std::vector<std::string> args = {"test", "--no-huge", "-m", "512", "--no-pci", "-l", "0", "--no-shconf",
-		                                 "--no-telemetry", "--log-level=error", prefix};
-		std::vector<char*> argv;
-		for (auto& a : args)
-			argv.push_back(a.data());
-		if (rte_eal_init(int(argv.size()), argv.data()) < 0)
-			throw std::runtime_error("EAL init failed");
-		pool = rte_pktmbuf_pool_create("pipeline_pool", 16383, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
-		for (int side = 0; side < 2; ++side) {
-			const std::string n = std::to_string(side);
-			// Multi-producer RX rings: the swap test injects from two threads.
-			rx[side] = rte_ring_create(("prx" + n).c_str(), 4096, 0, RING_F_SC_DEQ);
-			tx[side] = rte_ring_create(("ptx" + n).c_str(), 4096, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
-			const int p = rte_eth_from_rings(("pipe" + n).c_str(), &rx[side], 1, &tx[side], 1, 0);
-			if (p < 0)
-				throw std::runtime_error("cannot create ring port");
-			port[side] = uint16_t(p);
-			rte_eth_conf conf{};
-			rte_eth_dev_configure(port[side], 1, 1, &conf);
-			rte_eth_rx_queue_setup(port[side], 0, 1024, 0, nullptr, pool);
-			rte_eth_tx_queue_setup(port[side], 0, 1024, 0, nullptr);
-			rte_eth_dev_start(port[side]);
-		}
+{
+	if (!init_eal(512))
+		throw std::runtime_error("EAL init failed");
+	// Multi-producer RX rings: the swap test injects from two threads.
+	ports = make_ring_ports("pipe", {.ring_size = 4096, .mbufs = 16383, .mbuf_cache = 256, .multi_producer_rx = true});
+	pool = ports.pool;
+	for (int side = 0; side < 2; ++side) {
+		rx[side] = ports.rx[side];
+		tx[side] = ports.tx[side];
+		port[side] = ports.port[side];
 	}
+}
 
 environment& env()
 {
@@ -140,49 +128,6 @@ pipeline::result pipeline::send(int side, const bytes& frame)
 	inject(side, frame);
 	run();
 	return {sent(outside), sent(inside)};
-}
-
-bytes tcp4(uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport, uint8_t flags, uint32_t seq, uint32_t ack,
-           const bytes& payload)
-{
-	using namespace packet::test;
-	ipv4_spec ip;
-	ip.src = src;
-	ip.dst = dst;
-	ip.proto = 6;
-	tcp_spec t;
-	t.sport = sport;
-	t.dport = dport;
-	t.flags = flags;
-	t.seq = seq;
-	t.ack = ack;
-	return eth(0x0800, ipv4(ip, tcp(t, payload)), {}, 60);
-}
-
-bytes udp4(uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport, const bytes& payload)
-{
-	using namespace packet::test;
-	ipv4_spec ip;
-	ip.src = src;
-	ip.dst = dst;
-	ip.proto = 17;
-	return eth(0x0800, ipv4(ip, udp(sport, dport, payload)), {}, 60);
-}
-
-bytes tcp6(u128 src, uint16_t sport, u128 dst, uint16_t dport, uint8_t flags, uint32_t seq, uint32_t ack)
-{
-	using namespace packet::test;
-	ipv6_spec ip;
-	ip.src = src;
-	ip.dst = dst;
-	ip.next_header = 6;
-	tcp_spec t;
-	t.sport = sport;
-	t.dport = dport;
-	t.flags = flags;
-	t.seq = seq;
-	t.ack = ack;
-	return eth(0x86DD, ipv6(ip, tcp(t)), {}, 60);
 }
 
 } // namespace portcullis::test

@@ -12,6 +12,7 @@
 struct rte_mempool;
 struct rte_ring;
 #include "packet/frames.h"
+#include "ring_ports.h"
 
 namespace portcullis::test {
 
@@ -19,8 +20,9 @@ using packet::test::bytes;
 
 inline constexpr int outside = 0, inside = 1;
 
-// The EAL and two net_ring ports, set up once per test process.
+// The EAL and two net_ring ports, set up once per test process (the fields name ports' parts).
 struct environment {
+	ring_ports ports;
 	rte_mempool* pool = nullptr;
 	rte_ring* rx[2] = {};
 	rte_ring* tx[2] = {};
@@ -65,9 +67,8 @@ private:
 };
 
 // Frames between the benchmarking-range hosts used by the tests.
-bytes tcp4(uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport, uint8_t flags, uint32_t seq = 0,
-           uint32_t ack = 0, const bytes& payload = {});
-bytes udp4(uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport, const bytes& payload = {});
-bytes tcp6(u128 src, uint16_t sport, u128 dst, uint16_t dport, uint8_t flags, uint32_t seq = 0, uint32_t ack = 0);
+using packet::test::tcp4;
+using packet::test::tcp6;
+using packet::test::udp4;
 
 } // namespace portcullis::test

@@ -13,7 +13,7 @@ namespace {
 int eal_state = 0;  // 0 not tried, 1 up, -1 failed
 }
 
-bool init_eal()
+bool init_eal(unsigned memory_mb)
 {
 	if (eal_state != 0)
 		return eal_state > 0;
@@ -22,7 +22,7 @@ bool init_eal()
 	// anonymous memseg arrays, multi-process IPC off; with telemetry off too, no socket or file is shared,
 	// so any number of test binaries run side by side under one fixed prefix (a per-pid prefix would leave
 	// one empty runtime directory behind per run).
-	std::vector<std::string> args = {"portcullis-test", "--no-huge", "-m", "256", "--no-pci", "--no-shconf",
+	std::vector<std::string> args = {"portcullis-test", "--no-huge", "-m", std::to_string(memory_mb), "--no-pci", "--no-shconf",
 	                                 "--no-telemetry", "--file-prefix=portcullis-test", "-l", "0",
 	                                 "--log-level=error"};
 	std::vector<char*> argv;

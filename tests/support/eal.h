@@ -7,9 +7,9 @@
 
 namespace portcullis::test {
 
-// Initialises the EAL once; later calls return the first call's outcome. False (after printing why to
-// stderr) if rte_eal_init failed.
-bool init_eal();
+// Initialises the EAL once, with memory_mb of (non-huge) memory; later calls return the first call's
+// outcome. False (after printing why to stderr) if rte_eal_init failed.
+bool init_eal(unsigned memory_mb = 256);
 
 // Releases the EAL if init_eal() succeeded; call once at the very end of main().
 void cleanup_eal();
