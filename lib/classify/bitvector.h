@@ -9,7 +9,9 @@
 //
 // Lookup (data path), per burst, in stages so that the memory accesses of different keys overlap:
 //   1. value -> class per field: ports and protocol by direct table, IPv4 addresses by a 2^16 table plus
-//      32-way SIMD B-tree nodes for the low 16 bits, IPv6 addresses by binary search;
+//      32-way SIMD B-tree nodes for the low 16 bits, IPv6 addresses by binary search; when every port and
+//      IPv4 field of a partition fits one SIMD node (small rule sets), ports and IPv4 by that node alone,
+//      a few KB in all instead of 256 KiB per field (see range_index in bitvector_layout.h);
 //   2. AND of the classes' summaries gives the candidate chunks, lowest (= highest priority) first;
 //   3. AND of the candidate chunk's patterns: the first set bit is the first matching rule. Only when a
 //      chunk's AND is empty does the next candidate chunk get read.
