@@ -78,7 +78,7 @@ int flows(const char*, const char*, rte_tel_data* d)
 	uint64_t total = 0;
 	for (const auto& w : rt->workers())
 		w->flows().for_each([&](const flow::flow_entry& e) {
-			by_state[uint32_t(__atomic_load_n(&e.state, __ATOMIC_RELAXED)) % flow::flow_state_count]++;
+			by_state[uint32_t(flow::load_state(e)) % flow::flow_state_count]++;
 			++total;
 		});
 	rte_tel_data_start_dict(d);

@@ -5,7 +5,7 @@ namespace {
 
 constexpr uint8_t syn_ack = tcp_flag::syn | tcp_flag::ack;
 
-void set_state(flow_entry& e, flow_state s) { __atomic_store_n(&e.state, s, __ATOMIC_RELAXED); }
+void set_state(flow_entry& e, flow_state s) { store_state(e, s); }
 
 ct_result track_tcp(flow_entry& e, const segment& s, bool from_opener)
 {

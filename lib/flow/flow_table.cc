@@ -335,7 +335,7 @@ uint32_t flow_table::expire(uint64_t now, uint32_t buckets)
 			if (!w)
 				continue;
 			const flow_entry& e = entries_[slot_index(w)];
-			const flow_state state = __atomic_load_n(&e.state, __ATOMIC_RELAXED);
+			const flow_state state = load_state(e);
 			const uint64_t last = __atomic_load_n(&e.last_seen, __ATOMIC_RELAXED);
 			if (now <= last || now - last <= idle_ticks_[uint32_t(state) % flow_state_count])
 				continue;

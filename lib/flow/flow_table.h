@@ -51,6 +51,19 @@ struct alignas(64) flow_entry {
 	uint8_t pad[1];
 };
 static_assert(sizeof(flow_entry) == 128);
+static_assert(sizeof(flow_state) == 1);
+
+// The state word as the control thread reads it while the owner may write it. Relaxed one-byte
+// accesses: no tearing, no ordering needed. Through uint8_t because clang's atomic builtins take only
+// integers and pointers (an unsigned char may alias the enum).
+inline flow_state load_state(const flow_entry& e)
+{
+	return flow_state(__atomic_load_n(reinterpret_cast<const uint8_t*>(&e.state), __ATOMIC_RELAXED));
+}
+inline void store_state(flow_entry& e, flow_state s)
+{
+	__atomic_store_n(reinterpret_cast<uint8_t*>(&e.state), uint8_t(s), __ATOMIC_RELAXED);
+}
 
 struct table_config {
 	uint32_t capacity = 1u << 20;  // flows this table holds
