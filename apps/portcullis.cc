@@ -775,6 +775,11 @@ int cmd_stats(const std::vector<std::string>& args, const options& o)
 	          << rl.value("swaps_ok", 0) << " swaps (" << rl.value("swaps_failed", 0) << " refused), last compile "
 	          << fixed(rl.value("last_compile_ms", 0.0), 2) << " ms, last quiesce " << fixed(rl.value("last_quiesce_us", 0.0), 1)
 	          << " us, digest " << rl.value("digest", "") << "\n  " << source_line(rl.value("source", json::object())) << "\n";
+	if (r->contains("rules_watch")) {
+		const auto& w = (*r)["rules_watch"];
+		std::cout << "rules.watch: " << w.value("url", "") << (w.value("connected", false) ? " (connected)" : " (NOT connected)")
+		          << ", newest revision seen " << w.value("revision", int64_t(0)) << "\n  " << w.value("state", "") << "\n";
+	}
 	std::cout << "workers:\n";
 	for (const auto& w : (*r)["workers"]) {
 		std::snprintf(line, sizeof line, "  %-3u busy %5.1f%% (last second), %5.1f%% (since start), %lu flows\n",

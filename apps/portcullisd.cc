@@ -675,11 +675,23 @@ int main(int argc, char** argv)
 		std::printf("portcullisd: %s\n", line.c_str());
 		std::fflush(stdout);
 	});
+	// Declared before the control socket and the exporter, which probe it, so that it outlives them.
+	std::unique_ptr<portcullis::etcd::follower> rules_feed;
+	portcullis::control::rules_feed_probe feed_probe;
+	if (!s.rules_watch.empty()) {
+		rules_feed = std::make_unique<portcullis::etcd::follower>(watch);
+		feed_probe = [&f = *rules_feed] {
+			return portcullis::control::rules_feed_status{f.where().url(), f.watching(), f.state(), f.revision()};
+		};
+		std::printf("portcullisd: rules: following %s\n", watch.url().c_str());
+		std::fflush(stdout);
+	}
 	std::unique_ptr<portcullis::control::server> control_server;
 	if (!s.control_socket.empty()) {
 		portcullis::control::server_config sc;
 		sc.socket_path = s.control_socket;
 		sc.group = s.control_group;
+		sc.rules_feed = feed_probe;
 		control_server = std::make_unique<portcullis::control::server>(*rt, sc);
 		if (!control_server->error().empty()) {
 			std::cerr << "portcullisd: control socket: " << control_server->error() << "\n";
@@ -700,6 +712,7 @@ int main(int argc, char** argv)
 		mo.listen = s.metrics_listen;
 		mo.port_names[ports[0].port] = "outside";
 		mo.port_names[ports[1].port] = "inside";
+		mo.rules_feed = feed_probe;
 		auto started = portcullis::metrics::exporter::start(*rt, mo);
 		if (!started.running) {
 			// Metrics are an aid, not the firewall: run without them rather than not at all.
@@ -718,12 +731,6 @@ int main(int argc, char** argv)
 	std::printf("portcullisd: rules: generation 1 active: %zu rules, digest %s, source config %s\n",
 	            first.rules.rules.size(), rt->digest().c_str(), rt->source().file.c_str());
 	std::fflush(stdout);
-	std::unique_ptr<portcullis::etcd::follower> rules_feed;
-	if (!s.rules_watch.empty()) {
-		rules_feed = std::make_unique<portcullis::etcd::follower>(watch);
-		std::printf("portcullisd: rules: following %s\n", watch.url().c_str());
-		std::fflush(stdout);
-	}
 
 	// The control loop: on the main lcore, or on a thread of its own when the worker has the main lcore.
 	auto control = [&] {

@@ -745,6 +745,10 @@ json server::cmd_stats()
 	              {"last_quiesce_us", rt_.last_quiesce_us()},
 	              {"digest", rt_.digest()},
 	              {"source", source_of(rt_)}};
+	if (config_.rules_feed) {
+		const rules_feed_status f = config_.rules_feed();
+		r["rules_watch"] = {{"url", f.url}, {"connected", f.connected}, {"state", f.state}, {"revision", f.revision}};
+	}
 	r["workers"] = per_worker;
 	r["control"] = {{"accepted", counters_.accepted},
 	                {"refused", counters_.refused},

@@ -36,6 +36,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "control/feed.h"
 #include "control/protocol.h"
 #include "control/request.h"
 #include "control/runtime.h"
@@ -52,6 +53,7 @@ struct server_config {
 	uint32_t default_flow_limit = 1'000;  // flows listed when the request gives no limit
 	uint32_t max_flow_limit = 100'000;    // and at most, whatever it asks
 	rules::parse_options parse;           // for pushed rule sets
+	rules_feed_probe rules_feed;          // rules.watch, for stats; empty when there is none
 };
 
 struct server_counters {

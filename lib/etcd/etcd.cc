@@ -596,6 +596,10 @@ void follower::run()
 // Watches until the stream breaks or stop is set. Returns true when the watch was established.
 bool follower::watch_from(int64_t start_revision)
 {
+	struct not_watching_at_exit {
+		std::atomic<bool>& watching;
+		~not_watching_at_exit() { watching.store(false, std::memory_order_relaxed); }
+	} guard{watching_};
 	int64_t next_revision = start_revision;
 	exchange x(&stop_);
 	std::string error;
@@ -625,6 +629,7 @@ bool follower::watch_from(int64_t start_revision)
 		}
 		if (r.value("created", false)) {
 			established = true;
+			watching_.store(true, std::memory_order_relaxed);
 			set_state("watching " + where_.url() + " from revision " + std::to_string(start_revision));
 		}
 		const auto events = r.find("events");

@@ -76,6 +76,8 @@ public:
 	std::string state() const;
 	// Revision of the newest change seen (0 before the first).
 	int64_t revision() const { return seen_revision_.load(std::memory_order_relaxed); }
+	// True while a watch is established (false while connecting or retrying).
+	bool watching() const { return watching_.load(std::memory_order_relaxed); }
 	const location& where() const { return where_; }
 
 private:
@@ -87,6 +89,7 @@ private:
 	location where_;
 	std::atomic<bool> stop_{false};
 	std::atomic<int64_t> seen_revision_{0};
+	std::atomic<bool> watching_{false};
 	mutable std::mutex mutex_;
 	std::optional<update> pending_;
 	std::string state_;

@@ -294,6 +294,18 @@ std::vector<pm::MetricFamily> collect(const control::runtime& rt, const exporter
 		                    "etcd revision of the active rule set when it came from the followed key (rules.watch), else 0.")
 		                      .add(double(rt.source().revision))
 		                      .take());
+		if (opt.rules_feed) {
+			const control::rules_feed_status f = opt.rules_feed();
+			out.push_back(gauge("portcullis_rules_watch_connected",
+			                    "1 while the daemon watches the rule feed it follows (rules.watch), 0 while it retries.")
+			                      .add({{"url", f.url}}, f.connected ? 1 : 0)
+			                      .take());
+			out.push_back(gauge("portcullis_rules_watch_revision",
+			                    "Newest revision of the followed key seen, applied or refused (compare "
+			                    "portcullis_ruleset_etcd_revision).")
+			                      .add({{"url", f.url}}, double(f.revision))
+			                      .take());
+		}
 		out.push_back(gauge("portcullis_ruleset_last_swap_timestamp_seconds",
 		                    "Unix time the active rule set was published (start-up or the last successful swap).")
 		                      .add(rt.last_swap_unix())

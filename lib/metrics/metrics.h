@@ -25,6 +25,8 @@
 #include <string>
 #include <vector>
 
+#include "control/feed.h"
+
 namespace prometheus {
 class Exposer;
 struct MetricFamily;
@@ -48,6 +50,8 @@ struct exporter_options {
 	// Names for the `port` label by DPDK port id (e.g. "outside", "inside"); ports without one are
 	// labelled with their id.
 	std::map<uint16_t, std::string> port_names;
+	// The rule feed the daemon follows (rules.watch), if any: portcullis_rules_watch_* gauges.
+	control::rules_feed_probe rules_feed;
 };
 
 // Turns TSC readings into unix time: one (tsc, wall clock) pair and the TSC frequency.

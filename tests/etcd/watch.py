@@ -7,12 +7,12 @@ replays a capture on virtual devices (no NIC, no hugepages). Checked, in order:
 1. The daemon starts on its configured file while the key is empty (source config).
 2. `portcullis publish` refuses a file with an include, and a file with errors, without writing etcd.
 3. `portcullis publish` of a good file: the daemon swaps it in (source etcd, the revision publish
-   printed, the rules of that file).
+   printed, the rules of that file); stats and the metrics say the watch is connected, at that revision.
 4. A broken revision written straight to etcd (as a careless script would): refused with its errors as
    etcd://...@REVISION:LINE:COLUMN, the running rules stay, the refusal is counted. An include is refused.
 5. Deleting the key keeps the running rules.
-6. etcd stopped: the daemon keeps running and enforcing; etcd back and a new revision published: the
-   daemon catches up.
+6. etcd stopped: the daemon keeps running and enforcing, and stats, the CLI and the metrics say the
+   watch is not connected; etcd back and a new revision published: the daemon catches up.
 7. SIGTERM: clean exit, the summary names the etcd set. Restart with the same configuration: the daemon
    starts on the file, then takes the key's current value again.
 
@@ -137,6 +137,11 @@ def counters(answer):
     return sorted(r.get("counter", "") for r in answer["rules"])
 
 
+def scrape(address):
+    with urllib.request.urlopen(f"http://{address}/metrics", timeout=10) as r:
+        return r.read().decode()
+
+
 def main():
     if not os.access(etcd_bin, os.X_OK):
         print(f"skipped: no etcd server at '{etcd_bin}' (Debian package etcd-server)")
@@ -161,7 +166,9 @@ def steps(work, server):
         f.write(FILE_RULES)
     with open(fleet, "w") as f:
         f.write(FLEET_RULES)
-    write_replay_config(conf, rules, f"pcetcd{os.getpid()}", capture, sock, extra=f"[rules]\nwatch = {url}\n")
+    metrics = f"127.0.0.1:{free_port()}"
+    write_replay_config(conf, rules, f"pcetcd{os.getpid()}", capture, sock, extra=f"[rules]\nwatch = {url}\n",
+                        metrics=metrics)
     server.start()
 
     # 1. An empty key: the configured file.
@@ -200,7 +207,17 @@ def steps(work, server):
         fail(f"the fleet's rules are not the ones running: {counters(answer)}")
     fleet_generation = answer["generation"]
     rc, stats, raw = cli(cli_bin, sock, "stats")
-    swaps_failed = stats["rules"]["swaps_failed"] if stats and "rules" in stats else None
+    if rc != 0 or not stats:
+        fail(f"portcullis stats: exit {rc}: {raw}")
+    swaps_failed = stats["rules"]["swaps_failed"]
+    watch = stats.get("rules_watch", {})
+    if watch.get("url") != url or watch.get("connected") is not True or watch.get("revision") != revision:
+        fail(f"stats should show the watch connected at revision {revision}: {watch}")
+    page = scrape(metrics)
+    for sample in (f'portcullis_rules_watch_connected{{url="{url}"}} 1', f'portcullis_rules_watch_revision{{url="{url}"}} {revision}',
+                   f"portcullis_ruleset_etcd_revision {revision}"):
+        if sample not in page:
+            fail(f"metrics lack '{sample}'")
 
     # 4. A broken revision and an include, written behind publish's back: refused, nothing changes.
     bad_revision = server.put(key, BROKEN)
@@ -211,10 +228,13 @@ def steps(work, server):
     answer = rules_answer(sock)
     if answer["generation"] != fleet_generation or answer["source"]["revision"] != revision:
         fail(f"a refused revision changed the rules: generation {answer['generation']}, source {answer['source']}")
-    if swaps_failed is not None:
-        rc, stats, raw = cli(cli_bin, sock, "stats")
-        if stats["rules"]["swaps_failed"] != swaps_failed + 2:
-            fail(f"refusals not counted: {stats['rules']}")
+    rc, stats, raw = cli(cli_bin, sock, "stats")
+    if stats["rules"]["swaps_failed"] != swaps_failed + 2:
+        fail(f"refusals not counted: {stats['rules']}")
+    if stats["rules_watch"]["revision"] != include_revision:
+        fail(f"the newest revision seen should be the refused {include_revision}: {stats['rules_watch']}")
+    if f"portcullis_ruleset_etcd_revision {revision}" not in scrape(metrics):
+        fail("a refused revision changed the active revision's metric")
 
     # 5. Deleting the key keeps the rules.
     gone = server.delete(key)
@@ -229,6 +249,13 @@ def steps(work, server):
         fail(f"the daemon died with etcd:\n{d.tail()}")
     if rules_answer(sock)["generation"] != fleet_generation:
         fail("losing etcd changed the rules")
+    wait_until("stats to say the watch is not connected",
+               lambda: cli(cli_bin, sock, "stats")[1]["rules_watch"]["connected"] is False)
+    if f'portcullis_rules_watch_connected{{url="{url}"}} 0' not in scrape(metrics):
+        fail("the metrics should say the watch is not connected")
+    p = subprocess.run([cli_bin, "--socket", sock, "stats"], capture_output=True, text=True)
+    if "rules.watch: " + url + " (NOT connected)" not in p.stdout:
+        fail(f"portcullis stats should say the watch is not connected:\n{p.stdout}")
     server.start()
     with open(fleet, "w") as f:
         f.write(FLEET_RULES_2)

@@ -187,10 +187,11 @@ REPLAY_PORTS = ["--ports.outside", "net_pcap0", "--ports.inside", "net_null0", "
                 "--ports.inside-networks", "198.18.1.0/24, 2001:2:0:1::/64", "--queues.mbufs", "16383"]
 
 
-def write_replay_config(path, rules, prefix, capture, sock, infinite=True, extra=""):
+def write_replay_config(path, rules, prefix, capture, sock, infinite=True, extra="", metrics=""):
     """An INI configuration: the rules file, the capture replayed on the outside port (once, or forever
     with infinite) into a sink inside, the control socket, no metrics. One lcore: the worker on the main
-    lcore, the control loop on a thread of its own. `extra` is appended (more sections)."""
+    lcore, the control loop on a thread of its own. `extra` is appended (more sections); `metrics` is
+    the exporter's address ('' for none)."""
     with open(path, "w") as f:
         f.write(f"""rules = {rules}
 [eal]
@@ -203,5 +204,5 @@ inside-networks = 198.18.1.0/24, 2001:2:0:1::/64
 [control]
 socket = {sock}
 [metrics]
-listen =
+listen = {metrics}
 {extra}""")
