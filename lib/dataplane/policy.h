@@ -4,7 +4,6 @@
 // own row. Freed only after every worker has passed a quiescent point (see dataplane.h).
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -57,16 +56,10 @@ struct compiled_policy {
 struct compile_result {
 	std::unique_ptr<compiled_policy> policy;  // null on failure
 	std::string error;
-	bool abandoned = false;  // `cancel` was set: policy null, error says so
 };
 
 // Builds both directions' classifiers for rs. `generation` is stamped into the result.
-// `cancel`, when given, may be set from another thread (the daemon's stopping flag): the classifier
-// builds look at it as they go (classify.h), and compile looks at it between its steps (each
-// classifier, the payload database, each worker's scratch); once set, it gives up with `abandoned`.
-// The Hyperscan database build itself runs to its end.
 compile_result compile(rules::ruleset rs, uint64_t generation, uint32_t workers,
-                       classify::backend backend = classify::backend::ours, const inspect::scan_config& scan = {},
-                       const std::atomic<bool>* cancel = nullptr);
+                       classify::backend backend = classify::backend::ours, const inspect::scan_config& scan = {});
 
 } // namespace portcullis::dataplane
