@@ -100,14 +100,6 @@ struct class_builder {
 	}
 };
 
-// Remembers that the build's cancel flag was seen set, so that every later step gives up at once.
-struct cancel_watch {
-	const std::atomic<bool>* flag = nullptr;
-	bool seen = false;
-
-	bool operator()() { return seen = seen || cancelled(flag); }
-};
-
 // Result of cutting one field into equivalence classes.
 template <class T>
 struct field_classes {
@@ -122,9 +114,8 @@ struct field_classes {
 
 // Sweep the field's value space once, in order of the rules' range boundaries, keeping the set of rules
 // that cover the current point; every time it changes, intern its chunks and the class they form.
-// Gives up (returning what it has) when `cancel` is seen set; the caller checks cancel.seen.
 template <class T>
-field_classes<T> cut_field(const std::vector<const range_set<T>*>& sets, cancel_watch& cancel)
+field_classes<T> cut_field(const std::vector<const range_set<T>*>& sets)
 {
 	const uint32_t nrules = uint32_t(sets.size());
 	const uint32_t nchunks = (nrules + chunk_bits - 1) / chunk_bits;
@@ -167,15 +158,9 @@ field_classes<T> cut_field(const std::vector<const range_set<T>*>& sets, cancel_
 	};
 
 	size_t e = 0;
-	size_t emitted = 0;
 	if (events.empty() || events[0].at != T(0))
 		emit(T(0));
-	if (cancel())
-		return out;
 	while (e < events.size()) {
-		// Each emit interns up to 64 chunks: the sweep is where a big partition spends its time.
-		if (++emitted % cancel_check_events == 0 && cancel())
-			return out;
 		const T at = events[e].at;
 		for (; e < events.size() && events[e].at == at; ++e) {
 			const uint32_t r = events[e].rule;
@@ -479,10 +464,8 @@ bool join_small_fields(partition_store& ps, field_classes<uint16_t>& sport, fiel
 	return true;
 }
 
-// Null when cancel is seen set (between field cuts, or within one).
 template <bool v6>
-std::unique_ptr<partition_store> build_partition(std::span<const rule_entry> rules, const bitvector_options& opt,
-                                                 cancel_watch& cancel)
+std::unique_ptr<partition_store> build_partition(std::span<const rule_entry> rules, const bitvector_options& opt)
 {
 	auto ps = std::make_unique<partition_store>();
 	std::vector<range_set<uint8_t>> flags(rules.size());
@@ -499,12 +482,10 @@ std::unique_ptr<partition_store> build_partition(std::span<const rule_entry> rul
 	}
 	ps->bytes += ps->rule_ids.size() * sizeof(uint32_t);
 
-	auto fsp = cut_field(sport, cancel);
-	auto fdp = cut_field(dport, cancel);
-	auto fpr = cut_field(proto, cancel);
-	auto ffl = cut_field(tcp_flags, cancel);
-	if (cancel.seen)
-		return nullptr;
+	auto fsp = cut_field(sport);
+	auto fdp = cut_field(dport);
+	auto fpr = cut_field(proto);
+	auto ffl = cut_field(tcp_flags);
 	int top_bits = opt.top_bits;
 	if constexpr (!v6) {
 		std::vector<const range_set<uint32_t>*> src, dst;
@@ -512,10 +493,8 @@ std::unique_ptr<partition_store> build_partition(std::span<const rule_entry> rul
 			src.push_back(&r.match->src4);
 			dst.push_back(&r.match->dst4);
 		}
-		auto fs = cut_field(src, cancel);
-		auto fd = cut_field(dst, cancel);
-		if (cancel.seen)
-			return nullptr;
+		auto fs = cut_field(src);
+		auto fd = cut_field(dst);
 		if (top_bits < 0)
 			top_bits = choose_top_bits(fs, fd, fsp, fdp);
 		auto add4 = [&](field f, field_classes<uint32_t>& fc, range_store& store, range_index& view) {
@@ -545,13 +524,9 @@ std::unique_ptr<partition_store> build_partition(std::span<const rule_entry> rul
 		};
 		if (top_bits < 0)
 			top_bits = choose_top_bits(fsp, fdp);
-		auto fs = cut_field(src, cancel);
-		if (cancel.seen)
-			return nullptr;
+		auto fs = cut_field(src);
 		add6(field::src, fs, ps->src6, ps->view.src6);
-		auto fd = cut_field(dst, cancel);
-		if (cancel.seen)
-			return nullptr;
+		auto fd = cut_field(dst);
 		add6(field::dst, fd, ps->dst6, ps->view.dst6);
 	}
 
@@ -585,10 +560,8 @@ std::unique_ptr<partition_store> build_partition(std::span<const rule_entry> rul
 
 class bitvector_classifier final : public classifier {
 public:
-	// False when the build was cancelled (the object is then half-built and must be discarded).
-	bool build(std::span<const rule_entry> rules, const bitvector_options& opt)
+	bitvector_classifier(std::span<const rule_entry> rules, const bitvector_options& opt)
 	{
-		cancel_watch cancel{opt.cancel};
 		std::vector<rule_entry> v4, v6;
 		for (const auto& r : rules) {
 			if (r.match->applies_to_ipv4())
@@ -596,15 +569,13 @@ public:
 			if (r.match->applies_to_ipv6())
 				v6.push_back(r);
 		}
-		if (!build_family<false>(v4, opt, cancel, stores4_, views4_) ||
-		    !build_family<true>(v6, opt, cancel, stores6_, views6_))
-			return false;
+		build_family<false>(v4, opt, stores4_, views4_);
+		build_family<true>(v6, opt, stores6_, views6_);
 		const bool avx512 = opt.allow_avx512 && __builtin_cpu_supports("avx512f") &&
 		                    __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
 		                    __builtin_cpu_supports("avx512dq");
 		run4_ = avx512 ? bv::avx512::run_v4 : bv::scalar::run_v4;
 		run6_ = avx512 ? bv::avx512::run_v6 : bv::scalar::run_v6;
-		return true;
 	}
 
 	backend kind() const override { return backend::ours; }
@@ -628,27 +599,20 @@ public:
 
 private:
 	template <bool v6>
-	static bool build_family(const std::vector<rule_entry>& rules, const bitvector_options& opt,
-	                         cancel_watch& cancel, std::vector<std::unique_ptr<partition_store>>& stores,
+	static void build_family(const std::vector<rule_entry>& rules, const bitvector_options& opt, std::vector<std::unique_ptr<partition_store>>& stores,
 	                         std::vector<partition>& views)
 	{
 		for (size_t at = 0; at < rules.size(); at += max_partition_rules) {
-			if (cancel())
-				return false;
 			const size_t count = std::min<size_t>(max_partition_rules, rules.size() - at);
-			auto store = build_partition<v6>(std::span(rules).subspan(at, count), opt, cancel);
-			if (!store)
-				return false;
-			stores.push_back(std::move(store));
+			stores.push_back(build_partition<v6>(std::span(rules).subspan(at, count), opt));
 			views.push_back(stores.back()->view);
 		}
-		return !cancel();
 	}
 
 	std::vector<std::unique_ptr<partition_store>> stores4_, stores6_;
 	std::vector<partition> views4_, views6_;
-	run_v4_fn run4_ = nullptr;
-	run_v6_fn run6_ = nullptr;
+	run_v4_fn run4_;
+	run_v6_fn run6_;
 };
 
 } // namespace
@@ -662,10 +626,7 @@ build_result build_bitvector(std::span<const rule_entry> rules, const bitvector_
 			return r;
 		}
 	}
-	auto c = std::make_unique<bitvector_classifier>();
-	if (!c->build(rules, opt))
-		return abandoned_build();
-	r.classifier = std::move(c);
+	r.classifier = std::make_unique<bitvector_classifier>(rules, opt);
 	return r;
 }
 

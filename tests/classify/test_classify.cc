@@ -5,11 +5,7 @@
 // The random cases are reproducible from their seed; set PORTCULLIS_TEST_SEED to try other seeds.
 #include <catch2/catch.hpp>
 
-#include <atomic>
-#include <chrono>
 #include <cstdlib>
-#include <functional>
-#include <thread>
 
 #include "classify/acl.h"
 #include "classify/bitvector.h"
@@ -422,62 +418,4 @@ TEST_CASE("rte_acl reports its method and memory", "[classify][rte_acl]")
 	auto empty = build(backend::rte_acl, {});
 	REQUIRE(empty.classifier != nullptr);
 	CHECK(rte_acl_method_name(*empty.classifier) == method);
-}
-
-// A cancel flag set before the build, or by another thread during the build of a large set, abandons it:
-// no classifier, abandoned set. (The outcome is asserted, not how long it took.)
-TEST_CASE("a set cancel flag abandons every builder", "[classify][cancel]")
-{
-	std::vector<tuple_match> rules;
-	for (uint32_t i = 0; i < 100000; ++i) {
-		tuple_match m = any_match(true, false);
-		m.src4 = {cidr4(0x0A000000 + i * 7919u, 32)};
-		m.dport = {{uint16_t(1 + i % 65000), uint16_t(1 + i % 65000)}};
-		m.proto = {{6, 6}};
-		rules.push_back(m);
-	}
-	const auto entries = entries_of(rules);
-	std::atomic<bool> cancel{false};
-	const std::vector<std::pair<std::string, std::function<build_result()>>> builders = {
-		{"ours", [&] { return build_bitvector(entries, bitvector_options{.cancel = &cancel}); }},
-		{"rte_acl", [&] { return build_rte_acl(entries, acl_method::best, &cancel); }},
-		{"build(ours)", [&] { return classify::build(backend::ours, entries, &cancel); }},
-		{"build(rte_acl)", [&] { return classify::build(backend::rte_acl, entries, &cancel); }},
-	};
-	SECTION("set before the call")
-	{
-		cancel = true;
-		for (const auto& [name, b] : builders) {
-			INFO(name);
-			auto r = b();
-			CHECK(r.abandoned);
-			CHECK(!r.classifier);
-		}
-	}
-	SECTION("set by another thread during the build")
-	{
-		for (const auto& [name, b] : builders) {
-			INFO(name);
-			cancel = false;
-			std::atomic<bool> started{false};
-			std::thread setter([&] {
-				while (!started.load())
-					std::this_thread::yield();
-				std::this_thread::sleep_for(std::chrono::milliseconds(5));
-				cancel = true;
-			});
-			started = true;
-			auto r = b();
-			setter.join();
-			CHECK(r.abandoned);
-			CHECK(!r.classifier);
-		}
-	}
-	SECTION("not set: a small set builds")
-	{
-		const std::vector<tuple_match> few(rules.begin(), rules.begin() + 10);
-		auto r = build_bitvector(entries_of(few), bitvector_options{.cancel = &cancel});
-		CHECK(!r.abandoned);
-		CHECK(r.classifier);
-	}
 }
