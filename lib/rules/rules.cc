@@ -195,15 +195,6 @@ public:
 		else
 			parse_path(path, nullptr, 0, path);
 		parse_result r;
-		// Also at the end: a flag set at any time before the parse returns makes it abandoned.
-		if (cancel_requested()) {
-			r.abandoned = true;
-			diagnostic d;
-			d.loc.file = path;
-			d.message = "parse abandoned: cancelled before the end of the rule set";
-			r.errors.push_back(std::move(d));
-			return r;
-		}
 		r.errors = std::move(errors_);
 		if (r.errors.empty())
 			r.rules = std::move(rs_);
@@ -215,22 +206,12 @@ private:
 
 	void add_error(source_location loc, std::string msg) { errors_.push_back({std::move(loc), std::move(msg)}); }
 
-	// One relaxed load; once set, stop_ ends every statement loop (includes unwind through theirs).
-	bool cancel_requested()
-	{
-		if (!cancelled_ && opts_.cancel && opts_.cancel->load(std::memory_order_relaxed))
-			cancelled_ = stop_ = true;
-		return cancelled_;
-	}
-
 	// Reads `path`; errors are reported at `from` (the include statement) or at the file itself.
 	void parse_path(const std::string& path, const source_location* from, int depth, const std::string& shown)
 	{
 		auto report = [&](std::string msg) {
 			add_error(from ? *from : source_location{path, 0, 0}, std::move(msg));
 		};
-		if (cancel_requested())
-			return;
 		std::error_code ec;
 		const auto size = std::filesystem::file_size(path, ec);
 		if (ec) {
@@ -255,8 +236,6 @@ private:
 
 	void parse_text(const std::string& path, std::string content, int depth)
 	{
-		if (cancel_requested())
-			return;
 		if (content.size() > opts_.max_file_bytes) {
 			add_error({path, 0, 0}, "file is " + std::to_string(content.size()) +
 			                            " bytes, more than the limit of " + std::to_string(opts_.max_file_bytes));
@@ -276,11 +255,8 @@ private:
 		for (size_t i = 0; i < f.tokens.size() && !stop_; ++i) {
 			if (f.tokens[i].kind != token_kind::newline)
 				continue;
-			if (i > start) {
-				if (++statements_ % cancel_check_statements == 0 && cancel_requested())
-					break;
+			if (i > start)
 				statement(f, start, i, depth);
-			}
 			start = i + 1;
 		}
 		include_stack_.pop_back();
@@ -1330,9 +1306,7 @@ private:
 	std::optional<source_location> default_in_at_, default_out_at_;
 	std::vector<std::string> include_stack_;
 	std::vector<std::unique_ptr<source_file>> files_;
-	bool stop_ = false;  // too many rules or cancelled: further statements would only repeat the error
-	bool cancelled_ = false;  // opts_.cancel was seen set: the result is abandoned, whatever was parsed
-	size_t statements_ = 0;   // in every file so far, for the cancel check's period
+	bool stop_ = false;  // too many rules: further statements would only repeat the error
 	std::string apps_dir_;
 	std::map<std::string, std::optional<std::vector<payload_pattern>>> apps_;  // nullopt: broken bundle
 	pattern_state pattern_state_;
