@@ -1,0 +1,199 @@
+// The live commands: push, rules, flows, flush, stats and explain FLOW, one request each to portcullisd
+// over its control socket (docs/control.md). Here: checking arguments, building the request, handling
+// refusals and --json; the answers are printed by render.cc.
+#include <filesystem>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <system_error>
+
+#include "cli/cli.h"
+#include "cli/render.h"
+#include "rules/rules.h"
+#include "rules/tuple.h"
+
+namespace portcullis::cli {
+
+using json = nlohmann::json;
+
+daemon_call over_socket(const options& o)
+{
+	return [socket = o.socket, timeout_ms = int(o.timeout * 1000)](const json& req) {
+		return control::request(socket, req, timeout_ms);
+	};
+}
+
+namespace {
+
+// Sends req; on an answer with "ok":true returns it, otherwise prints why and sets status to the exit code.
+// With --json every answer (or the client's failure, in the same shape) is printed as one line here, and
+// nothing is returned to render.
+std::optional<json> call(const daemon_call& daemon, const options& o, streams io, const json& req, int& status)
+{
+	const auto r = daemon(req);
+	if (r.status != control::client_status::ok) {
+		const char* code = r.status == control::client_status::permission_denied ? "permission_denied"
+		                   : r.status == control::client_status::protocol_error  ? "protocol_error"
+		                                                                         : "unreachable";
+		if (o.json)
+			io.out << json{{"ok", false}, {"code", code}, {"error", r.error}}.dump() << "\n";
+		io.err << "portcullis: " << r.error << "\n";
+		status = exit_unreachable;
+		return std::nullopt;
+	}
+	if (o.json)
+		io.out << r.response.dump() << "\n";
+	if (!r.response.value("ok", false)) {
+		if (!o.json) {
+			for (const auto& e : r.response.value("errors", json::array()))
+				io.err << e.value("file", "") << ":" << e.value("line", 0) << ":" << e.value("column", 0)
+				       << ": error: " << e.value("message", "") << "\n";
+			io.err << "portcullis: " << req.value("cmd", "") << " failed: " << r.response.value("error", "no reason given")
+			       << "\n";
+		}
+		status = exit_failed;
+		return std::nullopt;
+	}
+	status = exit_ok;
+	if (o.json)
+		return std::nullopt;  // printed already; nothing more to say
+	return r.response;
+}
+
+// A flow that does not parse is a usage error with a caret under the column, as offline.
+bool parse_flow(const std::string& flow, std::ostream& err)
+{
+	const auto fp = rules::parse_tuple(flow);
+	if (!fp.value)
+		err << "flow:" << fp.column << ": error: " << fp.error << "\n  " << flow << "\n  "
+		    << std::string(fp.column ? fp.column - 1 : 0, ' ') << "^\n";
+	return fp.value.has_value();
+}
+
+} // namespace
+
+int cmd_push(const arguments& args, const options& o, streams io, const daemon_call& daemon)
+{
+	if (args.size() != 1) {
+		io.err << "portcullis: push takes one FILE\n";
+		return exit_usage;
+	}
+	// Validate here first: the errors come back at once and name the file as the operator typed it.
+	rules::parse_options popt;
+	popt.services_file = o.services;
+	const auto parsed = rules::parse_file(args[0], popt);
+	if (!parsed.rules) {
+		if (o.json) {
+			json errors = json::array();
+			for (const auto& d : parsed.errors)
+				errors.push_back({{"file", d.loc.file}, {"line", d.loc.line}, {"column", d.loc.column}, {"message", d.message}});
+			io.out << json{{"ok", false}, {"code", control::error_code::rules}, {"error", "the rule set has errors; not sent"},
+			               {"errors", errors}}.dump()
+			       << "\n";
+		} else {
+			for (const auto& d : parsed.errors)
+				io.err << rules::format(d) << "\n";
+			io.err << args[0] << ": " << parsed.errors.size() << (parsed.errors.size() == 1 ? " error" : " errors")
+			       << "; not sent to the daemon\n";
+		}
+		return exit_failed;
+	}
+	std::error_code ec;
+	const std::string path = std::filesystem::absolute(args[0], ec).lexically_normal().string();
+	int status = exit_ok;
+	if (const auto r = call(daemon, o, io, {{"cmd", "push"}, {"path", path}}, status))
+		render_push(*r, path, io.out);
+	return status;
+}
+
+int cmd_rules(const arguments& args, const options& o, streams io, const daemon_call& daemon)
+{
+	if (!args.empty()) {
+		io.err << "portcullis: rules takes no arguments\n";
+		return exit_usage;
+	}
+	int status = exit_ok;
+	if (const auto r = call(daemon, o, io, {{"cmd", "rules"}}, status))
+		render_rules(*r, io.out);
+	return status;
+}
+
+int cmd_flows(const arguments& args, const options& o, streams io, const daemon_call& daemon)
+{
+	json filter = json::object();
+	for (size_t i = 0; i < args.size(); ++i) {
+		const std::string& w = args[i];
+		auto value = [&]() -> std::optional<std::string> {
+			if (i + 1 >= args.size()) {
+				io.err << "portcullis: flows: '" << w << "' needs a value\n";
+				return std::nullopt;
+			}
+			return args[++i];
+		};
+		if (w == "tcp" || w == "udp" || w == "icmp" || w == "icmp6") {
+			filter["proto"] = w;
+		} else if (w == "proto" || w == "host" || w == "state") {
+			const auto v = value();
+			if (!v)
+				return exit_usage;
+			filter[w == "host" ? "address" : w] = *v;
+		} else if (w == "port") {
+			const auto v = value();
+			if (!v)
+				return exit_usage;
+			if (v->empty() || v->size() > 5 || v->find_first_not_of("0123456789") != std::string::npos || std::stoul(*v) > 65535) {
+				io.err << "portcullis: flows: port must be 0-65535, not '" << *v << "'\n";
+				return exit_usage;
+			}
+			filter["port"] = std::stoul(*v);
+		} else {
+			io.err << "portcullis: flows: unexpected '" << w
+			       << "' (expected tcp, udp, icmp, icmp6, proto P, host ADDR[/LEN], port N or state S)\n";
+			return exit_usage;
+		}
+	}
+	json req = {{"cmd", "flows"}, {"filter", filter}};
+	if (o.limit >= 0)
+		req["limit"] = o.limit;
+	int status = exit_ok;
+	if (const auto r = call(daemon, o, io, req, status))
+		render_flows(*r, io.out);
+	return status;
+}
+
+int cmd_flush(const arguments& args, const options& o, streams io, const daemon_call& daemon)
+{
+	if (args.size() != 1 || args[0] != "flows") {
+		io.err << "portcullis: usage: portcullis flush flows\n";
+		return exit_usage;
+	}
+	int status = exit_ok;
+	if (const auto r = call(daemon, o, io, {{"cmd", "flush_flows"}}, status))
+		render_flush(*r, io.out);
+	return status;
+}
+
+int cmd_stats(const arguments& args, const options& o, streams io, const daemon_call& daemon)
+{
+	if (!args.empty()) {
+		io.err << "portcullis: stats takes no arguments\n";
+		return exit_usage;
+	}
+	int status = exit_ok;
+	if (const auto r = call(daemon, o, io, {{"cmd", "stats"}}, status))
+		render_stats(*r, io.out);
+	return status;
+}
+
+int cmd_explain_live(const std::string& flow, const options& o, streams io, const daemon_call& daemon)
+{
+	// Parse here too: a typo is a usage error with a caret, as offline, without bothering the daemon.
+	if (!parse_flow(flow, io.err))
+		return exit_usage;
+	int status = exit_ok;
+	if (const auto r = call(daemon, o, io, {{"cmd", "explain"}, {"flow", flow}}, status))
+		render_explain(*r, o.verbose, io.out);
+	return status;
+}
+
+} // namespace portcullis::cli

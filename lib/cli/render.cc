@@ -1,0 +1,186 @@
+// The CLI's renderer: numbers, durations, endpoints and source lines as text, and the daemon's answers
+// to the live commands as the tables and lines the operator reads.
+#include "cli/render.h"
+
+#include <cstdint>
+#include <cstdio>
+#include <ostream>
+#include <string>
+
+namespace portcullis::cli {
+
+using json = nlohmann::json;
+
+std::string fixed(double v, int decimals)
+{
+	char buf[64];
+	std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+	return buf;
+}
+
+std::string duration(double s)
+{
+	if (s < 10)
+		return fixed(s, 1) + "s";
+	const auto t = uint64_t(s);
+	char buf[32];
+	if (t < 60)
+		std::snprintf(buf, sizeof buf, "%lus", (unsigned long)t);
+	else if (t < 3600)
+		std::snprintf(buf, sizeof buf, "%lum%02lus", (unsigned long)(t / 60), (unsigned long)(t % 60));
+	else if (t < 86400)
+		std::snprintf(buf, sizeof buf, "%luh%02lum", (unsigned long)(t / 3600), (unsigned long)(t / 60 % 60));
+	else
+		std::snprintf(buf, sizeof buf, "%lud%02luh", (unsigned long)(t / 86400), (unsigned long)(t / 3600 % 24));
+	return buf;
+}
+
+std::string endpoint(const json& f, const char* addr, const char* port)
+{
+	const std::string a = f.value(addr, "");
+	const std::string p = f.value("proto", "");
+	if (p != "tcp" && p != "udp")
+		return a;
+	const std::string port_text = std::to_string(f.value(port, 0));
+	return f.value("family", 4) == 6 ? "[" + a + "]:" + port_text : a + ":" + port_text;
+}
+
+std::string source_line(const json& src)
+{
+	const std::string file = src.value("file", ""), configured = src.value("configured", "");
+	if (!src.contains("origin"))
+		return "source: not reported by this portcullisd";
+	if (src.value("origin", "") == "config")
+		return "source: the configured rules file " + file + " (loaded at start-up or by SIGHUP)";
+	if (src.value("origin", "") == "etcd")
+		return "source: " + file + " (the etcd key this portcullisd follows; a restart starts on " + configured +
+		       " and takes the key again)";
+	return "source: pushed " + file + " (runtime only: a restart or SIGHUP loads the configured " + configured + ")";
+}
+
+void render_push(const json& r, const std::string& path, std::ostream& out)
+{
+	out << "pushed " << path << ": generation " << r.value("generation", 0) << " (was " << r.value("previous_generation", 0)
+	    << "), " << r.value("rules", 0) << " rules, digest " << r.value("digest", "") << ", compiled in "
+	    << fixed(r.value("compile_ms", 0.0), 2) << " ms, quiesced in " << fixed(r.value("quiesce_us", 0.0), 1) << " us\n";
+	out << source_line(r.value("source", json::object())) << "\n";
+}
+
+void render_rules(const json& r, std::ostream& out)
+{
+	const auto& list = r["rules"];
+	out << "generation " << r.value("generation", 0) << ", " << list.size() << " rules, default in "
+	    << r.value("default_in", "") << ", default out " << r.value("default_out", "") << ", digest "
+	    << r.value("digest", "") << "\n"
+	    << source_line(r.value("source", json::object())) << "\n";
+	char line[160];
+	std::snprintf(line, sizeof line, "%5s %12s %14s %9s  %s\n", "#", "PACKETS", "BYTES", "LAST HIT", "WHERE: RULE");
+	out << line;
+	for (const auto& x : list) {
+		const auto& hit = x["last_hit_seconds_ago"];
+		const std::string last = hit.is_number() ? duration(hit.get<double>()) + " ago" : "never";
+		std::snprintf(line, sizeof line, "%5u %12lu %14lu %9s  ", x.value("index", 0u), (unsigned long)x.value("packets", uint64_t(0)),
+		              (unsigned long)x.value("bytes", uint64_t(0)), last.c_str());
+		out << line << x.value("file", "") << ":" << x.value("line", 0) << ": " << x.value("text", "") << "\n";
+	}
+}
+
+void render_flows(const json& r, std::ostream& out)
+{
+	for (const auto& f : r["flows"]) {
+		const auto& p = f["packets"];
+		const auto& b = f["bytes"];
+		char line[256];
+		std::snprintf(line, sizeof line, "%-5s %-45s %-3s %-16s age %-7s idle %-7s pkts %lu/%lu bytes %lu/%lu\n",
+		              f.value("proto", "").c_str(),
+		              (endpoint(f, "src", "sport") + " -> " + endpoint(f, "dst", "dport")).c_str(),
+		              f.value("direction", "").c_str(), f.value("state", "").c_str(), duration(f.value("age_s", 0.0)).c_str(),
+		              duration(f.value("idle_s", 0.0)).c_str(), (unsigned long)p[0].get<uint64_t>(),
+		              (unsigned long)p[1].get<uint64_t>(), (unsigned long)b[0].get<uint64_t>(), (unsigned long)b[1].get<uint64_t>());
+		out << line;
+	}
+	out << r.value("listed", 0) << " listed, " << r.value("matched", 0) << " matching, " << r.value("live", 0) << " live"
+	    << (r.value("truncated", false) ? " (raise --limit to see more)" : "") << "\n";
+}
+
+void render_flush(const json& r, std::ostream& out) { out << "flushed " << r.value("flushed", 0) << " flows\n"; }
+
+void render_stats(const json& r, std::ostream& out)
+{
+	char line[256];
+	out << "ports:\n";
+	for (const auto& p : r["ports"]) {
+		std::snprintf(line, sizeof line, "  %-16s rx %12lu pkts %14lu bytes   tx %12lu pkts %14lu bytes\n",
+		              p.value("name", "").c_str(), (unsigned long)p.value("rx_packets", uint64_t(0)),
+		              (unsigned long)p.value("rx_bytes", uint64_t(0)), (unsigned long)p.value("tx_packets", uint64_t(0)),
+		              (unsigned long)p.value("tx_bytes", uint64_t(0)));
+		out << line;
+	}
+	out << "traffic:\n";
+	for (const char* d : {"in", "out"})
+		for (const char* v : {"forwarded", "dropped", "rejected"}) {
+			const auto& x = r["traffic"][d][v];
+			std::snprintf(line, sizeof line, "  %-3s %-9s %12lu pkts %14lu bytes\n", d, v,
+			              (unsigned long)x.value("packets", uint64_t(0)), (unsigned long)x.value("bytes", uint64_t(0)));
+			out << line;
+		}
+	// Counters by name, only those above zero ("none" when all are).
+	auto nonzero = [&](const char* title, const json& m) {
+		out << title;
+		bool any = false;
+		for (const auto& [name, v] : m.items())
+			if (v.get<uint64_t>()) {
+				std::snprintf(line, sizeof line, "\n  %-32s %12lu", name.c_str(), (unsigned long)v.get<uint64_t>());
+				out << line;
+				any = true;
+			}
+		out << (any ? "\n" : " none\n");
+	};
+	nonzero("drops by reason:", r["drops"]);
+	nonzero("malformed by parse reason:", r["malformed"]);
+	const auto& f = r["flows"];
+	out << "flows: " << f.value("live", 0) << " live of " << f.value("capacity", 0) << ", " << f.value("opened", 0)
+	    << " opened, " << f.value("evicted_embryonic", 0) << " evicted, " << f.value("expired", 0) << " expired, "
+	    << f.value("flushed", 0) << " flushed, " << f.value("refused_full", 0) + f.value("refused_buckets", 0) << " refused\n";
+	nonzero("expired by state:", f["expired_by_state"]);
+	const auto& rl = r["rules"];
+	out << "rules: generation " << rl.value("generation", 0) << ", " << rl.value("count", 0) << " rules, "
+	    << rl.value("swaps_ok", 0) << " swaps (" << rl.value("swaps_failed", 0) << " refused), last compile "
+	    << fixed(rl.value("last_compile_ms", 0.0), 2) << " ms, last quiesce " << fixed(rl.value("last_quiesce_us", 0.0), 1)
+	    << " us, digest " << rl.value("digest", "") << "\n  " << source_line(rl.value("source", json::object())) << "\n";
+	if (r.contains("rules_watch")) {
+		const auto& w = r["rules_watch"];
+		out << "rules.watch: " << w.value("url", "") << (w.value("connected", false) ? " (connected)" : " (NOT connected)")
+		    << ", newest revision seen " << w.value("revision", int64_t(0)) << "\n  " << w.value("state", "") << "\n";
+	}
+	out << "workers:\n";
+	for (const auto& w : r["workers"]) {
+		std::snprintf(line, sizeof line, "  %-3u busy %5.1f%% (last second), %5.1f%% (since start), %lu flows\n",
+		              w.value("worker", 0u), 100 * w.value("busy_ratio", 0.0), 100 * w.value("busy_ratio_total", 0.0),
+		              (unsigned long)w.value("flows", uint64_t(0)));
+		out << line;
+	}
+}
+
+void render_explain(const json& r, bool verbose, std::ostream& out)
+{
+	out << "flow:    " << r.value("flow", "") << "\n";
+	if (verbose)
+		for (const auto& s : r["skipped"])
+			out << "skipped: " << s.value("file", "") << ":" << s.value("line", 0) << ": " << s.value("text", "")
+			    << "\n         (" << s.value("reason", "") << ")\n";
+	if (r.value("default", false)) {
+		out << "verdict: " << r.value("verdict", "") << " (default " << r.value("direction", "") << ": no rule matched)\n";
+	} else {
+		const auto& rule = r["rule"];
+		out << "verdict: " << r.value("verdict", "") << (rule.value("log", false) ? " (logged)" : "") << "\n"
+		    << "rule:    " << rule.value("file", "") << ":" << rule.value("line", 0) << ": " << rule.value("text", "") << "\n"
+		    << "counter: " << rule.value("counter", "") << "\n"
+		    << "because:\n";
+		for (const auto& reason : r["reasons"])
+			out << "  " << reason.get<std::string>() << "\n";
+	}
+	out << "(live rules, generation " << r.value("generation", 0) << ")\n";
+}
+
+} // namespace portcullis::cli
