@@ -51,23 +51,29 @@ inline flow_key make_key(uint8_t family, uint8_t proto, u128 src, u128 dst, uint
 	return k;
 }
 
-// 64-bit mix of the five key words. Low bits pick the bucket, high bits make the slot tag, so the two
-// must be independent: a multiply-xorshift per word and a final avalanche (splitmix64's finaliser).
+// 64-bit hash of the five key words. Low bits pick the primary bucket and the slot signature, high bits
+// the secondary bucket, so every bit must depend on every key bit: three independent 64x64->128-bit
+// multiplies folded (wyhash's "mum"), then one more to mix the three. Three multiplies side by side
+// instead of a chain of seven: about a third of the latency per key (bench-flowtable's miss case is
+// mostly hashing once the buckets are cached).
+inline uint64_t mum(uint64_t a, uint64_t b)
+{
+	const u128 r = u128(a) * b;
+	return uint64_t(r) ^ uint64_t(r >> 64);
+}
+
 inline uint64_t hash_key(const flow_key& k, uint64_t seed = 0x2545f4914f6cdd1dull)
 {
 	uint64_t w[5];
 	std::memcpy(w, &k, sizeof(w));
-	uint64_t h = seed;
-	for (uint64_t x : w) {
-		h = (h ^ x) * 0x9e3779b97f4a7c15ull;
-		h ^= h >> 32;
-	}
-	h ^= h >> 30;
-	h *= 0xbf58476d1ce4e5b9ull;
-	h ^= h >> 27;
-	h *= 0x94d049bb133111ebull;
-	h ^= h >> 31;
-	return h;
+	// Odd constants with about half their bits set (wyhash's); an IPv4 key's zero words still meet a
+	// non-zero factor.
+	constexpr uint64_t p0 = 0xa0761d6478bd642full, p1 = 0xe7037ed1a0b428dbull, p2 = 0x8ebc6af09c88c6e3ull,
+	                   p3 = 0x589965cc75374cc3ull, p4 = 0x1d8e4e27c47d124full;
+	const uint64_t a = mum(w[0] ^ p0 ^ seed, w[1] ^ p1);
+	const uint64_t b = mum(w[2] ^ p2, w[3] ^ p3 ^ seed);
+	const uint64_t c = mum(w[4] ^ p4, seed ^ p0);
+	return mum(a ^ b ^ p1, c ^ p2);
 }
 
 } // namespace portcullis::flow

@@ -5,6 +5,7 @@
 #include <emmintrin.h>
 #endif
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 #include <new>
@@ -36,32 +37,32 @@ void* map_zeroed(size_t bytes)
 } // namespace
 
 flow_table::flow_table(const table_config& config)
-	: capacity_(config.capacity < 1 ? 1 : config.capacity), policy_(config.policy)
+	: capacity_(std::clamp<uint32_t>(config.capacity, 1, max_table_capacity)), policy_(config.policy)
 {
 	for (uint32_t s = 0; s < flow_state_count; ++s)
 		idle_ticks_[s] = uint64_t(config.idle.seconds[s]) * config.tsc_hz;
-	// Slots at most half full at capacity: 8-slot buckets, capacity / 4 of them, rounded up.
-	bucket_count_ = std::bit_ceil(size_t(capacity_ + 3) / 4);
-	if (bucket_count_ < 2)
-		bucket_count_ = 2;
-	bucket_mask_ = bucket_count_ - 1;
-	buckets_ = static_cast<bucket*>(map_zeroed(bucket_count_ * sizeof(bucket)));
+	// Eight keys per 12-slot bucket at capacity: with primary-first placement about 6% of buckets then
+	// overflow (Poisson, mean 8), and a cuckoo step places the rare key whose two buckets are both full.
+	bucket_count_ = std::max<uint32_t>(2, (capacity_ + 7) / 8);
+	buckets_ = static_cast<bucket*>(map_zeroed(size_t(bucket_count_) * sizeof(bucket)));
 	entries_ = static_cast<flow_entry*>(map_zeroed((size_t(capacity_) + 1) * sizeof(flow_entry)));
-	const size_t ring = std::bit_ceil(size_t(capacity_) + 1);
+	// Rings of indices: the free ring never holds more than capacity of them, the embryonic FIFO forgets
+	// its oldest hints when full.
+	const size_t ring = std::bit_ceil(size_t(capacity_));
 	free_ring_.resize(ring);
 	embryonic_fifo_.resize(ring);
 }
 
 flow_table::~flow_table()
 {
-	munmap(buckets_, bucket_count_ * sizeof(bucket));
+	munmap(buckets_, size_t(bucket_count_) * sizeof(bucket));
 	munmap(entries_, (size_t(capacity_) + 1) * sizeof(flow_entry));
 }
 
 size_t flow_table::memory_bytes() const
 {
-	return bucket_count_ * sizeof(bucket) + (size_t(capacity_) + 1) * sizeof(flow_entry) +
-	       free_ring_.size() * sizeof(uint32_t) + embryonic_fifo_.size() * sizeof(embryonic_ref);
+	return size_t(bucket_count_) * sizeof(bucket) + (size_t(capacity_) + 1) * sizeof(flow_entry) +
+	       free_ring_.size() * sizeof(uint32_t) + embryonic_fifo_.size() * sizeof(uint32_t);
 }
 
 uint64_t flow_table::size() const
@@ -71,85 +72,103 @@ uint64_t flow_table::size() const
 	return taken > retired ? taken - retired : 0;
 }
 
-// Bit i set when slot i's tag is `tag` (tags are never 0, so empty slots never match). SSE2, which every
-// x86-64 has: four 16-byte compares of the slots' top 16 bits instead of eight loads and branches. The
-// slot words are read without atomics here; the slot chosen is then read atomically and its entry's key
-// compared, so a slot changing under the scan only costs the exact lookup.
-static inline uint32_t tag_matches(const std::atomic<uint64_t>* slots, uint16_t tag)
+namespace {
+
+// Bit i set when signature i is `tag`: one 16-byte compare (SSE2, which every x86-64 has) over the
+// bucket's first 16 bytes, the twelve signatures and the overflow count (masked off). Signatures are
+// plain bytes that only the owner writes; the slot is then read atomically and the key compared.
+inline uint32_t sig_matches(const uint8_t* sig, uint8_t tag)
 {
 #ifdef __SSE2__
-	const __m128i want = _mm_set1_epi16(short(tag));
-	const auto* v = reinterpret_cast<const __m128i*>(slots);
-	uint32_t m = 0;
-	for (uint32_t i = 0; i < 4; ++i) {
-		const uint32_t eq = uint32_t(_mm_movemask_epi8(_mm_cmpeq_epi16(_mm_load_si128(v + i), want)));
-		m |= ((eq >> 7) & 1u) << (2 * i) | ((eq >> 15) & 1u) << (2 * i + 1);
-	}
-	return m;
+	const __m128i eq = _mm_cmpeq_epi8(_mm_load_si128(reinterpret_cast<const __m128i*>(sig)), _mm_set1_epi8(char(tag)));
+	return uint32_t(_mm_movemask_epi8(eq)) & 0xfffu;
 #else
 	uint32_t m = 0;
-	for (uint32_t i = 0; i < 8; ++i)
-		m |= uint32_t(uint16_t(slots[i].load(std::memory_order_relaxed) >> 48) == tag) << i;
+	for (uint32_t i = 0; i < 12; ++i)
+		m |= uint32_t(sig[i] == tag) << i;
 	return m;
 #endif
 }
 
-flow_entry* flow_table::lookup(const flow_key& key, uint64_t hash) const
+// Bit i set when slot i of the twelve is empty.
+inline uint32_t empty_slots(const std::atomic<uint32_t>* slots)
 {
-	// Only the slots whose tag matches are read atomically and have their entry's key compared: a loop
-	// over 16 slots with a branch each cost more than the SIMD tag compare when the worker called this
-	// for every new flow after the first of a burst (a flood's every SYN; bench-flood).
-	const uint16_t tag = tag_of(hash);
-	for (size_t b : {primary(hash), secondary(hash)}) {
-		const bucket& bk = buckets_[b];
-		for (uint32_t m = tag_matches(bk.slots, tag); m; m &= m - 1) {
-			const uint64_t w = bk.slots[__builtin_ctz(m)].load(std::memory_order_acquire);
-			if (w && uint16_t(w >> 48) == tag && entries_[slot_index(w)].key == key)
-				return &entries_[slot_index(w)];
-		}
+#ifdef __SSE2__
+	const auto* v = reinterpret_cast<const __m128i*>(slots);
+	const __m128i zero = _mm_setzero_si128();
+	uint32_t m = 0;
+	for (uint32_t i = 0; i < 3; ++i)
+		m |= uint32_t(_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(_mm_load_si128(v + i), zero)))) << (4 * i);
+	return m;
+#else
+	uint32_t m = 0;
+	for (uint32_t i = 0; i < 12; ++i)
+		m |= uint32_t(slots[i].load(std::memory_order_relaxed) == 0) << i;
+	return m;
+#endif
+}
+
+} // namespace
+
+flow_entry* flow_table::find_in(const bucket& b, const flow_key& key, uint8_t tag) const
+{
+	for (uint32_t m = sig_matches(b.sig, tag); m; m &= m - 1) {
+		const uint32_t w = b.slots[__builtin_ctz(m)].load(std::memory_order_acquire);
+		if (w && entries_[slot_index(w)].key == key)
+			return &entries_[slot_index(w)];
 	}
 	return nullptr;
+}
+
+flow_entry* flow_table::lookup(const flow_key& key, uint64_t hash) const
+{
+	const uint16_t tag = tag_of(hash);
+	const bucket& p = buckets_[primary(hash)];
+	if (flow_entry* e = find_in(p, key, tag))
+		return e;
+	if (p.overflow.load(std::memory_order_relaxed) == 0)
+		return nullptr;
+	return find_in(buckets_[secondary(hash)], key, tag);
 }
 
 void flow_table::lookup_burst(const flow_key* keys, const uint64_t* hashes, uint32_t n, flow_entry** found) const
 {
 	// Three passes over groups of keys so that the bucket and entry misses of a group overlap: prefetch
-	// both buckets of every key, then find tag matches and prefetch their entries, then compare keys.
-	// Groups of 64, a worker's whole burst: two waits on memory per burst, one for its buckets and one for
-	// its entries. Groups of 16 (four waits in a burst of 32) kept established packets at 0.65 of their
-	// speed under a 99% SYN flood instead of 0.68 (bench-flood, five interleaved runs each), when the
-	// flood has pushed their buckets and entries out of the core's caches.
+	// every key's primary bucket, then compare signatures and prefetch the entries they point at, then
+	// compare keys. Groups of 64, a worker's whole burst: two waits on memory per burst, one for its
+	// buckets and one for its entries (groups of 16 kept established packets under a 99% SYN flood at
+	// 0.65 of their speed instead of 0.68; bench-flood). A key that is not in its primary bucket is
+	// looked for in its secondary only when the primary has overflowed (about 6% of buckets at capacity).
 	constexpr uint32_t step = 64;
 	for (uint32_t base = 0; base < n; base += step) {
 		const uint32_t m = n - base < step ? n - base : step;
+		uint32_t bucket_of[step];
 		for (uint32_t i = 0; i < m; ++i) {
-			__builtin_prefetch(&buckets_[primary(hashes[base + i])]);
-			__builtin_prefetch(&buckets_[secondary(hashes[base + i])]);
+			bucket_of[i] = primary(hashes[base + i]);
+			__builtin_prefetch(&buckets_[bucket_of[i]]);
 		}
 		flow_entry* candidate[step];
 		for (uint32_t i = 0; i < m; ++i) {
-			const uint64_t h = hashes[base + i];
-			const uint16_t tag = tag_of(h);
-			const bucket& b1 = buckets_[primary(h)];
-			const bucket& b2 = buckets_[secondary(h)];
-			const uint32_t m1 = tag_matches(b1.slots, tag), m2 = tag_matches(b2.slots, tag);
+			const bucket& b = buckets_[bucket_of[i]];
+			const uint32_t matches = sig_matches(b.sig, tag_of(hashes[base + i]));
 			flow_entry* e = nullptr;
-			if (m1)
-				e = &entries_[slot_index(b1.slots[__builtin_ctz(m1)].load(std::memory_order_acquire))];
-			else if (m2)
-				e = &entries_[slot_index(b2.slots[__builtin_ctz(m2)].load(std::memory_order_acquire))];
-			if (e) {
+			if (matches) {
+				const uint32_t w = b.slots[__builtin_ctz(matches)].load(std::memory_order_acquire);
+				e = &entries_[slot_index(w)];  // entries_[0] for an emptied slot: never a key's entry
 				// Both lines: the key is in the first, the state conntrack reads and the counters it
-				// bumps in the second (flow_entry is 128 bytes).
+				// bumps in the second.
 				__builtin_prefetch(e);
 				__builtin_prefetch(reinterpret_cast<const char*>(e) + 64);
+			} else if (b.overflow.load(std::memory_order_relaxed)) {
+				__builtin_prefetch(&buckets_[secondary(hashes[base + i])]);
+				e = entries_;  // look again below
 			}
 			candidate[i] = e;
 		}
 		for (uint32_t i = 0; i < m; ++i) {
 			flow_entry* e = candidate[i];
-			if (e && !(e->key == keys[base + i]))
-				e = lookup(keys[base + i], hashes[base + i]);  // tag collision (or a slot reused meanwhile)
+			if (e && !(e != entries_ && e->key == keys[base + i]))
+				e = lookup(keys[base + i], hashes[base + i]);  // signature collision, overflow, slot emptied
 			found[base + i] = e;
 		}
 	}
@@ -182,78 +201,90 @@ uint32_t flow_table::allocate(uint64_t now)
 	while (embryonic_head_ != embryonic_tail_) {
 		const uint64_t queued = embryonic_tail_ - embryonic_head_;
 		if (queued > entry_ahead) {
-			const char* ahead = reinterpret_cast<const char*>(&entries_[embryonic_fifo_[(embryonic_head_ + entry_ahead) & mask].index]);
+			const char* ahead = reinterpret_cast<const char*>(&entries_[slot_index(embryonic_fifo_[(embryonic_head_ + entry_ahead) & mask])]);
 			__builtin_prefetch(ahead);
 			__builtin_prefetch(ahead + 64);
 		}
 		if (queued > bucket_ahead) {
-			const uint64_t h = hash_key(entries_[embryonic_fifo_[(embryonic_head_ + bucket_ahead) & mask].index].key);
+			const uint64_t h = hash_key(entries_[slot_index(embryonic_fifo_[(embryonic_head_ + bucket_ahead) & mask])].key);
 			__builtin_prefetch(&buckets_[primary(h)]);
 			__builtin_prefetch(&buckets_[secondary(h)]);
 		}
-		const embryonic_ref ref = embryonic_fifo_[embryonic_head_++ & mask];
-		flow_entry& e = entries_[ref.index];
-		if (e.generation != ref.generation || !is_embryonic(e.state))
+		const uint32_t ref = embryonic_fifo_[embryonic_head_++ & mask];
+		flow_entry& e = entries_[slot_index(ref)];
+		if (e.generation != slot_generation(ref) || !is_embryonic(e.state))
 			continue;
-		if (remove_slot(e, ref.index, ref.generation)) {
+		if (remove_slot(e, slot_index(ref), slot_generation(ref))) {
 			counters_.evicted_embryonic.fetch_add(1, std::memory_order_relaxed);
-			return ref.index;
+			return slot_index(ref);
 		}
 	}
 	return 0;
 }
 
+bool flow_table::clear_slot(uint32_t b, uint32_t slot, uint32_t w)
+{
+	if (!buckets_[b].slots[slot].compare_exchange_strong(w, 0, std::memory_order_acq_rel))
+		return false;
+	// The slot's entry cannot be reused before this returns (the owner calls this, or the control thread
+	// just took the entry out of every bucket), so its key is stable here.
+	const uint32_t p = primary(hash_key(entries_[slot_index(w)].key));
+	if (p != b)
+		buckets_[p].overflow.fetch_sub(1, std::memory_order_relaxed);
+	return true;
+}
+
 flow_entry* flow_table::insert(const flow_key& key, uint64_t hash, uint64_t now)
 {
-	const uint16_t tag = tag_of(hash);
-	// The emptier of the two buckets (primary on a tie): keeps the load even, so that a key finds both
-	// of its buckets full only when the table really is nearly full.
-	std::atomic<uint64_t>* free_slot = nullptr;
-	uint32_t index = 0;
-	// Two rounds: the control thread may empty a slot between the scan and our CAS; then look again.
-	for (int round = 0; round < 2 && !free_slot; ++round) {
-		uint32_t most_free = 0;
-		for (size_t b : {primary(hash), secondary(hash)}) {
-			std::atomic<uint64_t>* first = nullptr;
-			uint32_t free = 0;
-			for (auto& slot : buckets_[b].slots) {
-				if (slot.load(std::memory_order_relaxed) == 0) {
-					free++;
-					if (!first)
-						first = &slot;
-				}
-			}
-			if (free > most_free) {
-				most_free = free;
-				free_slot = first;
-			}
+	const uint32_t p = primary(hash);
+	uint32_t b = p, slot = bucket_slots, index = 0;
+	// Two rounds: the control thread may empty a slot between the scan and our store; then look again.
+	for (int round = 0; round < 2 && slot == bucket_slots; ++round) {
+		if (const uint32_t free = empty_slots(buckets_[p].slots)) {
+			b = p;
+			slot = uint32_t(__builtin_ctz(free));
+			break;
 		}
-		if (free_slot || policy_ != full_policy::evict_embryonic)
+		const uint32_t s = secondary(hash);
+		if (const uint32_t free = empty_slots(buckets_[s].slots)) {
+			b = s;
+			slot = uint32_t(__builtin_ctz(free));
+			break;
+		}
+		// Both full: move one of their keys to its other bucket, if that has room (one cuckoo step).
+		if (const uint32_t freed = displace(p, s); freed != 2 * bucket_slots) {
+			b = freed < bucket_slots ? p : s;
+			slot = freed % bucket_slots;
+			break;
+		}
+		if (policy_ != full_policy::evict_embryonic)
 			break;
 		// Both buckets full: make room in them by evicting their stalest embryonic flow, if any; its
 		// entry is reused at once (the owner is the only one who could still be using it).
-		std::atomic<uint64_t>* victim = nullptr;
+		uint32_t victim_bucket = 0, victim_slot = bucket_slots, victim_w = 0;
 		uint64_t victim_seen = UINT64_MAX;
-		for (size_t b : {primary(hash), secondary(hash)}) {
-			for (auto& slot : buckets_[b].slots) {
-				const uint64_t w = slot.load(std::memory_order_relaxed);
+		for (uint32_t vb : {p, s}) {
+			for (uint32_t i = 0; i < bucket_slots; ++i) {
+				const uint32_t w = buckets_[vb].slots[i].load(std::memory_order_relaxed);
 				const flow_entry& v = entries_[slot_index(w)];
 				if (w && is_embryonic(v.state) && v.last_seen < victim_seen) {
-					victim = &slot;
+					victim_bucket = vb;
+					victim_slot = i;
+					victim_w = w;
 					victim_seen = v.last_seen;
 				}
 			}
 		}
-		if (!victim)
+		if (victim_slot == bucket_slots)
 			break;
-		uint64_t w = victim->load(std::memory_order_relaxed);
-		if (w && victim->compare_exchange_strong(w, 0, std::memory_order_acq_rel)) {
+		if (clear_slot(victim_bucket, victim_slot, victim_w)) {
 			counters_.evicted_embryonic.fetch_add(1, std::memory_order_relaxed);
-			free_slot = victim;
-			index = slot_index(w);
+			b = victim_bucket;
+			slot = victim_slot;
+			index = slot_index(victim_w);
 		}
 	}
-	if (!free_slot) {
+	if (slot == bucket_slots) {
 		counters_.refused_buckets.fetch_add(1, std::memory_order_relaxed);
 		return nullptr;
 	}
@@ -264,35 +295,73 @@ flow_entry* flow_table::insert(const flow_key& key, uint64_t hash, uint64_t now)
 		return nullptr;
 	}
 	flow_entry& e = entries_[index];
-	const uint16_t generation = uint16_t(e.generation + 1);
+	const uint8_t generation = uint8_t(e.generation + 1);
 	std::memset(static_cast<void*>(&e), 0, sizeof(e));
 	e.key = key;
 	e.generation = generation;
 	e.created = now;
 	e.last_seen = now;
+	bucket& bk = buckets_[b];
+	bk.sig[slot] = tag_of(hash);
+	if (b != p)
+		buckets_[p].overflow.fetch_add(1, std::memory_order_relaxed);
 	// Only the owner fills empty slots (the control thread only empties them), so a release store is
-	// enough; it publishes the entry's contents with the slot.
-	free_slot->store(make_slot(index, generation, tag), std::memory_order_release);
+	// enough; it publishes the entry's contents with the slot. allocate() may have evicted from this
+	// very slot meanwhile; it is empty again either way.
+	bk.slots[slot].store(make_slot(index, generation), std::memory_order_release);
 	counters_.inserts.fetch_add(1, std::memory_order_relaxed);
 	note_embryonic(&e);
 	return &e;
+}
+
+uint32_t flow_table::displace(uint32_t p, uint32_t s)
+{
+	// Rare (both buckets of a new key full: well under 1% of inserts near capacity), so the entries'
+	// keys are read cold to find their other bucket. Only the owner moves keys and only the owner looks
+	// keys up, so a key out of both buckets for a moment is never missed by a lookup; the control thread
+	// may skip it in one expiry pass or one listing.
+	for (uint32_t from : {p, s}) {
+		bucket& fb = buckets_[from];
+		const uint32_t at = from == p ? 0 : bucket_slots;
+		for (uint32_t i = 0; i < bucket_slots; ++i) {
+			uint32_t w = fb.slots[i].load(std::memory_order_acquire);
+			if (!w)
+				return at + i;  // emptied by the control thread meanwhile
+			const uint64_t h = hash_key(entries_[slot_index(w)].key);
+			const uint32_t home = primary(h), to = from == home ? secondary(h) : home;
+			const uint32_t free = empty_slots(buckets_[to].slots);
+			if (!free)
+				continue;
+			if (!fb.slots[i].compare_exchange_strong(w, 0, std::memory_order_acq_rel))
+				return at + i;  // expired meanwhile: the slot is free all the same
+			const uint32_t j = uint32_t(__builtin_ctz(free));
+			buckets_[to].sig[j] = tag_of(h);
+			if (to != home)
+				buckets_[home].overflow.fetch_add(1, std::memory_order_relaxed);
+			buckets_[to].slots[j].store(w, std::memory_order_release);
+			if (from != home)
+				buckets_[home].overflow.fetch_sub(1, std::memory_order_relaxed);
+			return at + i;
+		}
+	}
+	return 2 * bucket_slots;
 }
 
 void flow_table::note_embryonic(const flow_entry* e)
 {
 	if (embryonic_tail_ - embryonic_head_ == embryonic_fifo_.size())
 		++embryonic_head_;  // full: forget the oldest hint
-	embryonic_fifo_[embryonic_tail_++ & (embryonic_fifo_.size() - 1)] = {uint32_t(e - entries_), e->generation};
+	embryonic_fifo_[embryonic_tail_++ & (embryonic_fifo_.size() - 1)] = make_slot(uint32_t(e - entries_), e->generation);
 }
 
-bool flow_table::remove_slot(const flow_entry& e, uint32_t index, uint16_t generation)
+bool flow_table::remove_slot(const flow_entry& e, uint32_t index, uint8_t generation)
 {
 	const uint64_t hash = hash_key(e.key);
-	for (size_t b : {primary(hash), secondary(hash)}) {
-		for (auto& slot : buckets_[b].slots) {
-			uint64_t w = slot.load(std::memory_order_acquire);
+	for (uint32_t b : {primary(hash), secondary(hash)}) {
+		for (uint32_t i = 0; i < bucket_slots; ++i) {
+			const uint32_t w = buckets_[b].slots[i].load(std::memory_order_acquire);
 			if (w && slot_index(w) == index && slot_generation(w) == generation)
-				return slot.compare_exchange_strong(w, 0, std::memory_order_acq_rel);
+				return clear_slot(b, i, w);
 		}
 	}
 	return false;
@@ -328,10 +397,10 @@ uint32_t flow_table::expire(uint64_t now, uint32_t buckets)
 	recycle_ready();
 	uint32_t expired = 0;
 	for (uint32_t i = 0; i < buckets && i < bucket_count_; ++i) {
-		bucket& b = buckets_[expire_cursor_];
-		expire_cursor_ = (expire_cursor_ + 1) & bucket_mask_;
-		for (auto& slot : b.slots) {
-			uint64_t w = slot.load(std::memory_order_acquire);
+		const uint32_t b = uint32_t(expire_cursor_);
+		expire_cursor_ = b + 1 == bucket_count_ ? 0 : b + 1;
+		for (uint32_t s = 0; s < bucket_slots; ++s) {
+			const uint32_t w = buckets_[b].slots[s].load(std::memory_order_acquire);
 			if (!w)
 				continue;
 			const flow_entry& e = entries_[slot_index(w)];
@@ -340,7 +409,7 @@ uint32_t flow_table::expire(uint64_t now, uint32_t buckets)
 			if (now <= last || now - last <= idle_ticks_[uint32_t(state) % flow_state_count])
 				continue;
 			// The generation in w makes this fail if the owner evicted and reused the entry meanwhile.
-			if (slot.compare_exchange_strong(w, 0, std::memory_order_acq_rel)) {
+			if (clear_slot(b, s, w)) {
 				counters_.expired[uint32_t(state) % flow_state_count].fetch_add(1, std::memory_order_relaxed);
 				retire(slot_index(w));
 				++expired;
@@ -354,10 +423,10 @@ uint32_t flow_table::flush()
 {
 	recycle_ready();
 	uint32_t removed = 0;
-	for (size_t b = 0; b < bucket_count_; ++b) {
-		for (auto& slot : buckets_[b].slots) {
-			uint64_t w = slot.load(std::memory_order_acquire);
-			if (w && slot.compare_exchange_strong(w, 0, std::memory_order_acq_rel)) {
+	for (uint32_t b = 0; b < bucket_count_; ++b) {
+		for (uint32_t s = 0; s < bucket_slots; ++s) {
+			const uint32_t w = buckets_[b].slots[s].load(std::memory_order_acquire);
+			if (w && clear_slot(b, s, w)) {
 				retire(slot_index(w));
 				++removed;
 			}

@@ -7,16 +7,18 @@
 // after the owner has passed a quiescent point (quiescent(), once per poll loop): quiescent-state-based
 // reclamation with a single reader, so the owner never sees an entry reused under its feet.
 //
-// Layout: 2^k buckets of 8 slots (one cache line). A slot holds entry index (32 bits), the entry's
-// generation (16) and a tag from the hash (16); 0 is empty. Each key may live in one of two buckets
-// (primary from the hash's low bits, secondary derived from the tag), so the table fills to its capacity
-// with slots at most half used. The generation in the slot makes every CAS specific to one use of an
-// entry: a remover holding a stale slot word fails instead of removing the entry's next flow.
-//
-// When the table is full (capacity entries live), insert() follows full_policy: evict_embryonic (default)
-// takes the oldest still-embryonic flow of this worker (SYN-sent, unreplied UDP/ICMP; a flood's flows)
-// and reuses it; established flows are never evicted. If there is none, or the policy is drop, the new
-// flow is refused and counted. Existing flows keep working either way.
+// Layout: buckets of one cache line: twelve 8-bit signatures side by side, an overflow count, and twelve
+// 32-bit slots (entry index, 24 bits, and the entry's generation, 8 bits; 0 is empty). A key lives in its
+// primary bucket while that has room, else in its secondary one, and the primary then counts it in its
+// overflow; a lookup reads the secondary only when that count is not zero. So a miss costs one bucket
+// line and one SIMD compare of the signatures, not two (rte_hash and VPP's bihash read both), and the
+// buckets take 8 bytes per flow of capacity (one per 8 flows: at capacity a bucket holds eight keys on
+// average and about 6% of buckets overflow), as rte_hash's do, which keeps them within the TLB's reach as
+// long as theirs. Signatures are written by the owner only, before the slot is published, and go stale
+// when the control thread empties a slot; a signature match is a hint, the entry's key decides. The
+// generation in the slot makes every CAS specific to one use of an entry: a remover holding a stale slot
+// word fails instead of removing the entry's next flow. When both buckets of a new key are full, one of
+// their keys moves to its other bucket (one cuckoo step) before anything is refused or evicted.
 #pragma once
 
 #include <atomic>
@@ -32,6 +34,9 @@ namespace portcullis::flow {
 
 enum class full_policy : uint8_t { evict_embryonic, drop };
 
+// At most 2^24 - 1 flows per table: a slot holds the entry index in 24 bits.
+inline constexpr uint32_t max_table_capacity = (1u << 24) - 1;
+
 struct alignas(64) flow_entry {
 	flow_key key;
 	uint32_t rule_id;             // rule that allowed the flow
@@ -42,7 +47,8 @@ struct alignas(64) flow_entry {
 	uint64_t bytes[2];
 	uint32_t opener_isn;          // TCP: the opener's and the responder's initial sequence numbers
 	uint32_t responder_isn;
-	uint16_t generation;          // bumped on every reuse; also in the bucket slot
+	uint8_t generation;           // bumped on every reuse; also in the bucket slot
+	uint8_t pad0;
 	flow_state state;
 	uint8_t opener_is_b;          // which endpoint of the key opened the flow
 	uint8_t opener_direction;     // direction (0 in, 1 out) of the opening packet
@@ -66,7 +72,7 @@ inline void store_state(flow_entry& e, flow_state s)
 }
 
 struct table_config {
-	uint32_t capacity = 1u << 20;  // flows this table holds
+	uint32_t capacity = 1u << 20;  // flows this table holds (at most max_table_capacity)
 	full_policy policy = full_policy::evict_embryonic;
 	timeouts idle;
 	uint64_t tsc_hz = 1'000'000'000;  // TSC ticks per second, to turn timeouts into ticks
@@ -124,7 +130,7 @@ public:
 	{
 		for (size_t b = 0; b < bucket_count_; ++b)
 			for (const auto& slot : buckets_[b].slots) {
-				const uint64_t w = slot.load(std::memory_order_acquire);
+				const uint32_t w = slot.load(std::memory_order_acquire);
 				if (w)
 					fn(entries_[slot_index(w)]);
 			}
@@ -139,24 +145,35 @@ public:
 	size_t memory_bytes() const;
 
 private:
+	static constexpr uint32_t bucket_slots = 12;
 	struct alignas(64) bucket {
-		std::atomic<uint64_t> slots[8];
+		uint8_t sig[bucket_slots];        // signature of the key in each slot; stale when the slot is empty
+		std::atomic<uint32_t> overflow;   // keys of this primary bucket living in their secondary one
+		std::atomic<uint32_t> slots[bucket_slots];  // index | generation << 24; 0 is empty
 	};
-	static uint32_t slot_index(uint64_t w) { return uint32_t(w); }
-	static uint16_t slot_generation(uint64_t w) { return uint16_t(w >> 32); }
-	// Never 0: an empty slot (all zero) must not match any tag.
-	static uint16_t tag_of(uint64_t hash) { return uint16_t(hash >> 48) | 1; }
-	static uint64_t make_slot(uint32_t index, uint16_t generation, uint16_t tag)
+	static_assert(sizeof(bucket) == 64);
+	static uint32_t slot_index(uint32_t w) { return w & max_table_capacity; }
+	static uint8_t slot_generation(uint32_t w) { return uint8_t(w >> 24); }
+	static uint8_t tag_of(uint64_t hash) { return uint8_t(hash); }
+	static uint32_t make_slot(uint32_t index, uint8_t generation) { return index | uint32_t(generation) << 24; }
+	// Multiply-shift ranges (Lemire): the low 32 bits of the hash pick the primary bucket, the high 32 the
+	// secondary, the lowest 8 (independent of the primary's pick, which the high bits of its word
+	// decide) make the signature.
+	uint32_t primary(uint64_t hash) const { return uint32_t((uint64_t(uint32_t(hash)) * bucket_count_) >> 32); }
+	uint32_t secondary(uint64_t hash) const
 	{
-		return uint64_t(index) | (uint64_t(generation) << 32) | (uint64_t(tag) << 48);
+		const uint32_t b = uint32_t(((hash >> 32) * bucket_count_) >> 32);
+		return b != primary(hash) ? b : (b + 1 == bucket_count_ ? 0 : b + 1);
 	}
-	size_t primary(uint64_t hash) const { return size_t(hash) & bucket_mask_; }
-	size_t secondary(uint64_t hash) const
-	{
-		return (size_t(hash) ^ ((size_t(tag_of(hash)) + 1) * 0x5bd1e995u)) & bucket_mask_;
-	}
+	// The entry of the first slot in b whose signature is tag, whose key is key; nullptr if none.
+	flow_entry* find_in(const bucket& b, const flow_key& key, uint8_t tag) const;
 	// Removes the slot holding (index, generation) for key; true if this call removed it.
-	bool remove_slot(const flow_entry& e, uint32_t index, uint16_t generation);
+	bool remove_slot(const flow_entry& e, uint32_t index, uint8_t generation);
+	// Moves one key of bucket p or s (both full) to its other bucket; returns the freed slot (0..11 in
+	// p, 12..23 in s), or 24 when every key's other bucket is full too.
+	uint32_t displace(uint32_t p, uint32_t s);
+	// Empties `slot` of bucket b if it still holds w; keeps the overflow count of the key's primary bucket.
+	bool clear_slot(uint32_t b, uint32_t slot, uint32_t w);
 	uint32_t allocate(uint64_t now);
 	void retire(uint32_t index);
 	void recycle_ready();
@@ -164,19 +181,14 @@ private:
 	uint32_t capacity_;
 	full_policy policy_;
 	uint64_t idle_ticks_[flow_state_count];
-	size_t bucket_count_;
-	size_t bucket_mask_;
+	uint32_t bucket_count_;
 	bucket* buckets_;
 	flow_entry* entries_;  // index 0 unused: a zero slot word means empty
 
 	// Owner-only allocation state.
 	alignas(64) uint32_t next_unused_ = 1;
 	std::atomic<uint64_t> taken_{0};  // entries taken from the unused range or the free ring
-	struct embryonic_ref {
-		uint32_t index;
-		uint16_t generation;
-	};
-	std::vector<embryonic_ref> embryonic_fifo_;  // ring, oldest first
+	std::vector<uint32_t> embryonic_fifo_;  // slot words (index and generation), oldest first
 	uint64_t embryonic_head_ = 0, embryonic_tail_ = 0;
 
 	// Free ring: the control thread produces recycled indices, the owner consumes them.

@@ -233,3 +233,59 @@ TEST_CASE("owner and control thread run concurrently without losing live flows")
 	CHECK(t.counters().expired[uint32_t(flow_state::udp_new)].load() > 0);
 	INFO("refused " << refused);
 }
+
+TEST_CASE("a table fills to its capacity, and keys moved or overflowed stay findable through removals")
+{
+	// Random keys at several capacities: every insert up to capacity succeeds (primary bucket, then the
+	// secondary, then one cuckoo step), and after expiring every other flow the rest are all still found,
+	// which checks the overflow counts that let a lookup skip secondary buckets.
+	for (uint32_t capacity : {64u, 1000u, 65536u, 100000u}) {
+		table_config c = small_config(capacity, full_policy::drop);
+		c.idle[flow_state::udp_new] = 1;
+		c.idle[flow_state::tcp_established] = 1000;
+		flow_table t(c);
+		std::mt19937_64 rng(capacity);
+		std::vector<flow_key> keys;
+		std::vector<flow_entry*> entries;
+		while (keys.size() < capacity) {
+			bool reversed;
+			const uint64_t r = rng();
+			const flow_key k = make_key(4, 17, u128(uint32_t(r)), u128(uint32_t(r >> 32)), 53, 53, reversed);
+			if (t.lookup(k, hash_key(k)))
+				continue;
+			flow_entry* e = t.insert(k, hash_key(k), 0);
+			REQUIRE(e != nullptr);
+			e->state = keys.size() % 2 ? flow_state::udp_new : flow_state::tcp_established;
+			keys.push_back(k);
+			entries.push_back(e);
+		}
+		CHECK(t.size() == capacity);
+		CHECK(t.counters().refused_buckets.load() == 0);
+		bool reversed;
+		const flow_key one_more = make_key(6, 6, 1, 2, 3, 4, reversed);
+		CHECK(t.insert(one_more, hash_key(one_more), 0) == nullptr);
+		CHECK(t.counters().refused_full.load() == 1);
+		for (size_t i = 0; i < keys.size(); ++i)
+			REQUIRE(t.lookup(keys[i], hash_key(keys[i])) == entries[i]);
+		CHECK(t.expire(5000, 1u << 24) == capacity / 2);
+		std::vector<flow_entry*> found(keys.size());
+		std::vector<uint64_t> hashes;
+		for (const auto& k : keys)
+			hashes.push_back(hash_key(k));
+		t.lookup_burst(keys.data(), hashes.data(), uint32_t(keys.size()), found.data());
+		for (size_t i = 0; i < keys.size(); ++i) {
+			flow_entry* expect = i % 2 ? nullptr : entries[i];
+			REQUIRE(t.lookup(keys[i], hashes[i]) == expect);
+			REQUIRE(found[i] == expect);
+		}
+		// The expired half's room comes back after a quiescent point, and refills completely.
+		t.quiescent();
+		t.expire(5000, 1);
+		for (size_t i = 1; i < keys.size(); i += 2)
+			REQUIRE(t.insert(keys[i], hashes[i], 6000) != nullptr);
+		CHECK(t.size() == capacity);
+		for (size_t i = 0; i < keys.size(); ++i)
+			REQUIRE(t.lookup(keys[i], hashes[i]) != nullptr);
+	}
+}
+
