@@ -1,0 +1,156 @@
+// The option table of portcullisd and the checks on its values; see settings.h.
+#include "daemon/settings.h"
+
+#include <boost/program_options.hpp>
+
+#include <algorithm>
+#include <string>
+
+#include "control/protocol.h"
+#include "dataplane/policy.h"
+
+namespace portcullis::daemon {
+
+namespace po = boost::program_options;
+
+po::options_description describe(settings& s)
+{
+	po::options_description general("General");
+	general.add_options()
+		("help,h", "Show this help and exit.")
+		("config,c", po::value<std::vector<std::string>>()->composing(),
+		 "INI configuration file (repeatable). Precedence: command line, then config files in order, then the profile.")
+		("profile,p", po::value<std::string>(),
+		 "Driver profile (drivers-config/*.conf): EAL arguments, ports and queues. Same format as --config; "
+		 "may be named by a config file (profile = ...).")
+		("rules,r", po::value(&s.rules_file),
+		 "Rule file to enforce (required): the source of truth. SIGHUP re-reads it; a push is runtime only.")
+		("rules.watch", po::value(&s.rules_watch)->default_value(""),
+		 "etcd://HOST[:PORT]/KEY: follow this etcd key (docs/scale-out.md). The daemon starts on --rules, then "
+		 "swaps in the key's value and every new revision of it the way a push does; a revision with errors "
+		 "is refused (errors as etcd://...@REVISION:LINE:COLUMN) and the running rules stay; deleting the key "
+		 "or losing etcd keeps them too. '' (default): no etcd.")
+		("check", po::bool_switch(&s.check_only),
+		 "Validate the configuration and the rule file, then exit (0 when both are good); touches no NIC.");
+
+	po::options_description eal("EAL ([eal] section)");
+	eal.add_options()
+		("eal.args", po::value(&s.eal_args)->default_value(""),
+		 "DPDK EAL arguments, e.g. \"-l 0-1 --vdev=net_null0\"; words after -- on the command line are "
+		 "appended. {capture} and {output} are replaced by replay.capture and replay.output-dir.");
+
+	po::options_description ports("Ports ([ports] section)");
+	ports.add_options()
+		("ports.outside", po::value(&s.outside)->default_value("0"), "Outside port: id or device name.")
+		("ports.inside", po::value(&s.inside)->default_value("1"), "Inside port: id or device name.")
+		("ports.mode", po::value(&s.mode)->default_value("pair"),
+		 "pair: traffic from the outside port is inbound and leaves by the inside port, and back. "
+		 "replay: the outside port carries both directions (a capture); a packet whose source is in "
+		 "ports.inside-networks is outbound and leaves by the outside port, others leave by the inside port.")
+		("ports.drops", po::value(&s.drops)->default_value(""),
+		 "Optional third port (e.g. a net_null vdev) that receives every dropped packet, so that "
+		 "`dpdk-dumpcap -i <it>` captures the drops. Off ('') by default: it costs a TX burst per burst with drops.")
+		("ports.inside-networks", po::value(&s.inside_networks)->default_value(""),
+		 "Replay mode: the inside address ranges, as in a rule (\"198.18.1.0/24, 2001:2:0:1::/64\").")
+		("replay.capture", po::value(&s.capture)->default_value(""), "Capture file substituted for {capture} in eal.args.")
+		("replay.output-dir", po::value(&s.output_dir)->default_value("."), "Directory substituted for {output} in eal.args.");
+
+	po::options_description queues("Queues and memory ([queues] section)");
+	queues.add_options()
+		("queues.workers", po::value(&s.workers)->default_value(1),
+		 "Worker lcores. Needs that many lcores besides the main one in eal.args (-l), or runs one worker on "
+		 "the main lcore when there are none; and one TX queue per worker on every port. Each worker polls "
+		 "its own RX queue of every port (symmetric RSS on IP addresses); a port with fewer RX queues is "
+		 "polled by the first workers, which hand each packet to the worker that owns its addresses "
+		 "(docs/workers.md).")
+		("queues.handoff-ring", po::value(&s.handoff_ring)->default_value(4096),
+		 "Packets each worker's inbox holds when workers hand packets over (software distribution); a full "
+		 "inbox drops, counted as handoff_full.")
+		("queues.rx-descriptors", po::value(&s.ports.rx_descriptors)->default_value(1024), "RX ring size per queue.")
+		("queues.tx-descriptors", po::value(&s.ports.tx_descriptors)->default_value(1024), "TX ring size per queue.")
+		("queues.mbufs", po::value(&s.ports.mbufs)->default_value(16383), "Mbufs in the packet pool.")
+		("queues.mbuf-cache", po::value(&s.ports.mbuf_cache)->default_value(256), "Per-lcore mbuf cache.")
+		("queues.burst", po::value(&s.burst)->default_value(32), "Packets per RX burst (1..64).")
+		("queues.rss", po::value(&s.rss)->default_value("symmetric"),
+		 "symmetric: RSS with a key that sends both directions of a flow to one queue; plain: the NIC's default key.");
+
+	po::options_description flows("Connection tracking ([flows] section)");
+	flows.add_options()
+		("flows.capacity", po::value(&s.flow_capacity)->default_value(1u << 20),
+		 "Flows tracked in all, split evenly between the workers.")
+		("flows.full-policy", po::value(&s.full_policy)->default_value("evict-embryonic"),
+		 "When the table is full: evict-embryonic (the oldest half-open flow makes room; established flows "
+		 "are never evicted) or drop (new flows are refused). Both are counted.")
+		("flows.tcp-loose-pickup", po::bool_switch(&s.tcp_loose_pickup),
+		 "Let an allowed TCP packet that is not a SYN open a flow (after a restart, say). Off: such packets "
+		 "are dropped as tcp_no_flow.");
+	for (uint32_t st = 0; st < flow::flow_state_count; ++st) {
+		std::string name = "flows.timeout." + std::string(flow::to_string(flow::flow_state(st)));
+		std::replace(name.begin(), name.end(), '_', '-');
+		// option_description copies the name: no need to keep it (a strdup here leaked, seen by LeakSanitizer).
+		flows.add_options()(name.c_str(), po::value(&s.idle.seconds[st])->default_value(s.idle.seconds[st]),
+		                    "Idle timeout in seconds.");
+	}
+
+	po::options_description data("Data path ([dataplane] section)");
+	data.add_options()
+		("dataplane.pass-other-l2", po::bool_switch(&s.pass_other_l2),
+		 "Forward frames that are neither IP nor ARP (dropped and counted as l2_other by default).")
+		("dataplane.send-rejects", po::value(&s.send_rejects)->default_value(true),
+		 "Answer reject rules with a TCP RST or an ICMP unreachable (else they only drop).")
+		("dataplane.classifier", po::value(&s.classifier)->default_value("ours"), "ours or rte_acl.")
+		("dataplane.pdump", po::value(&s.pdump)->default_value(true),
+		 "Serve dpdk-dumpcap/dpdk-pdump (rte_pdump): `dpdk-dumpcap --file-prefix=<the daemon's> -i <port>` "
+		 "captures what a port receives and sends. Needs hugepages (not --no-huge) and the EAL's shared files "
+		 "(not --no-shconf or --in-memory). Costs nothing until a capture starts. false: refuse captures.");
+
+	po::options_description run("Run ([run] section)");
+	run.add_options()
+		("run.duration", po::value(&s.duration)->default_value(0), "Stop after this many seconds (0: until a signal).")
+		("run.exit-when-idle", po::value(&s.exit_when_idle_ms)->default_value(0),
+		 "Stop once no packet has arrived for this many milliseconds after the first one (capture replays).")
+		("run.stats-interval", po::value(&s.stats_interval)->default_value(0),
+		 "Print counters every this many seconds (0: only at exit).");
+
+	po::options_description ctl("Control socket ([control] section)");
+	ctl.add_options()
+		("control.socket", po::value(&s.control_socket)->default_value(portcullis::control::default_socket_path),
+		 "Unix socket for the portcullis CLI (docs/control.md); '' for none. Mode 0660, owner root and control.group.")
+		("control.group", po::value(&s.control_group)->default_value("root"),
+		 "Group (name or number) whose members may use the control socket besides root.");
+
+	po::options_description all;
+	po::options_description met("Metrics ([metrics] section)");
+	met.add_options()
+		("metrics.listen", po::value(&s.metrics_listen)->default_value("127.0.0.1:9469"),
+		 "Prometheus exporter address (host:port; /metrics). Loopback by default: not reachable from other "
+		 "machines unless the operator says so. '' for none.");
+	po::options_description lg("Logging of rules marked `log` ([log] section)");
+	lg.add_options()
+		("log.target", po::value(&s.log_target)->default_value("stdout"),
+		 "stdout (JSON lines) or syslog (JSON lines to the daemon facility; journald collects them).")
+		("log.rate", po::value(&s.log_rate)->default_value(100),
+		 "Log records per second each worker may write; beyond it records are counted as suppressed, and the "
+		 "log says how many once a second.");
+	all.add(general).add(eal).add(ports).add(queues).add(flows).add(data).add(run).add(ctl).add(met).add(lg);
+	return all;
+}
+
+std::string usage_error(const settings& s)
+{
+	if (s.rules_file.empty())
+		return "--rules is required (see --help)";
+	if (s.mode != "pair" && s.mode != "replay")
+		return "ports.mode must be pair or replay, not '" + s.mode + "'";
+	if (s.full_policy != "evict-embryonic" && s.full_policy != "drop")
+		return "flows.full-policy must be evict-embryonic or drop";
+	if (s.log_target != "stdout" && s.log_target != "syslog")
+		return "log.target must be stdout or syslog";
+	if (s.classifier != "ours" && s.classifier != "rte_acl")
+		return "dataplane.classifier must be ours or rte_acl";
+	if (s.workers < 1 || s.workers > dataplane::max_workers)
+		return "queues.workers must be 1.." + std::to_string(dataplane::max_workers);
+	return {};
+}
+
+} // namespace portcullis::daemon
