@@ -6,19 +6,21 @@
 // Packets are classified in bursts (64 by default) straight from a key array: this measures the lookup,
 // not parsing. ClassBench's TCP-flags column is ignored (see classbench.h), as dpdk-test-acl does.
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include <rte_eal.h>
-#include <rte_errno.h>
 
 #include "classbench.h"
 #include "classify/acl.h"
 #include "classify/classify.h"
+#include "common/args.h"
+#include "common/eal.h"
+#include "common/json.h"
+#include "common/stats.h"
+#include "common/timing.h"
 
 using namespace portcullis;
 using namespace portcullis::classify;
@@ -48,37 +50,29 @@ void usage()
 
 bool parse_args(int argc, char** argv, options& o)
 {
-	for (int i = 1; i < argc; ++i) {
-		const std::string arg = argv[i];
-		auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
-		const char* v = nullptr;
-		if (arg == "--help" || arg == "-h") {
-			usage();
-			std::exit(0);
-		} else if (arg == "--data" && (v = value())) {
-			o.data_dir = v;
-		} else if (arg == "--sets" && (v = value())) {
-			std::stringstream ss(v);
-			for (std::string s; std::getline(ss, s, ',');)
-				if (!s.empty())
-					o.sets.push_back(s);
-		} else if (arg == "--iters" && (v = value())) {
-			o.iters = std::max(1, std::atoi(v));
-		} else if (arg == "--burst" && (v = value())) {
-			o.burst = uint32_t(std::max(1, std::atoi(v)));
-		} else if (arg == "--packets" && (v = value())) {
-			o.max_packets = size_t(std::max(1LL, std::atoll(v)));
-		} else if (arg == "--mem" && (v = value())) {
-			o.memory_mb = std::max(64, std::atoi(v));
-		} else if (arg == "--acl-method" && (v = value())) {
-			const auto m = parse_acl_method(v);
+	for (bench::arg_reader a(argc, argv, usage); a.next();) {
+		if (a.option("--data")) {
+			o.data_dir = a.value();
+		} else if (a.option("--sets")) {
+			const auto sets = bench::split_list(a.value());
+			o.sets.insert(o.sets.end(), sets.begin(), sets.end());
+		} else if (a.option("--iters")) {
+			o.iters = std::max(1, std::atoi(a.value()));
+		} else if (a.option("--burst")) {
+			o.burst = uint32_t(std::max(1, std::atoi(a.value())));
+		} else if (a.option("--packets")) {
+			o.max_packets = size_t(std::max(1LL, std::atoll(a.value())));
+		} else if (a.option("--mem")) {
+			o.memory_mb = std::max(64, std::atoi(a.value()));
+		} else if (a.option("--acl-method")) {
+			const auto m = parse_acl_method(a.value());
 			if (!m) {
-				std::fprintf(stderr, "bench-classify: unknown rte_acl method '%s'\n", v);
+				std::fprintf(stderr, "bench-classify: unknown rte_acl method '%s'\n", a.value());
 				return false;
 			}
 			o.method = *m;
 		} else {
-			std::fprintf(stderr, "bench-classify: bad argument '%s'\n", arg.c_str());
+			std::fprintf(stderr, "bench-classify: bad argument '%s'\n", a.name());
 			usage();
 			return false;
 		}
@@ -89,40 +83,21 @@ bool parse_args(int argc, char** argv, options& o)
 bool init_eal(const options& o)
 {
 	// One lcore (core 0): the EAL pins the main thread there, so both classifiers run on the same core.
-	// --no-shconf rather than --in-memory: DPDK 22.11 refuses --in-memory with --no-huge; this gives the
-	// same isolation (see tests/support/eal.cc).
-	std::vector<std::string> args = {"bench-classify", "--no-huge", "-m", std::to_string(o.memory_mb), "--no-pci",
-	                                 "--no-shconf", "--no-telemetry", "--file-prefix=bench-classify", "-l", "0",
-	                                 "--log-level=error"};
+	bench::eal_config c;
+	c.program = "bench-classify";
+	c.memory_mb = unsigned(o.memory_mb);
 	// rte_acl only allows avx512x32 when the EAL's SIMD limit is 512 bits (the 22.11 default is 256): lift
 	// it, so that "best" is the fastest method this CPU has and the baseline is rte_acl at its strongest.
-	args.push_back("--force-max-simd-bitwidth=512");
-	std::vector<char*> argv;
-	for (auto& a : args)
-		argv.push_back(a.data());
-	if (rte_eal_init(int(argv.size()), argv.data()) < 0) {
-		std::fprintf(stderr, "bench-classify: rte_eal_init failed: %s\n", rte_strerror(rte_errno));
-		return false;
-	}
-	return true;
+	c.extra = {"--force-max-simd-bitwidth=512"};
+	return bench::start_eal(c);
 }
 
 // One pass over the trace in bursts; returns seconds.
 double timed_pass(const classifier& c, const std::vector<key_v4>& keys, std::vector<uint32_t>& results,
                   uint32_t burst)
 {
-	const auto start = std::chrono::steady_clock::now();
-	const size_t n = keys.size();
-	for (size_t i = 0; i < n; i += burst)
-		c.classify(keys.data() + i, uint32_t(std::min<size_t>(burst, n - i)), results.data() + i);
-	return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-double median(std::vector<double> v)
-{
-	std::sort(v.begin(), v.end());
-	const size_t m = v.size() / 2;
-	return v.size() % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+	return bench::time_bursts(keys.size(), burst,
+	                          [&](size_t i, uint32_t n) { c.classify(keys.data() + i, n, results.data() + i); });
 }
 
 bool run_set(const options& o, const std::string& name)
@@ -152,9 +127,9 @@ bool run_set(const options& o, const std::string& name)
 		std::fprintf(stderr, "bench-classify: %s: ours failed to build: %s\n", name.c_str(), ours.error.c_str());
 		return false;
 	}
-	const auto acl_start = std::chrono::steady_clock::now();
+	const auto acl_start = bench::clock_type::now();
 	auto acl = build_rte_acl(entries, o.method);
-	acl.build_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - acl_start).count();
+	acl.build_ms = bench::seconds_since(acl_start) * 1e3;
 	if (!acl.classifier) {
 		std::fprintf(stderr, "bench-classify: %s: rte_acl failed to build: %s\n", name.c_str(), acl.error.c_str());
 		return false;
@@ -172,21 +147,28 @@ bool run_set(const options& o, const std::string& name)
 	for (size_t i = 0; i < keys.size(); ++i)
 		mismatches += ours_results[i] != acl_results[i];
 
-	std::vector<double> ours_s, acl_s;
-	for (int it = 0; it < o.iters; ++it) {
-		ours_s.push_back(timed_pass(*ours.classifier, keys, ours_results, o.burst));
-		acl_s.push_back(timed_pass(*acl.classifier, keys, acl_results, o.burst));
-	}
-	const double ours_mpps = double(keys.size()) / median(ours_s) / 1e6;
-	const double acl_mpps = double(keys.size()) / median(acl_s) / 1e6;
+	const auto seconds = bench::interleave(o.iters, {
+		[&] { return timed_pass(*ours.classifier, keys, ours_results, o.burst); },
+		[&] { return timed_pass(*acl.classifier, keys, acl_results, o.burst); },
+	});
+	const double ours_mpps = double(keys.size()) / bench::median(seconds[0]) / 1e6;
+	const double acl_mpps = double(keys.size()) / bench::median(seconds[1]) / 1e6;
 
-	std::printf("{\"bench\":\"classify\",\"case\":\"%s\",\"rules\":%zu,\"ours_mpps\":%.2f,\"baseline\":\"rte_acl\","
-	            "\"baseline_method\":\"%s\",\"baseline_mpps\":%.2f,\"ratio\":%.3f,\"ours_build_ms\":%.1f,"
-	            "\"baseline_build_ms\":%.1f,\"ours_bytes\":%zu,\"baseline_bytes\":%zu,\"mismatches\":%zu}\n",
-	            name.c_str(), rules.rules.size(), ours_mpps, rte_acl_method_name(*acl.classifier).c_str(), acl_mpps,
-	            ours_mpps / acl_mpps, ours.build_ms, acl.build_ms, ours.classifier->memory_bytes(),
-	            acl.classifier->memory_bytes(), mismatches);
-	std::fflush(stdout);
+	bench::json_line()
+	    .text("bench", "classify")
+	    .text("case", name)
+	    .integer("rules", rules.rules.size())
+	    .fixed("ours_mpps", ours_mpps, 2)
+	    .text("baseline", "rte_acl")
+	    .text("baseline_method", rte_acl_method_name(*acl.classifier))
+	    .fixed("baseline_mpps", acl_mpps, 2)
+	    .fixed("ratio", ours_mpps / acl_mpps, 3)
+	    .fixed("ours_build_ms", ours.build_ms, 1)
+	    .fixed("baseline_build_ms", acl.build_ms, 1)
+	    .integer("ours_bytes", ours.classifier->memory_bytes())
+	    .integer("baseline_bytes", acl.classifier->memory_bytes())
+	    .integer("mismatches", mismatches)
+	    .print();
 	return true;
 }
 

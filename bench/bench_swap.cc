@@ -10,12 +10,9 @@
 #include <rte_launch.h>
 #include <rte_lcore.h>
 
-#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
-#include <fstream>
 #include <random>
 #include <sstream>
 #include <string>
@@ -23,6 +20,11 @@
 #include <unistd.h>
 #include <vector>
 
+#include "common/args.h"
+#include "common/eal.h"
+#include "common/frames.h"
+#include "common/json.h"
+#include "common/stats.h"
 #include "control/runtime.h"
 #include "dataplane/ports.h"
 
@@ -37,42 +39,13 @@ struct options {
 	double window_s = 2.0;
 };
 
-void put16be(std::string& s, uint16_t v) { s += char(v >> 8), s += char(v & 0xff); }
-void put32be(std::string& s, uint32_t v) { put16be(s, uint16_t(v >> 16)), put16be(s, uint16_t(v)); }
-void put32le(std::ofstream& f, uint32_t v) { f.write(reinterpret_cast<const char*>(&v), 4); }
-
 // 4096 UDP flows from the outside (198.18.0.0/22) to the server's port 80, 64-byte frames.
 std::string write_capture()
 {
-	const std::string path = "/tmp/bench-swap-" + std::to_string(getpid()) + ".pcap";
-	std::ofstream f(path, std::ios::binary);
-	put32le(f, 0xa1b2c3d4);
-	const uint16_t ver[2] = {2, 4};
-	f.write(reinterpret_cast<const char*>(ver), 4);
-	put32le(f, 0), put32le(f, 0), put32le(f, 65535), put32le(f, 1);
-	for (uint32_t i = 0; i < 4096; ++i) {
-		std::string fr("\x02\x00\x00\x00\x01\x01\x02\x00\x00\x00\x00\x01\x08\x00", 14);
-		std::string ip;
-		ip += char(0x45), ip += char(0);
-		put16be(ip, 20 + 8 + 18);
-		put16be(ip, 0), put16be(ip, 0x4000);
-		ip += char(64), ip += char(17);
-		put16be(ip, 0);
-		put32be(ip, 0xC6120000 + (i % 1024));
-		put32be(ip, 0xC612010A);
-		uint32_t sum = 0;
-		for (size_t k = 0; k < 20; k += 2)
-			sum += uint32_t(uint8_t(ip[k])) << 8 | uint8_t(ip[k + 1]);
-		while (sum >> 16)
-			sum = (sum & 0xffff) + (sum >> 16);
-		ip[10] = char(~sum >> 8), ip[11] = char(~sum);
-		std::string udp;
-		put16be(udp, uint16_t(10000 + i)), put16be(udp, 80), put16be(udp, 8 + 18), put16be(udp, 0);
-		fr += ip + udp + std::string(18, 'x');
-		put32le(f, 0), put32le(f, i), put32le(f, uint32_t(fr.size())), put32le(f, uint32_t(fr.size()));
-		f.write(fr.data(), std::streamsize(fr.size()));
-	}
-	return path;
+	std::vector<std::string> frames;
+	for (uint32_t i = 0; i < 4096; ++i)
+		frames.push_back(bench::udp4_frame(0xC6120000 + (i % 1024), 0xC612010A, uint16_t(10000 + i), 80));
+	return bench::write_pcap("bench-swap", frames);
 }
 
 // n rules: the two the traffic meets (both sets allow port 80; they differ on port 81) and fillers that
@@ -107,12 +80,10 @@ uint64_t dropped(const dataplane::worker& w)
 	return n;
 }
 
-double percentile(std::vector<double> v, double p)
+void usage()
 {
-	if (v.empty())
-		return 0;
-	std::sort(v.begin(), v.end());
-	return v[std::min(v.size() - 1, size_t(p * double(v.size() - 1) + 0.5))];
+	std::fprintf(stderr, "usage: bench-swap [--sizes 1000,10000,100000] [--swaps N] [--window SECONDS]\n"
+	                     "  defaults: 100 swaps (10 for 100K rules), 2 s windows\n");
 }
 
 } // namespace
@@ -120,32 +91,27 @@ double percentile(std::vector<double> v, double p)
 int main(int argc, char** argv)
 {
 	options o;
-	for (int i = 1; i < argc; ++i) {
-		const std::string a = argv[i];
-		if (a == "--swaps" && i + 1 < argc) {
-			o.swaps = o.swaps_100k = uint32_t(std::stoul(argv[++i]));
-		} else if (a == "--sizes" && i + 1 < argc) {
+	for (bench::arg_reader a(argc, argv, usage); a.next();) {
+		if (a.option("--swaps")) {
+			o.swaps = o.swaps_100k = uint32_t(std::stoul(a.value()));
+		} else if (a.option("--sizes")) {
 			o.sizes.clear();
-			std::stringstream ss(argv[++i]);
-			for (std::string t; std::getline(ss, t, ',');)
+			for (const auto& t : bench::split_list(a.value()))
 				o.sizes.push_back(uint32_t(std::stoul(t)));
-		} else if (a == "--window" && i + 1 < argc) {
-			o.window_s = std::stod(argv[++i]);
+		} else if (a.option("--window")) {
+			o.window_s = std::stod(a.value());
 		} else {
-			std::fprintf(stderr, "usage: bench-swap [--sizes 1000,10000,100000] [--swaps N] [--window SECONDS]\n"
-			                     "  defaults: 100 swaps (10 for 100K rules), 2 s windows\n");
+			usage();
 			return 2;
 		}
 	}
 	const std::string capture = write_capture();
-	std::vector<std::string> args = {"bench-swap", "-l", "0-1", "--no-huge", "-m", "1024", "--no-pci", "--no-shconf",
-	                                 "--no-telemetry", "--log-level=error", "--file-prefix=bench-swap",
-	                                 "--vdev=net_pcap0,rx_pcap=" + capture + ",infinite_rx=1", "--vdev=net_null0,no-rx=1"};
-	std::vector<char*> eal_argv;
-	for (auto& s : args)
-		eal_argv.push_back(s.data());
-	if (rte_eal_init(int(eal_argv.size()), eal_argv.data()) < 0) {
-		std::fprintf(stderr, "bench-swap: EAL init failed\n");
+	bench::eal_config eal;
+	eal.program = "bench-swap";
+	eal.lcores = "0-1";
+	eal.vdevs = {"net_pcap0,rx_pcap=" + capture + ",infinite_rx=1", "net_null0,no-rx=1"};
+	if (!bench::start_eal(eal)) {
+		unlink(capture.c_str());
 		return 1;
 	}
 	const unsigned worker_lcore = rte_get_next_lcore(rte_get_main_lcore(), 1, 0);
@@ -214,13 +180,22 @@ int main(int argc, char** argv)
 		// In flight when the worker stopped: received minus forwarded minus dropped.
 		const uint64_t rx = received(w, uint16_t(src)) - rx0, tx = forwarded(w, uint16_t(sink)) - tx0;
 		const uint64_t lost = dropped(w) - d0 + (rx > tx ? 0 : 0);
-		std::printf("{\"bench\":\"swap\",\"case\":\"%uk\",\"rules\":%u,\"swaps\":%u,\"failed\":%u,\"compile_ms\":%.2f,"
-		            "\"swap_p50_us\":%.1f,\"swap_p99_us\":%.1f,\"lost\":%lu,\"baseline\":\"no_swaps\","
-		            "\"mpps_without\":%.3f,\"mpps_during\":%.3f,\"ratio\":%.3f,\"forwarded\":%lu}\n",
-		            n / 1000, n, swaps, failed, percentile(compile_ms, 0.5), percentile(quiesce_us, 0.5),
-		            percentile(quiesce_us, 0.99), (unsigned long)lost, mpps_without, mpps_during,
-		            mpps_without > 0 ? mpps_during / mpps_without : 0.0, (unsigned long)tx);
-		std::fflush(stdout);
+		bench::json_line()
+		    .text("bench", "swap")
+		    .text("case", std::to_string(n / 1000) + "k")
+		    .integer("rules", n)
+		    .integer("swaps", swaps)
+		    .integer("failed", failed)
+		    .fixed("compile_ms", bench::percentile(compile_ms, 0.5), 2)
+		    .fixed("swap_p50_us", bench::percentile(quiesce_us, 0.5), 1)
+		    .fixed("swap_p99_us", bench::percentile(quiesce_us, 0.99), 1)
+		    .integer("lost", lost)
+		    .text("baseline", "no_swaps")
+		    .fixed("mpps_without", mpps_without, 3)
+		    .fixed("mpps_during", mpps_during, 3)
+		    .fixed("ratio", mpps_without > 0 ? mpps_during / mpps_without : 0.0, 3)
+		    .integer("forwarded", tx)
+		    .print();
 	}
 	dataplane::stop_ports(ports);
 	rte_eal_cleanup();

@@ -34,7 +34,6 @@
 #include <atomic>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <numeric>
@@ -47,13 +46,17 @@
 
 #include <rte_cycles.h>
 #include <rte_eal.h>
-#include <rte_errno.h>
 #include <rte_eth_ring.h>
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
+#include "common/eal.h"
+#include "common/frames.h"
+#include "common/host.h"
+#include "common/json.h"
+#include "common/stats.h"
 #include "dataplane/dataplane.h"
 #include "dataplane/ports.h"
 #include "flow/conntrack.h"
@@ -63,6 +66,8 @@ namespace dp = portcullis::dataplane;
 namespace flow = portcullis::flow;
 namespace rules = portcullis::rules;
 namespace po = boost::program_options;
+namespace bench = portcullis::bench;
+using bench::median;
 
 namespace {
 
@@ -92,20 +97,6 @@ struct options {
 
 // ---- frames ----
 
-void put16(uint8_t* p, uint16_t v) { p[0] = uint8_t(v >> 8), p[1] = uint8_t(v); }
-void put32(uint8_t* p, uint32_t v) { put16(p, uint16_t(v >> 16)), put16(p + 2, uint16_t(v)); }
-
-void ipv4_checksum(uint8_t* ip)
-{
-	ip[10] = ip[11] = 0;
-	uint32_t sum = 0;
-	for (int k = 0; k < 20; k += 2)
-		sum += uint32_t(ip[k]) << 8 | ip[k + 1];
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	put16(ip + 10, uint16_t(~sum));
-}
-
 struct tcp_frame {
 	uint8_t bytes[64];
 };
@@ -119,24 +110,24 @@ tcp_frame make_tcp4(uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport, 
 	uint8_t* e = f.bytes;
 	const uint8_t macs[12] = {2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1};
 	std::memcpy(e, macs, 12);
-	put16(e + 12, 0x0800);
+	bench::store16be(e + 12, 0x0800);
 	uint8_t* ip = e + 14;
 	ip[0] = 0x45;
-	put16(ip + 2, uint16_t(40 + payload));
-	put16(ip + 6, 0x4000);
+	bench::store16be(ip + 2, uint16_t(40 + payload));
+	bench::store16be(ip + 6, 0x4000);
 	ip[8] = 64;
 	ip[9] = 6;
-	put32(ip + 12, src);
-	put32(ip + 16, dst);
-	ipv4_checksum(ip);
+	bench::store32be(ip + 12, src);
+	bench::store32be(ip + 16, dst);
+	bench::ipv4_checksum(ip);
 	uint8_t* tcp = ip + 20;
-	put16(tcp, sport);
-	put16(tcp + 2, dport);
-	put32(tcp + 4, seq);
-	put32(tcp + 8, ack);
+	bench::store16be(tcp, sport);
+	bench::store16be(tcp + 2, dport);
+	bench::store32be(tcp + 4, seq);
+	bench::store32be(tcp + 8, ack);
 	tcp[12] = 5 << 4;
 	tcp[13] = flags;
-	put16(tcp + 14, 65535);
+	bench::store16be(tcp + 14, 65535);
 	std::memset(tcp + 20, 'x', payload);
 	return f;
 }
@@ -451,47 +442,6 @@ census count_flows(const flow::flow_table& t)
 	return c;
 }
 
-double median(std::vector<double> v)
-{
-	if (v.empty())
-		return 0;
-	std::sort(v.begin(), v.end());
-	return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-}
-
-std::string json_array(const std::vector<double>& v, const char* fmt)
-{
-	std::string s = "[";
-	char num[32];
-	for (size_t i = 0; i < v.size(); ++i) {
-		std::snprintf(num, sizeof(num), fmt, v[i]);
-		if (i)
-			s += ',';
-		s += num;
-	}
-	return s + "]";
-}
-
-std::string cpu_model()
-{
-	std::ifstream in("/proc/cpuinfo");
-	for (std::string line; std::getline(in, line);)
-		if (line.rfind("model name", 0) == 0)
-			return line.substr(line.find(':') + 2);
-	return "unknown";
-}
-
-std::string json_escape(const std::string& s)
-{
-	std::string out;
-	for (char c : s)
-		if (c == '"' || c == '\\')
-			out += std::string("\\") + c;
-		else if (c >= 0x20)
-			out += c;
-	return out;
-}
-
 bool parse_options(int argc, char** argv, options& o, int& exit_code)
 {
 	std::string shares = "0.5,0.9,0.99";
@@ -551,16 +501,11 @@ int main(int argc, char** argv)
 	const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	if (long(o.lcore) >= cpus)
 		o.lcore = 0;
-	std::vector<std::string> words = {"bench-flood", "-l", std::to_string(o.lcore), "--no-huge", "-m", "1024",
-	                                  "--no-pci", "--no-shconf", "--no-telemetry", "--log-level=error",
-	                                  "--file-prefix=bench-flood-" + std::to_string(getpid())};
-	std::vector<char*> eal_argv;
-	for (auto& w : words)
-		eal_argv.push_back(w.data());
-	if (rte_eal_init(int(eal_argv.size()), eal_argv.data()) < 0) {
-		std::fprintf(stderr, "bench-flood: EAL init failed: %s\n", rte_strerror(rte_errno));
+	bench::eal_config eal;
+	eal.program = "bench-flood";
+	eal.lcores = std::to_string(o.lcore);
+	if (!bench::start_eal(eal))
 		return 1;
-	}
 	harness h;
 	if (auto err = h.start(o); !err.empty()) {
 		std::fprintf(stderr, "bench-flood: %s\n", err.c_str());
@@ -580,7 +525,7 @@ int main(int argc, char** argv)
 	flood_source flood{o.seed * 0x9E3779B97F4A7C15ull | 1};
 	run_pass(h, conns, flood, 0, o.warmup);
 
-	const std::string machine = cpu_model() + ", " + std::to_string(cpus) + " cpus";
+	const std::string machine = bench::machine();
 	bool failed = false;
 	for (const double share : o.shares) {
 		std::vector<double> base_mpps, flood_mpps, pass_ratio, syn_mpps, total_mpps, base_untrimmed, flood_untrimmed;
@@ -641,33 +586,49 @@ int main(int argc, char** argv)
 		// expected; every established packet is checked above.
 		const bool ok = !failed && est_dropped == 0 && size_max <= o.capacity && live_max <= o.capacity &&
 		                established_min == o.flows;
-		std::printf("{\"bench\":\"flood\",\"case\":\"syn_flood_share%.0f\",\"flood_share\":%.2f,\"flows_established\":%u,"
-		            "\"flow_capacity\":%u,\"burst\":%u,\"passes\":%zu,\"seconds_per_pass\":%.1f,"
-		            "\"ours\":\"established_during_flood\",\"ours_mpps\":%.3f,"
-		            "\"baseline\":\"established_without_flood\",\"baseline_mpps\":%.3f,\"ratio\":%.3f,\"goal\":0.9,"
-		            "\"pass_ratios\":%s,\"ratio_all_rounds\":%.3f,\"rounds\":%lu,\"rounds_discarded\":%lu,"
-		            "\"established_ns_per_packet\":%.1f,\"baseline_ns_per_packet\":%.1f,"
-		            "\"flood_mpps\":%.3f,\"total_mpps\":%.3f,\"established_packets\":%lu,\"established_dropped\":%lu,"
-		            "\"flood_packets\":%lu,\"flood_forwarded\":%lu,\"flows_opened\":%lu,\"table_fills\":%.1f,"
-		            "\"flow_table_max\":%lu,\"flow_table_live_max\":%lu,\"established_alive_min\":%lu,"
-		            "\"flow_inserts\":%lu,\"evicted_embryonic\":%lu,\"refused_full\":%lu,\"refused_buckets\":%lu,"
-		            "\"drops_flow_table_full\":%lu,\"drops_other\":%lu,\"ok\":%s,\"machine\":\"%s\"}\n",
-		            share * 100, share, o.flows, o.capacity, o.burst, flood_mpps.size(), o.seconds, ours, base,
-		            base > 0 ? ours / base : 0.0, json_array(pass_ratio, "%.3f").c_str(),
-		            median(base_untrimmed) > 0 ? median(flood_untrimmed) / median(base_untrimmed) : 0.0,
-		            (unsigned long)rounds, (unsigned long)discarded, ours > 0 ? 1e3 / ours : 0.0,
-		            base > 0 ? 1e3 / base : 0.0, median(syn_mpps), median(total_mpps),
-		            (unsigned long)(sum_base.est_packets + sum_flood.est_packets), (unsigned long)est_dropped,
-		            (unsigned long)sum_flood.flood_packets, (unsigned long)sum_flood.flood_forwarded,
-		            (unsigned long)(wc.flows_opened - opened0),
-		            double(wc.flows_opened - opened0) / double(o.capacity), (unsigned long)size_max,
-		            (unsigned long)live_max, (unsigned long)established_min, (unsigned long)(tc.inserts - inserts0),
-		            (unsigned long)evicted, (unsigned long)(tc.refused_full - refused_full0),
-		            (unsigned long)(tc.refused_buckets - refused_buckets0),
-		            (unsigned long)(wc.drops[size_t(dp::drop_reason::flow_table_full)] - full_drops0),
-		            (unsigned long)(drops - drops0 - (wc.drops[size_t(dp::drop_reason::flow_table_full)] - full_drops0)),
-		            ok ? "true" : "false", json_escape(machine).c_str());
-		std::fflush(stdout);
+		const uint64_t full_drops = wc.drops[size_t(dp::drop_reason::flow_table_full)] - full_drops0;
+		bench::json_line()
+		    .text("bench", "flood")
+		    .text("case", "syn_flood_share" + bench::fixed(share * 100, 0))
+		    .fixed("flood_share", share, 2)
+		    .integer("flows_established", o.flows)
+		    .integer("flow_capacity", o.capacity)
+		    .integer("burst", o.burst)
+		    .integer("passes", flood_mpps.size())
+		    .fixed("seconds_per_pass", o.seconds, 1)
+		    .text("ours", "established_during_flood")
+		    .fixed("ours_mpps", ours, 3)
+		    .text("baseline", "established_without_flood")
+		    .fixed("baseline_mpps", base, 3)
+		    .fixed("ratio", base > 0 ? ours / base : 0.0, 3)
+		    .raw("goal", "0.9")
+		    .fixed_array("pass_ratios", pass_ratio, 3)
+		    .fixed("ratio_all_rounds",
+		           median(base_untrimmed) > 0 ? median(flood_untrimmed) / median(base_untrimmed) : 0.0, 3)
+		    .integer("rounds", rounds)
+		    .integer("rounds_discarded", discarded)
+		    .fixed("established_ns_per_packet", ours > 0 ? 1e3 / ours : 0.0, 1)
+		    .fixed("baseline_ns_per_packet", base > 0 ? 1e3 / base : 0.0, 1)
+		    .fixed("flood_mpps", median(syn_mpps), 3)
+		    .fixed("total_mpps", median(total_mpps), 3)
+		    .integer("established_packets", sum_base.est_packets + sum_flood.est_packets)
+		    .integer("established_dropped", est_dropped)
+		    .integer("flood_packets", sum_flood.flood_packets)
+		    .integer("flood_forwarded", sum_flood.flood_forwarded)
+		    .integer("flows_opened", wc.flows_opened - opened0)
+		    .fixed("table_fills", double(wc.flows_opened - opened0) / double(o.capacity), 1)
+		    .integer("flow_table_max", size_max)
+		    .integer("flow_table_live_max", live_max)
+		    .integer("established_alive_min", established_min)
+		    .integer("flow_inserts", tc.inserts - inserts0)
+		    .integer("evicted_embryonic", evicted)
+		    .integer("refused_full", tc.refused_full - refused_full0)
+		    .integer("refused_buckets", tc.refused_buckets - refused_buckets0)
+		    .integer("drops_flow_table_full", full_drops)
+		    .integer("drops_other", drops - drops0 - full_drops)
+		    .boolean("ok", ok)
+		    .text("machine", machine)
+		    .print();
 		if (!ok) {
 			std::fprintf(stderr, "bench-flood: FAILED: %lu established packets dropped, table max %lu (live %lu) of %u, "
 			             "%lu of %u connections left established\n",

@@ -23,16 +23,14 @@
 // interleaved (ours, each baseline, ours ...), every rep builds fresh tables, and the median is reported.
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <random>
-#include <sstream>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -44,12 +42,18 @@
 #include <rte_lcore.h>
 #include <rte_malloc.h>
 
+#include "common/args.h"
+#include "common/eal.h"
+#include "common/json.h"
+#include "common/stats.h"
+#include "common/timing.h"
 #include "flow/flow_key.h"
 #include "flow/flow_table.h"
 
 using namespace portcullis;
 using flow::flow_entry;
 using flow::flow_key;
+using bench::seconds_since;
 
 namespace {
 
@@ -84,29 +88,22 @@ void usage()
 
 bool parse_args(int argc, char** argv, options& o)
 {
-	for (int i = 1; i < argc; ++i) {
-		const std::string arg = argv[i];
-		auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
-		const char* v = nullptr;
-		if (arg == "--help" || arg == "-h") {
-			usage();
-			std::exit(0);
-		} else if (arg == "--flows" && (v = value())) {
-			o.flows = uint32_t(std::max(64LL, std::atoll(v)));
-		} else if (arg == "--burst" && (v = value())) {
-			o.burst = uint32_t(std::clamp(std::atoi(v), 1, RTE_HASH_LOOKUP_BULK_MAX));
-		} else if (arg == "--reps" && (v = value())) {
-			o.reps = std::max(1, std::atoi(v));
-		} else if (arg == "--passes" && (v = value())) {
-			o.passes = std::max(1, std::atoi(v));
-		} else if (arg == "--seed" && (v = value())) {
-			o.seed = std::strtoull(v, nullptr, 10);
-		} else if (arg == "--pages" && (v = value())) {
-			o.thp = std::string(v) == "thp";
-		} else if (arg == "--baselines" && (v = value())) {
+	for (bench::arg_reader a(argc, argv, usage); a.next();) {
+		if (a.option("--flows")) {
+			o.flows = uint32_t(std::max(64LL, std::atoll(a.value())));
+		} else if (a.option("--burst")) {
+			o.burst = uint32_t(std::clamp(std::atoi(a.value()), 1, RTE_HASH_LOOKUP_BULK_MAX));
+		} else if (a.option("--reps")) {
+			o.reps = std::max(1, std::atoi(a.value()));
+		} else if (a.option("--passes")) {
+			o.passes = std::max(1, std::atoi(a.value()));
+		} else if (a.option("--seed")) {
+			o.seed = std::strtoull(a.value(), nullptr, 10);
+		} else if (a.option("--pages")) {
+			o.thp = std::string(a.value()) == "thp";
+		} else if (a.option("--baselines")) {
 			o.baselines.clear();
-			std::stringstream ss(v);
-			for (std::string s; std::getline(ss, s, ',');) {
+			for (const std::string& s : bench::split_list(a.value())) {
 				if (std::none_of(std::begin(baseline_kinds), std::end(baseline_kinds),
 				                 [&](const baseline_kind& k) { return s == k.name; })) {
 					std::fprintf(stderr, "bench-flowtable: unknown baseline '%s'\n", s.c_str());
@@ -170,19 +167,6 @@ stream make_stream(const std::vector<flow_key>& keys, size_t first, size_t count
 	return s;
 }
 
-double seconds_since(std::chrono::steady_clock::time_point t0)
-{
-	return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-double median(std::vector<double> v)
-{
-	if (v.empty())
-		return 0;
-	std::sort(v.begin(), v.end());
-	return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-}
-
 size_t heap_allocated()
 {
 	rte_malloc_socket_stats st{};
@@ -237,10 +221,7 @@ double time_ours(const flow::flow_table& t, const stream& s, uint32_t burst, loo
 	uint64_t hashes[RTE_HASH_LOOKUP_BULK_MAX];
 	flow_entry* found[RTE_HASH_LOOKUP_BULK_MAX];
 	uint64_t hits = 0;
-	const size_t n = s.keys.size();
-	const auto t0 = std::chrono::steady_clock::now();
-	for (size_t base = 0; base < n; base += burst) {
-		const uint32_t m = uint32_t(std::min<size_t>(burst, n - base));
+	const double secs = bench::time_bursts(s.keys.size(), burst, [&](size_t base, uint32_t m) {
 		for (uint32_t i = 0; i < m; ++i)
 			hashes[i] = flow::hash_key(s.keys[base + i]);
 		t.lookup_burst(&s.keys[base], hashes, m, found);
@@ -251,10 +232,9 @@ double time_ours(const flow::flow_table& t, const stream& s, uint32_t burst, loo
 			if (kind == lookup_kind::hit_update)
 				found[i]->packets[0]++;
 		}
-	}
-	const double secs = seconds_since(t0);
+	});
 	sink += hits;
-	return double(n) / secs;
+	return double(s.keys.size()) / secs;
 }
 
 double time_baseline(const rte_hash* h, const stream& s, uint32_t burst, lookup_kind kind, state_array& state,
@@ -262,20 +242,16 @@ double time_baseline(const rte_hash* h, const stream& s, uint32_t burst, lookup_
 {
 	void* data[RTE_HASH_LOOKUP_BULK_MAX];
 	uint64_t hits = 0;
-	const size_t n = s.keys.size();
-	const auto t0 = std::chrono::steady_clock::now();
-	for (size_t base = 0; base < n; base += burst) {
-		const uint32_t m = uint32_t(std::min<size_t>(burst, n - base));
+	const double secs = bench::time_bursts(s.keys.size(), burst, [&](size_t base, uint32_t m) {
 		uint64_t mask = 0;
 		rte_hash_lookup_bulk_data(h, const_cast<const void**>(&s.ptrs[base]), m, &mask, data);
 		hits += uint64_t(__builtin_popcountll(mask));
 		if (kind == lookup_kind::hit_update)
 			for (uint64_t b = mask; b; b &= b - 1)
 				state.entries[uintptr_t(data[__builtin_ctzll(b)])].packets[0]++;
-	}
-	const double secs = seconds_since(t0);
+	});
 	sink += hits;
-	return double(n) / secs;
+	return double(s.keys.size()) / secs;
 }
 
 // Untimed: every answer of ours and of the baseline against what each table accepted (an insert either
@@ -316,22 +292,16 @@ int main(int argc, char** argv)
 
 	// rte_hash for N 40-byte keys takes ~70 bytes per entry (key store, buckets, free-slot ring): size the
 	// EAL's memory for every baseline at once plus headroom.
-	const size_t mem_mb = 256 + size_t(o.baselines.size()) * ((size_t(o.flows) * 96) >> 20);
-	const std::string prefix = "--file-prefix=bench-flowtable-" + std::to_string(getpid());
-	const std::string mem = std::to_string(mem_mb);
-	std::vector<std::string> eal_words = {"bench-flowtable", "-l", "0", "--no-huge", "-m", mem, "--no-pci", prefix,
-	                                      "--log-level=warning"};
-	std::vector<char*> eal_argv;
-	for (auto& w : eal_words)
-		eal_argv.push_back(w.data());
-	if (rte_eal_init(int(eal_argv.size()), eal_argv.data()) < 0) {
-		std::fprintf(stderr, "bench-flowtable: EAL init failed: %s\n", rte_strerror(rte_errno));
+	bench::eal_config eal;
+	eal.program = "bench-flowtable";
+	eal.memory_mb = unsigned(256 + size_t(o.baselines.size()) * ((size_t(o.flows) * 96) >> 20));
+	eal.log_level = "warning";
+	if (!bench::start_eal(eal))
 		return 1;
-	}
 
 	const uint32_t n = o.flows;
 	const size_t n50 = size_t(n) / 2, n90 = size_t(n) * 9 / 10;
-	const auto tk = std::chrono::steady_clock::now();
+	const auto tk = bench::clock_type::now();
 	std::vector<flow_key> all = make_keys(n90 + n50, o.seed);
 	// Present keys are all[0, n90); absent keys all[n90, n90 + n50).
 	std::mt19937_64 rng(o.seed * 7 + 1);
@@ -382,7 +352,7 @@ int main(int argc, char** argv)
 		std::vector<std::vector<uint8_t>> base_has(nb, std::vector<uint8_t>(all.size()));
 		auto fill = [&](size_t from, size_t to, case_result& r) {
 			uint64_t failed = 0;
-			auto t0 = std::chrono::steady_clock::now();
+			auto t0 = bench::clock_type::now();
 			for (size_t i = from; i < to; ++i) {
 				flow_entry* e = ours->insert(all[i], flow::hash_key(all[i]), 0);
 				if (e) {
@@ -397,7 +367,7 @@ int main(int argc, char** argv)
 				r.ours_failures += failed;
 			for (size_t b = 0; b < nb; ++b) {
 				uint64_t bf = 0;
-				t0 = std::chrono::steady_clock::now();
+				t0 = bench::clock_type::now();
 				for (size_t i = from; i < to; ++i) {
 					const bool ok = rte_hash_add_key_data(base[b].h, &all[i], reinterpret_cast<void*>(uintptr_t(i))) == 0;
 					base_has[b][i] = ok;
@@ -409,11 +379,13 @@ int main(int argc, char** argv)
 			}
 		};
 		auto lookups = [&](const stream& s, lookup_kind kind, case_result& r) {
-			for (int p = 0; p < o.passes; ++p) {
-				r.ours.push_back(time_ours(*ours, s, o.burst, kind, sink));
-				for (size_t b = 0; b < nb; ++b)
-					r.base[b].push_back(time_baseline(base[b].h, s, o.burst, kind, state, sink));
-			}
+			std::vector<std::function<double()>> sides = {[&] { return time_ours(*ours, s, o.burst, kind, sink); }};
+			for (size_t b = 0; b < nb; ++b)
+				sides.push_back([&, b] { return time_baseline(base[b].h, s, o.burst, kind, state, sink); });
+			const auto samples = bench::interleave(o.passes, sides);
+			r.ours.insert(r.ours.end(), samples[0].begin(), samples[0].end());
+			for (size_t b = 0; b < nb; ++b)
+				r.base[b].insert(r.base[b].end(), samples[1 + b].begin(), samples[1 + b].end());
 			if (rep == 0)
 				for (size_t b = 0; b < nb; ++b)
 					r.mismatches += count_mismatches(*ours, base[b].h, s, ours_has, base_has[b]);
@@ -434,22 +406,28 @@ int main(int argc, char** argv)
 
 	// Insert failures are those of the first rep.
 	for (const auto& c : cases) {
-		const double ours_mops = median(c.r.ours) / 1e6;
+		const double ours_mops = bench::median(c.r.ours) / 1e6;
 		for (size_t b = 0; b < nb; ++b) {
-			const double base_mops = median(c.r.base[b]) / 1e6;
-			std::printf("{\"bench\":\"flowtable\",\"case\":\"%s\",\"flows\":%u,\"burst\":%u,\"ours_mops\":%.2f,"
-			            "\"baseline\":\"%s\",\"baseline_mops\":%.2f,\"ratio\":%.2f,\"ours_bytes\":%zu,"
-			            "\"baseline_bytes\":%zu,\"baseline_bytes_with_state\":%zu,\"mismatches\":%lu",
-			            c.name, n, o.burst, ours_mops, o.baselines[b].c_str(), base_mops, ours_mops / base_mops,
-			            ours_bytes, base_bytes[b], base_bytes[b] + size_t(n) * sizeof(flow_entry),
-			            (unsigned long)c.r.mismatches);
+			const double base_mops = bench::median(c.r.base[b]) / 1e6;
+			bench::json_line j;
+			j.text("bench", "flowtable")
+			    .text("case", c.name)
+			    .integer("flows", n)
+			    .integer("burst", o.burst)
+			    .fixed("ours_mops", ours_mops, 2)
+			    .text("baseline", o.baselines[b])
+			    .fixed("baseline_mops", base_mops, 2)
+			    .fixed("ratio", ours_mops / base_mops, 2)
+			    .integer("ours_bytes", ours_bytes)
+			    .integer("baseline_bytes", base_bytes[b])
+			    .integer("baseline_bytes_with_state", base_bytes[b] + size_t(n) * sizeof(flow_entry))
+			    .integer("mismatches", c.r.mismatches);
 			if (std::strncmp(c.name, "insert", 6) == 0)
-				std::printf(",\"ours_insert_failures\":%lu,\"baseline_insert_failures\":%lu",
-				            (unsigned long)c.r.ours_failures, (unsigned long)c.r.base_failures[b]);
-			std::printf(",\"reps\":%d,\"pages\":\"%s\"}\n", o.reps, o.thp ? "thp" : "4k");
+				j.integer("ours_insert_failures", c.r.ours_failures)
+				    .integer("baseline_insert_failures", c.r.base_failures[b]);
+			j.integer("reps", o.reps).text("pages", o.thp ? "thp" : "4k").print();
 		}
 	}
-	std::fflush(stdout);
 	std::fprintf(stderr, "bench-flowtable: done (checksum %lu)\n", (unsigned long)sink);
 	rte_eal_cleanup();
 	return 0;

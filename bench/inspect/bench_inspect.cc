@@ -9,7 +9,6 @@
 // Prints one JSON line per case:
 //   {"bench":"inspect","case":"1k_patterns","ours_gbps":...,"baseline":"hs_scan_stream","baseline_gbps":...,"ratio":...}
 // Usage: bench-inspect [seconds per measurement, default 0.4]
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
@@ -18,6 +17,8 @@
 
 #include <hs.h>
 
+#include "common/json.h"
+#include "common/timing.h"
 #include "inspect/inspect.h"
 #include "packet/packet.h"
 
@@ -26,7 +27,8 @@ using namespace portcullis;
 namespace {
 
 using bytes = std::vector<uint8_t>;
-using clock_type = std::chrono::steady_clock;
+using bench::clock_type;
+using bench::seconds_since;
 
 constexpr uint32_t flows = 256;
 constexpr uint32_t segments_per_flow = 48;
@@ -106,8 +108,6 @@ struct packet_ref {
 	packet::parsed p;
 	uint32_t flow;
 };
-
-double seconds_since(clock_type::time_point t) { return std::chrono::duration<double>(clock_type::now() - t).count(); }
 
 // Runs pass() until `min_seconds` have passed; returns Gbit/s of payload.
 template <class Pass>
@@ -244,13 +244,20 @@ bool run_case(const char* name, uint32_t patterns, bool tcp, double min_seconds)
 	};
 	const double ours_gbps = measure(min_seconds, payload_bytes, ours);
 	const double base_gbps = measure(min_seconds, payload_bytes, baseline);
-	std::printf("{\"bench\":\"inspect\",\"case\":\"%s\",\"patterns\":%u,\"mode\":\"%s\",\"ours_gbps\":%.3f,"
-	            "\"baseline\":\"%s\",\"baseline_gbps\":%.3f,\"ratio\":%.3f,\"db_bytes\":%zu,\"stream_bytes\":%zu,"
-	            "\"compile_s\":%.3f,\"matches\":%llu}\n",
-	            name, patterns, tcp ? "stream" : "block", ours_gbps, tcp ? "hs_scan_stream" : "hs_scan", base_gbps,
-	            ours_gbps / base_gbps, built.db->memory_bytes(), built.db->stream_state_bytes(), build_s,
-	            (unsigned long long)(decided + baseline_matches));
-	std::fflush(stdout);
+	bench::json_line()
+	    .text("bench", "inspect")
+	    .text("case", name)
+	    .integer("patterns", patterns)
+	    .text("mode", tcp ? "stream" : "block")
+	    .fixed("ours_gbps", ours_gbps, 3)
+	    .text("baseline", tcp ? "hs_scan_stream" : "hs_scan")
+	    .fixed("baseline_gbps", base_gbps, 3)
+	    .fixed("ratio", ours_gbps / base_gbps, 3)
+	    .integer("db_bytes", built.db->memory_bytes())
+	    .integer("stream_bytes", built.db->stream_state_bytes())
+	    .fixed("compile_s", build_s, 3)
+	    .integer("matches", decided + baseline_matches)
+	    .print();
 	(void)t_parse;
 	for (auto* s : bstreams)
 		if (s)

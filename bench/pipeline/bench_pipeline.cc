@@ -38,16 +38,21 @@
 
 #include <rte_cycles.h>
 #include <rte_eal.h>
-#include <rte_errno.h>
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
 
+#include "common/args.h"
+#include "common/eal.h"
+#include "common/host.h"
+#include "common/json.h"
+#include "common/stats.h"
 #include "dataplane/dataplane.h"
 #include "dataplane/ports.h"
 #include "rules/rules.h"
 
 namespace dp = portcullis::dataplane;
 namespace rules = portcullis::rules;
+namespace bench = portcullis::bench;
 
 namespace {
 
@@ -129,6 +134,20 @@ uint64_t count_pcap_packets(const std::string& path)
 uint32_t mbufs_for(uint64_t packets) { return uint32_t(packets + 32768); }
 uint32_t eal_megabytes(uint32_t mbufs) { return std::max<uint32_t>(1024, 512 + uint32_t((uint64_t(mbufs) * 2560) >> 20)); }
 
+// The EAL of both sides: the same lcores, memory, log level and vdevs, each with a file prefix of its own.
+bench::eal_config eal_for(const std::string& program, const std::string& side, const std::string& lcores,
+                          const std::string& capture, uint32_t mbufs)
+{
+	bench::eal_config c;
+	c.program = program;
+	c.prefix = "bench-pipeline-" + side;
+	c.lcores = lcores;
+	c.memory_mb = eal_megabytes(mbufs);
+	c.log_level = "warning";
+	c.vdevs = {"net_pcap0,rx_pcap=" + capture + ",infinite_rx=1", "net_null0,no-rx=1"};
+	return c;
+}
+
 // ---- our side: the child process ----
 
 uint64_t sum(const uint64_t* v, size_t n)
@@ -141,18 +160,8 @@ uint64_t sum(const uint64_t* v, size_t n)
 
 int run_ours(const std::string& capture, double warmup, double seconds, const std::string& rules_file, uint32_t mbufs)
 {
-	const std::string mem = std::to_string(eal_megabytes(mbufs));
-	std::vector<std::string> words = {"bench-pipeline", "-l", forward_lcore, "--no-huge", "-m", mem, "--no-pci",
-	                                  "--file-prefix=bench-pipeline-ours-" + std::to_string(getpid()),
-	                                  "--log-level=warning", "--vdev=net_pcap0,rx_pcap=" + capture + ",infinite_rx=1",
-	                                  "--vdev=net_null0,no-rx=1"};
-	std::vector<char*> argv;
-	for (auto& w : words)
-		argv.push_back(w.data());
-	if (rte_eal_init(int(argv.size()), argv.data()) < 0) {
-		std::fprintf(stderr, "bench-pipeline: EAL init failed: %s\n", rte_strerror(rte_errno));
+	if (!bench::start_eal(eal_for("bench-pipeline", "ours", forward_lcore, capture, mbufs)))
 		return 1;
-	}
 	const int outside = dp::resolve_port("net_pcap0"), inside = dp::resolve_port("net_null0");
 	if (outside < 0 || inside < 0) {
 		std::fprintf(stderr, "bench-pipeline: vdevs net_pcap0/net_null0 not found\n");
@@ -226,24 +235,24 @@ int run_ours(const std::string& capture, double warmup, double seconds, const st
 		fwd += a.packets[d][0] - b.packets[d][0];
 		dropped += a.packets[d][1] - b.packets[d][1] + a.packets[d][2] - b.packets[d][2];
 	}
-	std::printf("ours {\"rx\":%lu,\"forwarded\":%lu,\"dropped\":%lu,\"seconds\":%.3f,\"mpps\":%.3f,\"flows_opened\":%lu,"
-	            "\"flows_live\":%lu,\"busy_share\":%.3f,\"drop_reasons\":{",
-	            (unsigned long)rx, (unsigned long)fwd, (unsigned long)dropped, secs, double(rx) / secs / 1e6,
-	            (unsigned long)a.flows_opened, (unsigned long)w->flows().size(),
-	            double(a.busy_tsc - b.busy_tsc) / double(a.busy_tsc - b.busy_tsc + a.idle_tsc - b.idle_tsc + 1));
-	bool first = true;
-	for (size_t r = 0; r < dp::drop_reason_count; ++r) {
-		const uint64_t n = a.drops[r] - b.drops[r];
-		if (!n)
-			continue;
-		std::printf("%s\"%s\":%lu", first ? "" : ",", std::string(dp::to_string(dp::drop_reason(r))).c_str(),
-		            (unsigned long)n);
-		first = false;
-	}
-	std::printf("},\"per_second_mpps\":[");
-	for (size_t i = 0; i < per_second.size(); ++i)
-		std::printf("%s%.3f", i ? "," : "", per_second[i] / 1e6);
-	std::printf("]}\n");
+	bench::json_line reasons;
+	for (size_t r = 0; r < dp::drop_reason_count; ++r)
+		if (const uint64_t n = a.drops[r] - b.drops[r])
+			reasons.integer(dp::to_string(dp::drop_reason(r)), n);
+	const bench::json_line line =
+	    bench::json_line()
+	        .integer("rx", rx)
+	        .integer("forwarded", fwd)
+	        .integer("dropped", dropped)
+	        .fixed("seconds", secs, 3)
+	        .fixed("mpps", double(rx) / secs / 1e6, 3)
+	        .integer("flows_opened", a.flows_opened)
+	        .integer("flows_live", w->flows().size())
+	        .fixed("busy_share",
+	               double(a.busy_tsc - b.busy_tsc) / double(a.busy_tsc - b.busy_tsc + a.idle_tsc - b.idle_tsc + 1), 3)
+	        .raw("drop_reasons", reasons.str())
+	        .fixed_array("per_second_mpps", per_second, 3, 1e-6);
+	std::printf("ours %s\n", line.str().c_str());
 	std::fflush(stdout);
 	w.reset();
 	dp::stop_ports(ports);
@@ -271,14 +280,6 @@ std::vector<double> parse_testpmd_rx_pps(const std::string& out, int skip, int t
 	return samples;
 }
 
-double median(std::vector<double> v)
-{
-	if (v.empty())
-		return 0;
-	std::sort(v.begin(), v.end());
-	return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-}
-
 // The numbers of a flat JSON array field of our child's line.
 std::vector<double> array_field(const std::string& json, const std::string& key)
 {
@@ -297,31 +298,11 @@ std::vector<double> array_field(const std::string& json, const std::string& key)
 	return out;
 }
 
-std::string json_array(const std::vector<double>& v, double scale)
-{
-	std::string s = "[";
-	char num[32];
-	for (size_t i = 0; i < v.size(); ++i) {
-		std::snprintf(num, sizeof(num), "%s%.2f", i ? "," : "", v[i] * scale);
-		s += num;
-	}
-	return s + "]";
-}
-
 std::string self_path()
 {
 	char buf[4096];
 	const ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
 	return n > 0 ? std::string(buf, size_t(n)) : "bench-pipeline";
-}
-
-std::string cpu_model()
-{
-	std::ifstream in("/proc/cpuinfo");
-	for (std::string line; std::getline(in, line);)
-		if (line.rfind("model name", 0) == 0)
-			return line.substr(line.find(':') + 2);
-	return "unknown";
 }
 
 bool file_exists(const std::string& path)
@@ -330,22 +311,33 @@ bool file_exists(const std::string& path)
 	return stat(path.c_str(), &st) == 0 && st.st_size > 24;
 }
 
-std::string json_escape(const std::string& s)
-{
-	std::string out;
-	for (char c : s)
-		if (c == '"' || c == '\\')
-			out += std::string("\\") + c;
-		else if (c >= 0x20)
-			out += c;
-	return out;
-}
-
 // Extracts a number field from our child's one-line JSON (flat keys only).
 double field(const std::string& json, const std::string& key)
 {
 	const auto at = json.find("\"" + key + "\":");
 	return at == std::string::npos ? 0 : std::atof(json.c_str() + at + key.size() + 3);
+}
+
+// Our side of one run: this binary again with --child-ours, its stderr into `log`. Returns the JSON of its
+// "ours {...}" line, empty when the run failed.
+std::string run_child(const options& o, const std::string& capture, const std::string& rules_file, uint32_t mbufs,
+                      const std::string& log, int& status)
+{
+	const std::string cmd = shell_quote(self_path()) + " --child-ours " + shell_quote(capture) + " " +
+	                        bench::fixed(o.warmup, 3) + " " + bench::fixed(o.seconds, 3) + " " + shell_quote(rules_file) +
+	                        " " + std::to_string(mbufs) + " 2>" + shell_quote(log);
+	const std::string out = run_capture(cmd, status);
+	const auto at = out.find("ours {");
+	if (status != 0 || at == std::string::npos)
+		return {};
+	return out.substr(at + 5, out.find('\n', at) - at - 5);
+}
+
+// The headline rate of a child's line: the median of its per-second rates (the whole window if it had none).
+double child_mpps(const std::string& json)
+{
+	const std::vector<double> samples = array_field(json, "per_second_mpps");
+	return samples.empty() ? field(json, "mpps") : bench::median(samples);
 }
 
 } // namespace
@@ -359,39 +351,31 @@ int main(int argc, char** argv)
 	}
 
 	options o;
-	for (int i = 1; i < argc; ++i) {
-		const std::string arg = argv[i];
-		auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
-		const char* v = nullptr;
-		if (arg == "--help" || arg == "-h") {
-			usage();
-			return 0;
-		} else if (arg == "--seconds" && (v = value())) {
-			o.seconds = std::max(0.5, std::atof(v));
-		} else if (arg == "--warmup" && (v = value())) {
-			o.warmup = std::max(0.2, std::atof(v));
-		} else if (arg == "--sizes" && (v = value())) {
+	for (bench::arg_reader a(argc, argv, usage); a.next();) {
+		if (a.option("--seconds")) {
+			o.seconds = std::max(0.5, std::atof(a.value()));
+		} else if (a.option("--warmup")) {
+			o.warmup = std::max(0.2, std::atof(a.value()));
+		} else if (a.option("--sizes")) {
 			o.sizes.clear();
-			std::stringstream ss(v);
-			for (std::string s; std::getline(ss, s, ',');)
+			for (const auto& s : bench::split_list(a.value()))
 				if (int n = std::atoi(s.c_str()); n >= 60 && n <= 1518)
 					o.sizes.push_back(n);
-		} else if (arg == "--captures" && (v = value())) {
-			o.capture_dir = v;
-		} else if (arg == "--no-payload-idle") {
+		} else if (a.option("--captures")) {
+			o.capture_dir = a.value();
+		} else if (a.flag("--no-payload-idle")) {
 			o.payload_idle = false;
-		} else if (arg == "--rules" && (v = value())) {
-			o.rules_file = v;
-		} else if (arg == "--testpmd" && (v = value())) {
-			o.testpmd = v;
+		} else if (a.option("--rules")) {
+			o.rules_file = a.value();
+		} else if (a.option("--testpmd")) {
+			o.testpmd = a.value();
 		} else {
 			usage();
 			return 2;
 		}
 	}
 
-	const std::string self = self_path();
-	const std::string machine = cpu_model() + ", " + std::to_string(sysconf(_SC_NPROCESSORS_ONLN)) + " cpus";
+	const std::string machine = bench::machine();
 	const std::string log = "/tmp/bench-pipeline-" + std::to_string(getpid()) + ".log";
 	int failures = 0;
 	for (int size : o.sizes) {
@@ -412,30 +396,25 @@ int main(int argc, char** argv)
 
 		// Ours.
 		int status = 0;
-		char num[64];
-		std::string cmd = shell_quote(self) + " --child-ours " + shell_quote(capture);
-		std::snprintf(num, sizeof(num), " %.3f %.3f ", o.warmup, o.seconds);
-		cmd += num + shell_quote(o.rules_file) + " " + std::to_string(mbufs) + " 2>" + shell_quote(log);
 		std::fprintf(stderr, "bench-pipeline: %s: ours (%lu packets in the capture)\n", name.c_str(),
 		             (unsigned long)packets);
-		const std::string ours_out = run_capture(cmd, status);
-		const auto at = ours_out.find("ours {");
-		if (status != 0 || at == std::string::npos) {
+		const std::string ours = run_child(o, capture, o.rules_file, mbufs, log, status);
+		if (ours.empty()) {
 			std::fprintf(stderr, "bench-pipeline: our run failed (status %d); its log is %s\n", status, log.c_str());
 			++failures;
 			continue;
 		}
-		const std::string ours = ours_out.substr(at + 5, ours_out.find('\n', at) - at - 5);
 
 		// testpmd: the same EAL memory, vdevs and pool size; io forwarding from the capture to the sink.
 		std::fprintf(stderr, "bench-pipeline: %s: testpmd\n", name.c_str());
 		const int skip = int(o.warmup + 1.5), take = int(o.seconds);
 		const int wall = skip + take + 2;
-		cmd = "timeout -s INT -k 5 " + std::to_string(wall) + " " + shell_quote(o.testpmd) + " -l 0," + forward_lcore +
-		      " --no-huge -m " + std::to_string(eal_megabytes(mbufs)) + " --no-pci --file-prefix=bench-pipeline-testpmd-" +
-		      std::to_string(getpid()) + " --log-level=warning --vdev=net_pcap0,rx_pcap=" + shell_quote(capture) +
-		      ",infinite_rx=1 --vdev=net_null0,no-rx=1 -- --forward-mode=io --stats-period=1 --nb-cores=1"
-		      " --burst=32 --total-num-mbufs=" + std::to_string(mbufs) + " </dev/null 2>&1";
+		std::string cmd = "timeout -s INT -k 5 " + std::to_string(wall);
+		for (const auto& word : bench::eal_arguments(
+		         eal_for(o.testpmd, "testpmd", std::string("0,") + forward_lcore, capture, mbufs)))
+			cmd += ' ' + shell_quote(word);
+		cmd += " -- --forward-mode=io --stats-period=1 --nb-cores=1 --burst=32 --total-num-mbufs=" +
+		       std::to_string(mbufs) + " </dev/null 2>&1";
 		const std::string tp_out = run_capture(cmd, status);
 		const std::vector<double> tp_samples = parse_testpmd_rx_pps(tp_out, skip, take);
 		if (tp_samples.empty()) {
@@ -447,24 +426,30 @@ int main(int argc, char** argv)
 		}
 
 		const std::vector<double> ours_samples = array_field(ours, "per_second_mpps");
-		const double ours_mpps = ours_samples.empty() ? field(ours, "mpps") : median(ours_samples);
-		const double base_mpps = median(tp_samples) / 1e6;
-		const size_t reasons = ours.find("\"drop_reasons\":");
-		const size_t reasons_end = ours.find('}', reasons);
+		const double ours_mpps = child_mpps(ours);
+		const double base_mpps = bench::median(tp_samples) / 1e6;
+		// Our child's drop reasons, a flat object, copied as they are.
+		const size_t reasons = ours.find("\"drop_reasons\":{"), reasons_end = ours.find('}', reasons);
 		// added_ns_per_packet: what the firewall costs per packet beyond the replay I/O both sides pay.
-		std::printf("{\"bench\":\"pipeline\",\"case\":\"%s\",\"frame_bytes\":%d,\"capture_packets\":%lu,"
-		            "\"seconds\":%.1f,\"ours_mpps\":%.3f,\"baseline\":\"testpmd_io\",\"baseline_mpps\":%.3f,"
-		            "\"ratio\":%.3f,\"added_ns_per_packet\":%.1f,\"forwarded\":%.0f,\"dropped\":%.0f,"
-		            "\"flows_opened\":%.0f,%s,\"ours_per_second_mpps\":%s,\"baseline_per_second_mpps\":%s,"
-		            "\"machine\":\"%s\"}\n",
-		            name.c_str(), size, (unsigned long)packets, field(ours, "seconds"), ours_mpps, base_mpps,
-		            base_mpps > 0 ? ours_mpps / base_mpps : 0.0,
-		            ours_mpps > 0 && base_mpps > 0 ? 1e3 / ours_mpps - 1e3 / base_mpps : 0.0, field(ours, "forwarded"),
-		            field(ours, "dropped"), field(ours, "flows_opened"),
-		            reasons == std::string::npos ? "\"drop_reasons\":{}"
-		                                         : ours.substr(reasons, reasons_end + 1 - reasons).c_str(),
-		            json_array(ours_samples, 1).c_str(), json_array(tp_samples, 1e-6).c_str(), json_escape(machine).c_str());
-		std::fflush(stdout);
+		bench::json_line()
+		    .text("bench", "pipeline")
+		    .text("case", name)
+		    .integer("frame_bytes", size)
+		    .integer("capture_packets", packets)
+		    .fixed("seconds", field(ours, "seconds"), 1)
+		    .fixed("ours_mpps", ours_mpps, 3)
+		    .text("baseline", "testpmd_io")
+		    .fixed("baseline_mpps", base_mpps, 3)
+		    .fixed("ratio", base_mpps > 0 ? ours_mpps / base_mpps : 0.0, 3)
+		    .fixed("added_ns_per_packet", ours_mpps > 0 && base_mpps > 0 ? 1e3 / ours_mpps - 1e3 / base_mpps : 0.0, 1)
+		    .fixed("forwarded", field(ours, "forwarded"), 0)
+		    .fixed("dropped", field(ours, "dropped"), 0)
+		    .fixed("flows_opened", field(ours, "flows_opened"), 0)
+		    .raw("drop_reasons", reasons == std::string::npos ? "{}" : ours.substr(reasons + 15, reasons_end - reasons - 14))
+		    .fixed_array("ours_per_second_mpps", ours_samples, 2)
+		    .fixed_array("baseline_per_second_mpps", tp_samples, 2, 1e-6)
+		    .text("machine", machine)
+		    .print();
 
 		// Payload rules present but not applicable to this traffic: the cost of the inspection hooks on
 		// established flows, against the run above without payload rules (goal: within 5%). First size only,
@@ -473,25 +458,23 @@ int main(int argc, char** argv)
 			const std::string idle_rules = "/tmp/bench-pipeline-" + std::to_string(getpid()) + "-payload.rules";
 			std::ofstream(idle_rules) << "drop in tcp to any port 8081 content \"never-in-this-capture\"\n"
 			                          << "include \"" << o.rules_file << "\"\n";
-			cmd = shell_quote(self) + " --child-ours " + shell_quote(capture);
-			std::snprintf(num, sizeof(num), " %.3f %.3f ", o.warmup, o.seconds);
-			cmd += num + shell_quote(idle_rules) + " " + std::to_string(mbufs) + " 2>" + shell_quote(log);
 			std::fprintf(stderr, "bench-pipeline: %s: ours with idle payload rules\n", name.c_str());
-			const std::string idle_out = run_capture(cmd, status);
+			const std::string idle = run_child(o, capture, idle_rules, mbufs, log, status);
 			unlink(idle_rules.c_str());
-			const auto idle_at = idle_out.find("ours {");
-			if (status != 0 || idle_at == std::string::npos) {
+			if (idle.empty()) {
 				std::fprintf(stderr, "bench-pipeline: the payload-rules run failed; its log is %s\n", log.c_str());
 				++failures;
 				continue;
 			}
-			const std::string idle = idle_out.substr(idle_at + 5, idle_out.find('\n', idle_at) - idle_at - 5);
-			const std::vector<double> idle_samples = array_field(idle, "per_second_mpps");
-			const double idle_mpps = idle_samples.empty() ? field(idle, "mpps") : median(idle_samples);
-			std::printf("{\"bench\":\"pipeline\",\"case\":\"%s_payload_rules_idle\",\"ours_mpps\":%.3f,"
-			            "\"baseline\":\"ours_without_payload_rules\",\"baseline_mpps\":%.3f,\"ratio\":%.3f}\n",
-			            name.c_str(), idle_mpps, ours_mpps, ours_mpps > 0 ? idle_mpps / ours_mpps : 0.0);
-			std::fflush(stdout);
+			const double idle_mpps = child_mpps(idle);
+			bench::json_line()
+			    .text("bench", "pipeline")
+			    .text("case", name + "_payload_rules_idle")
+			    .fixed("ours_mpps", idle_mpps, 3)
+			    .text("baseline", "ours_without_payload_rules")
+			    .fixed("baseline_mpps", ours_mpps, 3)
+			    .fixed("ratio", ours_mpps > 0 ? idle_mpps / ours_mpps : 0.0, 3)
+			    .print();
 		}
 	}
 	if (failures == 0)

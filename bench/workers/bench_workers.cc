@@ -18,13 +18,16 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
 #include <unistd.h>
 #include <vector>
 
+#include "common/args.h"
+#include "common/eal.h"
+#include "common/frames.h"
+#include "common/json.h"
 #include "control/runtime.h"
 #include "dataplane/ports.h"
 
@@ -37,52 +40,18 @@ constexpr uint32_t flows = 4096;
 constexpr uint32_t server_net = 0xC6120100;  // 198.18.1.0/24, the inside network
 constexpr uint32_t client_net = 0x0A000000;  // 10.0.0.0/16, outside
 
-void put16be(std::string& s, uint16_t v) { s += char(v >> 8), s += char(v & 0xff); }
-void put32be(std::string& s, uint32_t v) { put16be(s, uint16_t(v >> 16)), put16be(s, uint16_t(v)); }
-void put32le(std::ofstream& f, uint32_t v) { f.write(reinterpret_cast<const char*>(&v), 4); }
-
-std::string udp_frame(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport)
-{
-	std::string fr("\x02\x00\x00\x00\x01\x01\x02\x00\x00\x00\x00\x01\x08\x00", 14);
-	std::string ip;
-	ip += char(0x45), ip += char(0);
-	put16be(ip, 20 + 8 + 18);
-	put16be(ip, 0), put16be(ip, 0x4000);
-	ip += char(64), ip += char(17);
-	put16be(ip, 0);
-	put32be(ip, src);
-	put32be(ip, dst);
-	uint32_t sum = 0;
-	for (size_t k = 0; k < 20; k += 2)
-		sum += uint32_t(uint8_t(ip[k])) << 8 | uint8_t(ip[k + 1]);
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	ip[10] = char(~sum >> 8), ip[11] = char(~sum);
-	std::string udp;
-	put16be(udp, sport), put16be(udp, dport), put16be(udp, 8 + 18), put16be(udp, 0);
-	return fr + ip + udp + std::string(18, 'x');
-}
-
 // Each flow: a request from an outside client to an inside server's port 80, then its reply. 1024
 // clients and 250 servers, so the address pairs (what owner_of hashes) are many and spread evenly.
 std::string write_capture()
 {
-	const std::string path = "/tmp/bench-workers-" + std::to_string(getpid()) + ".pcap";
-	std::ofstream f(path, std::ios::binary);
-	put32le(f, 0xa1b2c3d4);
-	const uint16_t ver[2] = {2, 4};
-	f.write(reinterpret_cast<const char*>(ver), 4);
-	put32le(f, 0), put32le(f, 0), put32le(f, 65535), put32le(f, 1);
-	uint32_t at = 0;
+	std::vector<std::string> frames;
 	for (uint32_t i = 0; i < flows; ++i) {
 		const uint32_t client = client_net + 1 + (i % 1024), server = server_net + 1 + (i * 7) % 250;
 		const uint16_t cport = uint16_t(10000 + i);
-		for (const std::string& fr : {udp_frame(client, server, cport, 80), udp_frame(server, client, 80, cport)}) {
-			put32le(f, 0), put32le(f, at++), put32le(f, uint32_t(fr.size())), put32le(f, uint32_t(fr.size()));
-			f.write(fr.data(), std::streamsize(fr.size()));
-		}
+		frames.push_back(bench::udp4_frame(client, server, cport, 80));
+		frames.push_back(bench::udp4_frame(server, client, 80, cport));
 	}
-	return path;
+	return bench::write_pcap("bench-workers", frames);
 }
 
 std::atomic<bool> g_stop{false};
@@ -187,21 +156,25 @@ result run_case(uint32_t nworkers, const std::vector<dp::port_state>& ports, con
 	return res;
 }
 
+void usage()
+{
+	std::fprintf(stderr, "usage: bench-workers [--window SECONDS] [--lcores EAL_LCORE_MAP]\n"
+	                     "  defaults: 3 s windows; lcores 0-2, or 0@0,1@1,2@0 on a 2-CPU machine\n");
+}
+
 } // namespace
 
 int main(int argc, char** argv)
 {
 	double window_s = 3.0;
 	std::string lcores_arg;
-	for (int i = 1; i < argc; ++i) {
-		const std::string a = argv[i];
-		if (a == "--window" && i + 1 < argc) {
-			window_s = std::stod(argv[++i]);
-		} else if (a == "--lcores" && i + 1 < argc) {
-			lcores_arg = argv[++i];
+	for (bench::arg_reader a(argc, argv, usage); a.next();) {
+		if (a.option("--window")) {
+			window_s = std::stod(a.value());
+		} else if (a.option("--lcores")) {
+			lcores_arg = a.value();
 		} else {
-			std::fprintf(stderr, "usage: bench-workers [--window SECONDS] [--lcores EAL_LCORE_MAP]\n"
-			                     "  defaults: 3 s windows; lcores 0-2, or 0@0,1@1,2@0 on a 2-CPU machine\n");
+			usage();
 			return 2;
 		}
 	}
@@ -209,17 +182,12 @@ int main(int argc, char** argv)
 	if (lcores_arg.empty())
 		lcores_arg = cpus >= 3 ? "0-2" : "0@0,1@1,2@0";  // worker 1 shares the main lcore's CPU
 	const std::string capture = write_capture();
-	std::vector<std::string> args = {"bench-workers", "--lcores", lcores_arg, "--no-huge", "-m", "1024", "--no-pci",
-	                                 "--no-shconf", "--no-telemetry", "--log-level=error",
-	                                 "--file-prefix=bench-workers",
-	                                 "--vdev=net_pcap0,rx_pcap=" + capture +
-	                                     ",infinite_rx=1,tx_pcap=/dev/null,tx_pcap=/dev/null",
-	                                 "--vdev=net_null0,no-rx=1"};
-	std::vector<char*> eal_argv;
-	for (auto& s : args)
-		eal_argv.push_back(s.data());
-	if (rte_eal_init(int(eal_argv.size()), eal_argv.data()) < 0) {
-		std::fprintf(stderr, "bench-workers: EAL init failed\n");
+	bench::eal_config eal;
+	eal.program = "bench-workers";
+	eal.lcores = lcores_arg;
+	eal.vdevs = {"net_pcap0,rx_pcap=" + capture + ",infinite_rx=1,tx_pcap=/dev/null,tx_pcap=/dev/null",
+	             "net_null0,no-rx=1"};
+	if (!bench::start_eal(eal)) {
 		unlink(capture.c_str());
 		return 1;
 	}
@@ -245,12 +213,21 @@ int main(int argc, char** argv)
 
 	const result one = run_case(1, ports, lcores, window_s);
 	const result two = run_case(2, ports, lcores, window_s);
-	std::printf("{\"bench\":\"workers\",\"case\":\"replay\",\"baseline\":\"1_worker\",\"baseline_mpps\":%.3f,"
-	            "\"ours\":\"2_workers\",\"ours_mpps\":%.3f,\"ratio\":%.3f,\"rx_queues\":%u,\"handed_off_share\":%.3f,"
-	            "\"drops_1\":%lu,\"drops_2\":%lu,\"cpus\":%ld,\"lcores\":\"%s\"}\n",
-	            one.mpps, two.mpps, one.mpps > 0 ? two.mpps / one.mpps : 0.0, ports[0].rx_queues, two.handed_share,
-	            (unsigned long)one.drops, (unsigned long)two.drops, cpus, lcores_arg.c_str());
-	std::fflush(stdout);
+	bench::json_line()
+	    .text("bench", "workers")
+	    .text("case", "replay")
+	    .text("baseline", "1_worker")
+	    .fixed("baseline_mpps", one.mpps, 3)
+	    .text("ours", "2_workers")
+	    .fixed("ours_mpps", two.mpps, 3)
+	    .fixed("ratio", one.mpps > 0 ? two.mpps / one.mpps : 0.0, 3)
+	    .integer("rx_queues", ports[0].rx_queues)
+	    .fixed("handed_off_share", two.handed_share, 3)
+	    .integer("drops_1", one.drops)
+	    .integer("drops_2", two.drops)
+	    .integer("cpus", cpus)
+	    .text("lcores", lcores_arg)
+	    .print();
 	dp::stop_ports(ports);
 	rte_eal_cleanup();
 	return 0;
