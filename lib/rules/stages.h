@@ -1,0 +1,200 @@
+// Internal to lib/rules: the parse state and the value types that the stage files share.
+//
+// One parse is one `parser`. Its members are defined by stage, one file each:
+//   lexer.cc    text -> tokens (lexer.h)
+//   parser.cc   tokens -> statements: rule, default, set, ports, include; the per-statement error recovery
+//   resolve.cc  words -> values: $set names, addresses, ports, services, protocols, ICMP names; files
+//               and includes
+//   payload.cc  a rule's payload conditions (content, regex, names, app bundles), checked with Hyperscan
+//   lower.cc    value expressions ({ lists }, !negation) -> unions of ranges; a rule's fields ->
+//               its tuple_match
+//   rules.cc    the public entry points (rules.h)
+// Grammar and semantics: docs/rules.md.
+//
+// Each statement is parsed on its own; a mistake throws a statement_error (caught per statement in
+// parser.cc, never out of the API), is recorded, and parsing resumes at the next statement.
+//
+// Not a public header: include it only from lib/rules/*.cc.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "rules/lexer.h"
+#include "rules/names.h"
+#include "rules/rules.h"
+
+namespace portcullis::rules::detail {
+
+template <class T>
+using range_set = std::vector<value_range<T>>;
+
+// An address expression's value: the addresses it covers in each family.
+struct addr_set {
+	range_set<uint32_t> v4;
+	range_set<u128> v6;
+};
+
+using port_set = range_set<uint16_t>;
+using byte_set = range_set<uint8_t>;
+
+struct named_set {
+	bool is_ports = false;
+	bool broken = false;  // its definition had an error (already reported)
+	addr_set addrs;
+	port_set ports;
+	source_location loc;
+};
+
+// A rule's tuple fields as the parser evaluated them, before lower_match() makes its tuple_match.
+struct rule_fields {
+	addr_set src, dst;
+	port_set sport, dport;  // ICMP: the types and the codes
+	byte_set proto;
+	bool want_v4 = true, want_v6 = true;  // false when 'inet' or 'inet6' excludes the family
+	std::string family_word;              // "inet", "inet6" or empty
+};
+
+// The protocol when the set holds exactly one, else nullopt.
+inline std::optional<uint8_t> single_protocol(const byte_set& proto)
+{
+	if (proto.size() == 1 && proto[0].lo == proto[0].hi)
+		return proto[0].lo;
+	return std::nullopt;
+}
+
+struct statement_error {
+	const detail::token* at;
+	std::string message;
+	uint32_t column = 0;  // when not 0: a column inside the token (an escape inside a string)
+};
+
+struct source_file {
+	std::string path;
+	std::string content;
+	std::vector<token> tokens;
+};
+
+class parser {
+public:
+	explicit parser(const parse_options& opts) : opts_(opts), services_(load_services_file(opts.services_file)) {}
+
+	// parser.cc. `text` given: parse it under the name `path`; else read the file `path`.
+	parse_result run(const std::string& path, std::optional<std::string_view> text);
+
+private:
+	void add_error(source_location loc, std::string msg) { errors_.push_back({std::move(loc), std::move(msg)}); }
+
+	// ---- token helpers: the cursor over the statement being parsed (all stages) ---------------
+
+	source_location loc(const token& t) const { return {file_->path, t.line, t.column}; }
+	[[noreturn]] void fail(const token& t, std::string msg) const { throw statement_error{&t, std::move(msg)}; }
+	const token& peek() const { return file_->tokens[pos_]; }
+	bool at_end() const { return pos_ >= end_; }
+	const token& next()
+	{
+		const token& t = file_->tokens[pos_];
+		if (pos_ < end_)
+			++pos_;
+		return t;
+	}
+	bool peek_word(std::string_view w) const { return !at_end() && peek().kind == token_kind::word && peek().text == w; }
+	bool accept_word(std::string_view w)
+	{
+		if (!peek_word(w))
+			return false;
+		next();
+		return true;
+	}
+	// In parser.cc:
+	static std::string shown(const token& t);  // a token as a message quotes it
+	std::string got() const;
+	void expect_end(std::string_view expected);
+	std::string text_from(size_t b) const;
+
+	// ---- parser.cc: statements --------------------------------------------------------------------
+
+	void parse_text(const std::string& path, std::string content, int depth);
+	void statement(const source_file& f, size_t begin, size_t end, int depth);
+	std::optional<action> action_word(std::string_view w);
+	void unknown_statement(const token& t);
+	void default_statement();
+	static bool valid_name(std::string_view n);
+	void set_statement();
+	void rule_statement();
+	void flags(rule& r);
+	void counter(rule& r);
+
+	// ---- resolve.cc: files and includes; names and atoms to values --------------------------------
+
+	void parse_path(const std::string& path, const source_location* from, int depth, const std::string& shown);
+	void include_statement(int depth);
+	const named_set& lookup_set(const token& t);
+	addr_set address_atom(const token& t);
+	std::optional<uint16_t> single_port(std::string_view s) const;
+	port_set port_atom(const token& t);
+	byte_set proto_atom(const token& t);
+	byte_set icmp_type_atom(const token& t, bool v6);
+	byte_set icmp_code_atom(const token& t);
+
+	// ---- payload.cc: payload conditions -----------------------------------------------------------
+
+	static unsigned pattern_modes(const byte_set& proto);
+	// Where the modifiers (nocase, offset, depth) of the pattern being parsed go.
+	struct pattern_state {
+		payload_pattern* last = nullptr;  // the latest content/regex, or null
+		bool nocase = false, offset = false, depth = false;
+	};
+	bool payload_option(std::vector<payload_condition>& conds, const byte_set* proto);
+	std::string proto_text(const byte_set& proto) const;
+	void count_patterns(const token& t, size_t n);
+	void pattern_modifier(const token& t);
+	std::string decode_content(const token& t);
+	void regex_literal(const token& t, payload_pattern& p);
+	std::string name_pattern(const token& t);
+	void validate_pattern(const payload_pattern& p, unsigned modes);
+	std::vector<payload_pattern> load_app(const token& name, unsigned modes);
+
+	// ---- lower.cc: value expressions to ranges; a rule's fields to its tuple_match -------------
+
+	// [!] atom | [!] { expr, ... }: the union of the list's values, complemented by '!'. Defined and
+	// instantiated in lower.cc only: the other stages call the *_expr() functions below.
+	template <class Set, class Atom>
+	Set value_expr(Atom&& atom, std::string_view what);
+	addr_set address_expr();
+	port_set port_expr();
+	byte_set proto_expr();
+	byte_set icmp_type_expr(bool v6);
+	byte_set icmp_code_expr();
+	// Fills r.match from the fields; fails at the action `act` when the rule can match no family.
+	void lower_match(rule& r, const token& act, rule_fields f);
+
+	// ---- state ------------------------------------------------------------------------------------
+
+	const parse_options& opts_;
+	std::unordered_map<std::string, uint16_t> services_;
+	ruleset rs_;
+	std::vector<diagnostic> errors_;
+	std::map<std::string, named_set> sets_;
+	std::map<std::string, source_location> counters_;
+	std::optional<source_location> default_in_at_, default_out_at_;
+	std::vector<std::string> include_stack_;
+	std::vector<std::unique_ptr<source_file>> files_;
+	bool stop_ = false;  // too many rules: further statements would only repeat the error
+	std::string apps_dir_;
+	std::map<std::string, std::optional<std::vector<payload_pattern>>> apps_;  // nullopt: broken bundle
+	pattern_state pattern_state_;
+	size_t total_patterns_ = 0;
+
+	const source_file* file_ = nullptr;  // statement being parsed
+	size_t pos_ = 0, end_ = 0;
+};
+
+} // namespace portcullis::rules::detail
