@@ -1,0 +1,429 @@
+// The parser: a file's tokens -> statements (rule, default, set, ports, include), each parsed on its own.
+//
+// A statement with a mistake is recorded as one error and parsing resumes at the next statement
+// (stages.h). The values inside a statement come from resolve.cc (names, atoms), payload.cc (payload
+// conditions) and lower.cc (lists and negation, then the rule's tuple_match).
+#include <cctype>
+#include <filesystem>
+#include <map>
+#include <system_error>
+
+#include "rules/stages.h"
+
+namespace portcullis::rules::detail {
+namespace {
+
+std::string where(const source_location& l)
+{
+	return l.file + ":" + std::to_string(l.line) + ":" + std::to_string(l.column);
+}
+
+} // namespace
+
+parse_result parser::run(const std::string& path, std::optional<std::string_view> text)
+{
+	apps_dir_ = opts_.apps_dir.empty()
+		? (std::filesystem::path(path).parent_path() / "apps").string()
+		: opts_.apps_dir;
+	if (text)
+		parse_text(path, std::string(*text), 0);
+	else
+		parse_path(path, nullptr, 0, path);
+	parse_result r;
+	r.errors = std::move(errors_);
+	if (r.errors.empty())
+		r.rules = std::move(rs_);
+	return r;
+}
+
+// ---- files and statements -----------------------------------------------------------------
+
+void parser::parse_text(const std::string& path, std::string content, int depth)
+{
+	if (content.size() > opts_.max_file_bytes) {
+		add_error({path, 0, 0}, "file is " + std::to_string(content.size()) +
+		                            " bytes, more than the limit of " + std::to_string(opts_.max_file_bytes));
+		return;
+	}
+	std::error_code ec;
+	auto canonical = std::filesystem::weakly_canonical(path, ec).string();
+	if (ec)
+		canonical = path;
+	include_stack_.push_back(canonical);
+	rs_.files.push_back(path);
+	// Kept alive for the whole parse: tokens view into content.
+	files_.push_back(std::make_unique<source_file>(source_file{path, std::move(content), {}}));
+	source_file& f = *files_.back();
+	f.tokens = lex(f.content);
+	size_t start = 0;
+	for (size_t i = 0; i < f.tokens.size() && !stop_; ++i) {
+		if (f.tokens[i].kind != token_kind::newline)
+			continue;
+		if (i > start)
+			statement(f, start, i, depth);
+		start = i + 1;
+	}
+	include_stack_.pop_back();
+}
+
+void parser::statement(const source_file& f, size_t begin, size_t end, int depth)
+{
+	file_ = &f;
+	pos_ = begin;
+	end_ = end;
+	try {
+		const token& t = f.tokens[begin];
+		if (t.kind != token_kind::word)
+			fail(t, "expected a statement (allow, drop, reject, default, set, ports or include), got '" +
+			            shown(t) + "'");
+		if (t.text == "allow" || t.text == "drop" || t.text == "reject")
+			rule_statement();
+		else if (t.text == "default")
+			default_statement();
+		else if (t.text == "set" || t.text == "ports")
+			set_statement();
+		else if (t.text == "include")
+			include_statement(depth);
+		else
+			unknown_statement(t);
+	} catch (const statement_error& e) {
+		if (!e.message.empty()) {  // empty: a consequence of an error already reported
+			source_location l = loc(*e.at);
+			if (e.column)
+				l.column = e.column;
+			add_error(std::move(l), e.message);
+		}
+	}
+	file_ = &f;  // an include may have switched it
+}
+
+// ---- token helpers (stages.h) ------------------------------------------------------------
+
+std::string parser::shown(const token& t)
+{
+	switch (t.kind) {
+	case token_kind::newline: return "end of line";
+	case token_kind::var: return "$" + std::string(t.text);
+	case token_kind::string: case token_kind::bad_string: return "\"" + std::string(t.text) + "\"";
+	default: return std::string(t.text);
+	}
+}
+
+// The next token as shown in a message, or "end of line".
+std::string parser::got() const { return at_end() ? "end of line" : '\'' + shown(peek()) + "'"; }
+
+void parser::expect_end(std::string_view expected)
+{
+	if (!at_end())
+		fail(peek(), "unexpected '" + shown(peek()) + "' (expected " + std::string(expected) + ")");
+}
+
+// Source text from token b to the token before pos_, blanks and newlines collapsed to one space.
+std::string parser::text_from(size_t b) const
+{
+	if (pos_ == b)
+		return {};
+	const auto& toks = file_->tokens;
+	const std::string_view raw =
+		std::string_view(file_->content).substr(toks[b].begin, toks[pos_ - 1].end - toks[b].begin);
+	std::string out;
+	bool blank = false;
+	for (char c : raw) {
+		if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+			blank = true;
+			continue;
+		}
+		if (blank && !out.empty())
+			out += ' ';
+		blank = false;
+		out += c;
+	}
+	return out;
+}
+
+// ---- statements ---------------------------------------------------------------------------
+
+std::optional<action> parser::action_word(std::string_view w)
+{
+	if (w == "allow") return action::allow;
+	if (w == "drop") return action::drop;
+	if (w == "reject") return action::reject;
+	return std::nullopt;
+}
+
+void parser::unknown_statement(const token& t)
+{
+	static const std::map<std::string_view, std::string_view> other_firewalls{
+		{"pass", "allow"}, {"accept", "allow"}, {"permit", "allow"}, {"block", "drop"}, {"deny", "drop"}};
+	static constexpr std::string_view rule_words[] = {"in", "out", "log", "tcp", "udp", "icmp", "icmp6", "ipv6-icmp",
+	                                                  "proto", "from", "to", "all", "inet", "inet6"};
+	for (auto w : rule_words)
+		if (t.text == w)
+			fail(t, "missing action: expected allow, drop or reject before '" + std::string(t.text) + "'");
+	std::string msg = "unknown keyword '" + std::string(t.text) +
+	                  "' (expected allow, drop, reject, default, set, ports or include)";
+	if (auto it = other_firewalls.find(t.text); it != other_firewalls.end())
+		msg += "; write '" + std::string(it->second) + "' instead";
+	fail(t, msg);
+}
+
+void parser::default_statement()
+{
+	next();  // default
+	if (at_end() || peek().kind != token_kind::word || (peek().text != "in" && peek().text != "out"))
+		fail(peek(), "expected 'in' or 'out' after 'default', got " + got());
+	const token& dir = next();
+	if (at_end() || peek().kind != token_kind::word || !action_word(peek().text))
+		fail(peek(), "expected an action (allow, drop or reject) after 'default " + std::string(dir.text) + "', got " + got());
+	const action a = *action_word(next().text);
+	expect_end("end of line");
+	auto& seen = dir.text == "in" ? default_in_at_ : default_out_at_;
+	if (seen)
+		fail(dir, "duplicate 'default " + std::string(dir.text) + "' (first set at " + where(*seen) + ")");
+	seen = loc(dir);
+	(dir.text == "in" ? rs_.default_in : rs_.default_out) = a;
+}
+
+bool parser::valid_name(std::string_view n)
+{
+	if (n.empty() || !(std::isalpha(static_cast<unsigned char>(n[0])) || n[0] == '_'))
+		return false;
+	for (char c : n)
+		if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.'))
+			return false;
+	return true;
+}
+
+void parser::set_statement()
+{
+	const token& kw = next();
+	const bool ports = kw.text == "ports";
+	if (at_end() || peek().kind != token_kind::word || !valid_name(peek().text))
+		fail(peek(), "expected " + std::string(ports ? "a port" : "an address") + " set name after '" +
+		                 std::string(kw.text) + "' (letters, digits, '_', '-', starting with a letter), got " + got());
+	const token& name = next();
+	if (at_end() || peek().kind != token_kind::equals)
+		fail(peek(), "expected '=' after the set name, got " + got());
+	next();
+	named_set s;
+	s.is_ports = ports;
+	s.loc = loc(name);
+	if (auto it = sets_.find(std::string(name.text)); it != sets_.end())
+		fail(name, "duplicate set '" + std::string(name.text) + "' (first defined at " + where(it->second.loc) + ")");
+	try {
+		if (ports)
+			s.ports = port_expr();
+		else
+			s.addrs = address_expr();
+		expect_end("end of line after the set's value");
+	} catch (const statement_error&) {
+		// Remember the name so that its uses do not each report "unknown set" on top of this error.
+		s.broken = true;
+		sets_.emplace(std::string(name.text), std::move(s));
+		throw;
+	}
+	sets_.emplace(std::string(name.text), std::move(s));
+}
+
+// ACTION [in|out|log]... [inet|inet6] [PROTO] [all | [from ADDR [port P]] [to ADDR [port P]]]
+//        [flags V/M] [icmp-type T] [code C] [counter NAME]
+void parser::rule_statement()
+{
+	const size_t first = pos_;
+	const token& act = next();
+	rule r;
+	r.act = *action_word(act.text);
+	r.loc = loc(act);
+
+	bool in = false, out = false;
+	for (;;) {
+		if (accept_word("in"))
+			in = true;
+		else if (accept_word("out"))
+			out = true;
+		else if (accept_word("log"))
+			r.log = true;
+		else
+			break;
+	}
+	r.in = in || !out;  // neither named: both
+	r.out = out || !in;
+
+	bool want_v4 = true, want_v6 = true;
+	std::string family_word;
+	if (peek_word("inet") || peek_word("inet6")) {
+		family_word = next().text;
+		want_v4 = family_word == "inet";
+		want_v6 = !want_v4;
+	}
+
+	byte_set proto{full_range<uint8_t>()};
+	for (std::string_view p : {"tcp", "udp", "icmp", "icmp6", "ipv6-icmp"}) {
+		if (peek_word(p)) {
+			const auto v = *lookup_protocol(next().text);
+			proto = {{v, v}};
+			r.written.proto = std::string(p);
+			break;
+		}
+	}
+	if (r.written.proto == "any" && accept_word("proto")) {
+		const size_t b = pos_;
+		proto = proto_expr();
+		r.written.proto = text_from(b);
+		if (proto.empty())
+			fail(file_->tokens[b], "protocol set is empty: the rule can never match");
+	}
+	auto ports_allowed = [&] {
+		if (proto.empty())
+			return false;
+		for (const auto& pr : proto)
+			for (unsigned v = pr.lo; v <= pr.hi; ++v)
+				if (v != 6 && v != 17)
+					return false;
+		return true;
+	};
+
+	addr_set src{{full_range<uint32_t>()}, {full_range<u128>()}}, dst = src;
+	port_set sport{full_range<uint16_t>()}, dport = sport;
+	auto endpoint = [&](addr_set& a, std::string& a_text, port_set& p, std::string& p_text) {
+		size_t b = pos_;
+		a = address_expr();
+		a_text = text_from(b);
+		if (a.v4.empty() && a.v6.empty())
+			fail(file_->tokens[b], "address set '" + a_text + "' is empty: the rule can never match");
+		if (peek_word("port")) {
+			const token& kw = next();
+			if (!ports_allowed())
+				fail(kw, "'port' needs protocol tcp or udp (this rule's protocol is " + r.written.proto +
+				             "; write e.g. '" + std::string(act.text) + " tcp ... port 22')");
+			b = pos_;
+			p = port_expr();
+			p_text = text_from(b);
+			if (p.empty())
+				fail(file_->tokens[b], "port set '" + p_text + "' is empty: the rule can never match");
+		}
+	};
+	bool saw_from = false, saw_to = false;
+	if (accept_word("all")) {
+		saw_from = saw_to = true;
+	} else {
+		if ((saw_from = accept_word("from")))
+			endpoint(src, r.written.src, sport, r.written.sport);
+		if ((saw_to = accept_word("to")))
+			endpoint(dst, r.written.dst, dport, r.written.dport);
+	}
+
+	bool saw_flags = false, saw_type = false, saw_code = false, saw_counter = false, saw_payload = false;
+	pattern_state_ = {};
+	auto once = [&](bool& seen, const token& t) {
+		if (seen)
+			fail(t, "duplicate '" + std::string(t.text) + "' in one rule");
+		seen = true;
+	};
+	auto single_proto = [&] { return single_protocol(proto); };
+	while (!at_end()) {
+		const token& t = peek();
+		if (t.kind == token_kind::word && t.text == "flags") {
+			next();
+			once(saw_flags, t);
+			if (single_proto() != 6)
+				fail(t, "'flags' needs protocol tcp (this rule's protocol is " + r.written.proto + ")");
+			flags(r);
+		} else if (t.kind == token_kind::word && (t.text == "icmp-type" || t.text == "code")) {
+			next();
+			once(t.text == "code" ? saw_code : saw_type, t);
+			const auto p = single_proto();
+			if (p != 1 && p != 58)
+				fail(t, "'" + std::string(t.text) + "' needs protocol icmp or icmp6 (this rule's protocol is " +
+				            r.written.proto + ")");
+			const size_t b = pos_;
+			if (t.text == "code") {
+				auto codes = icmp_code_expr();
+				r.written.icmp_code = text_from(b);
+				dport.clear();
+				for (auto c : codes)
+					dport.push_back({c.lo, c.hi});
+			} else {
+				auto types = icmp_type_expr(p == 58);
+				r.written.icmp_type = text_from(b);
+				sport.clear();
+				for (auto c : types)
+					sport.push_back({c.lo, c.hi});
+			}
+			if ((t.text == "code" ? dport : sport).empty())
+				fail(file_->tokens[b], "ICMP " + std::string(t.text == "code" ? "code" : "type") +
+				                           " set is empty: the rule can never match");
+		} else if (t.kind == token_kind::word && t.text == "counter") {
+			next();
+			once(saw_counter, t);
+			counter(r);
+		} else if (payload_option(r.payload, &proto)) {
+			saw_payload = true;
+		} else {
+			std::string expected = "flags, icmp-type, code, counter or end of line";
+			if (!saw_flags && !saw_type && !saw_code && !saw_counter && !saw_payload) {
+				if (!saw_from && !saw_to)
+					expected = "from, to, all, " + expected;
+				else if (!saw_to)
+					expected = "to, " + expected;
+			}
+			if (t.kind == token_kind::word && (t.text == "port" || t.text == "from" || t.text == "to"))
+				fail(t, "unexpected '" + shown(t) + "' here (order is: action, in/out/log, protocol, from ADDR [port P], "
+				        "to ADDR [port P], options)");
+			fail(t, "unexpected '" + shown(t) + "' (expected " + expected +
+			            "); payload conditions are content, regex, sni, http-host, dns-query and app");
+		}
+	}
+	for (const auto& c : r.payload)
+		if (c.app.empty())
+			validate_pattern(c.any_of[0], pattern_modes(proto));
+
+	lower_match(r, act, {std::move(src), std::move(dst), std::move(sport), std::move(dport), std::move(proto), want_v4,
+	                     want_v6, std::move(family_word)});
+	r.text = text_from(first);
+
+	if (rs_.rules.size() >= opts_.max_rules) {
+		stop_ = true;
+		fail(act, "too many rules (the limit is " + std::to_string(opts_.max_rules) + ")");
+	}
+	if (r.counter.empty())
+		r.counter = "rule" + std::to_string(rs_.rules.size() + 1);
+	rs_.rules.push_back(std::move(r));
+}
+
+void parser::flags(rule& r)
+{
+	if (at_end() || peek().kind != token_kind::word)
+		fail(peek(), "expected TCP flags value/mask such as S/SA after 'flags', got " + got());
+	const token& t = next();
+	r.written.flags = std::string(t.text);
+	if (t.text == "any")
+		return;
+	const auto slash = t.text.find('/');
+	const auto value = parse_tcp_flags(t.text.substr(0, slash));
+	const auto mask = slash == std::string_view::npos ? value : parse_tcp_flags(t.text.substr(slash + 1));
+	if (!value || !mask || (slash != std::string_view::npos && t.text.substr(slash + 1).empty()))
+		fail(t, "invalid TCP flags '" + std::string(t.text) + "' (expected value/mask in letters FSRPAUEW, e.g. S/SA)");
+	if (*value & ~*mask)
+		fail(t, "TCP flags '" + std::string(t.text) + "': the value has flags outside the mask (expected value "
+		        "letters to appear in the mask, e.g. S/SA)");
+	r.match.tcp_flags_value = *value;
+	r.match.tcp_flags_mask = *mask;
+}
+
+void parser::counter(rule& r)
+{
+	if (at_end() || peek().kind != token_kind::word || !valid_name(peek().text))
+		fail(peek(), "expected a counter name after 'counter' (letters, digits, '_', '-', starting with a letter), got " + got());
+	const token& t = next();
+	const std::string name(t.text);
+	if (name.size() > 4 && name.compare(0, 4, "rule") == 0 &&
+	    name.find_first_not_of("0123456789", 4) == std::string::npos)
+		fail(t, "counter name '" + name + "' is reserved for generated names (ruleN)");
+	auto [it, inserted] = counters_.emplace(name, loc(t));
+	if (!inserted)
+		fail(t, "duplicate counter '" + name + "' (first used at " + where(it->second) + ")");
+	r.counter = name;
+}
+
+} // namespace portcullis::rules::detail
