@@ -1,3 +1,4 @@
+// The lexer: rule text -> tokens with line and column (lexer.h).
 #include "rules/lexer.h"
 
 namespace portcullis::rules::detail {

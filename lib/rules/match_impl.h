@@ -1,3 +1,4 @@
+// The template bodies declared in match.h (normalize).
 #pragma once
 #include <algorithm>
 

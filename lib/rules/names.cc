@@ -1,3 +1,4 @@
+// The language's name tables (services, port classes, protocols, ICMP types, TCP flags) and atoms (names.h).
 #include "rules/names.h"
 
 #include <arpa/inet.h>

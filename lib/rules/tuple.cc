@@ -1,3 +1,4 @@
+// Test flows for the tools: parses a typed 5-tuple and explains, field by field, whether a rule matches (tuple.h).
 #include "rules/tuple.h"
 
 #include <arpa/inet.h>
