@@ -1,6 +1,6 @@
 // Internal to lib/rules: the parse state and the value types that the stage files share.
 //
-// One parse is one `parser`. Its members are defined by stage, one file each:
+// One parse is one `parser`. The stages, one file each (the parser's members are split among them):
 //   lexer.cc    text -> tokens (lexer.h)
 //   parser.cc   tokens -> statements: rule, default, set, ports, include; the per-statement error recovery
 //   resolve.cc  words -> values: $set names, addresses, ports, services, protocols, ICMP names; files
@@ -12,7 +12,8 @@
 // Grammar and semantics: docs/rules.md.
 //
 // Each statement is parsed on its own; a mistake throws a statement_error (caught per statement in
-// parser.cc, never out of the API), is recorded, and parsing resumes at the next statement.
+// parser.cc and per app bundle line in payload.cc, never out of the API), is recorded, and parsing
+// resumes at the next statement.
 //
 // Not a public header: include it only from lib/rules/*.cc.
 #pragma once
