@@ -40,7 +40,7 @@
 #include "control/protocol.h"
 #include "control/server.h"
 #include "eal.h"
-#include "packet/frames.h"
+#include "frames.h"
 #include "ring_ports.h"
 
 extern char** environ;

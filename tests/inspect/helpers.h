@@ -7,7 +7,7 @@
 #include <string>
 
 #include "inspect/inspect.h"
-#include "packet/frames.h"
+#include "frames.h"
 
 namespace portcullis::inspect::test {
 

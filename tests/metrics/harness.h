@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "control/runtime.h"
-#include "packet/frames.h"
+#include "frames.h"
 
 namespace portcullis::test {
 

@@ -11,7 +11,7 @@
 
 struct rte_mempool;
 struct rte_ring;
-#include "packet/frames.h"
+#include "frames.h"
 #include "ring_ports.h"
 
 namespace portcullis::test {

@@ -1,4 +1,4 @@
-// A byte-by-byte frame builder for the parser tests: each layer is a function from its fields and its
+// A byte-by-byte frame builder for the tests that parse, classify or forward frames: each layer is a function from its fields and its
 // payload to bytes, so tests compose frames inside out (eth(ipv4(tcp(...)))) and can lie in any field
 // (lengths, IHL, data offset) through the optional overrides. Lengths and the IPv4 header checksum are
 // computed unless overridden; L4 checksums are left 0 (the parser does not read them).
@@ -238,45 +238,31 @@ constexpr uint16_t et_ipv4 = 0x0800;
 constexpr uint16_t et_ipv6 = 0x86DD;
 constexpr uint16_t et_arp = 0x0806;
 
+// The TCP segment of tcp4 and tcp6: the given ports, flags and sequence numbers, tcp_spec's defaults for
+// the rest.
+inline bytes tcp_segment(uint16_t sport, uint16_t dport, uint8_t flags, uint32_t seq, uint32_t ack,
+                         const bytes& payload = {})
+{
+	return tcp({.sport = sport, .dport = dport, .seq = seq, .ack = ack, .flags = flags}, payload);
+}
+
 // Whole frames between two hosts, padded to Ethernet's 60-byte minimum: what tests of the data path send.
 inline bytes tcp4(uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport, uint8_t flags, uint32_t seq = 0,
                   uint32_t ack = 0, const bytes& payload = {})
 {
-	ipv4_spec ip;
-	ip.src = src;
-	ip.dst = dst;
-	ip.proto = 6;
-	tcp_spec t;
-	t.sport = sport;
-	t.dport = dport;
-	t.flags = flags;
-	t.seq = seq;
-	t.ack = ack;
-	return eth(et_ipv4, ipv4(ip, tcp(t, payload)), {}, 60);
+	return eth(et_ipv4, ipv4({.src = src, .dst = dst, .proto = 6}, tcp_segment(sport, dport, flags, seq, ack, payload)),
+	           {}, 60);
 }
 
 inline bytes udp4(uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport, const bytes& payload = {})
 {
-	ipv4_spec ip;
-	ip.src = src;
-	ip.dst = dst;
-	ip.proto = 17;
-	return eth(et_ipv4, ipv4(ip, udp(sport, dport, payload)), {}, 60);
+	return eth(et_ipv4, ipv4({.src = src, .dst = dst, .proto = 17}, udp(sport, dport, payload)), {}, 60);
 }
 
 inline bytes tcp6(u128 src, uint16_t sport, u128 dst, uint16_t dport, uint8_t flags, uint32_t seq = 0, uint32_t ack = 0)
 {
-	ipv6_spec ip;
-	ip.src = src;
-	ip.dst = dst;
-	ip.next_header = 6;
-	tcp_spec t;
-	t.sport = sport;
-	t.dport = dport;
-	t.flags = flags;
-	t.seq = seq;
-	t.ack = ack;
-	return eth(et_ipv6, ipv6(ip, tcp(t)), {}, 60);
+	return eth(et_ipv6, ipv6({.src = src, .dst = dst, .next_header = 6}, tcp_segment(sport, dport, flags, seq, ack)), {},
+	           60);
 }
 
 inline parsed parse_bytes(const bytes& b)
