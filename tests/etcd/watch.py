@@ -16,23 +16,19 @@ replays a capture on virtual devices (no NIC, no hugepages). Checked, in order:
 7. SIGTERM: clean exit, the summary names the etcd set. Restart with the same configuration: the daemon
    starts on the file, then takes the key's current value again.
 
-Usage: watch.py PORTCULLISD PORTCULLIS CAPTURE ETCD
+Usage: PYTHONPATH=tests/support watch.py PORTCULLISD PORTCULLIS CAPTURE ETCD
 Exit 77 (skipped) when ETCD is not an executable (Debian package etcd-server).
 """
 import base64
 import json
 import os
-import shutil
-import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "faults"))
-from daemon import Daemon, cli, fail, run_test, write_replay_config  # noqa: E402
+from daemon import Daemon, cli, cli_ok, fail, run_test, write_replay_config, write_rules
 
 daemon_bin, cli_bin, capture, etcd_bin = sys.argv[1:5]
 
@@ -127,10 +123,7 @@ def wait_until(what, predicate, timeout=30):
 
 
 def rules_answer(sock):
-    rc, answer, raw = cli(cli_bin, sock, "rules")
-    if rc != 0 or not answer:
-        fail(f"portcullis rules: exit {rc}: {raw}")
-    return answer
+    return cli_ok(cli_bin, sock, "rules")
 
 
 def counters(answer):
@@ -142,33 +135,22 @@ def scrape(address):
         return r.read().decode()
 
 
-def main():
-    if not os.access(etcd_bin, os.X_OK):
-        print(f"skipped: no etcd server at '{etcd_bin}' (Debian package etcd-server)")
-        sys.exit(77)
-    work = tempfile.mkdtemp(prefix="pcetcd-")
+def main(work):
     server = Etcd(work)
     try:
         steps(work, server)
     finally:
         server.stop()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def steps(work, server):
     key = "portcullis/site-a"
     url = server.url(key)
-    rules = os.path.join(work, "local.rules")
-    fleet = os.path.join(work, "fleet.rules")
-    sock = os.path.join(work, "control.sock")
-    conf = os.path.join(work, "portcullisd.conf")
-    with open(rules, "w") as f:
-        f.write(FILE_RULES)
-    with open(fleet, "w") as f:
-        f.write(FLEET_RULES)
+    rules = write_rules(os.path.join(work, "local.rules"), FILE_RULES)
+    fleet = write_rules(os.path.join(work, "fleet.rules"), FLEET_RULES)
     metrics = f"127.0.0.1:{free_port()}"
-    write_replay_config(conf, rules, f"pcetcd{os.getpid()}", capture, sock, extra=f"[rules]\nwatch = {url}\n",
-                        metrics=metrics)
+    conf, sock = write_replay_config(work, rules, f"pcetcd{os.getpid()}", capture,
+                                     extra=f"[rules]\nwatch = {url}\n", metrics=metrics)
     server.start()
 
     # 1. An empty key: the configured file.
@@ -179,12 +161,9 @@ def steps(work, server):
         fail(f"with an empty key the daemon should run its file: {answer['source']}, {len(answer['rules'])} rules")
 
     # 2. publish checks before it writes.
-    with open(os.path.join(work, "included.rules"), "w") as f:
-        f.write("allow in udp to any port ntp\n")
-    with open(os.path.join(work, "with-include.rules"), "w") as f:
-        f.write(FLEET_RULES + 'include "included.rules"\n')
-    with open(os.path.join(work, "broken.rules"), "w") as f:
-        f.write(BROKEN)
+    write_rules(os.path.join(work, "included.rules"), "allow in udp to any port ntp\n")
+    write_rules(os.path.join(work, "with-include.rules"), FLEET_RULES + 'include "included.rules"\n')
+    write_rules(os.path.join(work, "broken.rules"), BROKEN)
     for name, expect in (("with-include.rules", "self-contained"), ("broken.rules", "broken.rules:8:26: error")):
         p = subprocess.run([cli_bin, "publish", os.path.join(work, name), url], capture_output=True, text=True)
         if p.returncode != 1 or expect not in p.stderr:
@@ -206,9 +185,7 @@ def steps(work, server):
     if len(answer["rules"]) != 4 or not {"web", "backdoor"} <= set(counters(answer)):
         fail(f"the fleet's rules are not the ones running: {counters(answer)}")
     fleet_generation = answer["generation"]
-    rc, stats, raw = cli(cli_bin, sock, "stats")
-    if rc != 0 or not stats:
-        fail(f"portcullis stats: exit {rc}: {raw}")
+    stats = cli_ok(cli_bin, sock, "stats")
     swaps_failed = stats["rules"]["swaps_failed"]
     watch = stats.get("rules_watch", {})
     if watch.get("url") != url or watch.get("connected") is not True or watch.get("revision") != revision:
@@ -228,7 +205,7 @@ def steps(work, server):
     answer = rules_answer(sock)
     if answer["generation"] != fleet_generation or answer["source"]["revision"] != revision:
         fail(f"a refused revision changed the rules: generation {answer['generation']}, source {answer['source']}")
-    rc, stats, raw = cli(cli_bin, sock, "stats")
+    stats = cli_ok(cli_bin, sock, "stats")
     if stats["rules"]["swaps_failed"] != swaps_failed + 2:
         fail(f"refusals not counted: {stats['rules']}")
     if stats["rules_watch"]["revision"] != include_revision:
@@ -257,8 +234,7 @@ def steps(work, server):
     if "rules.watch: " + url + " (NOT connected)" not in p.stdout:
         fail(f"portcullis stats should say the watch is not connected:\n{p.stdout}")
     server.start()
-    with open(fleet, "w") as f:
-        f.write(FLEET_RULES_2)
+    write_rules(fleet, FLEET_RULES_2)
     p = subprocess.run([cli_bin, "publish", fleet, url], capture_output=True, text=True)
     if p.returncode != 0:
         fail(f"publish after etcd's restart: {p.stdout} {p.stderr}")
@@ -285,4 +261,7 @@ def steps(work, server):
 
 
 if __name__ == "__main__":
-    run_test(main)
+    if not os.access(etcd_bin, os.X_OK):
+        print(f"skipped: no etcd server at '{etcd_bin}' (Debian package etcd-server)")
+        sys.exit(77)
+    run_test(main, "pcetcd-")

@@ -18,18 +18,15 @@ The real portcullisd, started from an INI configuration naming its rules file, r
    configuration, so a restart cannot load it either.
 7. SIGTERM: exit 0, the summary names the reloaded set.
 
-Usage: restart.py PORTCULLISD PORTCULLIS CAPTURE
+Usage: PYTHONPATH=tests/support restart.py PORTCULLISD PORTCULLIS CAPTURE
 """
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon import Daemon, cli, fail, pcap_packets, run_test, write_replay_config  # noqa: E402
+from daemon import Daemon, cli_ok, fail, pcap_packets, run_test, write_replay_config, write_rules
 
 daemon_bin, cli_bin, capture = sys.argv[1:4]
 
@@ -49,24 +46,10 @@ MORE_RULES = FILE_RULES + "drop in tcp to any port 31337 counter backdoor\n"
 BROKEN_RULES = FILE_RULES + "allow in tcp to any port 99999\n"  # line 10, column 26: out of range
 
 
-def main():
-    work = tempfile.mkdtemp(prefix="pcrestart-")
-    try:
-        steps(work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
-
 def steps(work):
-    rules = os.path.join(work, "active.rules")
-    other = os.path.join(work, "other.rules")
-    sock = os.path.join(work, "control.sock")
-    conf = os.path.join(work, "portcullisd.conf")
-    with open(rules, "w") as f:
-        f.write(FILE_RULES)
-    with open(other, "w") as f:
-        f.write(MORE_RULES)
-    write_replay_config(conf, rules, f"pcrestart{os.getpid()}", capture, sock, infinite=False)
+    rules = write_rules(os.path.join(work, "active.rules"), FILE_RULES)
+    other = write_rules(os.path.join(work, "other.rules"), MORE_RULES)
+    conf, sock = write_replay_config(work, rules, f"pcrestart{os.getpid()}", capture, infinite=False)
     packets = pcap_packets(capture)
     runs = 0
 
@@ -78,10 +61,7 @@ def steps(work):
         return d
 
     def call(*args):
-        rc, answer, out = cli(cli_bin, sock, *args)
-        if rc != 0 or not answer or not answer.get("ok"):
-            fail(f"portcullis {' '.join(args)}: exit {rc}: {out}")
-        return answer
+        return cli_ok(cli_bin, sock, *args)
 
     def replayed_rules():
         """`rules --json` once the whole capture has been judged: rx complete, counters settled."""
@@ -151,8 +131,7 @@ def steps(work):
        f"from zero again ({sum(p for p, _ in counts(second))} packets counted, as in the first run)")
 
     # 5. The configured file edited, SIGHUP.
-    with open(rules, "w") as f:
-        f.write(MORE_RULES)
+    write_rules(rules, MORE_RULES)
     d.signal(signal.SIGHUP)
     d.wait_for(r"^portcullisd: rules: generation 2 active")
     now = call("rules")
@@ -166,8 +145,7 @@ def steps(work):
     ok(f"SIGHUP after an edit: generation 2 from the configured file, digest {now['digest']}")
 
     # 6. The configured file broken, SIGHUP.
-    with open(rules, "w") as f:
-        f.write(BROKEN_RULES)
+    write_rules(rules, BROKEN_RULES)
     d.signal(signal.SIGHUP)
     d.wait_for(rf"^{rules}:10:26: error: port 99999", stream="stderr")
     d.wait_for(r"not loaded .*the running rules \(generation 2", stream="stderr")
@@ -191,4 +169,4 @@ def steps(work):
     print("restart: OK")
 
 
-run_test(main)
+run_test(steps, "pcrestart-")

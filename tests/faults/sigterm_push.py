@@ -15,20 +15,17 @@ compiles (several delays), right after it published, after the CLI got its answe
 Across the rounds, at least one push must have been abandoned after its compile began (the old set
 stayed) and at least one must have been published.
 
-Usage: sigterm_push.py PORTCULLISD PORTCULLIS CAPTURE
+Usage: PYTHONPATH=tests/support sigterm_push.py PORTCULLISD PORTCULLIS CAPTURE
 """
 import json
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon import REPLAY_PORTS, Daemon, eal_replay, fail, final_summary, rule_lines, run_test  # noqa: E402
+from daemon import REPLAY_PORTS, Daemon, eal_replay, fail, final_summary, rule_lines, run_test, write_rules
 
 daemon_bin, cli_bin, capture = sys.argv[1:4]
 BIG_RULES = 60_000
@@ -53,18 +50,9 @@ def write_big(path):
         f.write("allow in tcp to 198.18.1.10 port { ssh, http, https }\nallow out from 198.18.1.0/24\n")
 
 
-def main():
-    work = tempfile.mkdtemp(prefix="pcfaults-")
-    try:
-        rounds(work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
-
 def rounds(work):
-    old, big = os.path.join(work, "old.rules"), os.path.join(work, "big.rules")
-    with open(old, "w") as f:
-        f.write(OLD_RULES)
+    old = write_rules(os.path.join(work, "old.rules"), OLD_RULES)
+    big = os.path.join(work, "big.rules")
     write_big(big)
     expected = {"config": rule_lines(old), "push": rule_lines(big)}
     identity = {}  # origin -> (generation, count, digest), learnt from the first round that ends with it
@@ -164,4 +152,4 @@ def rounds(work):
     print(f"sigterm-push: {len(plan)} rounds, no half-applied rule set")
 
 
-run_test(main)
+run_test(rounds, "pcfaults-")

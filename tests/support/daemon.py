@@ -1,13 +1,17 @@
-"""Running the real portcullisd for the fault tests: start it on virtual devices, wait for what it logs,
-stop it with a bounded wait, read its final summary, call the CLI. No NIC, no hugepages, one
---file-prefix per daemon so that tests can run side by side."""
+"""Running the real portcullisd for the tests that drive the daemon (tests/faults, tests/etcd): a
+temporary directory per test, rule files and an INI configuration written into it, the daemon started
+on virtual devices, waits for what it logs, a stop with a bounded wait, its final summary read, the CLI
+called. No NIC, no hugepages, one --file-prefix per daemon so that tests can run side by side.
+meson puts this folder on the tests' PYTHONPATH (tests/support/meson.build)."""
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import struct
 import sys
+import tempfile
 import time
 
 
@@ -19,20 +23,31 @@ def fail(message):
     raise Failure(message)
 
 
-def run_test(main):
-    """Runs main(); prints FAIL and exits 1 on a Failure, so that meson shows why. A SIGTERM (meson's
-    timeout) is a Failure too, so that temporary files go and no daemon is left polling a core."""
+def run_test(steps, prefix):
+    """Runs steps(work) with `work` a new temporary directory (its name starts with prefix), removed at
+    the end with every daemon still running killed; prints FAIL and exits 1 on a Failure, so that meson
+    shows why. A SIGTERM (meson's timeout) is a Failure too, so that temporary files go and no daemon is
+    left polling a core."""
     def on_sigterm(signum, frame):
         raise Failure("the test was stopped (SIGTERM: meson's timeout?)")
     signal.signal(signal.SIGTERM, on_sigterm)
+    work = tempfile.mkdtemp(prefix=prefix)
     try:
-        main()
+        steps(work)
     except Failure as e:
         print(f"FAIL: {e}", flush=True)
         sys.exit(1)
     finally:
         for d in Daemon.started:
             d.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def write_rules(path, text):
+    """Writes a rules file whole; returns its path."""
+    with open(path, "w") as f:
+        f.write(text)
+    return path
 
 
 def pcap_packets(path):
@@ -176,6 +191,14 @@ def cli(binary, socket, *args, timeout=30):
     return p.returncode, answer, p.stdout
 
 
+def cli_ok(binary, socket, *args, timeout=30):
+    """cli(), failing unless the CLI exits 0 with a JSON answer that says ok; returns the answer."""
+    rc, answer, out = cli(binary, socket, *args, timeout=timeout)
+    if rc != 0 or not answer or not answer.get("ok"):
+        fail(f"portcullis {' '.join(args)}: exit {rc}: {out}")
+    return answer
+
+
 def eal_replay(prefix, capture, lcores="0-1", infinite=True):
     """EAL arguments: the capture replayed on the outside port (forever with infinite), a sink inside."""
     rx = f"net_pcap0,rx_pcap={capture}" + (",infinite_rx=1" if infinite else "")
@@ -187,12 +210,14 @@ REPLAY_PORTS = ["--ports.outside", "net_pcap0", "--ports.inside", "net_null0", "
                 "--ports.inside-networks", "198.18.1.0/24, 2001:2:0:1::/64", "--queues.mbufs", "16383"]
 
 
-def write_replay_config(path, rules, prefix, capture, sock, infinite=True, extra="", metrics=""):
-    """An INI configuration: the rules file, the capture replayed on the outside port (once, or forever
-    with infinite) into a sink inside, the control socket, no metrics. One lcore: the worker on the main
-    lcore, the control loop on a thread of its own. `extra` is appended (more sections); `metrics` is
-    the exporter's address ('' for none)."""
-    with open(path, "w") as f:
+def write_replay_config(work, rules, prefix, capture, infinite=True, extra="", metrics=""):
+    """Writes work/portcullisd.conf, an INI configuration: the rules file, the capture replayed on the
+    outside port (once, or forever with infinite) into a sink inside, the control socket
+    work/control.sock. One lcore: the worker on the main lcore, the control loop on a thread of its own.
+    `extra` is appended (more sections); `metrics` is the exporter's address ('' for none). Returns the
+    paths of the configuration and of the socket."""
+    conf, sock = os.path.join(work, "portcullisd.conf"), os.path.join(work, "control.sock")
+    with open(conf, "w") as f:
         f.write(f"""rules = {rules}
 [eal]
 args = {eal_replay(prefix, capture, lcores="0", infinite=infinite)}
@@ -206,3 +231,4 @@ socket = {sock}
 [metrics]
 listen = {metrics}
 {extra}""")
+    return conf, sock
