@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <thread>
 
@@ -98,15 +99,32 @@ private:
 	pid_t pid_ = -1;
 };
 
+// A fresh etcd server and the key the follower tests write and follow.
+struct followed_key {
+	etcd_server server;
+	const etcd::location key = server.where("portcullis/gw");
+	std::string error;
+	int64_t revision = 0;
+};
+
+// Polls done() every 25 ms until it holds, for at most 10 s (a liveness bound, not a timing expectation).
+// Says whether it held; the callers check what they waited for themselves.
+bool wait_until(const std::function<bool()>& done)
+{
+	for (int i = 0; i < 400; ++i) {
+		if (done())
+			return true;
+		std::this_thread::sleep_for(25ms);
+	}
+	return done();
+}
+
 // Waits (bounded) for the follower's next change.
 std::optional<etcd::follower::update> next_update(etcd::follower& f)
 {
-	for (int i = 0; i < 400; ++i) {
-		if (auto u = f.take())
-			return u;
-		std::this_thread::sleep_for(25ms);
-	}
-	return std::nullopt;
+	std::optional<etcd::follower::update> u;
+	wait_until([&] { return bool(u = f.take()); });
+	return u;
 }
 
 } // namespace
@@ -192,12 +210,8 @@ TEST_CASE("an unreachable etcd is an error with its address, not a hang")
 	CHECK_THAT(error, Catch::Contains(nobody.url()));
 }
 
-TEST_CASE("a follower sees the value at start, then every change, newest first")
+TEST_CASE_METHOD(followed_key, "a follower sees the value at start, then every change, newest first")
 {
-	etcd_server server;
-	const auto key = server.where("portcullis/gw");
-	std::string error;
-	int64_t revision = 0;
 	REQUIRE(etcd::put(key, "first\n", revision, error));
 
 	etcd::follower f(key);
@@ -216,8 +230,7 @@ TEST_CASE("a follower sees the value at start, then every change, newest first")
 	// Several writes before anyone looks: the newest is what take() hands over (older ones are gone).
 	for (int i = 0; i < 5; ++i)
 		REQUIRE(etcd::put(key, "burst " + std::to_string(i) + "\n", revision, error));
-	for (int i = 0; i < 400 && f.revision() != revision; ++i)
-		std::this_thread::sleep_for(25ms);
+	wait_until([&] { return f.revision() == revision; });
 	u = f.take();
 	REQUIRE(u);
 	CHECK(u->text == "burst 4\n");
@@ -232,19 +245,14 @@ TEST_CASE("a follower sees the value at start, then every change, newest first")
 	CHECK_THAT(f.state(), Catch::Contains("watching"));
 }
 
-TEST_CASE("a follower reconnects to a restarted etcd and catches up")
+TEST_CASE_METHOD(followed_key, "a follower reconnects to a restarted etcd and catches up")
 {
-	etcd_server server;
-	const auto key = server.where("portcullis/gw");
-	std::string error;
-	int64_t revision = 0;
 	REQUIRE(etcd::put(key, "before\n", revision, error));
 	etcd::follower f(key);
 	REQUIRE(next_update(f));
 
 	server.stop();
-	for (int i = 0; i < 400 && f.state().find("watching") != std::string::npos; ++i)
-		std::this_thread::sleep_for(25ms);
+	wait_until([&] { return f.state().find("watching") == std::string::npos; });
 	CHECK(f.state().find("watching") == std::string::npos);
 
 	server.start();
@@ -259,8 +267,7 @@ TEST_CASE("a follower of an unreachable etcd says so and stops when asked")
 {
 	const etcd::location nobody{"127.0.0.1", std::to_string(free_port()), "k"};
 	etcd::follower f(nobody);
-	for (int i = 0; i < 400 && f.state().rfind("unreachable", 0) != 0; ++i)
-		std::this_thread::sleep_for(25ms);
+	wait_until([&] { return f.state().rfind("unreachable", 0) == 0; });
 	CHECK_THAT(f.state(), Catch::StartsWith("unreachable"));
 	CHECK_FALSE(f.take());
 }
