@@ -327,31 +327,19 @@ std::vector<Key> adversarial_keys(const std::vector<tuple_match>& rules, size_t 
 		inside.proto = m.proto[0].lo;
 		inside.tcp_flags = m.tcp_flags_value;
 		keys.push_back(inside);
-		for (Addr a : edges(m.*src)) {
-			Key k = inside;
-			k.src = a;
-			keys.push_back(k);
-		}
-		for (Addr a : edges(m.*dst)) {
-			Key k = inside;
-			k.dst = a;
-			keys.push_back(k);
-		}
-		for (uint16_t p : edges(m.sport)) {
-			Key k = inside;
-			k.sport = p;
-			keys.push_back(k);
-		}
-		for (uint16_t p : edges(m.dport)) {
-			Key k = inside;
-			k.dport = p;
-			keys.push_back(k);
-		}
-		for (uint8_t p : edges(m.proto)) {
-			Key k = inside;
-			k.proto = p;
-			keys.push_back(k);
-		}
+		// inside with one field moved to each edge of that field's set, field by field.
+		auto at_edges = [&](const auto& set, auto Key::*field) {
+			for (auto v : edges(set)) {
+				Key k = inside;
+				k.*field = v;
+				keys.push_back(k);
+			}
+		};
+		at_edges(m.*src, &Key::src);
+		at_edges(m.*dst, &Key::dst);
+		at_edges(m.sport, &Key::sport);
+		at_edges(m.dport, &Key::dport);
+		at_edges(m.proto, &Key::proto);
 		if (m.tcp_flags_mask != 0) {
 			for (int bit = 0; bit < 8; ++bit) {
 				Key k = inside;
