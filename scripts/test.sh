@@ -18,6 +18,27 @@ meson test -C "$build" --print-errorlogs --num-processes 2 "$@"
 status=$?
 logs+=("$build/meson-logs/testlog.json")
 
+# stage NAME DIR SETUP TEST TARGET...: one more build directory and some of its tests, counted with the
+# rest. SETUP (a command) configures DIR when it has no build.ninja yet; only the TARGETs are built; TEST
+# (a command) runs meson test in DIR. A failed setup, build or test sets status; when DIR cannot be set
+# up or built, its missing log counts as one failed test.
+stage() {
+	local name=$1 dir=$2 setup_command=$3 test_command=$4
+	shift 4
+	if [ ! -f "$dir/build.ninja" ]; then
+		"$setup_command" >/dev/null || status=1
+	fi
+	if [ -f "$dir/build.ninja" ] && ninja -C "$dir" "$@"; then
+		rm -f "$dir/meson-logs/testlog.json"
+		"$test_command" || status=1
+		logs+=("$dir/meson-logs/testlog.json")
+	else
+		echo "$name build failed"
+		status=1
+		logs+=("/nonexistent-$name-build")
+	fi
+}
+
 if [ "${PORTCULLIS_SANITIZE:-1}" != 0 ]; then
 	echo "== under ASan+UBSan: the tests that feed hostile input =="
 	# The parser, the rule language, the flow table, the data path, payload inspection, the control
@@ -32,23 +53,17 @@ if [ "${PORTCULLIS_SANITIZE:-1}" != 0 ]; then
 	targets=(tests/packet/test-packet tests/rules/test_rules tests/flow/test-flow tests/pipeline/test-pipeline
 		tests/inspect/test-inspect tests/control/test-control tests/etcd/test-etcd apps/portcullis
 		apps/portcullisd data/demo.pcap)
-	if [ ! -f "$asan/build.ninja" ]; then
+	asan_setup() {
 		# -O0: Catch2's assertion macros under ASan at -O2 take minutes per test file to compile (234 s for
 		# test_control.cc against 37 s at -O0); the tests run for seconds either way.
 		meson setup "$asan" "$top" -Db_sanitize=address,undefined -Db_lundef=false -Dbenches=false \
-			-Dbuildtype=debug >/dev/null || status=1
-	fi
-	if [ -f "$asan/build.ninja" ] && ninja -C "$asan" "${targets[@]}"; then
-		rm -f "$asan/meson-logs/testlog.json"
+			-Dbuildtype=debug
+	}
+	asan_test() {
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ASAN_OPTIONS=detect_leaks=0 \
 			meson test -C "$asan" --no-rebuild --print-errorlogs --num-processes 2 --timeout-multiplier 3 "${sanitized[@]}"
-		[ $? -eq 0 ] || status=1
-		logs+=("$asan/meson-logs/testlog.json")
-	else
-		echo "sanitizer build failed"
-		status=1
-		logs+=("/nonexistent-sanitizer-build")
-	fi
+	}
+	stage sanitizer "$asan" asan_setup asan_test "${targets[@]}"
 fi
 
 if [ "${PORTCULLIS_FUZZ:-1}" != 0 ]; then
@@ -58,20 +73,14 @@ if [ "${PORTCULLIS_FUZZ:-1}" != 0 ]; then
 	# are compiled. Longer runs: README, "Fuzzing".
 	fuzz=${FUZZ_BUILD_DIR:-$top/build-fuzz}
 	fuzz_targets=(tests/fuzz/fuzz-packet tests/fuzz/fuzz-rules tests/fuzz/fuzz-control tests/fuzz/fuzz-names)
-	if [ ! -f "$fuzz/build.ninja" ]; then
+	fuzz_setup() {
 		CC=clang CXX=clang++ meson setup "$fuzz" "$top" -Dfuzz=true -Dtests=false -Dbenches=false \
-			-Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized >/dev/null || status=1
-	fi
-	if [ -f "$fuzz/build.ninja" ] && ninja -C "$fuzz" "${fuzz_targets[@]}"; then
-		rm -f "$fuzz/meson-logs/testlog.json"
+			-Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized
+	}
+	fuzz_test() {
 		meson test -C "$fuzz" --no-rebuild --print-errorlogs --num-processes 2 --suite fuzz
-		[ $? -eq 0 ] || status=1
-		logs+=("$fuzz/meson-logs/testlog.json")
-	else
-		echo "fuzz build failed"
-		status=1
-		logs+=("/nonexistent-fuzz-build")
-	fi
+	}
+	stage fuzz "$fuzz" fuzz_setup fuzz_test "${fuzz_targets[@]}"
 fi
 
 python3 "$top/scripts/count-results.py" "${logs[@]}"
