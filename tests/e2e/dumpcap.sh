@@ -13,7 +13,7 @@
 #    dumpcap has gone.
 # 3. The race that killed the daemon (docs/threat-model.md, Capturing traffic): a worker held inside
 #    the capture callback (PDUMP-HOLD, a test-only LD_PRELOAD library) while a third dumpcap stops and
-#    frees its mempool. Before the fix in portcullisd.cc the daemon died there, in
+#    frees its mempool. Before the fix (lib/daemon/pdump_callbacks.cc) the daemon died there, in
 #    librte_mempool_octeontx, every time; it must live on, and then exit 0 on SIGINT.
 #
 # Needs root, hugetlbfs, veth and dpdk-dumpcap; exits 77 (skip) without them. Reserves 256 more 2 MiB
