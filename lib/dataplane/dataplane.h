@@ -35,6 +35,7 @@
 #include "dataplane/fragments.h"
 #include "dataplane/log_ring.h"
 #include "dataplane/policy.h"
+#include "dataplane/stage_clock.h"
 #include "flow/flow_table.h"
 #include "packet/packet.h"
 
@@ -79,6 +80,10 @@ struct alignas(64) worker_counters {
 	uint64_t handed_off;      // packets passed to their owning worker (software distribution)
 	uint64_t payload_decided; // flows a payload rule decided (see inspect_counters for the rest)
 	uint64_t busy_tsc, idle_tsc, polls, idle_polls;
+	// Of busy_tsc, the time spent inside the driver's rx_burst and tx_burst: the rest is the worker's own.
+	uint64_t driver_rx_tsc, driver_tx_tsc;
+	// Of the worker's own time, per stage of process(); zero unless built with stage timers.
+	uint64_t stage_tsc[stage_count];
 	packet::parse_counters parse;
 };
 

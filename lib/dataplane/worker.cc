@@ -21,6 +21,16 @@ struct miss_ref {
 
 flow::segment segment_of(const packet::parsed& p) { return {p.proto, p.tcp_flags, p.tcp_seq, p.tcp_ack}; }
 
+// The flow key of a packet that is not an ICMP error. IPv4 without 128-bit compares: the common case.
+inline flow::flow_key key_of(const packet::parsed& p, bool& reversed)
+{
+	const uint16_t sport = p.is_icmp() ? (p.is_icmp_echo() ? p.icmp_echo_id : uint16_t(0)) : p.sport;
+	const uint16_t dport = p.is_icmp() ? sport : p.dport;
+	if (p.family == 4)
+		return flow::make_key4(p.proto, p.src.v4, p.dst.v4, sport, dport, reversed);
+	return flow::make_key(p.family, p.proto, p.src.v6, p.dst.v6, sport, dport, reversed);
+}
+
 classify::key_v4 key4_of(const packet::parsed& p)
 {
 	classify::key_v4 k{};
@@ -46,6 +56,21 @@ classify::key_v6 key6_of(const packet::parsed& p)
 }
 
 } // namespace
+
+std::string_view to_string(stage s)
+{
+	switch (s) {
+	case stage::parse: return "parse";
+	case stage::lookup: return "lookup";
+	case stage::track: return "track";
+	case stage::classify: return "classify";
+	case stage::open: return "open";
+	case stage::counters: return "counters";
+	case stage::tx_prepare: return "tx_prepare";
+	case stage::count_: break;
+	}
+	return "unknown";
+}
 
 std::string_view to_string(drop_reason r)
 {
@@ -92,6 +117,10 @@ void accumulate(worker_counters& t, const worker_counters& c)
 	t.idle_tsc += c.idle_tsc;
 	t.polls += c.polls;
 	t.idle_polls += c.idle_polls;
+	t.driver_rx_tsc += c.driver_rx_tsc;
+	t.driver_tx_tsc += c.driver_tx_tsc;
+	for (uint32_t st = 0; st < stage_count; ++st)
+		t.stage_tsc[st] += c.stage_tsc[st];
 	t.parse.packets += c.parse.packets;
 	for (size_t r = 0; r < packet::drop_reason_count; ++r)
 		t.parse.by_reason[r] += c.parse.by_reason[r];
@@ -165,11 +194,13 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 {
 	if (n > max_burst)
 		n = max_burst;
+	stage_clock clock(counters_.stage_tsc);
 	const uint64_t now = rte_rdtsc();
 	compiled_policy* pol = policy_.load(std::memory_order_acquire);
 
 	packet::parsed parsed[max_burst];
 	packet::parse_burst(pkts, n, parsed, counters_.parse);
+	clock.lap(stage::parse);
 
 	uint8_t v[max_burst];
 	uint8_t dir[max_burst];
@@ -182,9 +213,6 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 
 	for (uint16_t i = 0; i < n; ++i) {
 		const packet::parsed& p = parsed[i];
-		const uint32_t len = pkts[i]->pkt_len;
-		counters_.rx_packets[q.port % max_ports]++;
-		counters_.rx_bytes[q.port % max_ports] += len;
 		dir[i] = uint8_t(direction_of(q, p));
 		out_port[i] = q.tx_port[dir[i]];
 		v[i] = v_drop;
@@ -221,11 +249,8 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			const bool icmp = t.proto == 1 || t.proto == 58;
 			keys[m] = flow::make_key(t.family, t.proto, t.src.v6, t.dst.v6, t.sport, icmp ? t.sport : t.dport,
 			                         reversed[m]);
-		} else if (p.is_icmp()) {
-			const uint16_t id = p.is_icmp_echo() ? p.icmp_echo_id : 0;
-			keys[m] = flow::make_key(p.family, p.proto, p.src.v6, p.dst.v6, id, id, reversed[m]);
 		} else {
-			keys[m] = flow::make_key(p.family, p.proto, p.src.v6, p.dst.v6, p.sport, p.dport, reversed[m]);
+			keys[m] = key_of(p, reversed[m]);
 		}
 		hashes[m] = flow::hash_key(keys[m]);
 		which[m] = uint8_t(i);
@@ -234,22 +259,16 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 
 	flow::flow_entry* found[max_burst];
 	table_.lookup_burst(keys, hashes, m, found);
-
-	// Known flows: track. Unknown: gather classifier keys per direction and family.
-	classify::key_v4 k4[2][max_burst];
-	classify::key_v6 k6[2][max_burst];
-	uint32_t results[4][max_burst];
-	uint8_t list_size[4] = {};
-	miss_ref miss[max_burst];
+	clock.lap(stage::lookup);
 
 	// Payload inspection of a known flow: scan while the flow is inspected; once a payload rule has
 	// decided, its action holds for every later packet. False: drop this packet (rejects answered).
-	auto payload_allows = [&](const compiled_policy& pl, flow::flow_entry& e, const packet::parsed& p, rte_mbuf* m,
+	auto payload_allows = [&](const compiled_policy& pl, flow::flow_entry& e, const packet::parsed& p, rte_mbuf* mb,
 	                          bool from_opener, const rx_queue_map& rxq, uint16_t i) {
 		const uint32_t index = table_.index_of(&e);
 		inspect::result r = streams_.status(index);
 		if (r.st == inspect::state::inspecting)
-			r = streams_.scan(*pl.inspect_scratch[config_.index], index, p, rte_pktmbuf_mtod(m, const uint8_t*),
+			r = streams_.scan(*pl.inspect_scratch[config_.index], index, p, rte_pktmbuf_mtod(mb, const uint8_t*),
 			                  from_opener);
 		if (r.st != inspect::state::matched || r.rule >= pl.action_of.size())
 			return true;
@@ -261,13 +280,14 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		if (act == rules::action::allow)
 			return true;
 		counters_.drops[size_t(act == rules::action::drop ? drop_reason::rule_drop : drop_reason::rule_reject)]++;
-		if (act == rules::action::reject && r.decided_now && config_.send_rejects && make_reject(m, p)) {
+		if (act == rules::action::reject && r.decided_now && config_.send_rejects && make_reject(mb, p)) {
 			v[i] = v_reject;
 			out_port[i] = rxq.port;
 		}
 		return false;
 	};
 
+	// Passes (or not) a packet of a known flow; `j` indexes keys/reversed, the packet is which[j].
 	auto pass_known = [&](uint32_t j, flow::flow_entry& e) {
 		const uint16_t i = which[j];
 		const packet::parsed& p = parsed[i];
@@ -294,34 +314,45 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			table_.note_embryonic(&e);  // re-opened on the same tuple
 		__atomic_store_n(&e.last_seen, now, __ATOMIC_RELAXED);
 		const uint32_t side = from_opener ? 0 : 1;
+		const uint32_t len = pkts[i]->pkt_len;
 		e.packets[side]++;
-		e.bytes[side] += pkts[i]->pkt_len;
+		e.bytes[side] += len;
 		counters_.reply_packets += side;
 		if (e.rule_id != classify::no_match) {
 			rule_counter& rc = pol->counter(config_.index, e.rule_id);
 			rc.packets++;
-			rc.bytes += pkts[i]->pkt_len;
+			rc.bytes += len;
 			rc.last_hit_tsc = now;
 		}
 		v[i] = v_allow;
 	};
 
+	// Known flows first; the rest are misses, classified per direction and family in one call each.
 	uint32_t nmiss = 0;
 	uint8_t miss_j[max_burst];
 	for (uint32_t j = 0; j < m; ++j) {
-		if (found[j]) {
+		if (found[j])
 			pass_known(j, *found[j]);
-			continue;
-		}
-		const packet::parsed& p = parsed[which[j]];
-		const uint8_t list = uint8_t(dir[which[j]] * 2 + (p.family == 6 ? 1 : 0));
+		else
+			miss_j[nmiss++] = uint8_t(j);
+	}
+	clock.lap(stage::track);
+
+	classify::key_v4 k4[2][max_burst];
+	classify::key_v6 k6[2][max_burst];
+	uint32_t results[4][max_burst];
+	uint8_t list_size[4] = {};
+	miss_ref miss[max_burst];
+	for (uint32_t x = 0; x < nmiss; ++x) {
+		const uint16_t i = which[miss_j[x]];
+		const packet::parsed& p = parsed[i];
+		const uint8_t list = uint8_t(dir[i] * 2 + (p.family == 6 ? 1 : 0));
 		const uint8_t pos = list_size[list]++;
 		if (p.family == 6)
-			k6[dir[which[j]]][pos] = key6_of(p);
+			k6[dir[i]][pos] = key6_of(p);
 		else
-			k4[dir[which[j]]][pos] = key4_of(p);
-		miss[nmiss] = {list, pos};
-		miss_j[nmiss++] = uint8_t(j);
+			k4[dir[i]][pos] = key4_of(p);
+		miss[x] = {list, pos};
 	}
 	for (uint32_t d = 0; d < 2; ++d) {
 		if (list_size[d * 2])
@@ -329,6 +360,7 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		if (list_size[d * 2 + 1])
 			pol->classifier[d]->classify(k6[d], list_size[d * 2 + 1], results[d * 2 + 1]);
 	}
+	clock.lap(stage::classify);
 
 	// Flows this burst opened, by hash: an earlier packet of this burst may have opened the flow of a
 	// later miss (a SYN and its SYN-ACK, a retransmitted SYN), which is then a packet of a known flow,
@@ -428,6 +460,24 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 				v[i] = v[i] == v_reject ? v_reject : v_drop;
 		}
 	}
+	clock.lap(stage::open);
+
+	// Port and verdict counters, added once per burst (every packet of a burst came in on q.port).
+	uint64_t verdict_packets[2][3] = {}, verdict_bytes[2][3] = {}, rx_bytes = 0;
+	for (uint16_t i = 0; i < n; ++i) {
+		const uint32_t len = pkts[i]->pkt_len;
+		rx_bytes += len;
+		verdict_packets[dir[i]][v[i]]++;
+		verdict_bytes[dir[i]][v[i]] += len;
+	}
+	counters_.rx_packets[q.port % max_ports] += n;
+	counters_.rx_bytes[q.port % max_ports] += rx_bytes;
+	for (uint32_t d = 0; d < 2; ++d)
+		for (uint32_t k = 0; k < 3; ++k) {
+			counters_.packets[d][k] += verdict_packets[d][k];
+			counters_.bytes[d][k] += verdict_bytes[d][k];
+		}
+	clock.lap(stage::counters);
 
 	// Transmit what passes, grouped by port; free the rest.
 	rte_mbuf* out[max_ports][max_burst];
@@ -435,9 +485,6 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 	rte_mbuf* dropped[max_burst];
 	uint16_t ndropped = 0;
 	for (uint16_t i = 0; i < n; ++i) {
-		const uint32_t len = pkts[i]->pkt_len;
-		counters_.packets[dir[i]][v[i]]++;
-		counters_.bytes[dir[i]][v[i]] += len;
 		if (v[i] == v_drop) {
 			dropped[ndropped++] = pkts[i];
 		} else {
@@ -457,6 +504,7 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			rte_pktmbuf_free_bulk(dropped, ndropped);
 		}
 	}
+	clock.lap(stage::tx_prepare);
 	for (uint16_t port = 0; port < max_ports; ++port)
 		if (out_n[port])
 			send(port, q.tx_queue, out[port], out_n[port]);
@@ -467,7 +515,9 @@ void worker::send(uint16_t port, uint16_t queue, rte_mbuf** pkts, uint16_t n)
 	uint64_t bytes = 0;
 	for (uint16_t i = 0; i < n; ++i)
 		bytes += pkts[i]->pkt_len;
+	const uint64_t start = rte_rdtsc();
 	const uint16_t sent = rte_eth_tx_burst(port, queue, pkts, n);
+	counters_.driver_tx_tsc += rte_rdtsc() - start;
 	for (uint16_t i = sent; i < n; ++i)
 		bytes -= pkts[i]->pkt_len;
 	counters_.tx_packets[port] += sent;
@@ -536,12 +586,14 @@ uint32_t worker::poll_once()
 			continue;
 		const uint64_t start = rte_rdtsc();
 		uint16_t n = rte_eth_rx_burst(q.port, q.queue, pkts, config_.burst);
+		const uint64_t received = rte_rdtsc();
 		counters_.polls++;
 		if (n == 0) {
 			counters_.idle_polls++;
-			counters_.idle_tsc += rte_rdtsc() - start;
+			counters_.idle_tsc += received - start;
 			continue;
 		}
+		counters_.driver_rx_tsc += received - start;
 		total += n;
 		if (q.distribute && config_.handoff.size() > 1)
 			n = distribute(pkts, n, q.port);

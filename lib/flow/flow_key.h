@@ -51,6 +51,21 @@ inline flow_key make_key(uint8_t family, uint8_t proto, u128 src, u128 dst, uint
 	return k;
 }
 
+// make_key for IPv4 (family 4): the same key, built without 128-bit compares.
+inline flow_key make_key4(uint8_t proto, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, bool& reversed)
+{
+	flow_key k{};
+	reversed = (src > dst) || (src == dst && sport > dport);
+	const uint32_t a = reversed ? dst : src, b = reversed ? src : dst;
+	std::memcpy(k.addr_a, &a, 4);  // the low 32 bits of the u128, as make_key stores them
+	std::memcpy(k.addr_b, &b, 4);
+	k.port_a = reversed ? dport : sport;
+	k.port_b = reversed ? sport : dport;
+	k.proto = proto;
+	k.family = 4;
+	return k;
+}
+
 // 64-bit hash of the five key words. Low bits pick the primary bucket and the slot signature, high bits
 // the secondary bucket, so every bit must depend on every key bit: three independent 64x64->128-bit
 // multiplies folded (wyhash's "mum"), then one more to mix the three. Three multiplies side by side
