@@ -1,0 +1,184 @@
+// The rule-set commands (server.h): push a rule set, list the active rules, explain a flow's verdict.
+#include "control/server.h"
+
+#include <rte_cycles.h>
+
+#include <algorithm>
+
+#include <sys/stat.h>
+
+#include "control/server_internal.h"
+#include "rules/tuple.h"
+
+namespace portcullis::control {
+namespace {
+
+using json = nlohmann::json;
+using detail::ok_response;
+using detail::source_of;
+
+double tsc_seconds(uint64_t ticks) { return double(ticks) / double(rte_get_tsc_hz()); }
+
+json location(const rules::source_location& l)
+{
+	return {{"file", l.file}, {"line", l.line}, {"column", l.column}};
+}
+
+json rule_summary(const rules::rule& r, uint32_t index)
+{
+	json j = location(r.loc);
+	j["index"] = index;
+	j["text"] = r.text;
+	j["action"] = rules::action_name(r.act);
+	j["log"] = r.log;
+	j["counter"] = r.counter;
+	json dirs = json::array();
+	if (r.in)
+		dirs.push_back("in");
+	if (r.out)
+		dirs.push_back("out");
+	j["directions"] = dirs;
+	return j;
+}
+
+uint32_t classify_one(const classify::classifier& c, const rules::flow_tuple& f)
+{
+	uint32_t result = classify::no_match;
+	if (f.v6) {
+		classify::key_v6 k{};
+		k.src = f.src, k.dst = f.dst, k.sport = f.sport, k.dport = f.dport, k.proto = f.proto, k.tcp_flags = f.tcp_flags;
+		c.classify(&k, 1, &result);
+	} else {
+		classify::key_v4 k{};
+		k.src = uint32_t(f.src), k.dst = uint32_t(f.dst), k.sport = f.sport, k.dport = f.dport, k.proto = f.proto,
+		k.tcp_flags = f.tcp_flags;
+		c.classify(&k, 1, &result);
+	}
+	return result;
+}
+
+} // namespace
+
+json server::cmd_push(const parsed_request& req, const peer& who)
+{
+	auto readable = [&](const std::string& file) {
+		if (who.uid == 0)
+			return true;
+		struct stat st{};
+		if (::stat(file.c_str(), &st) != 0)
+			return true;  // the parser reports it missing; there is nothing to leak
+		if (st.st_uid == who.uid)
+			return (st.st_mode & S_IRUSR) != 0;
+		if (st.st_gid == who.gid || std::find(who.groups.begin(), who.groups.end(), st.st_gid) != who.groups.end())
+			return (st.st_mode & S_IRGRP) != 0;
+		return (st.st_mode & S_IROTH) != 0;
+	};
+	const uint64_t before = rt_.policy().generation;
+	swap_report report;
+	if (!req.path.empty()) {
+		if (!readable(req.path))
+			return error_response(error_code::not_readable, "push: " + req.path + " is not readable by uid " +
+			                                                    std::to_string(who.uid));
+		report = rt_.push_file(req.path, config_.parse);
+	} else {
+		report = rt_.push_text(req.text, req.name, config_.parse);
+	}
+	if (!report.ok) {
+		json errors = json::array();
+		for (const auto& d : report.errors) {
+			json e = location(d.loc);
+			e["message"] = readable(d.loc.file) ? d.message : "error in a file the requesting user cannot read";
+			errors.push_back(e);
+		}
+		const std::string why = !report.errors.empty()
+		                            ? std::to_string(report.errors.size()) +
+		                                  (report.errors.size() == 1 ? " error" : " errors") + " in the rule set"
+		                            : report.abandoned ? report.error : "the rule set does not compile: " + report.error;
+		json r = error_response(report.errors.empty() ? error_code::failed : error_code::rules,
+		                        why + "; the running rules (generation " + std::to_string(report.generation) + ") stay");
+		r["errors"] = errors;
+		r["generation"] = report.generation;
+		return r;
+	}
+	json r = ok_response();
+	r["generation"] = report.generation;
+	r["previous_generation"] = before;
+	r["rules"] = report.rules;
+	r["compile_ms"] = report.compile_ms;
+	r["quiesce_us"] = report.quiesce_us;
+	r["digest"] = report.digest;
+	r["source"] = source_of(rt_);
+	return r;
+}
+
+json server::cmd_rules()
+{
+	const dataplane::compiled_policy& pol = rt_.policy();
+	const uint64_t now = rte_rdtsc();
+	json list = json::array();
+	for (uint32_t i = 0; i < pol.rules.rules.size(); ++i) {
+		json j = rule_summary(pol.rules.rules[i], i);
+		const rule_totals t = rt_.rule_counters(i);
+		j["packets"] = t.packets;
+		j["bytes"] = t.bytes;
+		if (t.last_hit_tsc && now >= t.last_hit_tsc)
+			j["last_hit_seconds_ago"] = tsc_seconds(now - t.last_hit_tsc);
+		else
+			j["last_hit_seconds_ago"] = nullptr;
+		list.push_back(j);
+	}
+	json r = ok_response();
+	r["generation"] = pol.generation;
+	r["default_in"] = rules::action_name(pol.rules.default_in);
+	r["default_out"] = rules::action_name(pol.rules.default_out);
+	r["files"] = pol.rules.files;
+	r["digest"] = rt_.digest();
+	r["source"] = source_of(rt_);
+	r["rules"] = list;
+	return r;
+}
+
+json server::cmd_explain(const parsed_request& req)
+{
+	const rules::flow_tuple& f = req.flow;
+	const dataplane::compiled_policy& pol = rt_.policy();
+	const auto& rs = pol.rules;
+	// The data path's own classifier decides; the rule-by-rule walk explains and double-checks it.
+	const uint32_t id = classify_one(*pol.classifier[size_t(f.dir)], f);
+	json skipped = json::array();
+	uint32_t reference = classify::no_match;
+	for (uint32_t i : rules::rules_for(rs, f.dir)) {
+		const auto e = rules::explain(rs.rules[i], f);
+		if (e.matched) {
+			reference = i;
+			break;
+		}
+		json s = rule_summary(rs.rules[i], i);
+		s["reason"] = e.reasons.empty() ? "" : e.reasons.back();
+		skipped.push_back(std::move(s));
+	}
+	json r = ok_response();
+	r["flow"] = rules::format(f);
+	r["direction"] = rules::direction_name(f.dir);
+	r["generation"] = pol.generation;
+	if (id == classify::no_match) {
+		r["verdict"] = rules::action_name(rs.default_for(f.dir));
+		r["default"] = true;
+		r["rule"] = nullptr;
+	} else {
+		const auto& rule = rs.rules[id];
+		r["verdict"] = rules::action_name(rule.act);
+		r["default"] = false;
+		r["rule"] = rule_summary(rule, id);
+		r["reasons"] = rules::explain(rule, f).reasons;
+	}
+	r["skipped"] = std::move(skipped);
+	if (id != reference) {
+		r = error_response(error_code::failed, "internal error: the live classifier and the rule-by-rule reference disagree");
+		r["classifier_rule"] = id == classify::no_match ? json(nullptr) : json(id);
+		r["reference_rule"] = reference == classify::no_match ? json(nullptr) : json(reference);
+	}
+	return r;
+}
+
+} // namespace portcullis::control
