@@ -43,6 +43,36 @@ std::string udp4_frame(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dpor
 	return fr;
 }
 
+std::string tcp4_frame(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, uint8_t flags, uint32_t seq,
+                       uint32_t ack, size_t frame_bytes)
+{
+	constexpr size_t headers = 14 + 20 + 20;
+	const size_t payload = frame_bytes > 60 ? frame_bytes - headers : 0;  // a 60-byte frame is padding only
+	std::string fr(std::max(frame_bytes, headers), '\0');
+	auto* p = reinterpret_cast<uint8_t*>(fr.data());
+	const uint8_t macs[12] = {2, 0, 0, 0, 1, 1, 2, 0, 0, 0, 0, 1};
+	std::copy(macs, macs + 12, p);
+	store16be(p + 12, 0x0800);
+	uint8_t* ip = p + 14;
+	ip[0] = 0x45;
+	store16be(ip + 2, uint16_t(20 + 20 + payload));
+	store16be(ip + 6, 0x4000);
+	ip[8] = 64;
+	ip[9] = 6;
+	store32be(ip + 12, src);
+	store32be(ip + 16, dst);
+	ipv4_checksum(ip);
+	uint8_t* tcp = ip + 20;
+	store16be(tcp, sport);
+	store16be(tcp + 2, dport);
+	store32be(tcp + 4, seq);
+	store32be(tcp + 8, ack);
+	tcp[12] = 5 << 4;
+	tcp[13] = flags;
+	store16be(tcp + 14, 65535);
+	return fr;
+}
+
 std::string write_pcap(const std::string& stem, const std::vector<std::string>& frames)
 {
 	const std::string path = "/tmp/" + stem + "-" + std::to_string(getpid()) + ".pcap";

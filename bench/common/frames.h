@@ -18,6 +18,11 @@ void ipv4_checksum(uint8_t* ip);
 // in host order; the MACs are fixed (the data path does not look at them).
 std::string udp4_frame(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, uint16_t payload = 18);
 
+// Ethernet + IPv4 (DF, TTL 64, checksum right) + a 20-byte TCP header (no checksum: nothing on the
+// benches' paths reads it) + zero payload, padded to at least `frame_bytes` (60: a minimum Ethernet frame).
+std::string tcp4_frame(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, uint8_t flags, uint32_t seq,
+                       uint32_t ack, size_t frame_bytes = 60);
+
 // A classic pcap file (microsecond timestamps 0, 1, 2 ...) of the frames, at /tmp/<stem>-<pid>.pcap;
 // returns the path. The caller removes it once read (net_pcap with infinite_rx reads it at start-up).
 std::string write_pcap(const std::string& stem, const std::vector<std::string>& frames);

@@ -1,85 +1,93 @@
-// bench-pipeline: packets per second through the real data path (parse, flow lookup, conntrack,
-// classification of new flows, forward or drop) against dpdk-testpmd's io forwarding on the same traffic,
-// both replaying the same capture from memory on one core. Prints one JSON object per case on stdout;
-// progress and errors go to stderr.
+// bench-pipeline: packets per second and cycles per packet through the real data path (parse, flow
+// lookup, conntrack, classification of new flows, forward or drop) against dpdk-testpmd's io forwarding
+// on the same traffic, both replaying the same capture from memory on one core. Prints one JSON object
+// per case on stdout; progress and errors go to stderr.
 //
-// Traffic: a capture made by make-bench-capture.py (10k TCP flows, both directions, handshakes first,
-// then data frames of the case's size, ~3% denied packets; see the script). net_pcap with infinite_rx
-// holds it in mbufs and replays it forever, so both sides pay the same per-packet copy inside the PMD:
-// testpmd io (rx_burst -> tx_burst to net_null) is the ceiling of this I/O path, and the ratio says what
-// fraction of it the firewall keeps.
+// Cases (--cases; all by default):
+//   replay_64b, replay_512b  a capture made by make-bench-capture.py: 10k TCP flows both ways through
+//                            rules/gateway.rules, handshakes first, then data frames of the size, ~3%
+//                            denied packets; in steady state mostly established flows.
+//   established_64b          100K TCP connections, opened by a handshake capture replayed once before the
+//                            window, then one 64-byte segment per connection per pass, in random order,
+//                            through a 10K-rule set (10,000 generated rules the traffic never matches,
+//                            then gateway.rules).
+//   new_flows_64b            every packet a SYN that opens a flow (262,144 distinct SYNs replayed in a
+//                            loop) through the same 10K-rule set, into a 65,536-flow table that stays
+//                            full: every new flow evicts the oldest half-open one, while a control thread
+//                            expires beside the worker as the daemon's does. connections_per_second.
+//   imix_1m                  1M UDP flows through gateway.rules, opened by a setup capture (one packet
+//                            each, read from its file), then a loop of 262,144 of them picked at random,
+//                            one packet each per pass in random order, simple-IMIX sizes (64, 594, 1518
+//                            bytes at 7:4:1): a 1M-flow table, a 256K-flow working set.
+// replay_64b also runs ours once more with an idle payload rule (replay_64b_payload_rules_idle).
 //
-// What ours measures: the first pass opens the 10k flows (classification + insert); from then on every
-// pass is steady state. Per pass, the handshake ACK and every data segment are packets of an established
-// flow (lookup hit, conntrack, forward), each flow's SYN and SYN-ACK replayed into an established flow
-// are dropped as conntrack_invalid (lookup hit, conntrack), and the denied packets miss the flow table
-// and are classified every time (drops, rejects answered with a RST). The warm-up (--warmup, 1 s) covers
-// the first pass; counters are taken over the next --seconds (6). Both sides report the median of their
-// per-second rates (ours from the worker's counters, testpmd from its --stats-period=1 Rx-pps of the
-// capture port), so one slow second on a shared VM does not move the result; the samples are printed too.
-// added_ns_per_packet = 1000/ours_mpps - 1000/baseline_mpps: the firewall's own cost per packet.
+// net_pcap with infinite_rx holds a capture in mbufs and replays it forever, so both sides pay the same
+// per-packet copy inside the PMD: testpmd io (rx_burst -> tx_burst to net_null) is the ceiling of this I/O
+// path, and the ratio says what fraction of it the firewall keeps. Both sides report the median of their
+// per-second rates (ours from the worker's counters, testpmd from its --stats-period=1 Rx-pps).
 //
-// Each run is its own process with its own EAL (an EAL starts once per process, and every capture needs
-// its own pool): ours re-executes this binary with --child-ours, which runs a dataplane::worker on the
-// main lcore, lcore 1, where testpmd runs its forwarding core too. Runs alternate ours, testpmd per case.
+// cycles_per_packet: the worker's busy TSC cycles over the window, without the driver's rx_burst and
+// tx_burst (reported apart as driver_*_cycles_per_packet), per packet received. stage_cycles: the same
+// time split by stage of worker::process (lib/dataplane/stage_clock.h), from a second run of ours in the
+// same bench run by bench-pipeline-stages, this program built with the stage timers compiled in (they
+// cost the daemon nothing because it is built without them). added_ns_per_packet = 1000/ours_mpps -
+// 1000/testpmd_mpps.
+//
+// Each run is its own process with its own EAL (ours re-executes this binary with --child-ours; see
+// pipeline/ours.h); runs go ours, ours with stage timers, testpmd, per case.
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <rte_cycles.h>
-#include <rte_eal.h>
-#include <rte_ethdev.h>
-#include <rte_lcore.h>
 
 #include "common/args.h"
 #include "common/eal.h"
 #include "common/host.h"
 #include "common/json.h"
 #include "common/stats.h"
-#include "dataplane/dataplane.h"
-#include "dataplane/ports.h"
-#include "rules/rules.h"
+#include "pipeline/ours.h"
+#include "pipeline/traffic.h"
 
-namespace dp = portcullis::dataplane;
-namespace rules = portcullis::rules;
 namespace bench = portcullis::bench;
+namespace pl = portcullis::bench::pipeline;
 
 namespace {
 
-// The inside of gateway.rules (its `set inside`), used to split the replayed capture by direction.
-constexpr const char* inside_networks = "198.18.1.0/24, 2001:2:0:1::/64";
-// testpmd and our child run their packet loop on this lcore; the main lcore of testpmd gets lcore 0.
+// testpmd runs its forwarding core on this lcore, as our child runs its worker; its main lcore gets 0.
 constexpr const char* forward_lcore = "1";
+const char* const all_cases[] = {"replay_64b", "replay_512b", "established_64b", "new_flows_64b", "imix_1m"};
 
 struct options {
-	double seconds = 6;  // x5 runs (ours and testpmd per size, plus idle payload rules once): under a minute
-	double warmup = 1;
-	std::vector<int> sizes = {64, 512};
+	double seconds = 1.5;      // measured per run; x3 runs per case (ours, ours with stage timers, testpmd)
+	double warmup = 0.5;       // and at least one pass of the capture
+	double stage_seconds = 0.5;  // the stage-timer run's window
+	std::vector<std::string> cases = {std::begin(all_cases), std::end(all_cases)};
 	std::string capture_dir = PORTCULLIS_BENCH_CAPTURE_DIR;
 	std::string rules_file = PORTCULLIS_RULES_DIR "/gateway.rules";
 	bool payload_idle = true;
 	std::string testpmd = "dpdk-testpmd";
-	uint32_t flows = 10000;  // for captures generated at run time
+	uint32_t rule_count = 10000;  // the generated rule set of established_64b and new_flows_64b
 };
 
 void usage()
 {
 	std::fprintf(stderr,
-	             "usage: bench-pipeline [--seconds N] [--warmup N] [--sizes 64,512] [--captures DIR] [--rules FILE] [--no-payload-idle]\n"
-	             "                      [--testpmd PATH]\n"
-	             "  default: 8 s measured (after 1 s of warm-up) per run, frame sizes 64 and 512, captures\n"
-	             "  bench-<size>b.pcap from %s (made by make-bench-capture.py if missing),\n"
-	             "  rules %s/gateway.rules; about 45 s in all\n",
+	             "usage: bench-pipeline [--cases replay_64b,replay_512b,established_64b,new_flows_64b,imix_1m]\n"
+	             "                      [--seconds N] [--warmup N] [--stage-seconds N] [--full] [--captures DIR]\n"
+	             "                      [--rules FILE] [--rule-count N] [--no-payload-idle] [--testpmd PATH]\n"
+	             "  default: every case; per case ours (0.5 s and one pass of the capture to warm up, 1.5 s measured),\n"
+	             "  ours with stage timers (0.5 s), testpmd io (its first 2-second report);\n"
+	             "  replay captures bench-<size>b.pcap from %s (made by make-bench-capture.py\n"
+	             "  if missing), generated cases written to /tmp and removed; rules %s/gateway.rules; about\n"
+	             "  55 s in all. --full: 8 s measured, 3 s with stage timers.\n",
 	             PORTCULLIS_BENCH_CAPTURE_DIR, PORTCULLIS_RULES_DIR);
 }
 
@@ -128,139 +136,6 @@ uint64_t count_pcap_packets(const std::string& path)
 	std::fclose(f);
 	return n;
 }
-
-// The pool must hold the whole capture (net_pcap's infinite_rx copies it into mbufs at queue setup) and
-// the mbufs in flight; 2.5 KiB per default-sized mbuf with its headers, plus room for everything else.
-uint32_t mbufs_for(uint64_t packets) { return uint32_t(packets + 32768); }
-uint32_t eal_megabytes(uint32_t mbufs) { return std::max<uint32_t>(1024, 512 + uint32_t((uint64_t(mbufs) * 2560) >> 20)); }
-
-// The EAL of both sides: the same lcores, memory, log level and vdevs, each with a file prefix of its own.
-bench::eal_config eal_for(const std::string& program, const std::string& side, const std::string& lcores,
-                          const std::string& capture, uint32_t mbufs)
-{
-	bench::eal_config c;
-	c.program = program;
-	c.prefix = "bench-pipeline-" + side;
-	c.lcores = lcores;
-	c.memory_mb = eal_megabytes(mbufs);
-	c.log_level = "warning";
-	c.vdevs = {"net_pcap0,rx_pcap=" + capture + ",infinite_rx=1", "net_null0,no-rx=1"};
-	return c;
-}
-
-// ---- our side: the child process ----
-
-uint64_t sum(const uint64_t* v, size_t n)
-{
-	uint64_t s = 0;
-	for (size_t i = 0; i < n; ++i)
-		s += v[i];
-	return s;
-}
-
-int run_ours(const std::string& capture, double warmup, double seconds, const std::string& rules_file, uint32_t mbufs)
-{
-	if (!bench::start_eal(eal_for("bench-pipeline", "ours", forward_lcore, capture, mbufs)))
-		return 1;
-	const int outside = dp::resolve_port("net_pcap0"), inside = dp::resolve_port("net_null0");
-	if (outside < 0 || inside < 0) {
-		std::fprintf(stderr, "bench-pipeline: vdevs net_pcap0/net_null0 not found\n");
-		return 1;
-	}
-	dp::port_setup setup;
-	setup.mbufs = mbufs;
-	setup.symmetric_rss = false;
-	rte_mempool* pool = nullptr;
-	std::vector<dp::port_state> ports;
-	if (auto err = dp::start_ports({uint16_t(outside), uint16_t(inside)}, setup, pool, ports); !err.empty()) {
-		std::fprintf(stderr, "bench-pipeline: %s\n", err.c_str());
-		return 1;
-	}
-
-	auto parsed = rules::parse_file(rules_file);
-	auto in_nets = rules::parse_string(std::string("allow out from { ") + inside_networks + " }", "inside-networks");
-	if (!parsed.rules || !in_nets.rules) {
-		for (const auto& d : parsed.errors)
-			std::fprintf(stderr, "%s\n", rules::format(d).c_str());
-		return 1;
-	}
-	auto compiled = dp::compile(std::move(*parsed.rules), 1, 1);
-	if (!compiled.policy) {
-		std::fprintf(stderr, "bench-pipeline: %s\n", compiled.error.c_str());
-		return 1;
-	}
-	std::atomic<dp::compiled_policy*> active{compiled.policy.get()};
-
-	dp::worker_config wc;
-	wc.flows.tsc_hz = rte_get_tsc_hz();
-	wc.inside4 = in_nets.rules->rules.at(0).match.src4;
-	wc.inside6 = in_nets.rules->rules.at(0).match.src6;
-	const uint16_t out_p = uint16_t(outside), in_p = uint16_t(inside);
-	// Replay port: direction per packet; inbound leaves by the inside sink, outbound back by the outside
-	// port (net_pcap without a tx file drops what it is given).
-	wc.queues.push_back({out_p, 0, -1, {in_p, out_p}, 0});
-	// No RCU variable and no control thread: one policy for the whole run and nothing to expire (the
-	// flows stay established well within their timeouts).
-	auto w = std::make_unique<dp::worker>(wc, active, nullptr);
-
-	const uint64_t hz = rte_get_tsc_hz();
-	uint64_t t = rte_rdtsc();
-	const uint64_t warm_end = t + uint64_t(warmup * double(hz));
-	while ((t = rte_rdtsc()) < warm_end)
-		w->poll_once();
-	const dp::worker_counters before = w->counters();
-	// Received packets at each second of the measured window: the median of the per-second rates is the
-	// headline, as it is for testpmd's periodic statistics; a shared VM has noisy seconds.
-	std::vector<double> per_second;
-	auto rx_now = [&] { return sum(w->counters().rx_packets, dp::max_ports); };
-	const uint64_t t0 = rte_rdtsc(), end = t0 + uint64_t(seconds * double(hz));
-	uint64_t mark = t0, mark_rx = rx_now();
-	while ((t = rte_rdtsc()) < end) {
-		w->poll_once();
-		if (t - mark >= hz) {
-			const uint64_t rx = rx_now();
-			per_second.push_back(double(rx - mark_rx) * double(hz) / double(t - mark));
-			mark = t;
-			mark_rx = rx;
-		}
-	}
-	const dp::worker_counters after = w->counters();
-	const double secs = double(t - t0) / double(hz);
-
-	const auto& a = after;
-	const auto& b = before;
-	const uint64_t rx = sum(a.rx_packets, dp::max_ports) - sum(b.rx_packets, dp::max_ports);
-	uint64_t fwd = 0, dropped = 0;
-	for (int d = 0; d < 2; ++d) {
-		fwd += a.packets[d][0] - b.packets[d][0];
-		dropped += a.packets[d][1] - b.packets[d][1] + a.packets[d][2] - b.packets[d][2];
-	}
-	bench::json_line reasons;
-	for (size_t r = 0; r < dp::drop_reason_count; ++r)
-		if (const uint64_t n = a.drops[r] - b.drops[r])
-			reasons.integer(dp::to_string(dp::drop_reason(r)), n);
-	const bench::json_line line =
-	    bench::json_line()
-	        .integer("rx", rx)
-	        .integer("forwarded", fwd)
-	        .integer("dropped", dropped)
-	        .fixed("seconds", secs, 3)
-	        .fixed("mpps", double(rx) / secs / 1e6, 3)
-	        .integer("flows_opened", a.flows_opened)
-	        .integer("flows_live", w->flows().size())
-	        .fixed("busy_share",
-	               double(a.busy_tsc - b.busy_tsc) / double(a.busy_tsc - b.busy_tsc + a.idle_tsc - b.idle_tsc + 1), 3)
-	        .raw("drop_reasons", reasons.str())
-	        .fixed_array("per_second_mpps", per_second, 3, 1e-6);
-	std::printf("ours %s\n", line.str().c_str());
-	std::fflush(stdout);
-	w.reset();
-	dp::stop_ports(ports);
-	rte_eal_cleanup();
-	return 0;
-}
-
-// ---- the parent: captures, runs, JSON ----
 
 // Rx-pps of port 0 from testpmd's periodic statistics, skipping the first `skip` reports.
 std::vector<double> parse_testpmd_rx_pps(const std::string& out, int skip, int take)
@@ -318,19 +193,104 @@ double field(const std::string& json, const std::string& key)
 	return at == std::string::npos ? 0 : std::atof(json.c_str() + at + key.size() + 3);
 }
 
-// Our side of one run: this binary again with --child-ours, its stderr into `log`. Returns the JSON of its
-// "ours {...}" line, empty when the run failed.
-std::string run_child(const options& o, const std::string& capture, const std::string& rules_file, uint32_t mbufs,
-                      const std::string& log, int& status)
+
+// A case: what both sides replay, and how ours is set up.
+struct case_setup {
+	std::string name;
+	std::string frame;              // "64", "512" or "imix"
+	pl::capture_pair traffic;
+	bool generated = false;         // captures to remove afterwards
+	std::string rules;
+	bool generated_rules = false;
+	uint32_t flows = 0;             // flows in the traffic
+	uint32_t flow_capacity = 1u << 20;
+	bool expiry = false;
+};
+
+bool make_case(const std::string& name, const options& o, case_setup& c, std::string& error)
 {
-	const std::string cmd = shell_quote(self_path()) + " --child-ours " + shell_quote(capture) + " " +
-	                        bench::fixed(o.warmup, 3) + " " + bench::fixed(o.seconds, 3) + " " + shell_quote(rules_file) +
-	                        " " + std::to_string(mbufs) + " 2>" + shell_quote(log);
-	const std::string out = run_capture(cmd, status);
-	const auto at = out.find("ours {");
+	c.name = name;
+	c.rules = o.rules_file;
+	if (name == "replay_64b" || name == "replay_512b") {
+		const std::string size = name == "replay_64b" ? "64" : "512";
+		c.frame = size;
+		c.flows = 10000;
+		c.traffic.data = o.capture_dir + "/bench-" + size + "b.pcap";
+		if (!file_exists(c.traffic.data)) {
+			// Made once, where meson would put it, so that later runs start at once.
+			std::fprintf(stderr, "bench-pipeline: making %s (once)\n", c.traffic.data.c_str());
+			const std::string cmd = "python3 " + shell_quote(PORTCULLIS_BENCH_CAPTURE_SCRIPT) + " " +
+			                        shell_quote(c.traffic.data) + " --size " + size;
+			if (std::system(cmd.c_str()) != 0) {
+				error = "cannot make the capture";
+				return false;
+			}
+		}
+		c.traffic.data_packets = count_pcap_packets(c.traffic.data);
+		return true;
+	}
+	c.generated = true;
+	if (name == "established_64b" || name == "new_flows_64b") {
+		c.rules = pl::large_rule_set(o.rule_count, o.rules_file, 7);
+		c.generated_rules = true;
+	}
+	if (name == "established_64b") {
+		c.frame = "64";
+		c.flows = 100000;
+		c.traffic = pl::established(c.flows, 11);
+	} else if (name == "new_flows_64b") {
+		c.frame = "64";
+		c.flows = 262144;
+		c.flow_capacity = 65536;
+		c.expiry = true;
+		c.traffic = pl::new_flows(c.flows, 13);
+	} else if (name == "imix_1m") {
+		c.frame = "imix";
+		c.flows = 1u << 20;
+		c.flow_capacity = 1u << 21;
+		c.traffic = pl::imix(c.flows, 262144, 17);
+	} else {
+		error = "unknown case '" + name + "'";
+		return false;
+	}
+	return true;
+}
+
+void remove_case_files(const case_setup& c)
+{
+	if (c.generated) {
+		unlink(c.traffic.data.c_str());
+		if (!c.traffic.setup.empty())
+			unlink(c.traffic.setup.c_str());
+	}
+	if (c.generated_rules)
+		unlink(c.rules.c_str());
+}
+
+// One child run of ours (`program`: this binary, or bench-pipeline-stages beside it), its stderr into
+// `log`. Returns the JSON of its "ours {...}" line, empty when the run failed.
+std::string run_ours(const std::string& program, const pl::child_run& r, const std::string& log, int& status)
+{
+	std::string cmd = shell_quote(program);
+	for (const auto& a : pl::child_arguments(r))
+		cmd += " " + shell_quote(a);
+	const std::string out = run_capture(cmd + " 2>" + shell_quote(log), status);
+	const size_t at = out.find("ours {");
 	if (status != 0 || at == std::string::npos)
 		return {};
-	return out.substr(at + 5, out.find('\n', at) - at - 5);
+	std::string line(out, at + 5);
+	line.resize(std::min(line.size(), line.find('\n')));
+	return line;
+}
+
+// A nested object field of a child's line ({...}, no deeper nesting), or "{}".
+std::string object_field(const std::string& json, const std::string& key)
+{
+	const size_t at = json.find("\"" + key + "\":{");
+	if (at == std::string::npos)
+		return "{}";
+	const size_t open = at + key.size() + 3;
+	return json.substr(open, json.find('}', open) - open + 1);
 }
 
 // The headline rate of a child's line: the median of its per-second rates (the whole window if it had none).
@@ -340,15 +300,70 @@ double child_mpps(const std::string& json)
 	return samples.empty() ? field(json, "mpps") : bench::median(samples);
 }
 
+// testpmd io on the same vdevs, pool and lcore: the median of its per-second Rx rates (empty: failed).
+std::vector<double> run_testpmd(const options& o, const std::string& capture, uint64_t packets, uint32_t mbufs,
+                                const std::string& log)
+{
+	// testpmd prints its statistics every --stats-period, but looks at the clock only once a second, so
+	// reports come every 2 s here, each the rate since the one before; the first comes as forwarding
+	// starts (after the capture is loaded into mbufs, about 4 s per million packets) and is skipped.
+	const int skip = 1, take = std::max(1, int(o.seconds / 2 + 0.5));
+	const int wall = 3 + int(double(packets) * 5e-6) + 2 * take;  // a bound; it normally stops earlier
+	bench::eal_config c;
+	c.program = o.testpmd;
+	c.prefix = "bench-pipeline-testpmd";
+	c.lcores = std::string("0,") + forward_lcore;
+	c.memory_mb = pl::eal_megabytes(mbufs);
+	c.log_level = "warning";
+	c.vdevs = {"net_pcap0,rx_pcap=" + capture + ",infinite_rx=1", "net_null0,no-rx=1"};
+	// `echo $$; exec ...`: the first line is the pid that becomes timeout's, so that we can stop testpmd
+	// (timeout passes a SIGINT on) as soon as the reports wanted are in.
+	std::string cmd = "echo $$; exec timeout -s INT -k 5 " + std::to_string(wall);
+	for (const auto& word : bench::eal_arguments(c))
+		cmd += ' ' + shell_quote(word);
+	cmd += " -- --forward-mode=io --stats-period=1 --nb-cores=1 --burst=32 --total-num-mbufs=" + std::to_string(mbufs) +
+	       " </dev/null 2>&1";
+	int status = 0;
+	std::string out;
+	if (FILE* p = popen(cmd.c_str(), "r")) {
+		char buf[4096];
+		pid_t pid = 0;
+		if (std::fgets(buf, sizeof buf, p))
+			pid = pid_t(std::atol(buf));
+		bool stopped = false;
+		while (std::fgets(buf, sizeof buf, p)) {
+			out += buf;
+			if (!stopped && pid > 0 && std::strstr(buf, "Rx-pps:") &&
+			    int(parse_testpmd_rx_pps(out, skip, take).size()) == take) {
+				kill(pid, SIGINT);
+				stopped = true;
+			}
+		}
+		status = pclose(p);
+		if (stopped)
+			status = 0;  // stopped by us, as the bound would have
+	}
+	std::vector<double> samples = parse_testpmd_rx_pps(out, skip, take);
+	if (samples.empty()) {
+		std::ofstream(log) << out;
+		std::fprintf(stderr, "bench-pipeline: no testpmd statistics (status %d); its output is in %s\n", status, log.c_str());
+	}
+	return samples;
+}
+
+std::string sibling(const std::string& name)
+{
+	const std::string self = self_path();
+	const size_t slash = self.rfind('/');
+	return (slash == std::string::npos ? std::string() : self.substr(0, slash + 1)) + name;
+}
+
 } // namespace
 
 int main(int argc, char** argv)
 {
-	if (argc >= 2 && std::string(argv[1]) == "--child-ours") {
-		if (argc != 7)
-			return 2;
-		return run_ours(argv[2], std::atof(argv[3]), std::atof(argv[4]), argv[5], uint32_t(std::atol(argv[6])));
-	}
+	if (pl::child_run r; pl::parse_child_arguments(argc, argv, r))
+		return pl::run_child(r);
 
 	options o;
 	for (bench::arg_reader a(argc, argv, usage); a.next();) {
@@ -356,17 +371,25 @@ int main(int argc, char** argv)
 			o.seconds = std::max(0.5, std::atof(a.value()));
 		} else if (a.option("--warmup")) {
 			o.warmup = std::max(0.2, std::atof(a.value()));
-		} else if (a.option("--sizes")) {
-			o.sizes.clear();
+		} else if (a.option("--stage-seconds")) {
+			o.stage_seconds = std::max(0.5, std::atof(a.value()));
+		} else if (a.flag("--full")) {
+			o.seconds = 8;
+			o.stage_seconds = 3;
+		} else if (a.option("--cases")) {
+			o.cases = bench::split_list(a.value());
+		} else if (a.option("--sizes")) {  // the replay cases of these sizes, as before the other cases existed
+			o.cases.clear();
 			for (const auto& s : bench::split_list(a.value()))
-				if (int n = std::atoi(s.c_str()); n >= 60 && n <= 1518)
-					o.sizes.push_back(n);
+				o.cases.push_back("replay_" + s + "b");
 		} else if (a.option("--captures")) {
 			o.capture_dir = a.value();
 		} else if (a.flag("--no-payload-idle")) {
 			o.payload_idle = false;
 		} else if (a.option("--rules")) {
 			o.rules_file = a.value();
+		} else if (a.option("--rule-count")) {
+			o.rule_count = uint32_t(std::max(0, std::atoi(a.value())));
 		} else if (a.option("--testpmd")) {
 			o.testpmd = a.value();
 		} else {
@@ -375,107 +398,113 @@ int main(int argc, char** argv)
 		}
 	}
 
-	const std::string machine = bench::machine();
+	const std::string machine = bench::machine(), self = self_path(), stages_program = sibling("bench-pipeline-stages");
 	const std::string log = "/tmp/bench-pipeline-" + std::to_string(getpid()) + ".log";
 	int failures = 0;
-	for (int size : o.sizes) {
-		const std::string name = "replay_" + std::to_string(size) + "b";
-		std::string capture = o.capture_dir + "/bench-" + std::to_string(size) + "b.pcap";
-		if (!file_exists(capture)) {
-			// Made once, where meson would put it, so that later runs start at once.
-			std::fprintf(stderr, "bench-pipeline: making %s (once)\n", capture.c_str());
-			const std::string cmd = "python3 " + shell_quote(PORTCULLIS_BENCH_CAPTURE_SCRIPT) + " " +
-			                        shell_quote(capture) + " --size " + std::to_string(size);
-			if (std::system(cmd.c_str()) != 0) {
-				std::fprintf(stderr, "bench-pipeline: cannot make the capture\n");
-				return 1;
-			}
+	for (const std::string& name : o.cases) {
+		case_setup c;
+		std::string error;
+		std::fprintf(stderr, "bench-pipeline: %s: preparing\n", name.c_str());
+		if (!make_case(name, o, c, error)) {
+			std::fprintf(stderr, "bench-pipeline: %s: %s\n", name.c_str(), error.c_str());
+			++failures;
+			continue;
 		}
-		const uint64_t packets = count_pcap_packets(capture);
-		const uint32_t mbufs = mbufs_for(packets);
+		// The looped capture is held in mbufs; the setup one is read from its file as it goes.
+		const uint32_t mbufs = uint32_t(c.traffic.data_packets + 32768);
+		pl::child_run r;
+		r.capture = c.traffic.data;
+		r.setup = c.traffic.setup;
+		r.rules = c.rules;
+		r.warmup = o.warmup;
+		r.seconds = o.seconds;
+		r.mbufs = mbufs;
+		r.flow_capacity = c.flow_capacity;
+		r.expiry = c.expiry;
+		r.capture_packets = c.traffic.data_packets;
 
-		// Ours.
 		int status = 0;
 		std::fprintf(stderr, "bench-pipeline: %s: ours (%lu packets in the capture)\n", name.c_str(),
-		             (unsigned long)packets);
-		const std::string ours = run_child(o, capture, o.rules_file, mbufs, log, status);
-		if (ours.empty()) {
-			std::fprintf(stderr, "bench-pipeline: our run failed (status %d); its log is %s\n", status, log.c_str());
-			++failures;
-			continue;
-		}
-
-		// testpmd: the same EAL memory, vdevs and pool size; io forwarding from the capture to the sink.
+		             (unsigned long)c.traffic.data_packets);
+		const std::string ours = run_ours(self, r, log, status);
+		const std::string ours_log = log + ".ours";
+		std::rename(log.c_str(), ours_log.c_str());
+		pl::child_run timed = r;
+		timed.seconds = o.stage_seconds;
+		std::fprintf(stderr, "bench-pipeline: %s: ours with stage timers\n", name.c_str());
+		const std::string staged = ours.empty() ? std::string() : run_ours(stages_program, timed, log, status);
 		std::fprintf(stderr, "bench-pipeline: %s: testpmd\n", name.c_str());
-		const int skip = int(o.warmup + 1.5), take = int(o.seconds);
-		const int wall = skip + take + 2;
-		std::string cmd = "timeout -s INT -k 5 " + std::to_string(wall);
-		for (const auto& word : bench::eal_arguments(
-		         eal_for(o.testpmd, "testpmd", std::string("0,") + forward_lcore, capture, mbufs)))
-			cmd += ' ' + shell_quote(word);
-		cmd += " -- --forward-mode=io --stats-period=1 --nb-cores=1 --burst=32 --total-num-mbufs=" +
-		       std::to_string(mbufs) + " </dev/null 2>&1";
-		const std::string tp_out = run_capture(cmd, status);
-		const std::vector<double> tp_samples = parse_testpmd_rx_pps(tp_out, skip, take);
-		if (tp_samples.empty()) {
-			std::ofstream(log) << tp_out;
-			std::fprintf(stderr, "bench-pipeline: no testpmd statistics (status %d); its output is in %s\n", status,
+		const std::vector<double> tp_samples = ours.empty() ? std::vector<double>() : run_testpmd(o, c.traffic.data, c.traffic.data_packets, mbufs, log);
+		if (ours.empty() || staged.empty() || tp_samples.empty()) {
+			std::fprintf(stderr, "bench-pipeline: %s: a run failed (status %d); its log is %s\n", name.c_str(), status,
 			             log.c_str());
+			remove_case_files(c);
 			++failures;
 			continue;
 		}
 
-		const std::vector<double> ours_samples = array_field(ours, "per_second_mpps");
 		const double ours_mpps = child_mpps(ours);
 		const double base_mpps = bench::median(tp_samples) / 1e6;
-		// Our child's drop reasons, a flat object, copied as they are.
-		const size_t reasons = ours.find("\"drop_reasons\":{"), reasons_end = ours.find('}', reasons);
-		// added_ns_per_packet: what the firewall costs per packet beyond the replay I/O both sides pay.
-		bench::json_line()
-		    .text("bench", "pipeline")
+		bench::json_line line;
+		line.text("bench", "pipeline")
 		    .text("case", name)
-		    .integer("frame_bytes", size)
-		    .integer("capture_packets", packets)
+		    .text("frame_bytes", c.frame)
+		    .integer("flows", c.flows)
+		    .fixed("rules", field(ours, "rules"), 0)
+		    .integer("capture_packets", c.traffic.data_packets)
 		    .fixed("seconds", field(ours, "seconds"), 1)
 		    .fixed("ours_mpps", ours_mpps, 3)
 		    .text("baseline", "testpmd_io")
 		    .fixed("baseline_mpps", base_mpps, 3)
 		    .fixed("ratio", base_mpps > 0 ? ours_mpps / base_mpps : 0.0, 3)
 		    .fixed("added_ns_per_packet", ours_mpps > 0 && base_mpps > 0 ? 1e3 / ours_mpps - 1e3 / base_mpps : 0.0, 1)
-		    .fixed("forwarded", field(ours, "forwarded"), 0)
+		    .fixed("cycles_per_packet", field(ours, "cycles_per_packet"), 1)
+		    .fixed("driver_rx_cycles_per_packet", field(ours, "driver_rx_cycles_per_packet"), 1)
+		    .fixed("driver_tx_cycles_per_packet", field(ours, "driver_tx_cycles_per_packet"), 1)
+		    .raw("stage_cycles", object_field(staged, "stage_cycles"))
+		    .fixed("stage_cycles_total", field(staged, "stage_cycles_total"), 1)
+		    .fixed("stage_run_cycles_per_packet", field(staged, "cycles_per_packet"), 1)
+		    .fixed("tsc_ghz", field(ours, "tsc_ghz"), 3);
+		if (name == "new_flows_64b")
+			line.fixed("connections_per_second", field(ours, "flows_opened_per_second"), 0);
+		line.fixed("forwarded", field(ours, "forwarded"), 0)
 		    .fixed("dropped", field(ours, "dropped"), 0)
 		    .fixed("flows_opened", field(ours, "flows_opened"), 0)
-		    .raw("drop_reasons", reasons == std::string::npos ? "{}" : ours.substr(reasons + 15, reasons_end - reasons - 14))
-		    .fixed_array("ours_per_second_mpps", ours_samples, 2)
+		    .fixed("flows_live", field(ours, "flows_live"), 0)
+		    .raw("drop_reasons", object_field(ours, "drop_reasons"))
+		    .fixed_array("ours_per_second_mpps", array_field(ours, "per_second_mpps"), 2)
 		    .fixed_array("baseline_per_second_mpps", tp_samples, 2, 1e-6)
 		    .text("machine", machine)
 		    .print();
 
 		// Payload rules present but not applicable to this traffic: the cost of the inspection hooks on
-		// established flows, against the run above without payload rules (goal: within 5%). First size only,
-		// to stay within the minute.
-		if (o.payload_idle && size == o.sizes.front()) {
+		// established flows, against the run above without payload rules (goal: within 5%).
+		if (o.payload_idle && name == "replay_64b") {
 			const std::string idle_rules = "/tmp/bench-pipeline-" + std::to_string(getpid()) + "-payload.rules";
 			std::ofstream(idle_rules) << "drop in tcp to any port 8081 content \"never-in-this-capture\"\n"
 			                          << "include \"" << o.rules_file << "\"\n";
 			std::fprintf(stderr, "bench-pipeline: %s: ours with idle payload rules\n", name.c_str());
-			const std::string idle = run_child(o, capture, idle_rules, mbufs, log, status);
+			pl::child_run idle_run = r;
+			idle_run.rules = idle_rules;
+			const std::string idle = run_ours(self, idle_run, log, status);
 			unlink(idle_rules.c_str());
 			if (idle.empty()) {
 				std::fprintf(stderr, "bench-pipeline: the payload-rules run failed; its log is %s\n", log.c_str());
 				++failures;
-				continue;
+			} else {
+				const double idle_mpps = child_mpps(idle);
+				bench::json_line()
+				    .text("bench", "pipeline")
+				    .text("case", name + "_payload_rules_idle")
+				    .fixed("ours_mpps", idle_mpps, 3)
+				    .text("baseline", "ours_without_payload_rules")
+				    .fixed("baseline_mpps", ours_mpps, 3)
+				    .fixed("ratio", ours_mpps > 0 ? idle_mpps / ours_mpps : 0.0, 3)
+				    .fixed("cycles_per_packet", field(idle, "cycles_per_packet"), 1)
+				    .print();
 			}
-			const double idle_mpps = child_mpps(idle);
-			bench::json_line()
-			    .text("bench", "pipeline")
-			    .text("case", name + "_payload_rules_idle")
-			    .fixed("ours_mpps", idle_mpps, 3)
-			    .text("baseline", "ours_without_payload_rules")
-			    .fixed("baseline_mpps", ours_mpps, 3)
-			    .fixed("ratio", ours_mpps > 0 ? idle_mpps / ours_mpps : 0.0, 3)
-			    .print();
 		}
+		remove_case_files(c);
 	}
 	if (failures == 0)
 		unlink(log.c_str());

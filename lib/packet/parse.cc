@@ -10,6 +10,9 @@
 #include <array>
 #include <bit>
 #include <cstring>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 namespace portcullis::packet {
 namespace {
@@ -487,6 +490,20 @@ std::string_view to_string(packet_kind k)
 
 namespace {
 
+// Zeroes the two lines of a record with plain 16-byte stores. std::memset of 128 bytes compiles to
+// `rep stos` here, whose start-up cost on AMD Zen was about half of the parser's time per packet
+// (perf annotate of bench-pipeline's established_64b case).
+inline void clear(parsed& out)
+{
+#ifdef __SSE2__
+	auto* v = reinterpret_cast<__m128i*>(&out);
+	for (uint32_t i = 0; i < sizeof(parsed) / 16; ++i)
+		_mm_store_si128(v + i, _mm_setzero_si128());
+#else
+	std::memset(&out, 0, sizeof out);
+#endif
+}
+
 // The common case in one straight line: untagged Ethernet, IPv4 with a 20-byte header, not a fragment,
 // TCP or UDP, every header within the first segment. Most of a gateway's packets are this; they skip the
 // general parser's layer-by-layer checks and calls (bench-pipeline's parse stage). Any doubt (options,
@@ -523,7 +540,7 @@ inline bool parse_ipv4_tcp_udp(const uint8_t* p, uint32_t contiguous, uint32_t f
 	} else {
 		return false;
 	}
-	std::memset(&out, 0, sizeof out);
+	clear(out);
 	out.src.v4 = load_be32(h + 12);
 	out.dst.v4 = load_be32(h + 16);
 	out.sport = load_be16(t);
@@ -557,8 +574,8 @@ drop_reason parse_first_segment(const uint8_t* frame, uint32_t contiguous, uint3
 		contiguous = frame_len;
 	if (!opt.general_only && parse_ipv4_tcp_udp(frame, contiguous, frame_len, out, opt))
 		return drop_reason::none;
-	// memset rather than `parsed{}`: the unions must be zero in all 16 bytes, not just in `v4`.
-	std::memset(&out, 0, sizeof out);
+	// Cleared whole rather than `parsed{}`: the unions must be zero in all 16 bytes, not just in `v4`.
+	clear(out);
 	const frame_view f{frame, contiguous, frame_len};
 	out.reason = parse_frame(f, out, opt);
 	return out.reason;
