@@ -27,16 +27,14 @@
 // flood pass starts from a table holding only the established flows and fills it again. During a pass
 // nothing expires: the flood is far faster than any timeout, eviction is the only way out.
 //
-// One JSON line per flood share on stdout; progress and failures on stderr.
+// One JSON line per flood share on stdout; progress and failures on stderr. The frames are made in
+// traffic.cc, the worker between its ring ports is set up and driven by harness.cc; this file holds the
+// passes, their measurement and the JSON.
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstdio>
-#include <cstring>
 #include <iostream>
-#include <memory>
-#include <numeric>
 #include <random>
 #include <sstream>
 #include <string>
@@ -46,41 +44,24 @@
 
 #include <rte_cycles.h>
 #include <rte_eal.h>
-#include <rte_eth_ring.h>
-#include <rte_ethdev.h>
-#include <rte_lcore.h>
-#include <rte_mbuf.h>
-#include <rte_ring.h>
 
 #include "common/eal.h"
-#include "common/frames.h"
 #include "common/host.h"
 #include "common/json.h"
 #include "common/stats.h"
 #include "dataplane/dataplane.h"
-#include "dataplane/ports.h"
-#include "flow/conntrack.h"
-#include "rules/rules.h"
+#include "flood/harness.h"
+#include "flood/traffic.h"
+#include "flow/flow_table.h"
 
 namespace dp = portcullis::dataplane;
 namespace flow = portcullis::flow;
-namespace rules = portcullis::rules;
 namespace po = boost::program_options;
 namespace bench = portcullis::bench;
 using bench::median;
+using namespace portcullis::bench::flood;  // the traffic (traffic.h) and the worker it goes through (harness.h)
 
 namespace {
-
-// Addresses of gateway.rules: its server, and the ranges the flood must not use as sources (the inside
-// network, and the clients of the established connections).
-constexpr uint32_t server = 0xC612010A;          // 198.18.1.10
-constexpr uint32_t inside_net = 0xC6120100;      // 198.18.1.0/24
-constexpr uint32_t client_net = 0xC613FC00;      // 198.19.252.0/22: established clients
-constexpr uint32_t flood_net = 0xC6120000;       // 198.18.0.0/15
-constexpr uint32_t flood_mask = 0x1FFFF;
-constexpr uint16_t http = 80, https = 443;
-constexpr uint16_t frame_bytes = 60;             // 64 on the wire with the FCS
-constexpr int outside = 0, inside = 1;
 
 struct options {
 	double seconds = 1.5;        // per case per pass: 3 shares x 3 passes x 2 cases x 1.5 s, about 30 s in all
@@ -94,230 +75,6 @@ struct options {
 	unsigned lcore = 1;
 	uint64_t seed = 1;
 };
-
-// ---- frames ----
-
-struct tcp_frame {
-	uint8_t bytes[64];
-};
-
-// Ethernet + IPv4 + TCP (no options), payload bytes of 'x', padded to 60 bytes. TCP checksums are not
-// checked by the data path; the IPv4 one is right.
-tcp_frame make_tcp4(uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport, uint8_t flags, uint32_t seq,
-                    uint32_t ack, uint16_t payload)
-{
-	tcp_frame f{};
-	uint8_t* e = f.bytes;
-	const uint8_t macs[12] = {2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1};
-	std::memcpy(e, macs, 12);
-	bench::store16be(e + 12, 0x0800);
-	uint8_t* ip = e + 14;
-	ip[0] = 0x45;
-	bench::store16be(ip + 2, uint16_t(40 + payload));
-	bench::store16be(ip + 6, 0x4000);
-	ip[8] = 64;
-	ip[9] = 6;
-	bench::store32be(ip + 12, src);
-	bench::store32be(ip + 16, dst);
-	bench::ipv4_checksum(ip);
-	uint8_t* tcp = ip + 20;
-	bench::store16be(tcp, sport);
-	bench::store16be(tcp + 2, dport);
-	bench::store32be(tcp + 4, seq);
-	bench::store32be(tcp + 8, ack);
-	tcp[12] = 5 << 4;
-	tcp[13] = flags;
-	bench::store16be(tcp + 14, 65535);
-	std::memset(tcp + 20, 'x', payload);
-	return f;
-}
-
-// A SYN from a random flood source: address in 198.18.0.0/15 outside the inside network and the
-// established clients, port 1024-65535, random ISN.
-struct flood_source {
-	uint64_t s;
-	uint64_t next()
-	{
-		s ^= s << 13, s ^= s >> 7, s ^= s << 17;  // xorshift64
-		return s;
-	}
-	tcp_frame syn()
-	{
-		uint32_t src;
-		uint64_t r;
-		do {
-			r = next();
-			src = flood_net | (uint32_t(r) & flood_mask);
-		} while ((src & 0xFFFFFF00) == inside_net || (src & 0xFFFFFC00) == client_net);
-		const uint16_t sport = uint16_t(1024 + (r >> 32) % 64512);
-		return make_tcp4(src, sport, server, http, flow::tcp_flag::syn, uint32_t(r >> 17), 0, 0);
-	}
-};
-
-// ---- the harness: a worker between two ring ports ----
-
-struct harness {
-	rte_ring* rx[2] = {};
-	rte_ring* tx[2] = {};
-	uint16_t port[2] = {};
-	rte_mempool* pool = nullptr;
-	std::vector<dp::port_state> ports;
-	std::unique_ptr<dp::compiled_policy> policy;
-	std::atomic<dp::compiled_policy*> active{nullptr};
-	std::unique_ptr<dp::worker> worker;
-	uint16_t burst = 32;
-
-	std::string start(const options& o)
-	{
-		for (int side = 0; side < 2; ++side) {
-			const std::string n = std::to_string(side);
-			rx[side] = rte_ring_create(("flood_rx" + n).c_str(), 1024, int(rte_socket_id()), RING_F_SP_ENQ | RING_F_SC_DEQ);
-			tx[side] = rte_ring_create(("flood_tx" + n).c_str(), 1024, int(rte_socket_id()), RING_F_SP_ENQ | RING_F_SC_DEQ);
-			if (!rx[side] || !tx[side])
-				return "cannot create rings";
-			const int p = rte_eth_from_rings(("flood" + n).c_str(), &rx[side], 1, &tx[side], 1, rte_socket_id());
-			if (p < 0)
-				return "cannot create ring port";
-			port[side] = uint16_t(p);
-		}
-		dp::port_setup setup;
-		setup.mbufs = 8191;
-		setup.symmetric_rss = false;
-		if (auto err = dp::start_ports({port[outside], port[inside]}, setup, pool, ports); !err.empty())
-			return err;
-
-		auto parsed = rules::parse_file(o.rules_file);
-		if (!parsed.rules) {
-			std::string all;
-			for (const auto& d : parsed.errors)
-				all += rules::format(d) + "\n";
-			return all;
-		}
-		auto compiled = dp::compile(std::move(*parsed.rules), 1, 1);
-		if (!compiled.policy)
-			return compiled.error;
-		policy = std::move(compiled.policy);
-		active.store(policy.get());
-
-		// The daemon's two-port wiring: what arrives outside goes in and leaves inside, and back.
-		dp::worker_config wc;
-		wc.burst = o.burst;
-		wc.flows.capacity = o.capacity;
-		wc.flows.policy = flow::full_policy::evict_embryonic;
-		wc.flows.tsc_hz = rte_get_tsc_hz();
-		wc.queues.push_back({port[outside], 0, 0, {port[inside], port[inside]}, 0});
-		wc.queues.push_back({port[inside], 0, 1, {port[outside], port[outside]}, 0});
-		worker = std::make_unique<dp::worker>(wc, active, nullptr);
-		burst = o.burst;
-		return {};
-	}
-
-	// Frames into fresh mbufs on a side's RX ring. False when the pool or the ring has no room.
-	bool inject(int side, const tcp_frame* const* frames, uint16_t n)
-	{
-		rte_mbuf* m[dp::max_burst];
-		if (rte_pktmbuf_alloc_bulk(pool, m, n) != 0)
-			return false;
-		for (uint16_t i = 0; i < n; ++i) {
-			std::memcpy(rte_pktmbuf_mtod(m[i], uint8_t*), frames[i]->bytes, frame_bytes);
-			m[i]->data_len = frame_bytes;
-			m[i]->pkt_len = frame_bytes;
-		}
-		if (rte_ring_enqueue_bulk(rx[side], reinterpret_cast<void* const*>(m), n, nullptr) != n) {
-			rte_pktmbuf_free_bulk(m, n);
-			return false;
-		}
-		return true;
-	}
-
-	// Frees what the worker transmitted on a side; returns how many.
-	uint32_t drain(int side)
-	{
-		uint32_t total = 0;
-		void* objs[256];
-		for (unsigned n; (n = rte_ring_dequeue_burst(tx[side], objs, 256, nullptr)) > 0;) {
-			rte_pktmbuf_free_bulk(reinterpret_cast<rte_mbuf**>(objs), n);
-			total += n;
-		}
-		return total;
-	}
-
-	// One poll round over both ports, timed.
-	uint64_t timed_poll()
-	{
-		const uint64_t t0 = rte_rdtsc_precise();
-		worker->poll_once();
-		return rte_rdtsc_precise() - t0;
-	}
-
-	void stop()
-	{
-		worker.reset();
-		dp::stop_ports(ports);
-	}
-};
-
-// ---- the established connections ----
-
-struct connections {
-	std::vector<tcp_frame> to_server, to_client;  // one data segment each way per connection
-	std::vector<uint32_t> order;                  // a random permutation: bursts touch scattered flows
-	size_t cursor = 0;
-};
-
-connections make_connections(uint32_t n, std::mt19937_64& rng)
-{
-	connections c;
-	for (uint32_t i = 0; i < n; ++i) {
-		const uint32_t client = client_net + (i % 1024);
-		const uint16_t cport = uint16_t(20000 + i / 1024), sport = i % 2 ? https : http;
-		const uint32_t cisn = 1000 + i, sisn = 500000 + i;
-		c.to_server.push_back(make_tcp4(client, cport, server, sport, flow::tcp_flag::psh | flow::tcp_flag::ack,
-		                                cisn + 1, sisn + 1, 6));
-		c.to_client.push_back(make_tcp4(server, sport, client, cport, flow::tcp_flag::psh | flow::tcp_flag::ack,
-		                                sisn + 1, cisn + 1, 6));
-	}
-	c.order.resize(n);
-	std::iota(c.order.begin(), c.order.end(), 0u);
-	std::shuffle(c.order.begin(), c.order.end(), rng);
-	return c;
-}
-
-// The three-way handshakes through the worker, a burst at a time. Empty on success.
-std::string handshake(harness& h, uint32_t n)
-{
-	using namespace flow::tcp_flag;
-	for (uint32_t base = 0; base < n; base += h.burst) {
-		const uint16_t m = uint16_t(std::min<uint32_t>(h.burst, n - base));
-		std::vector<tcp_frame> syn, syn_ack, ack;
-		for (uint32_t i = base; i < base + m; ++i) {
-			const uint32_t client = client_net + (i % 1024);
-			const uint16_t cport = uint16_t(20000 + i / 1024), sport = i % 2 ? https : http;
-			const uint32_t cisn = 1000 + i, sisn = 500000 + i;
-			syn.push_back(make_tcp4(client, cport, server, sport, flow::tcp_flag::syn, cisn, 0, 0));
-			syn_ack.push_back(make_tcp4(server, sport, client, cport, flow::tcp_flag::syn | flow::tcp_flag::ack, sisn, cisn + 1, 0));
-			ack.push_back(make_tcp4(client, cport, server, sport, flow::tcp_flag::ack, cisn + 1, sisn + 1, 0));
-		}
-		const struct {
-			std::vector<tcp_frame>* frames;
-			int from;
-		} steps[] = {{&syn, outside}, {&syn_ack, inside}, {&ack, outside}};
-		for (const auto& step : steps) {
-			const tcp_frame* f[dp::max_burst];
-			for (uint16_t i = 0; i < m; ++i)
-				f[i] = &(*step.frames)[i];
-			if (!h.inject(step.from, f, m))
-				return "cannot inject the handshakes";
-			h.worker->poll_once();
-			const uint32_t passed = h.drain(1 - step.from);
-			h.drain(step.from);
-			if (passed != m)
-				return "handshake packets dropped (" + std::to_string(m - passed) + " of " + std::to_string(m) +
-				       "): do the rules allow inbound TCP to 198.18.1.10 ports 80 and 443?";
-		}
-	}
-	return {};
-}
 
 // ---- one pass of one case ----
 
@@ -418,30 +175,6 @@ pass_result run_pass(harness& h, connections& c, flood_source& flood, double sha
 	return r;
 }
 
-// Removes the flood's half-open flows as the control thread would a minute later; established flows stay.
-void expire_flood(harness& h)
-{
-	flow::flow_table& t = h.worker->flows();
-	const uint64_t later = rte_rdtsc() + 60 * rte_get_tsc_hz();
-	t.expire(later, UINT32_MAX);
-	h.worker->poll_once();  // a quiescent point: the expired entries may be recycled
-	t.expire(later, 0);     // recycles them into the free ring
-}
-
-struct census {
-	uint64_t live = 0, established = 0;
-};
-
-census count_flows(const flow::flow_table& t)
-{
-	census c;
-	t.for_each([&](const flow::flow_entry& e) {
-		++c.live;
-		c.established += e.state == flow::flow_state::tcp_established;
-	});
-	return c;
-}
-
 bool parse_options(int argc, char** argv, options& o, int& exit_code)
 {
 	std::string shares = "0.5,0.9,0.99";
@@ -507,7 +240,7 @@ int main(int argc, char** argv)
 	if (!bench::start_eal(eal))
 		return 1;
 	harness h;
-	if (auto err = h.start(o); !err.empty()) {
+	if (auto err = h.start(o.rules_file, o.burst, o.capacity); !err.empty()) {
 		std::fprintf(stderr, "bench-flood: %s\n", err.c_str());
 		return 1;
 	}
