@@ -1,3 +1,6 @@
+// worker::process: one burst through parse, flow lookup, conntrack, classification of new flows,
+// payload inspection and the verdicts (the stages of stage_clock.h); the worker's construction and the
+// revalidation of flows after a rule swap.
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
@@ -21,14 +24,16 @@ struct miss_ref {
 
 flow::segment segment_of(const packet::parsed& p) { return {p.proto, p.tcp_flags, p.tcp_seq, p.tcp_ack}; }
 
-// The flow key of a packet that is not an ICMP error. IPv4 without 128-bit compares: the common case.
-inline flow::flow_key key_of(const packet::parsed& p, bool& reversed)
+// The flow key of a packet that is not an ICMP error, written into k. IPv4 without 128-bit compares: the
+// common case.
+inline void key_of(const packet::parsed& p, flow::flow_key& k, bool& reversed)
 {
 	const uint16_t sport = p.is_icmp() ? (p.is_icmp_echo() ? p.icmp_echo_id : uint16_t(0)) : p.sport;
 	const uint16_t dport = p.is_icmp() ? sport : p.dport;
 	if (p.family == 4)
-		return flow::make_key4(p.proto, p.src.v4, p.dst.v4, sport, dport, reversed);
-	return flow::make_key(p.family, p.proto, p.src.v6, p.dst.v6, sport, dport, reversed);
+		flow::make_key4(k, p.proto, p.src.v4, p.dst.v4, sport, dport, reversed);
+	else
+		k = flow::make_key(p.family, p.proto, p.src.v6, p.dst.v6, sport, dport, reversed);
 }
 
 classify::key_v4 key4_of(const packet::parsed& p)
@@ -56,77 +61,6 @@ classify::key_v6 key6_of(const packet::parsed& p)
 }
 
 } // namespace
-
-std::string_view to_string(stage s)
-{
-	switch (s) {
-	case stage::parse: return "parse";
-	case stage::lookup: return "lookup";
-	case stage::track: return "track";
-	case stage::classify: return "classify";
-	case stage::open: return "open";
-	case stage::counters: return "counters";
-	case stage::tx_prepare: return "tx_prepare";
-	case stage::count_: break;
-	}
-	return "unknown";
-}
-
-std::string_view to_string(drop_reason r)
-{
-	switch (r) {
-	case drop_reason::rule_drop: return "rule_drop";
-	case drop_reason::rule_reject: return "rule_reject";
-	case drop_reason::default_drop: return "default_drop";
-	case drop_reason::tcp_no_flow: return "tcp_no_flow";
-	case drop_reason::conntrack_invalid: return "conntrack_invalid";
-	case drop_reason::flow_table_full: return "flow_table_full";
-	case drop_reason::revalidated: return "revalidated";
-	case drop_reason::fragment_no_first: return "fragment_no_first";
-	case drop_reason::l2_other: return "l2_other";
-	case drop_reason::malformed: return "malformed";
-	case drop_reason::tx_full: return "tx_full";
-	case drop_reason::handoff_full: return "handoff_full";
-	case drop_reason::count_: break;
-	}
-	return "unknown";
-}
-
-void accumulate(worker_counters& t, const worker_counters& c)
-{
-	for (uint32_t p = 0; p < max_ports; ++p) {
-		t.rx_packets[p] += c.rx_packets[p];
-		t.rx_bytes[p] += c.rx_bytes[p];
-		t.tx_packets[p] += c.tx_packets[p];
-		t.tx_bytes[p] += c.tx_bytes[p];
-	}
-	for (int d = 0; d < 2; ++d)
-		for (int v = 0; v < 3; ++v) {
-			t.packets[d][v] += c.packets[d][v];
-			t.bytes[d][v] += c.bytes[d][v];
-		}
-	for (size_t r = 0; r < drop_reason_count; ++r)
-		t.drops[r] += c.drops[r];
-	t.flows_opened += c.flows_opened;
-	t.reply_packets += c.reply_packets;
-	t.related_icmp += c.related_icmp;
-	t.rejects_sent += c.rejects_sent;
-	t.handed_off += c.handed_off;
-	t.payload_decided += c.payload_decided;
-	t.busy_tsc += c.busy_tsc;
-	t.idle_tsc += c.idle_tsc;
-	t.polls += c.polls;
-	t.idle_polls += c.idle_polls;
-	t.driver_rx_tsc += c.driver_rx_tsc;
-	t.driver_tx_tsc += c.driver_tx_tsc;
-	for (uint32_t st = 0; st < stage_count; ++st)
-		t.stage_tsc[st] += c.stage_tsc[st];
-	t.parse.packets += c.parse.packets;
-	for (size_t r = 0; r < packet::drop_reason_count; ++r)
-		t.parse.by_reason[r] += c.parse.by_reason[r];
-	for (size_t k = 0; k < packet::packet_kind_count; ++k)
-		t.parse.by_kind[k] += c.parse.by_kind[k];
-}
 
 worker::worker(const worker_config& config, const std::atomic<compiled_policy*>& policy, rte_rcu_qsbr* rcu)
 	: config_(config), policy_(policy), rcu_(rcu), table_(config.flows),
@@ -250,9 +184,10 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			keys[m] = flow::make_key(t.family, t.proto, t.src.v6, t.dst.v6, t.sport, icmp ? t.sport : t.dport,
 			                         reversed[m]);
 		} else {
-			keys[m] = key_of(p, reversed[m]);
+			key_of(p, keys[m], reversed[m]);
 		}
 		hashes[m] = flow::hash_key(keys[m]);
+		table_.prefetch(hashes[m]);
 		which[m] = uint8_t(i);
 		++m;
 	}
@@ -508,148 +443,6 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 	for (uint16_t port = 0; port < max_ports; ++port)
 		if (out_n[port])
 			send(port, q.tx_queue, out[port], out_n[port]);
-}
-
-void worker::send(uint16_t port, uint16_t queue, rte_mbuf** pkts, uint16_t n)
-{
-	uint64_t bytes = 0;
-	for (uint16_t i = 0; i < n; ++i)
-		bytes += pkts[i]->pkt_len;
-	const uint64_t start = rte_rdtsc();
-	const uint16_t sent = rte_eth_tx_burst(port, queue, pkts, n);
-	counters_.driver_tx_tsc += rte_rdtsc() - start;
-	for (uint16_t i = sent; i < n; ++i)
-		bytes -= pkts[i]->pkt_len;
-	counters_.tx_packets[port] += sent;
-	counters_.tx_bytes[port] += bytes;
-	if (sent < n) {
-		counters_.drops[size_t(drop_reason::tx_full)] += n - sent;
-		rte_pktmbuf_free_bulk(pkts + sent, n - sent);
-	}
-}
-
-uint32_t owner_of(const packet::parsed& p, uint32_t workers)
-{
-	const bool quoted = p.is_icmp_error();
-	bool reversed;
-	const flow::flow_key pair = flow::make_key(p.family, 0, quoted ? p.inner.src.v6 : p.src.v6,
-	                                           quoted ? p.inner.dst.v6 : p.dst.v6, 0, 0, reversed);
-	return uint32_t((flow::hash_key(pair) >> 32) % workers);
-}
-
-const rx_queue_map* worker::queue_of_port(uint16_t port) const
-{
-	for (const rx_queue_map& q : config_.queues)
-		if (q.port == port)
-			return &q;
-	return nullptr;
-}
-
-// Keeps this worker's packets at the front of pkts and hands the rest to their owners; returns how many
-// stay. Parsing here is only for the addresses; the owner parses again (and counts) when it processes.
-uint16_t worker::distribute(rte_mbuf** pkts, uint16_t n, uint16_t port)
-{
-	const uint32_t workers = uint32_t(config_.handoff.size());
-	rte_mbuf* out[max_workers][max_burst];
-	uint16_t out_n[max_workers] = {};
-	uint16_t kept = 0;
-	for (uint16_t i = 0; i < n; ++i) {
-		packet::parsed p;
-		packet::parse_first_segment(rte_pktmbuf_mtod(pkts[i], const uint8_t*), pkts[i]->data_len, pkts[i]->pkt_len, p);
-		const uint32_t owner = p.family ? owner_of(p, workers) : config_.index;  // non-IP stays here
-		if (owner == config_.index)
-			pkts[kept++] = pkts[i];
-		else {
-			pkts[i]->port = port;  // not every PMD sets it; the owner needs it to know the packet's side
-			out[owner][out_n[owner]++] = pkts[i];
-		}
-	}
-	for (uint32_t w = 0; w < workers; ++w) {
-		if (!out_n[w])
-			continue;
-		const unsigned sent = rte_ring_enqueue_burst(config_.handoff[w], reinterpret_cast<void* const*>(out[w]), out_n[w], nullptr);
-		counters_.handed_off += sent;
-		if (sent < out_n[w]) {
-			counters_.drops[size_t(drop_reason::handoff_full)] += out_n[w] - sent;
-			rte_pktmbuf_free_bulk(out[w] + sent, out_n[w] - sent);
-		}
-	}
-	return kept;
-}
-
-uint32_t worker::poll_once()
-{
-	uint32_t total = 0;
-	rte_mbuf* pkts[max_burst];
-	for (const rx_queue_map& q : config_.queues) {
-		if (!q.poll)
-			continue;
-		const uint64_t start = rte_rdtsc();
-		uint16_t n = rte_eth_rx_burst(q.port, q.queue, pkts, config_.burst);
-		const uint64_t received = rte_rdtsc();
-		counters_.polls++;
-		if (n == 0) {
-			counters_.idle_polls++;
-			counters_.idle_tsc += received - start;
-			continue;
-		}
-		counters_.driver_rx_tsc += received - start;
-		total += n;
-		if (q.distribute && config_.handoff.size() > 1)
-			n = distribute(pkts, n, q.port);
-		if (n)
-			process(pkts, n, q);
-		counters_.busy_tsc += rte_rdtsc() - start;
-	}
-	// Packets other workers handed to this one, grouped by the port they came in on.
-	// Up to two bursts a round: the distributing worker may hand over one burst per port it polls.
-	for (int round = 0; round < 2 && config_.handoff.size() > 1; ++round) {
-		const uint64_t start = rte_rdtsc();
-		const unsigned n = rte_ring_dequeue_burst(config_.handoff[config_.index], reinterpret_cast<void**>(pkts),
-		                                          config_.burst, nullptr);
-		counters_.polls++;
-		if (n == 0) {
-			counters_.idle_polls++;
-			counters_.idle_tsc += rte_rdtsc() - start;
-			break;
-		}
-		// Another core just wrote these packets: fetch their first lines before parsing needs them.
-		for (unsigned k = 0; k < n; ++k)
-			rte_prefetch0(rte_pktmbuf_mtod(pkts[k], void*));
-		for (unsigned at = 0; at < n;) {
-			unsigned end = at + 1;
-			while (end < n && pkts[end]->port == pkts[at]->port)
-				++end;
-			if (const rx_queue_map* q = queue_of_port(pkts[at]->port))
-				process(pkts + at, uint16_t(end - at), *q);
-			else
-				rte_pktmbuf_free_bulk(pkts + at, end - at);
-			at = end;
-		}
-		if (n)
-			counters_.busy_tsc += rte_rdtsc() - start;
-		total += n;
-	}
-	// Idle: give back the scan streams of flows that ended (expired, evicted) since they were opened.
-	if (total == 0) {
-		const compiled_policy* pol = policy_.load(std::memory_order_acquire);
-		if (pol && pol->inspects)
-			streams_.sweep(*pol->inspect_scratch[config_.index], 64, [&](uint32_t index) { return table_.live(index); });
-	}
-	table_.quiescent();
-	if (rcu_)
-		rte_rcu_qsbr_quiescent(rcu_, config_.index);
-	return total;
-}
-
-void worker::run(const std::atomic<bool>& stop)
-{
-	if (rcu_)
-		rte_rcu_qsbr_thread_online(rcu_, config_.index);
-	while (!stop.load(std::memory_order_relaxed))
-		poll_once();
-	if (rcu_)
-		rte_rcu_qsbr_thread_offline(rcu_, config_.index);
 }
 
 } // namespace portcullis::dataplane
