@@ -101,6 +101,9 @@ public:
 	// found[i] = the entry of keys[i], or nullptr. hashes[i] = hash_key(keys[i]).
 	void lookup_burst(const flow_key* keys, const uint64_t* hashes, uint32_t n, flow_entry** found) const;
 	flow_entry* lookup(const flow_key& key, uint64_t hash) const;
+	// Starts fetching the primary bucket of a hash: a caller that knows its hashes some work before it
+	// looks them up (the worker, while it builds the rest of a burst's keys) hides that wait.
+	void prefetch(uint64_t hash) const { __builtin_prefetch(&buckets_[primary(hash)]); }
 	// A zeroed entry holding key, with created = last_seen = now and a fresh generation, visible to
 	// lookups; nullptr when refused (see full_policy). The caller fills in state and the rest.
 	flow_entry* insert(const flow_key& key, uint64_t hash, uint64_t now);
@@ -172,8 +175,10 @@ private:
 	// Moves one key of bucket p or s (both full) to its other bucket; returns the freed slot (0..11 in
 	// p, 12..23 in s), or 24 when every key's other bucket is full too.
 	uint32_t displace(uint32_t p, uint32_t s);
-	// Empties `slot` of bucket b if it still holds w; keeps the overflow count of the key's primary bucket.
-	bool clear_slot(uint32_t b, uint32_t slot, uint32_t w);
+	// Empties `slot` of bucket b if it still holds w; keeps the overflow count of the key's primary bucket
+	// (`home`, or found from the entry's key when the caller does not know it).
+	static constexpr uint32_t no_bucket = ~0u;
+	bool clear_slot(uint32_t b, uint32_t slot, uint32_t w, uint32_t home = no_bucket);
 	uint32_t allocate(uint64_t now);
 	void retire(uint32_t index);
 	void recycle_ready();
