@@ -302,7 +302,8 @@ TEST_CASE("make_key4 builds the same key as make_key for IPv4")
 		const uint8_t proto = uint8_t(rng());
 		bool r1, r2;
 		const flow_key a = make_key(4, proto, src, dst, sport, dport, r1);
-		const flow_key b = make_key4(proto, src, dst, sport, dport, r2);
+		flow_key b;
+		make_key4(b, proto, src, dst, sport, dport, r2);
 		REQUIRE(std::memcmp(&a, &b, sizeof a) == 0);
 		REQUIRE(r1 == r2);
 	}
