@@ -187,7 +187,6 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			key_of(p, keys[m], reversed[m]);
 		}
 		hashes[m] = flow::hash_key(keys[m]);
-		table_.prefetch(hashes[m]);
 		which[m] = uint8_t(i);
 		++m;
 	}

@@ -101,9 +101,6 @@ public:
 	// found[i] = the entry of keys[i], or nullptr. hashes[i] = hash_key(keys[i]).
 	void lookup_burst(const flow_key* keys, const uint64_t* hashes, uint32_t n, flow_entry** found) const;
 	flow_entry* lookup(const flow_key& key, uint64_t hash) const;
-	// Starts fetching the primary bucket of a hash: a caller that knows its hashes some work before it
-	// looks them up (the worker, while it builds the rest of a burst's keys) hides that wait.
-	void prefetch(uint64_t hash) const { __builtin_prefetch(&buckets_[primary(hash)]); }
 	// A zeroed entry holding key, with created = last_seen = now and a fresh generation, visible to
 	// lookups; nullptr when refused (see full_policy). The caller fills in state and the rest.
 	flow_entry* insert(const flow_key& key, uint64_t hash, uint64_t now);
