@@ -24,16 +24,16 @@ struct miss_ref {
 
 flow::segment segment_of(const packet::parsed& p) { return {p.proto, p.tcp_flags, p.tcp_seq, p.tcp_ack}; }
 
-// The flow key of a packet that is not an ICMP error, written into k. IPv4 without 128-bit compares: the
-// common case.
-inline void key_of(const packet::parsed& p, flow::flow_key& k, bool& reversed)
+// The flow key of a packet that is not an ICMP error, written into k; returns its hash_key. IPv4 without
+// 128-bit compares and hashed from registers: the common case.
+inline uint64_t key_of(const packet::parsed& p, flow::flow_key& k, bool& reversed)
 {
 	const uint16_t sport = p.is_icmp() ? (p.is_icmp_echo() ? p.icmp_echo_id : uint16_t(0)) : p.sport;
 	const uint16_t dport = p.is_icmp() ? sport : p.dport;
 	if (p.family == 4)
-		flow::make_key4(k, p.proto, p.src.v4, p.dst.v4, sport, dport, reversed);
-	else
-		k = flow::make_key(p.family, p.proto, p.src.v6, p.dst.v6, sport, dport, reversed);
+		return flow::make_key4(k, p.proto, p.src.v4, p.dst.v4, sport, dport, reversed);
+	k = flow::make_key(p.family, p.proto, p.src.v6, p.dst.v6, sport, dport, reversed);
+	return flow::hash_key(k);
 }
 
 classify::key_v4 key4_of(const packet::parsed& p)
@@ -183,10 +183,10 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			const bool icmp = t.proto == 1 || t.proto == 58;
 			keys[m] = flow::make_key(t.family, t.proto, t.src.v6, t.dst.v6, t.sport, icmp ? t.sport : t.dport,
 			                         reversed[m]);
+			hashes[m] = flow::hash_key(keys[m]);
 		} else {
-			key_of(p, keys[m], reversed[m]);
+			hashes[m] = key_of(p, keys[m], reversed[m]);
 		}
-		hashes[m] = flow::hash_key(keys[m]);
 		which[m] = uint8_t(i);
 		++m;
 	}

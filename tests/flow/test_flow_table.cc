@@ -291,7 +291,7 @@ TEST_CASE("a table fills to its capacity, and keys moved or overflowed stay find
 }
 
 
-TEST_CASE("make_key4 builds the same key as make_key for IPv4")
+TEST_CASE("make_key4 builds the same key as make_key for IPv4, and its hash")
 {
 	std::mt19937_64 rng(44);
 	for (int i = 0; i < 10000; ++i) {
@@ -303,8 +303,9 @@ TEST_CASE("make_key4 builds the same key as make_key for IPv4")
 		bool r1, r2;
 		const flow_key a = make_key(4, proto, src, dst, sport, dport, r1);
 		flow_key b;
-		make_key4(b, proto, src, dst, sport, dport, r2);
+		const uint64_t h = make_key4(b, proto, src, dst, sport, dport, r2);
 		REQUIRE(std::memcmp(&a, &b, sizeof a) == 0);
+		REQUIRE(h == hash_key(a));
 		REQUIRE(r1 == r2);
 	}
 }
