@@ -169,6 +169,9 @@ private:
 	flow_entry* find_in(const bucket& b, const flow_key& key, uint8_t tag) const;
 	// Removes the slot holding (index, generation) for key; true if this call removed it.
 	bool remove_slot(const flow_entry& e, uint32_t index, uint8_t generation);
+	// Empties the slot of the stalest embryonic flow in buckets p and s, for a new key whose buckets are
+	// both full; b, slot and index then say where and which entry to reuse. False when there is none.
+	bool evict_in_buckets(uint32_t p, uint32_t s, uint32_t& b, uint32_t& slot, uint32_t& index);
 	// Moves one key of bucket p or s (both full) to its other bucket; returns the freed slot (0..11 in
 	// p, 12..23 in s), or 24 when every key's other bucket is full too.
 	uint32_t displace(uint32_t p, uint32_t s);
