@@ -58,7 +58,7 @@ using bench::seconds_since;
 namespace {
 
 struct options {
-	uint32_t flows = 1u << 20;
+	std::vector<uint32_t> flows = {1u << 20};  // each size is a run of every case; --full adds 10M
 	uint32_t burst = 32;
 	int reps = 3;
 	int passes = 3;  // timed lookup passes per table per rep
@@ -80,17 +80,22 @@ constexpr baseline_kind baseline_kinds[] = {
 void usage()
 {
 	std::fprintf(stderr,
-	             "usage: bench-flowtable [--flows N] [--burst N] [--reps N] [--passes N] [--seed N]\n"
+	             "usage: bench-flowtable [--flows N[,N...]] [--full] [--burst N] [--reps N] [--passes N] [--seed N]\n"
 	             "                       [--baselines rte_hash_lf,rte_hash_lf_ext,rte_hash] [--pages 4k|thp]\n"
 	             "  default: 1048576 flows, bursts of 32, 3 reps of 3 passes, baselines rte_hash_lf,rte_hash,\n"
-	             "  4 KiB pages for both tables (thp: ours gets transparent huge pages, rte_hash cannot here)\n");
+	             "  4 KiB pages for both tables (thp: ours gets transparent huge pages, rte_hash cannot here);\n"
+	             "  about 25 s. --full: also 10485760 flows (1 rep of 2 passes; about 2 minutes more)\n");
 }
 
 bool parse_args(int argc, char** argv, options& o)
 {
 	for (bench::arg_reader a(argc, argv, usage); a.next();) {
 		if (a.option("--flows")) {
-			o.flows = uint32_t(std::max(64LL, std::atoll(a.value())));
+			o.flows.clear();
+			for (const std::string& f : bench::split_list(a.value()))
+				o.flows.push_back(uint32_t(std::clamp(std::atoll(f.c_str()), 64LL, (long long)flow::max_table_capacity)));
+		} else if (a.flag("--full")) {
+			o.flows = {1u << 20, 10u << 20};
 		} else if (a.option("--burst")) {
 			o.burst = uint32_t(std::clamp(std::atoi(a.value()), 1, RTE_HASH_LOOKUP_BULK_MAX));
 		} else if (a.option("--reps")) {
@@ -282,24 +287,9 @@ struct case_result {
 
 } // namespace
 
-int main(int argc, char** argv)
+// Every case at one table size: both tables built and filled afresh each rep.
+void run_size(const options& o, uint32_t n, uint64_t& sink)
 {
-	options o;
-	if (!parse_args(argc, argv, o))
-		return 2;
-	if (!o.thp && prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) != 0)
-		std::fprintf(stderr, "bench-flowtable: cannot disable transparent huge pages; ours may use them\n");
-
-	// rte_hash for N 40-byte keys takes ~70 bytes per entry (key store, buckets, free-slot ring): size the
-	// EAL's memory for every baseline at once plus headroom.
-	bench::eal_config eal;
-	eal.program = "bench-flowtable";
-	eal.memory_mb = unsigned(256 + size_t(o.baselines.size()) * ((size_t(o.flows) * 96) >> 20));
-	eal.log_level = "warning";
-	if (!bench::start_eal(eal))
-		return 1;
-
-	const uint32_t n = o.flows;
 	const size_t n50 = size_t(n) / 2, n90 = size_t(n) * 9 / 10;
 	const auto tk = bench::clock_type::now();
 	std::vector<flow_key> all = make_keys(n90 + n50, o.seed);
@@ -308,8 +298,7 @@ int main(int argc, char** argv)
 	const stream hit50 = make_stream(all, 0, n50, true, rng);
 	const stream hit90 = make_stream(all, 0, n90, true, rng);
 	const stream miss = make_stream(all, n90, n50, false, rng);
-	std::fprintf(stderr, "bench-flowtable: %zu keys in %.2f s; %u flows, %d reps\n", all.size(), seconds_since(tk), n,
-	             o.reps);
+	std::fprintf(stderr, "bench-flowtable: %zu keys in %.2f s; %u flows\n", all.size(), seconds_since(tk), n);
 
 	const size_t nb = o.baselines.size();
 	struct named_case {
@@ -325,10 +314,11 @@ int main(int argc, char** argv)
 	}
 	size_t ours_bytes = 0;
 	std::vector<size_t> base_bytes(nb);
-	uint64_t sink = 0;
 	state_array state(n);
 
-	for (int rep = 0; rep < o.reps; ++rep) {
+	// Tens of millions of flows: one rep of two passes keeps the run to a couple of minutes.
+	const int reps = n > (4u << 20) ? 1 : o.reps, passes = n > (4u << 20) ? std::min(o.passes, 2) : o.passes;
+	for (int rep = 0; rep < reps; ++rep) {
 		flow::table_config cfg;
 		cfg.capacity = n;
 		auto ours = std::make_unique<flow::flow_table>(cfg);
@@ -343,7 +333,7 @@ int main(int argc, char** argv)
 			base[b].h = create_rte_hash(hname.c_str(), n, kind.flags);
 			if (!base[b].h) {
 				std::fprintf(stderr, "bench-flowtable: rte_hash_create(%s) failed: %s\n", kind.name, rte_strerror(rte_errno));
-				return 1;
+				std::exit(1);
 			}
 			base_bytes[b] = heap_allocated() - before;
 		}
@@ -382,7 +372,7 @@ int main(int argc, char** argv)
 			std::vector<std::function<double()>> sides = {[&] { return time_ours(*ours, s, o.burst, kind, sink); }};
 			for (size_t b = 0; b < nb; ++b)
 				sides.push_back([&, b] { return time_baseline(base[b].h, s, o.burst, kind, state, sink); });
-			const auto samples = bench::interleave(o.passes, sides);
+			const auto samples = bench::interleave(passes, sides);
 			r.ours.insert(r.ours.end(), samples[0].begin(), samples[0].end());
 			for (size_t b = 0; b < nb; ++b)
 				r.base[b].insert(r.base[b].end(), samples[1 + b].begin(), samples[1 + b].end());
@@ -421,13 +411,38 @@ int main(int argc, char** argv)
 			    .integer("ours_bytes", ours_bytes)
 			    .integer("baseline_bytes", base_bytes[b])
 			    .integer("baseline_bytes_with_state", base_bytes[b] + size_t(n) * sizeof(flow_entry))
+			    .fixed("ours_bytes_per_flow", double(ours_bytes) / n, 1)
+			    .fixed("baseline_bytes_per_flow_with_state", double(base_bytes[b] + size_t(n) * sizeof(flow_entry)) / n, 1)
 			    .integer("mismatches", c.r.mismatches);
 			if (std::strncmp(c.name, "insert", 6) == 0)
 				j.integer("ours_insert_failures", c.r.ours_failures)
 				    .integer("baseline_insert_failures", c.r.base_failures[b]);
-			j.integer("reps", o.reps).text("pages", o.thp ? "thp" : "4k").print();
+			j.integer("reps", reps).text("pages", o.thp ? "thp" : "4k").print();
 		}
 	}
+}
+
+int main(int argc, char** argv)
+{
+	options o;
+	if (!parse_args(argc, argv, o))
+		return 2;
+	if (!o.thp && prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) != 0)
+		std::fprintf(stderr, "bench-flowtable: cannot disable transparent huge pages; ours may use them\n");
+
+	// rte_hash for N 40-byte keys takes ~70 bytes per entry (key store, buckets, free-slot ring): size the
+	// EAL's memory for every baseline at once plus headroom.
+	bench::eal_config eal;
+	eal.program = "bench-flowtable";
+	const uint32_t largest = *std::max_element(o.flows.begin(), o.flows.end());
+	eal.memory_mb = unsigned(256 + size_t(o.baselines.size()) * ((size_t(largest) * 96) >> 20));
+	eal.log_level = "warning";
+	if (!bench::start_eal(eal))
+		return 1;
+
+	uint64_t sink = 0;
+	for (const uint32_t n : o.flows)
+		run_size(o, n, sink);
 	std::fprintf(stderr, "bench-flowtable: done (checksum %lu)\n", (unsigned long)sink);
 	rte_eal_cleanup();
 	return 0;
