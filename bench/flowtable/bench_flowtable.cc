@@ -235,7 +235,7 @@ double time_ours(const flow::flow_table& t, const stream& s, uint32_t burst, loo
 				continue;
 			++hits;
 			if (kind == lookup_kind::hit_update)
-				found[i]->packets[0]++;
+				found[i]->traffic[0].add(64);
 		}
 	});
 	sink += hits;
@@ -253,7 +253,7 @@ double time_baseline(const rte_hash* h, const stream& s, uint32_t burst, lookup_
 		hits += uint64_t(__builtin_popcountll(mask));
 		if (kind == lookup_kind::hit_update)
 			for (uint64_t b = mask; b; b &= b - 1)
-				state.entries[uintptr_t(data[__builtin_ctzll(b)])].packets[0]++;
+				state.entries[uintptr_t(data[__builtin_ctzll(b)])].traffic[0].add(64);
 	});
 	sink += hits;
 	return double(s.keys.size()) / secs;

@@ -87,10 +87,10 @@ json server::cmd_flows(const parsed_request& req)
 			j["dport"] = dport;
 			j["direction"] = e.opener_direction ? "out" : "in";
 			j["state"] = st;
-			j["age_s"] = now > e.created ? double(now - e.created) / hz : 0.0;
+			j["age_s"] = workers[w]->flows().age_seconds(e, now);
 			j["idle_s"] = now > e.last_seen ? double(now - e.last_seen) / hz : 0.0;
-			j["packets"] = {e.packets[0], e.packets[1]};
-			j["bytes"] = {e.bytes[0], e.bytes[1]};
+			j["packets"] = {e.traffic[0].packets(), e.traffic[1].packets()};
+			j["bytes"] = {e.traffic[0].bytes(), e.traffic[1].bytes()};
 			j["rule"] = e.rule_id;
 			j["rule_generation"] = e.ruleset_generation;
 			list.push_back(std::move(j));

@@ -249,8 +249,7 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		__atomic_store_n(&e.last_seen, now, __ATOMIC_RELAXED);
 		const uint32_t side = from_opener ? 0 : 1;
 		const uint32_t len = pkts[i]->pkt_len;
-		e.packets[side]++;
-		e.bytes[side] += len;
+		e.traffic[side].add(len);
 		counters_.reply_packets += side;
 		if (e.rule_id != classify::no_match) {
 			rule_counter& rc = pol->counter(config_.index, e.rule_id);
@@ -379,8 +378,7 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		e->ruleset_generation = uint32_t(pol->generation);
 		e->opener_is_b = reversed[j];
 		e->opener_direction = uint8_t(d);
-		e->packets[0] = 1;
-		e->bytes[0] = pkts[i]->pkt_len;
+		e->traffic[0].add(pkts[i]->pkt_len);
 		counters_.flows_opened++;
 		opened[nopened++] = {hashes[j], e};
 		opened_filter[filter_bit(hashes[j]) >> 6] |= uint64_t(1) << (filter_bit(hashes[j]) & 63);

@@ -37,7 +37,10 @@ void* map_zeroed(size_t bytes)
 } // namespace
 
 flow_table::flow_table(const table_config& config)
-	: capacity_(std::clamp<uint32_t>(config.capacity, 1, max_table_capacity)), policy_(config.policy)
+	: capacity_(std::clamp<uint32_t>(config.capacity, 1, max_table_capacity)), policy_(config.policy),
+	  tsc_hz_(std::max<uint64_t>(config.tsc_hz, 1)),
+	  // The largest unit of at most an eighth of a second: 2^32 of them are 17 years at least.
+	  created_shift_(tsc_hz_ >= 16 ? uint32_t(std::bit_width(tsc_hz_ / 8)) - 1 : 0)
 {
 	for (uint32_t s = 0; s < flow_state_count; ++s)
 		idle_ticks_[s] = uint64_t(config.idle.seconds[s]) * config.tsc_hz;
@@ -120,12 +123,12 @@ inline void bump(std::atomic<uint64_t>& c) { c.store(c.load(std::memory_order_re
 inline void clear(flow_entry& e)
 {
 #ifdef __SSE2__
-	// Eight stores written out: GCC turns a loop of them back into `rep stos`.
-	static_assert(sizeof(flow_entry) == 128);
+	// Six stores written out: GCC turns a loop of them back into `rep stos`.
+	static_assert(sizeof(flow_entry) == 96 && alignof(flow_entry) >= 16);
 	auto* v = reinterpret_cast<__m128i*>(&e);
 	const __m128i z = _mm_setzero_si128();
-	_mm_store_si128(v + 0, z), _mm_store_si128(v + 1, z), _mm_store_si128(v + 2, z), _mm_store_si128(v + 3, z);
-	_mm_store_si128(v + 4, z), _mm_store_si128(v + 5, z), _mm_store_si128(v + 6, z), _mm_store_si128(v + 7, z);
+	_mm_store_si128(v + 0, z), _mm_store_si128(v + 1, z), _mm_store_si128(v + 2, z);
+	_mm_store_si128(v + 3, z), _mm_store_si128(v + 4, z), _mm_store_si128(v + 5, z);
 #else
 	std::memset(static_cast<void*>(&e), 0, sizeof(e));
 #endif
@@ -178,8 +181,8 @@ void flow_table::lookup_burst(const flow_key* keys, const uint64_t* hashes, uint
 			if (matches) {
 				const uint32_t w = b.slots[__builtin_ctz(matches)].load(std::memory_order_acquire);
 				e = &entries_[slot_index(w)];  // entries_[0] for an emptied slot: never a key's entry
-				// Both lines: the key is in the first, the state conntrack reads and the counters it
-				// bumps in the second.
+				// Both lines a 96-byte entry spans: the key is in the first, the state conntrack reads
+				// and the counters it bumps may be in the second.
 				__builtin_prefetch(e);
 				__builtin_prefetch(reinterpret_cast<const char*>(e) + 64);
 			} else if (b.overflow.load(std::memory_order_relaxed)) {
@@ -335,7 +338,7 @@ flow_entry* flow_table::insert(const flow_key& key, uint64_t hash, uint64_t now)
 	clear(e);
 	e.key = key;
 	e.generation = generation;
-	e.created = now;
+	e.created = uint32_t(now >> created_shift_);
 	e.last_seen = now;
 	bucket& bk = buckets_[b];
 	bk.sig[slot] = tag_of(hash);

@@ -21,6 +21,7 @@
 // their keys moves to its other bucket (one cuckoo step) before anything is refused or evicted.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -37,26 +38,41 @@ enum class full_policy : uint8_t { evict_embryonic, drop };
 // At most 2^24 - 1 flows per table: a slot holds the entry index in 24 bits.
 inline constexpr uint32_t max_table_capacity = (1u << 24) - 1;
 
-struct alignas(64) flow_entry {
+// Packets and bytes one side of a flow sent: 40-bit packets (10^12) and 56-bit bytes (64 PiB) in 12
+// bytes. Written by the owner only; read by the control thread for listings.
+struct side_traffic {
+	uint32_t packets_low;
+	uint64_t bytes_and_packets_high;  // bytes in the low 56 bits, packets' bits 32-39 in the top 8
+	uint64_t packets() const { return packets_low | (bytes_and_packets_high >> 56) << 32; }
+	uint64_t bytes() const { return bytes_and_packets_high & ((uint64_t(1) << 56) - 1); }
+	void add(uint32_t len)
+	{
+		const uint64_t carry = ++packets_low == 0 ? uint64_t(1) << 56 : 0;
+		bytes_and_packets_high += len + carry;  // bytes wrap into the packets' bits only past 64 PiB
+	}
+} __attribute__((packed));
+static_assert(sizeof(side_traffic) == 12);
+
+// 96 bytes, on a 32-byte boundary: two cache lines whatever its place, which lookup_burst prefetches.
+// Everything a packet of a known flow reads or writes, and what the control thread lists and expires.
+struct alignas(32) flow_entry {
 	flow_key key;
+	uint64_t last_seen;           // TSC of the last packet
 	uint32_t rule_id;             // rule that allowed the flow
 	uint32_t ruleset_generation;  // rule set it was last judged by
-	uint64_t last_seen;           // TSC of the last packet
-	uint64_t created;             // TSC of the first packet
-	uint64_t packets[2];          // [0] from the opener, [1] from the responder
-	uint64_t bytes[2];
 	uint32_t opener_isn;          // TCP: the opener's and the responder's initial sequence numbers
 	uint32_t responder_isn;
+	side_traffic traffic[2];      // [0] from the opener, [1] from the responder
+	uint32_t created;             // when the first packet came, in the table's coarse units (see age_seconds)
 	uint8_t generation;           // bumped on every reuse; also in the bucket slot
-	uint8_t pad0;
 	flow_state state;
-	uint8_t opener_is_b;          // which endpoint of the key opened the flow
-	uint8_t opener_direction;     // direction (0 in, 1 out) of the opening packet
-	uint8_t fin_seen;             // bit 0: opener sent FIN, bit 1: responder did
-	uint8_t payload_watched;      // its payload is (or was) inspected: only then is the scan state read
-	uint8_t pad[1];
+	uint8_t opener_is_b : 1;      // which endpoint of the key opened the flow
+	uint8_t opener_direction : 1; // direction (0 in, 1 out) of the opening packet
+	uint8_t fin_seen : 2;         // bit 0: opener sent FIN, bit 1: responder did
+	uint8_t payload_watched : 1;  // its payload is (or was) inspected: only then is the scan state read
+	uint8_t pad;
 };
-static_assert(sizeof(flow_entry) == 128);
+static_assert(sizeof(flow_entry) == 96);
 static_assert(sizeof(flow_state) == 1);
 
 // The state word as the control thread reads it while the owner may write it. Relaxed one-byte
@@ -139,6 +155,16 @@ public:
 	uint64_t size() const;
 
 	// ---- anyone ----
+	// Seconds since the flow's first packet, to an eighth of a second or better (entries keep their
+	// creation time in 32-bit units of 2^k TSC ticks: 17 years at least before it wraps), and never less
+	// than the time since its last packet.
+	double age_seconds(const flow_entry& e, uint64_t now) const
+	{
+		const uint32_t units = uint32_t(now >> created_shift_) - e.created;
+		const uint64_t last = __atomic_load_n(&e.last_seen, __ATOMIC_RELAXED);
+		const uint64_t idle = now > last ? now - last : 0;
+		return double(std::max(uint64_t(units) << created_shift_, idle)) / double(tsc_hz_);
+	}
 	uint32_t capacity() const { return capacity_; }
 	const table_counters& counters() const { return counters_; }
 	uint64_t idle_ticks(flow_state s) const { return idle_ticks_[uint32_t(s)]; }
@@ -185,6 +211,8 @@ private:
 
 	uint32_t capacity_;
 	full_policy policy_;
+	uint64_t tsc_hz_;
+	uint32_t created_shift_;  // flow_entry::created counts 2^created_shift_ TSC ticks
 	uint64_t idle_ticks_[flow_state_count];
 	uint32_t bucket_count_;
 	bucket* buckets_;

@@ -309,3 +309,28 @@ TEST_CASE("make_key4 builds the same key as make_key for IPv4, and its hash")
 		REQUIRE(r1 == r2);
 	}
 }
+
+TEST_CASE("a 96-byte entry counts 40-bit packets and 56-bit bytes per side, and knows its age")
+{
+	side_traffic t{};
+	t.packets_low = 0xffffffffu;  // the next packet carries into the packets' high bits
+	t.add(1500);
+	CHECK(t.packets() == (uint64_t(1) << 32));
+	CHECK(t.bytes() == 1500);
+	for (int i = 0; i < 3; ++i)
+		t.add(64);
+	CHECK(t.packets() == (uint64_t(1) << 32) + 3);
+	CHECK(t.bytes() == 1500 + 3 * 64);
+
+	table_config c = small_config(16);  // 1000 ticks a second
+	flow_table table(c);
+	flow_entry* e = table.insert(key_n(1), hash_key(key_n(1)), 5000);
+	REQUIRE(e);
+	e->last_seen = 9000;
+	// Created at 5 s: 4 s old at 9 s, to within the coarse unit (an eighth of a second at most here).
+	CHECK(table.age_seconds(*e, 9000) >= 3.875);
+	CHECK(table.age_seconds(*e, 9000) <= 4.0);
+	// Never younger than its idle time.
+	CHECK(table.age_seconds(*e, 9100) >= 0.1);
+	CHECK(sizeof(flow_entry) == 96);
+}

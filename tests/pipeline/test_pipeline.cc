@@ -65,8 +65,8 @@ TEST_CASE("inbound connection to an allowed service passes both ways")
 		}());
 	REQUIRE(e);
 	CHECK(e->state == flow::flow_state::tcp_established);
-	CHECK(e->packets[0] == 2);
-	CHECK(e->packets[1] == 2);
+	CHECK(e->traffic[0].packets() == 2);
+	CHECK(e->traffic[1].packets() == 2);
 	CHECK(e->rule_id == 1);
 	CHECK(pl.policy().total(1).packets == 4);
 }
