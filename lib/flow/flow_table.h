@@ -195,6 +195,8 @@ private:
 	flow_entry* find_in(const bucket& b, const flow_key& key, uint8_t tag) const;
 	// Removes the slot holding (index, generation) for key; true if this call removed it.
 	bool remove_slot(const flow_entry& e, uint32_t index, uint8_t generation);
+	// No entry unused or recycled: a new flow needs an eviction.
+	bool table_full() const;
 	// Empties the slot of the stalest embryonic flow in buckets p and s, for a new key whose buckets are
 	// both full; b, slot and index then say where and which entry to reuse. False when there is none.
 	bool evict_in_buckets(uint32_t p, uint32_t s, uint32_t& b, uint32_t& slot, uint32_t& index);

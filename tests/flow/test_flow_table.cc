@@ -334,3 +334,34 @@ TEST_CASE("a 96-byte entry counts 40-bit packets and 56-bit bytes per side, and 
 	CHECK(table.age_seconds(*e, 9100) >= 0.1);
 	CHECK(sizeof(flow_entry) == 96);
 }
+
+TEST_CASE("a table that is not full evicts nothing, even when a new key's buckets are full of half-open flows")
+{
+	// Every flow embryonic (SYN-sent), the evicting policy: buckets of a key fill up well before the
+	// table does, and the key must find room by a cuckoo step, not by evicting.
+	for (uint32_t capacity : {1000u, 65536u}) {
+		flow_table t(small_config(capacity, full_policy::evict_embryonic));
+		std::mt19937_64 rng(capacity + 1);
+		std::vector<flow_key> keys;
+		while (keys.size() < capacity) {
+			bool reversed;
+			const uint64_t r = rng();
+			const flow_key k = make_key(4, 6, u128(uint32_t(r)), u128(uint32_t(r >> 32)), 80, 443, reversed);
+			if (t.lookup(k, hash_key(k)))
+				continue;
+			flow_entry* e = t.insert(k, hash_key(k), keys.size());
+			REQUIRE(e != nullptr);
+			e->state = flow_state::tcp_syn_sent;
+			keys.push_back(k);
+		}
+		CHECK(t.counters().evicted_embryonic.load() == 0);
+		for (const auto& k : keys)
+			REQUIRE(t.lookup(k, hash_key(k)) != nullptr);
+		// Full now: the next one evicts.
+		bool reversed;
+		const flow_key extra = make_key(6, 6, 7, 8, 9, 10, reversed);
+		REQUIRE(t.insert(extra, hash_key(extra), capacity + 1) != nullptr);
+		CHECK(t.counters().evicted_embryonic.load() == 1);
+		CHECK(t.size() == capacity);
+	}
+}
