@@ -19,24 +19,35 @@ void ipv4_checksum(uint8_t* ip)
 	store16be(ip + 10, uint16_t(~sum));
 }
 
-std::string udp4_frame(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, uint16_t payload)
+namespace {
+
+// Ethernet (fixed MACs: the data path does not look at them) and an IPv4 header (DF, TTL 64, checksum
+// right) at the start of p, for `l4_bytes` of protocol `proto` after it. Returns the L4 header's place.
+uint8_t* eth_ipv4(uint8_t* p, uint32_t src, uint32_t dst, uint8_t proto, size_t l4_bytes)
 {
-	std::string fr(14 + 20 + 8 + size_t(payload), 'x');
-	auto* p = reinterpret_cast<uint8_t*>(fr.data());
 	const uint8_t macs[12] = {2, 0, 0, 0, 1, 1, 2, 0, 0, 0, 0, 1};
 	std::copy(macs, macs + 12, p);
 	store16be(p + 12, 0x0800);
 	uint8_t* ip = p + 14;
-	std::fill(ip, ip + 28, 0);
+	std::fill(ip, ip + 20, 0);
 	ip[0] = 0x45;
-	store16be(ip + 2, uint16_t(20 + 8 + payload));
+	store16be(ip + 2, uint16_t(20 + l4_bytes));
 	store16be(ip + 6, 0x4000);
 	ip[8] = 64;
-	ip[9] = 17;
+	ip[9] = proto;
 	store32be(ip + 12, src);
 	store32be(ip + 16, dst);
 	ipv4_checksum(ip);
-	uint8_t* udp = ip + 20;
+	return ip + 20;
+}
+
+} // namespace
+
+std::string udp4_frame(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, uint16_t payload)
+{
+	std::string fr(14 + 20 + 8 + size_t(payload), 'x');
+	uint8_t* udp = eth_ipv4(reinterpret_cast<uint8_t*>(fr.data()), src, dst, 17, 8 + size_t(payload));
+	std::fill(udp, udp + 8, 0);
 	store16be(udp, sport);
 	store16be(udp + 2, dport);
 	store16be(udp + 4, uint16_t(8 + payload));
@@ -49,20 +60,7 @@ std::string tcp4_frame(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dpor
 	constexpr size_t headers = 14 + 20 + 20;
 	const size_t payload = frame_bytes > 60 ? frame_bytes - headers : 0;  // a 60-byte frame is padding only
 	std::string fr(std::max(frame_bytes, headers), '\0');
-	auto* p = reinterpret_cast<uint8_t*>(fr.data());
-	const uint8_t macs[12] = {2, 0, 0, 0, 1, 1, 2, 0, 0, 0, 0, 1};
-	std::copy(macs, macs + 12, p);
-	store16be(p + 12, 0x0800);
-	uint8_t* ip = p + 14;
-	ip[0] = 0x45;
-	store16be(ip + 2, uint16_t(20 + 20 + payload));
-	store16be(ip + 6, 0x4000);
-	ip[8] = 64;
-	ip[9] = 6;
-	store32be(ip + 12, src);
-	store32be(ip + 16, dst);
-	ipv4_checksum(ip);
-	uint8_t* tcp = ip + 20;
+	uint8_t* tcp = eth_ipv4(reinterpret_cast<uint8_t*>(fr.data()), src, dst, 6, 20 + payload);
 	store16be(tcp, sport);
 	store16be(tcp + 2, dport);
 	store32be(tcp + 4, seq);
