@@ -15,19 +15,22 @@ if kind == "classify":
               f"**{r['ratio']:.2f}** | {r['ours_build_ms']:.0f} / {r['baseline_build_ms']:.0f} | "
               f"{r['ours_bytes'] / 1e6:.1f} M / {r['baseline_bytes'] / 1e6:.1f} M | {r['mismatches']} |")
 elif kind == "flowtable":
-    print("| case | ours Mops | rte_hash_lf Mops | ratio |")
-    print("|---|---|---|---|")
+    print("| flows | case | ours Mops | rte_hash_lf Mops | ratio | bytes/flow ours / rte_hash with state |")
+    print("|---|---|---|---|---|---|")
     for r in rows:
         if r["baseline"] == "rte_hash_lf":
-            print(f"| {r['case']} | {r['ours_mops']:.1f} | {r['baseline_mops']:.1f} | **{r['ratio']:.2f}** |")
-    r = rows[0]
-    print(f"\nMemory for {r['flows']} flows: ours {r['ours_bytes'] / 1e6:.0f} MB (flow state included), "
-          f"rte_hash {r['baseline_bytes'] / 1e6:.0f} MB alone, {r['baseline_bytes_with_state'] / 1e6:.0f} MB with the same state.")
+            print(f"| {r['flows']} | {r['case']} | {r['ours_mops']:.1f} | {r['baseline_mops']:.1f} | **{r['ratio']:.2f}** | "
+                  f"{r['ours_bytes_per_flow']:.0f} / {r['baseline_bytes_per_flow_with_state']:.0f} |")
 elif kind == "pipeline":
-    print("| case | ours Mpps | baseline | baseline Mpps | ratio |")
-    print("|---|---|---|---|---|")
+    stages = ["parse", "lookup", "track", "classify", "open", "counters", "tx_prepare"]
+    print("| case | ours Mpps | baseline | baseline Mpps | ratio | worker cycles/packet | driver rx / tx | "
+          + " | ".join(stages) + " |")
+    print("|---|---|---|---|---|---|---|" + "---|" * len(stages))
     for r in rows:
-        print(f"| {r['case']} | {r['ours_mpps']:.2f} | {r['baseline']} | {r['baseline_mpps']:.2f} | **{r['ratio']:.2f}** |")
+        sc = r.get("stage_cycles", {})
+        print(f"| {r['case']} | {r['ours_mpps']:.2f} | {r['baseline']} | {r['baseline_mpps']:.2f} | **{r['ratio']:.2f}** | "
+              f"{r.get('cycles_per_packet', 0):.0f} | {r.get('driver_rx_cycles_per_packet', 0):.0f} / "
+              f"{r.get('driver_tx_cycles_per_packet', 0):.0f} | " + " | ".join(f"{sc.get(k, 0):.0f}" for k in stages) + " |")
 elif kind == "inspect":
     print("| case | ours Gbit/s | raw Hyperscan Gbit/s | ratio |")
     print("|---|---|---|---|")

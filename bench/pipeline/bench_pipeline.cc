@@ -448,8 +448,10 @@ int main(int argc, char** argv)
 		bench::json_line line;
 		line.text("bench", "pipeline")
 		    .text("case", name)
-		    .text("frame_bytes", c.frame)
-		    .integer("flows", c.flows)
+		    .integer("frame_bytes", c.frame == "imix" ? 362 : std::atoi(c.frame.c_str()));
+		if (c.frame == "imix")  // frame_bytes is then the mix's mean on the wire
+			line.text("frame_mix", "64,594,1518 at 7:4:1");
+		line.integer("flows", c.flows)
 		    .fixed("rules", field(ours, "rules"), 0)
 		    .integer("capture_packets", c.traffic.data_packets)
 		    .fixed("seconds", field(ours, "seconds"), 1)
