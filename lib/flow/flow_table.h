@@ -3,7 +3,7 @@
 // Threads: each worker owns one table (flows are pinned to workers by symmetric RSS or by the software
 // distributor, so both directions of a flow meet in one table). The owner looks up, inserts and updates
 // entries; the control thread concurrently expires, lists and flushes them. No locks: bucket slots are
-// 64-bit words changed with compare-and-swap, and an entry removed by the control thread is recycled only
+// 32-bit words changed with compare-and-swap, and an entry removed by the control thread is recycled only
 // after the owner has passed a quiescent point (quiescent(), once per poll loop): quiescent-state-based
 // reclamation with a single reader, so the owner never sees an entry reused under its feet.
 //
@@ -17,8 +17,9 @@
 // long as theirs. Signatures are written by the owner only, before the slot is published, and go stale
 // when the control thread empties a slot; a signature match is a hint, the entry's key decides. The
 // generation in the slot makes every CAS specific to one use of an entry: a remover holding a stale slot
-// word fails instead of removing the entry's next flow. When both buckets of a new key are full, one of
-// their keys moves to its other bucket (one cuckoo step) before anything is refused or evicted.
+// word fails instead of removing the entry's next flow. When both buckets of a new key are full, a table
+// with entries to spare moves one of their keys to its other bucket (one cuckoo step, half-open flows
+// first); a full table with evict_embryonic takes the place of their stalest half-open flow.
 #pragma once
 
 #include <algorithm>
