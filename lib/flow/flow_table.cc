@@ -44,9 +44,9 @@ flow_table::flow_table(const table_config& config)
 {
 	for (uint32_t s = 0; s < flow_state_count; ++s)
 		idle_ticks_[s] = uint64_t(config.idle.seconds[s]) * config.tsc_hz;
-	// Eight keys per 12-slot bucket at capacity: with primary-first placement about 6% of buckets then
-	// overflow (Poisson, mean 8), and a cuckoo step places the rare key whose two buckets are both full.
-	bucket_count_ = std::max<uint32_t>(2, (capacity_ + 7) / 8);
+	// Six keys per 10-slot bucket at capacity: with primary-first placement about 4% of buckets then
+	// overflow (Poisson, mean 6), and a cuckoo step places the rare key whose two buckets are both full.
+	bucket_count_ = std::max<uint32_t>(2, (capacity_ + 5) / 6);
 	buckets_ = static_cast<bucket*>(map_zeroed(size_t(bucket_count_) * sizeof(bucket)));
 	entries_ = static_cast<flow_entry*>(map_zeroed((size_t(capacity_) + 1) * sizeof(flow_entry)));
 	// Rings of indices: the free ring never holds more than capacity of them, the embryonic FIFO forgets
@@ -77,36 +77,40 @@ uint64_t flow_table::size() const
 
 namespace {
 
-// Bit i set when signature i is `tag`: one 16-byte compare (SSE2, which every x86-64 has) over the
-// bucket's first 16 bytes, the twelve signatures and the overflow count (masked off). Signatures are
-// plain bytes that only the owner writes; the slot is then read atomically and the key compared.
-inline uint32_t sig_matches(const uint8_t* sig, uint8_t tag)
+// Bit i set when signature i is `tag`: two 16-byte compares (SSE2, which every x86-64 has), of
+// signatures 0-7 and 2-9. Signatures are plain words that only the owner writes; the slot is then read
+// atomically and the key compared.
+inline uint32_t sig_matches(const uint16_t* sig, uint16_t tag)
 {
 #ifdef __SSE2__
-	const __m128i eq = _mm_cmpeq_epi8(_mm_load_si128(reinterpret_cast<const __m128i*>(sig)), _mm_set1_epi8(char(tag)));
-	return uint32_t(_mm_movemask_epi8(eq)) & 0xfffu;
+	const __m128i want = _mm_set1_epi16(short(tag)), zero = _mm_setzero_si128();
+	const __m128i lo = _mm_cmpeq_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(sig)), want);
+	const __m128i hi = _mm_cmpeq_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sig + 2)), want);
+	const uint32_t m0 = uint32_t(_mm_movemask_epi8(_mm_packs_epi16(lo, zero)));  // bits 0-7: signatures 0-7
+	const uint32_t m1 = uint32_t(_mm_movemask_epi8(_mm_packs_epi16(hi, zero)));  // bits 0-7: signatures 2-9
+	return (m0 | m1 << 2) & 0x3ffu;
 #else
 	uint32_t m = 0;
-	for (uint32_t i = 0; i < 12; ++i)
+	for (uint32_t i = 0; i < 10; ++i)
 		m |= uint32_t(sig[i] == tag) << i;
 	return m;
 #endif
 }
 
-// Bit i set when slot i of the twelve holds `word` (0: when it is empty). Three 16-byte compares instead
-// of a loop whose exit mispredicts (an eviction's removal looks for its victim's word this way).
+// Bit i set when slot i of the ten holds `word` (0: when it is empty). Three compares instead of a loop
+// whose exit mispredicts (an eviction's removal looks for its victim's word this way).
 inline uint32_t slots_holding(const std::atomic<uint32_t>* slots, uint32_t word)
 {
 #ifdef __SSE2__
 	const auto* v = reinterpret_cast<const __m128i*>(slots);
 	const __m128i want = _mm_set1_epi32(int(word));
-	const uint32_t m0 = uint32_t(_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(_mm_load_si128(v), want))));
-	const uint32_t m1 = uint32_t(_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(_mm_load_si128(v + 1), want))));
-	const uint32_t m2 = uint32_t(_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(_mm_load_si128(v + 2), want))));
+	auto bits = [&](__m128i x) { return uint32_t(_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(x, want)))); };
+	const uint32_t m0 = bits(_mm_loadu_si128(v)), m1 = bits(_mm_loadu_si128(v + 1));
+	const uint32_t m2 = bits(_mm_loadl_epi64(v + 2)) & 3u;  // slots 8 and 9
 	return m0 | m1 << 4 | m2 << 8;
 #else
 	uint32_t m = 0;
-	for (uint32_t i = 0; i < 12; ++i)
+	for (uint32_t i = 0; i < 10; ++i)
 		m |= uint32_t(slots[i].load(std::memory_order_relaxed) == word) << i;
 	return m;
 #endif
@@ -136,7 +140,7 @@ inline void clear(flow_entry& e)
 
 } // namespace
 
-flow_entry* flow_table::find_in(const bucket& b, const flow_key& key, uint8_t tag) const
+flow_entry* flow_table::find_in(const bucket& b, const flow_key& key, uint16_t tag) const
 {
 	for (uint32_t m = sig_matches(b.sig, tag); m; m &= m - 1) {
 		const uint32_t w = b.slots[__builtin_ctz(m)].load(std::memory_order_acquire);
@@ -164,7 +168,7 @@ void flow_table::lookup_burst(const flow_key* keys, const uint64_t* hashes, uint
 	// compare keys. Groups of 64, a worker's whole burst: two waits on memory per burst, one for its
 	// buckets and one for its entries (groups of 16 kept established packets under a 99% SYN flood at
 	// 0.65 of their speed instead of 0.68; bench-flood). A key that is not in its primary bucket is
-	// looked for in its secondary only when the primary has overflowed (about 6% of buckets at capacity).
+	// looked for in its secondary only when the primary has overflowed (about 4% of buckets at capacity).
 	constexpr uint32_t step = 64;
 	for (uint32_t base = 0; base < n; base += step) {
 		const uint32_t m = n - base < step ? n - base : step;

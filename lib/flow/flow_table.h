@@ -7,17 +7,18 @@
 // after the owner has passed a quiescent point (quiescent(), once per poll loop): quiescent-state-based
 // reclamation with a single reader, so the owner never sees an entry reused under its feet.
 //
-// Layout: buckets of one cache line: twelve 8-bit signatures side by side, an overflow count, and twelve
+// Layout: buckets of one cache line: ten 16-bit signatures side by side, an overflow count, and ten
 // 32-bit slots (entry index, 24 bits, and the entry's generation, 8 bits; 0 is empty). A key lives in its
 // primary bucket while that has room, else in its secondary one, and the primary then counts it in its
 // overflow; a lookup reads the secondary only when that count is not zero. So a miss costs one bucket
-// line and one SIMD compare of the signatures, not two (rte_hash and VPP's bihash read both), and the
-// buckets take 8 bytes per flow of capacity (one per 8 flows: at capacity a bucket holds eight keys on
-// average and about 6% of buckets overflow), as rte_hash's do, which keeps them within the TLB's reach as
-// long as theirs. Signatures are written by the owner only, before the slot is published, and go stale
-// when the control thread empties a slot; a signature match is a hint, the entry's key decides. The
-// generation in the slot makes every CAS specific to one use of an entry: a remover holding a stale slot
-// word fails instead of removing the entry's next flow. When both buckets of a new key are full, a table
+// line and two SIMD compares of the signatures, not two lines (rte_hash and VPP's bihash read both). One
+// bucket per six flows of capacity (11 bytes a flow): at capacity a bucket holds six keys on average and
+// about 4% of buckets overflow. 16-bit signatures, not 8: with twelve 8-bit ones a miss in a 90%-full
+// table fetched a wrong entry 3% of the time, a dependent memory read that cost misses a quarter of
+// their speed (bench-flowtable). Signatures are written by the owner only, before the slot is published,
+// and go stale when the control thread empties a slot; a signature match is a hint, the entry's key
+// decides. The generation in the slot makes every CAS specific to one use of an entry: a remover holding
+// a stale slot word fails instead of removing the entry's next flow. When both buckets of a new key are full, a table
 // with entries to spare moves one of their keys to its other bucket (one cuckoo step, half-open flows
 // first); a full table with evict_embryonic takes the place of their stalest half-open flow.
 #pragma once
@@ -172,20 +173,20 @@ public:
 	size_t memory_bytes() const;
 
 private:
-	static constexpr uint32_t bucket_slots = 12;
+	static constexpr uint32_t bucket_slots = 10;
 	struct alignas(64) bucket {
-		uint8_t sig[bucket_slots];        // signature of the key in each slot; stale when the slot is empty
+		uint16_t sig[bucket_slots];       // signature of the key in each slot; stale when the slot is empty
 		std::atomic<uint32_t> overflow;   // keys of this primary bucket living in their secondary one
 		std::atomic<uint32_t> slots[bucket_slots];  // index | generation << 24; 0 is empty
 	};
-	static_assert(sizeof(bucket) == 64);
+	static_assert(sizeof(bucket) == 64 && offsetof(bucket, slots) == 24);
 	static uint32_t slot_index(uint32_t w) { return w & max_table_capacity; }
 	static uint8_t slot_generation(uint32_t w) { return uint8_t(w >> 24); }
-	static uint8_t tag_of(uint64_t hash) { return uint8_t(hash); }
+	static uint16_t tag_of(uint64_t hash) { return uint16_t(hash); }
 	static uint32_t make_slot(uint32_t index, uint8_t generation) { return index | uint32_t(generation) << 24; }
 	// Multiply-shift ranges (Lemire): the low 32 bits of the hash pick the primary bucket, the high 32 the
-	// secondary, the lowest 8 (independent of the primary's pick, which the high bits of its word
-	// decide) make the signature.
+	// secondary, the lowest 16 (nearly independent of the primary's pick, which the high bits of its
+	// word decide) make the signature.
 	uint32_t primary(uint64_t hash) const { return uint32_t((uint64_t(uint32_t(hash)) * bucket_count_) >> 32); }
 	uint32_t secondary(uint64_t hash) const
 	{
@@ -193,7 +194,7 @@ private:
 		return b != primary(hash) ? b : (b + 1 == bucket_count_ ? 0 : b + 1);
 	}
 	// The entry of the first slot in b whose signature is tag, whose key is key; nullptr if none.
-	flow_entry* find_in(const bucket& b, const flow_key& key, uint8_t tag) const;
+	flow_entry* find_in(const bucket& b, const flow_key& key, uint16_t tag) const;
 	// Removes the slot holding (index, generation) for key; true if this call removed it.
 	bool remove_slot(const flow_entry& e, uint32_t index, uint8_t generation);
 	// No entry unused or recycled: a new flow needs an eviction.
@@ -201,8 +202,8 @@ private:
 	// Empties the slot of the stalest embryonic flow in buckets p and s, for a new key whose buckets are
 	// both full; b, slot and index then say where and which entry to reuse. False when there is none.
 	bool evict_in_buckets(uint32_t p, uint32_t s, uint32_t& b, uint32_t& slot, uint32_t& index);
-	// Moves one key of bucket p or s (both full) to its other bucket; returns the freed slot (0..11 in
-	// p, 12..23 in s), or 24 when every key's other bucket is full too.
+	// Moves one key of bucket p or s (both full) to its other bucket; returns the freed slot (0..9 in p,
+	// 10..19 in s), or 20 when every key's other bucket is full too.
 	uint32_t displace(uint32_t p, uint32_t s);
 	// Empties `slot` of bucket b if it still holds w; keeps the overflow count of the key's primary bucket
 	// (`home`, or found from the entry's key when the caller does not know it).
