@@ -25,17 +25,6 @@ std::string utc_now()
 	return buf;
 }
 
-std::string proto_name(uint8_t p)
-{
-	switch (p) {
-	case 6: return "tcp";
-	case 17: return "udp";
-	case 1: return "icmp";
-	case 58: return "icmp6";
-	default: return std::to_string(p);
-	}
-}
-
 // JSON string escaping for the few free-text fields (file names).
 std::string quoted(const std::string& s)
 {
@@ -87,7 +76,7 @@ uint32_t drop_log::flush(const runtime& rt)
 			[&](const dataplane::log_record& r) {
 				std::string line = "{\"ts\":\"" + ts + "\",\"event\":\"rule\",\"verdict\":\"" + verdicts[r.verdict % 3] +
 				                   "\",\"direction\":\"" + (r.direction ? "out" : "in") + "\",\"proto\":\"" +
-				                   proto_name(r.proto) + "\",\"src\":\"" + rules::format_address(r.family == 6, r.src) +
+				                   rules::format_protocol(r.proto) + "\",\"src\":\"" + rules::format_address(r.family == 6, r.src) +
 				                   "\",\"sport\":" + std::to_string(r.sport) + ",\"dst\":\"" +
 				                   rules::format_address(r.family == 6, r.dst) + "\",\"dport\":" + std::to_string(r.dport);
 				// Rule names only while the record's rule set is the active one (indices change with a push).

@@ -15,18 +15,6 @@ namespace {
 using json = nlohmann::json;
 using detail::ok_response;
 
-// "tcp", "udp", "icmp", "icmp6" or the number: the names the CLI and the flow filter use.
-std::string proto_name(uint8_t p)
-{
-	switch (p) {
-	case 6: return "tcp";
-	case 17: return "udp";
-	case 1: return "icmp";
-	case 58: return "icmp6";
-	default: return std::to_string(p);
-	}
-}
-
 } // namespace
 
 json server::cmd_flows(const parsed_request& req)
@@ -79,7 +67,7 @@ json server::cmd_flows(const parsed_request& req)
 				return;
 			json j;
 			j["worker"] = w;
-			j["proto"] = proto_name(e.key.proto);
+			j["proto"] = rules::format_protocol(e.key.proto);
 			j["family"] = v6 ? 6 : 4;
 			j["src"] = rules::format_address(v6, v6 ? src : u128(uint32_t(src)));
 			j["dst"] = rules::format_address(v6, v6 ? dst : u128(uint32_t(dst)));

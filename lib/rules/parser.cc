@@ -273,15 +273,6 @@ void parser::rule_statement()
 		if (proto.empty())
 			fail(file_->tokens[b], "protocol set is empty: the rule can never match");
 	}
-	auto ports_allowed = [&] {
-		if (proto.empty())
-			return false;
-		for (const auto& pr : proto)
-			for (unsigned v = pr.lo; v <= pr.hi; ++v)
-				if (v != 6 && v != 17)
-					return false;
-		return true;
-	};
 
 	addr_set src{{full_range<uint32_t>()}, {full_range<u128>()}}, dst = src;
 	port_set sport{full_range<uint16_t>()}, dport = sport;
@@ -293,7 +284,7 @@ void parser::rule_statement()
 			fail(file_->tokens[b], "address set '" + a_text + "' is empty: the rule can never match");
 		if (peek_word("port")) {
 			const token& kw = next();
-			if (!ports_allowed())
+			if (!only_tcp_udp(proto))
 				fail(kw, "'port' needs protocol tcp or udp (this rule's protocol is " + r.written.proto +
 				             "; write e.g. '" + std::string(act.text) + " tcp ... port 22')");
 			b = pos_;

@@ -11,9 +11,9 @@
 #include <hs.h>
 
 #include "rules/stages.h"
+#include "rules/tuple.h"
 
 namespace portcullis::rules::detail {
-namespace {
 
 bool only_tcp_udp(const byte_set& proto)
 {
@@ -25,6 +25,8 @@ bool only_tcp_udp(const byte_set& proto)
 				return false;
 	return true;
 }
+
+namespace {
 
 int hex_digit(char c)
 {
@@ -129,15 +131,8 @@ bool parser::payload_option(std::vector<payload_condition>& conds, const byte_se
 
 std::string parser::proto_text(const byte_set& proto) const
 {
-	if (proto.size() == 1 && proto[0].lo == proto[0].hi) {
-		switch (proto[0].lo) {
-		case 6: return "tcp";
-		case 17: return "udp";
-		case 1: return "icmp";
-		case 58: return "icmp6";
-		}
-		return std::to_string(proto[0].lo);
-	}
+	if (proto.size() == 1 && proto[0].lo == proto[0].hi)
+		return rules::format_protocol(uint8_t(proto[0].lo));
 	return proto.size() == 1 && proto[0].lo == 0 && proto[0].hi == 255 ? "any" : "a set of protocols";
 }
 

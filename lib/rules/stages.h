@@ -198,4 +198,7 @@ private:
 	size_t pos_ = 0, end_ = 0;
 };
 
+// Is every protocol of the set TCP or UDP (and the set not empty)? Where ports and payload rules apply.
+bool only_tcp_udp(const byte_set& proto);
+
 } // namespace portcullis::rules::detail

@@ -183,6 +183,17 @@ tuple_parse_result parse_tuple(std::string_view text)
 	return r;
 }
 
+std::string format_protocol(uint8_t proto)
+{
+	switch (proto) {
+	case 6: return "tcp";
+	case 17: return "udp";
+	case 1: return "icmp";
+	case 58: return "icmp6";
+	default: return std::to_string(proto);
+	}
+}
+
 std::string format_address(bool v6, u128 a)
 {
 	if (!v6) {

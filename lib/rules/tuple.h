@@ -38,6 +38,8 @@ struct tuple_parse_result {
 tuple_parse_result parse_tuple(std::string_view text);
 std::string format(const flow_tuple& f);  // back in the input syntax
 std::string format_address(bool v6, u128 a);
+// "tcp", "udp", "icmp", "icmp6", or the protocol's number: how flows, logs and messages name it.
+std::string format_protocol(uint8_t proto);
 
 // Does r match f (direction included)? One line per field saying why, e.g. "dport 22 in { ssh, http }",
 // or, when it does not match, the first field that fails ("dport 8080 not in { ssh, http }").
