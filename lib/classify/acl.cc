@@ -177,7 +177,7 @@ public:
 				in.dst = rte_cpu_to_be_32(k.dst);
 				in.sport = rte_cpu_to_be_16(k.sport);
 				in.dport = rte_cpu_to_be_16(k.dport);
-				in.flags = rte_cpu_to_be_32(k.tcp_flags);
+				in.flags = rte_cpu_to_be_32(flags_word(k.tcp_flags, k.set_bits));
 				data[i] = &in.proto;
 			}
 			run(v4_, data, results + done, count);
@@ -202,7 +202,7 @@ public:
 				store_be128(in.dst, k.dst);
 				in.sport = rte_cpu_to_be_16(k.sport);
 				in.dport = rte_cpu_to_be_16(k.dport);
-				in.flags = rte_cpu_to_be_32(k.tcp_flags);
+				in.flags = rte_cpu_to_be_32(flags_word(k.tcp_flags, k.set_bits));
 				data[i] = &in.proto;
 			}
 			run(v6_, data, results + done, count);

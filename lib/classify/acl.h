@@ -5,10 +5,11 @@
 // (ports are RANGE fields, one ACL rule per range; IPv4 addresses are MASK fields when every range in the
 // set is a prefix, as in dpdk-test-acl, else RANGE; the protocol is a BITMASK when every set is one value
 // or any, else RANGE; IPv6 addresses are split into prefixes and matched as four 32-bit MASK words; TCP
-// flags are a BITMASK group that exists only if some rule tests flags). First-match order maps to rte_acl
-// priority (rule 0 highest) and userdata is id + 1, so rte_acl's "0 = no match" becomes no_match by
-// one subtraction. A family whose rules overlap too much for one rte_acl context (rte_acl_build fails
-// past 8 tries) is split by priority into several contexts, tried in order at classify time.
+// flags and set bits share one 32-bit BITMASK group that exists only if some rule tests either).
+// First-match order maps to rte_acl priority (rule 0 highest) and userdata is id + 1, so rte_acl's
+// "0 = no match" becomes no_match by one subtraction. A family whose rules overlap too much for one
+// rte_acl context (rte_acl_build fails past 8 tries) is split by priority into several contexts, tried
+// in order at classify time.
 //
 // Byte order: rte_acl takes rule values as host-order integers and compares them against the input
 // bytes read as big-endian (it walks the input a byte at a time, most significant first). classify()

@@ -64,14 +64,15 @@ int prefix_length(const value_range<T>& r)
 	return span == T(~T(0)) ? 0 : int(sizeof(T) * 8) - count_trailing_zeros(T(span + 1));
 }
 
-// A rule can match in a family only if every field is non-empty and its flags test is satisfiable.
+// A rule can match in a family only if every field is non-empty and its flags and set-bits tests are
+// satisfiable.
 bool can_match(const tuple_match& m, bool v6)
 {
 	if (v6 ? !m.applies_to_ipv6() : !m.applies_to_ipv4())
 		return false;
 	if (m.sport.empty() || m.dport.empty() || m.proto.empty())
 		return false;
-	return (m.tcp_flags_value & ~m.tcp_flags_mask) == 0;
+	return (m.tcp_flags_value & ~m.tcp_flags_mask) == 0 && (m.set_bits_value & ~m.set_bits_mask) == 0;
 }
 
 uint64_t saturating_mul(uint64_t a, uint64_t b)
@@ -101,8 +102,8 @@ void set_port(rte_acl_field& f, const value_range<uint16_t>& r)
 
 void set_flags(rte_acl_field& f, const tuple_match& m)
 {
-	f.value.u32 = m.tcp_flags_value;
-	f.mask_range.u32 = m.tcp_flags_mask;
+	f.value.u32 = flags_word(m.tcp_flags_value, m.set_bits_value);
+	f.mask_range.u32 = flags_word(m.tcp_flags_mask, m.set_bits_mask);
 }
 
 rte_acl_field_def field_def(uint8_t type, uint8_t size, uint8_t index, uint8_t input, uint32_t offset)
@@ -191,7 +192,7 @@ field_modes choose_modes(std::span<const rule_entry> rules, bool v6)
 				for (const auto& a : *set)
 					if (!is_prefix(a))
 						modes.addr_mask = false;
-		if (m.tcp_flags_mask != 0)
+		if (m.tcp_flags_mask != 0 || m.set_bits_mask != 0)
 			modes.flags = true;
 	}
 	return modes;

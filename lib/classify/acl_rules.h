@@ -24,7 +24,7 @@ struct acl_input_v4 {
 	uint32_t dst;
 	uint16_t sport;
 	uint16_t dport;
-	uint32_t flags;  // big-endian, TCP flags in the low byte (only read if a rule tests flags)
+	uint32_t flags;  // big-endian: TCP flags in the low byte, set bits in the next (see field_modes)
 };
 static_assert(sizeof(acl_input_v4) == 20);
 
@@ -59,12 +59,18 @@ struct acl_rule {
 // Whole-set choices made before expanding: dpdk-test-acl matches the protocol as a BITMASK and IPv4
 // addresses as MASK; we do the same when the rules allow it (ClassBench always does), so the baseline
 // trie is the one DPDK's own tool measures, and fall back to RANGE otherwise. The flags group costs four
-// more trie steps per lookup, so it only exists when some rule tests flags.
+// more trie steps per lookup, so it only exists when some rule tests flags or set bits. Both tests are
+// one 32-bit BITMASK field: (word & mask) == value with the TCP flags in bits 0-7 and the set bits in
+// bits 8-15 of word, mask and value, so a rule that tests both is still one rte_acl rule and the set
+// bits cost no trie step of their own.
 struct field_modes {
 	bool proto_bitmask = true;
 	bool addr_mask = true;  // IPv4 only; IPv6 is always prefixes on MASK words
-	bool flags = false;
+	bool flags = false;     // some rule tests TCP flags or set bits
 };
+
+// The flags word of an input or a rule (see field_modes), host order.
+inline uint32_t flags_word(uint8_t tcp_flags, uint8_t set_bits) { return uint32_t(set_bits) << 8 | tcp_flags; }
 
 // Which field types a family's rules allow (see field_modes).
 field_modes choose_modes(std::span<const rule_entry> rules, bool v6);

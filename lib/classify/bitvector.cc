@@ -32,8 +32,8 @@ struct partition_store {
 	range_store src4, dst4;
 	ip6_store src6, dst6;
 	range_store sport, dport, l4_sport, l4_dport;
-	std::vector<uint16_t> proto, tcp_flags;
-	std::vector<uint32_t> l4_proto, l4_tcp_flags, l4_product;
+	std::vector<uint16_t> proto, tcp_flags, set_bits;
+	std::vector<uint32_t> l4_proto, l4_tcp_flags, l4_set_bits, l4_product;
 	partition view{};
 	size_t bytes = 0;
 
@@ -55,7 +55,9 @@ struct partition_store {
 // rule sets (ClassBench acl1/fw1/ipc1: a few thousand entries) are far below.
 constexpr size_t max_l4_product = size_t(1) << 18;
 
-range_set<uint8_t> flag_values(uint8_t value, uint8_t mask)
+// The byte values v with (v & mask) == value: a flags or set-bits test as a range set (empty when value
+// has bits outside mask, as the test then never holds).
+range_set<uint8_t> masked_values(uint8_t value, uint8_t mask)
 {
 	range_set<uint8_t> out;
 	for (uint32_t v = 0; v < 256; ++v)
@@ -65,17 +67,19 @@ range_set<uint8_t> flag_values(uint8_t value, uint8_t mask)
 	return out;
 }
 
-// Joins the small fields that need a lookup into one l4 field when their cross product is small enough.
-// Returns false (and changes nothing) when fewer than two need a lookup or the product is too large.
+// Joins the small fields that need a lookup into one l4 field when their cross product is small enough;
+// sets (the set-bits field) may be null to leave it out of the product. Returns false (and changes
+// nothing) when fewer than two need a lookup or the product is too large.
 bool join_small_fields(partition_store& ps, field_classes<uint16_t>& sport, field_classes<uint16_t>& dport,
-                       field_classes<uint8_t>& proto, field_classes<uint8_t>& flags, int top_bits)
+                       field_classes<uint8_t>& proto, field_classes<uint8_t>& flags,
+                       field_classes<uint8_t>* sets, int top_bits)
 {
 	struct component {
 		const class_builder* vectors;
-		std::vector<uint16_t> classes;  // value -> class (protocol and flags)
+		std::vector<uint16_t> classes;  // value -> class (protocol, flags and set bits)
 		uint32_t count;
 		uint32_t stride = 0;
-		int slot;  // 0 sport, 1 dport, 2 proto, 3 flags
+		int slot;  // 0 sport, 1 dport, 2 proto, 3 flags, 4 set bits
 	};
 	std::vector<component> comps;
 	auto consider = [&](auto& fc, size_t size, int slot) {
@@ -87,6 +91,8 @@ bool join_small_fields(partition_store& ps, field_classes<uint16_t>& sport, fiel
 	consider(sport, 65536, 0);
 	consider(dport, 65536, 1);
 	consider(flags, 256, 3);
+	if (sets)
+		consider(*sets, 256, 4);
 	if (comps.size() < 2)
 		return false;
 	size_t product = 1;
@@ -130,7 +136,7 @@ bool join_small_fields(partition_store& ps, field_classes<uint16_t>& sport, fiel
 	l4_index& ix = ps.view.l4;
 	ix = {};
 	ix.sport = ix.dport = {zero_direct, nullptr, nullptr, 16, true};
-	ix.proto = ix.tcp_flags = zero;
+	ix.proto = ix.tcp_flags = ix.set_bits = zero;
 	for (const auto& c : comps) {
 		switch (c.slot) {
 		case 0:
@@ -144,8 +150,9 @@ bool join_small_fields(partition_store& ps, field_classes<uint16_t>& sport, fiel
 			ps.bytes += ps.l4_dport.bytes();
 			break;
 		case 2:
-		case 3: {
-			std::vector<uint32_t>& table = c.slot == 2 ? ps.l4_proto : ps.l4_tcp_flags;
+		case 3:
+		case 4: {
+			std::vector<uint32_t>& table = c.slot == 2 ? ps.l4_proto : c.slot == 3 ? ps.l4_tcp_flags : ps.l4_set_bits;
 			table.resize(c.classes.size());
 			for (size_t v = 0; v < table.size(); ++v)
 				table[v] = c.classes[v] * c.stride;
@@ -153,9 +160,12 @@ bool join_small_fields(partition_store& ps, field_classes<uint16_t>& sport, fiel
 			if (c.slot == 2) {
 				ix.proto = table.data();
 				ix.proto_mask = 0xff;
-			} else {
+			} else if (c.slot == 3) {
 				ix.tcp_flags = table.data();
 				ix.tcp_flags_mask = 0xff;
+			} else {
+				ix.set_bits = table.data();
+				ix.set_bits_mask = 0xff;
 			}
 			break;
 		}
@@ -171,17 +181,19 @@ template <bool v6>
 std::unique_ptr<partition_store> build_partition(std::span<const rule_entry> rules, const bitvector_options& opt)
 {
 	auto ps = std::make_unique<partition_store>();
-	std::vector<range_set<uint8_t>> flags(rules.size());
+	std::vector<range_set<uint8_t>> flags(rules.size()), sets(rules.size());
 	std::vector<const range_set<uint16_t>*> sport, dport;
-	std::vector<const range_set<uint8_t>*> proto, tcp_flags;
+	std::vector<const range_set<uint8_t>*> proto, tcp_flags, set_bits;
 	for (size_t r = 0; r < rules.size(); ++r) {
 		const tuple_match& m = *rules[r].match;
 		ps->rule_ids.push_back(rules[r].id);
 		sport.push_back(&m.sport);
 		dport.push_back(&m.dport);
 		proto.push_back(&m.proto);
-		flags[r] = flag_values(m.tcp_flags_value, m.tcp_flags_mask);
+		flags[r] = masked_values(m.tcp_flags_value, m.tcp_flags_mask);
 		tcp_flags.push_back(&flags[r]);
+		sets[r] = masked_values(m.set_bits_value, m.set_bits_mask);
+		set_bits.push_back(&sets[r]);
 	}
 	ps->bytes += ps->rule_ids.size() * sizeof(uint32_t);
 
@@ -189,6 +201,7 @@ std::unique_ptr<partition_store> build_partition(std::span<const rule_entry> rul
 	auto fdp = cut_field(dport);
 	auto fpr = cut_field(proto);
 	auto ffl = cut_field(tcp_flags);
+	auto fsb = cut_field(set_bits);  // matches_everything when no rule has a set-bits mask
 	int top_bits = opt.top_bits;
 	if constexpr (!v6) {
 		std::vector<const range_set<uint32_t>*> src, dst;
@@ -233,7 +246,22 @@ std::unique_ptr<partition_store> build_partition(std::span<const rule_entry> rul
 		add6(field::dst, fd, ps->dst6, ps->view.dst6);
 	}
 
-	if (!join_small_fields(*ps, fsp, fdp, fpr, ffl, top_bits)) {
+	auto add_direct = [&](field f, auto& fc, size_t size, std::vector<uint16_t>& table, const uint16_t*& view) {
+		if (fc.matches_everything)
+			return;
+		table = direct_table(fc, size);
+		view = table.data();
+		ps->bytes += table.size() * sizeof(uint16_t);
+		ps->add_field(f, fc.vectors);
+	};
+	// The set bits join the product when it stays small enough; if they alone push it past the limit,
+	// the other small fields are still joined and the set bits get a field of their own.
+	bool joined = join_small_fields(*ps, fsp, fdp, fpr, ffl, &fsb, top_bits);
+	if (!joined && !fsb.matches_everything && join_small_fields(*ps, fsp, fdp, fpr, ffl, nullptr, top_bits)) {
+		add_direct(field::set_bits, fsb, 256, ps->set_bits, ps->view.set_bits);
+		joined = true;
+	}
+	if (!joined) {
 		auto add_port = [&](field f, field_classes<uint16_t>& fc, range_store& store, range_index& view) {
 			if (fc.matches_everything)
 				return;
@@ -242,18 +270,11 @@ std::unique_ptr<partition_store> build_partition(std::span<const rule_entry> rul
 			ps->bytes += store.bytes();
 			ps->add_field(f, fc.vectors);
 		};
-		auto add_direct = [&](field f, auto& fc, size_t size, std::vector<uint16_t>& table, const uint16_t*& view) {
-			if (fc.matches_everything)
-				return;
-			table = direct_table(fc, size);
-			view = table.data();
-			ps->bytes += table.size() * sizeof(uint16_t);
-			ps->add_field(f, fc.vectors);
-		};
 		add_port(field::sport, fsp, ps->sport, ps->view.sport);
 		add_port(field::dport, fdp, ps->dport, ps->view.dport);
 		add_direct(field::proto, fpr, 256, ps->proto, ps->view.proto);
 		add_direct(field::tcp_flags, ffl, 256, ps->tcp_flags, ps->view.tcp_flags);
+		add_direct(field::set_bits, fsb, 256, ps->set_bits, ps->view.set_bits);
 	}
 
 	ps->view.rule_ids = ps->rule_ids.data();

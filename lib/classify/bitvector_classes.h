@@ -65,7 +65,7 @@ struct field_classes {
 template <class T>
 field_classes<T> cut_field(const std::vector<const range_set<T>*>& sets);
 
-// Fill a direct table (ports, protocol, flags) from intervals.
+// Fill a direct table (ports, protocol, flags, set bits) from intervals.
 // Instantiated for uint8_t and uint16_t.
 template <class T>
 std::vector<uint16_t> direct_table(const field_classes<T>& fc, size_t size);

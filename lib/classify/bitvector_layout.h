@@ -12,12 +12,14 @@ inline constexpr uint32_t chunk_bits = 512;
 inline constexpr uint32_t chunk_words = chunk_bits / 64;
 inline constexpr uint32_t max_chunks = 64;  // one 64-bit summary per class
 inline constexpr uint32_t max_partition_rules = chunk_bits * max_chunks;
-inline constexpr uint32_t max_fields = 6;
-// Keys looked up together. 32 keeps the per-stage scratch (6 fields x 32 classes) in a few cache lines
+inline constexpr uint32_t max_fields = 7;
+// Keys looked up together. 32 keeps the per-stage scratch (7 fields x 32 classes) in a few cache lines
 // while giving the out-of-order core enough independent loads to overlap.
 inline constexpr uint32_t batch = 32;
 
-enum class field : uint8_t { src, dst, sport, dport, proto, tcp_flags, l4 };
+// set_bits is the large-set test (tuple_match::set_bits_mask); like tcp_flags it is dropped from the
+// lookup when every rule's mask is 0, so rule sets without large sets pay nothing for it.
+enum class field : uint8_t { src, dst, sport, dport, proto, tcp_flags, set_bits, l4 };
 
 struct alignas(chunk_bits / 8) pattern {
 	uint64_t words[chunk_words];
@@ -70,16 +72,19 @@ struct range_index {
 	bool direct;  // no nodes: every top entry is a leaf
 };
 
-// The small fields (ports, protocol, flags) joined into one: their classes index a cross-product table
-// whose entries are classes of the joined field. Fewer fields means fewer loads per candidate chunk, and
-// the joined summary is exact where separate summaries only say "some rule in this chunk".
-// Each component yields class * stride, so the product index is a sum; a component that is not part of
-// the product yields 0 (ports: a one-entry direct index; protocol, flags: mask 0 and a one-entry table).
+// The small fields (ports, protocol, flags, set bits) joined into one: their classes index a
+// cross-product table whose entries are classes of the joined field. Fewer fields means fewer loads per
+// candidate chunk, and the joined summary is exact where separate summaries only say "some rule in this
+// chunk". Each component yields class * stride, so the product index is a sum; a component that is not
+// part of the product yields 0 (ports: a one-entry direct index; protocol, flags, set bits: mask 0 and a
+// one-entry table). The lookup tests set_bits_mask once per batch and leaves the set-bits load out when
+// it is 0, so the usual product (no large sets) costs what it did before the field existed.
 struct l4_index {
 	range_index sport, dport;
 	const uint32_t* proto;
 	const uint32_t* tcp_flags;
-	uint8_t proto_mask, tcp_flags_mask;
+	const uint32_t* set_bits;
+	uint8_t proto_mask, tcp_flags_mask, set_bits_mask;
 	const uint32_t* product;
 };
 
@@ -99,6 +104,7 @@ struct partition {
 	range_index sport, dport;
 	const uint16_t* proto;  // 256 entries
 	const uint16_t* tcp_flags;
+	const uint16_t* set_bits;
 	l4_index l4;
 	const uint32_t* rule_ids;  // bit position -> rule id
 	// A partition in which no field was left to look up (every rule matches everything, or there

@@ -22,14 +22,16 @@ bool matches(const tuple_match& m, const key_v4& k)
 {
 	return contains(m.src4, k.src) && contains(m.dst4, k.dst) && contains(m.sport, k.sport) &&
 	       contains(m.dport, k.dport) && contains(m.proto, k.proto) &&
-	       (k.tcp_flags & m.tcp_flags_mask) == m.tcp_flags_value;
+	       (k.tcp_flags & m.tcp_flags_mask) == m.tcp_flags_value &&
+	       (k.set_bits & m.set_bits_mask) == m.set_bits_value;
 }
 
 bool matches(const tuple_match& m, const key_v6& k)
 {
 	return contains(m.src6, k.src) && contains(m.dst6, k.dst) && contains(m.sport, k.sport) &&
 	       contains(m.dport, k.dport) && contains(m.proto, k.proto) &&
-	       (k.tcp_flags & m.tcp_flags_mask) == m.tcp_flags_value;
+	       (k.tcp_flags & m.tcp_flags_mask) == m.tcp_flags_value &&
+	       (k.set_bits & m.set_bits_mask) == m.set_bits_value;
 }
 
 build_result build(backend b, std::span<const rule_entry> rules)

@@ -24,6 +24,7 @@
 namespace portcullis::classify {
 
 // Keys hold host-order numeric values (198.18.0.1 is 0xC6120001). For ICMP, sport = type, dport = code.
+// set_bits is filled by the caller from the rule set's large sets (match.h); 0 when it has none.
 struct key_v4 {
 	uint32_t src;
 	uint32_t dst;
@@ -31,7 +32,8 @@ struct key_v4 {
 	uint16_t dport;
 	uint8_t proto;
 	uint8_t tcp_flags;
-	uint8_t pad[2];
+	uint8_t set_bits;  // tuple_match::set_bits_value: the packet's large-set memberships, 0 when none
+	uint8_t pad;
 };
 static_assert(sizeof(key_v4) == 16);
 
@@ -42,6 +44,7 @@ struct alignas(16) key_v6 {
 	uint16_t dport;
 	uint8_t proto;
 	uint8_t tcp_flags;
+	uint8_t set_bits;
 };
 
 // What a classifier is built from: the rule's match and the id classify() returns when it matches.

@@ -33,6 +33,12 @@ struct tuple_match {
 	// Only meaningful for TCP; a rule that tests flags has proto exactly 6.
 	uint8_t tcp_flags_value = 0;
 	uint8_t tcp_flags_mask = 0;
+	// Large-set test: (key.set_bits & set_bits_mask) == set_bits_value. Bit i of a key's set_bits says
+	// whether the packet's address is in the rule set's large-set test i (an address set from a file,
+	// looked up in lib/sets before classification, so the set's entries never enter the classifier).
+	// Mask 0 means any packet.
+	uint8_t set_bits_value = 0;
+	uint8_t set_bits_mask = 0;
 
 	bool applies_to_ipv4() const { return !src4.empty() && !dst4.empty(); }
 	bool applies_to_ipv6() const { return !src6.empty() && !dst6.empty(); }

@@ -1,9 +1,11 @@
 // Shared by the classifier tests: build a backend, run keys through it in bursts, compare with the
 // brute-force reference and describe the first disagreement readably (seed, key, expected and actual
-// rule, and the whole rule set when it is small).
+// rule, and the whole rule set when it is small). Also the large-set layer over random_rules.h: set-bits
+// tests on some rules and set bits on keys, chosen against the rules so that they decide the answer.
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <string>
 #include <vector>
@@ -24,6 +26,26 @@ struct variant {
 };
 
 std::vector<variant> all_variants();
+
+// Gives about share of the rules a large-set test (set_bits_mask of one to three bits, occasionally
+// more; the value "in the set", "not in the set" or a mix), drawn from seed.
+void add_set_tests(uint64_t seed, std::vector<tuple_match>& rules, double share);
+
+// Sets each key's set_bits: for a key that some rules match on their other fields, the bits pass or
+// (about a third of the time) fail one of the first few such rules' set tests, so that the answer turns
+// on the set bits and on rule order; other keys get random bits, 0 or 0xff.
+void add_set_bits(uint64_t seed, const std::vector<tuple_match>& rules, std::vector<classify::key_v4>& keys);
+void add_set_bits(uint64_t seed, const std::vector<tuple_match>& rules, std::vector<classify::key_v6>& keys);
+
+// describe() of random_rules.h with the set test or the set bits appended when there are any.
+std::string describe_with_sets(const tuple_match& m);
+template <class Key>
+std::string describe_with_sets(const Key& k)
+{
+	char bits[16];
+	std::snprintf(bits, sizeof(bits), " sets 0x%02x", unsigned(k.set_bits));
+	return describe(k) + bits;
+}
 
 // Classifies keys through c in bursts of the given size (the last one short).
 template <class Key>
@@ -55,17 +77,18 @@ std::string compare_results(const std::string& what, const std::vector<tuple_mat
 			return "no_match";
 		for (size_t i = 0; i < rules.size(); ++i)
 			if (id_of_index(i) == id)
-				return "rule #" + std::to_string(i) + " (id " + std::to_string(id) + "): " + describe(rules[i]);
+				return "rule #" + std::to_string(i) + " (id " + std::to_string(id) + "): " +
+				       describe_with_sets(rules[i]);
 		return "unknown id " + std::to_string(id);
 	};
 	std::string out = what + ": " + std::to_string(mismatches) + " of " + std::to_string(keys.size()) +
 	                  " keys disagree with linear; first at key #" + std::to_string(first) + "\n  key:      " +
-	                  describe(keys[first]) + "\n  expected: " + rule_text(expected[first]) +
+	                  describe_with_sets(keys[first]) + "\n  expected: " + rule_text(expected[first]) +
 	                  "\n  got:      " + rule_text(got[first]) + "\n";
 	if (rules.size() <= 24) {
 		out += "  rule set (" + std::to_string(rules.size()) + " rules):\n";
 		for (size_t i = 0; i < rules.size(); ++i)
-			out += "    #" + std::to_string(i) + " " + describe(rules[i]) + "\n";
+			out += "    #" + std::to_string(i) + " " + describe_with_sets(rules[i]) + "\n";
 	}
 	return out;
 }
