@@ -52,7 +52,7 @@ direction_classifier build_for(const rules::ruleset& rs, rules::direction d, cla
 	return dc;
 }
 
-uint32_t lookup(const classify::classifier& c, const rules::flow_tuple& f)
+uint32_t lookup(const classify::classifier& c, const rules::ruleset& rs, const rules::flow_tuple& f)
 {
 	uint32_t result = classify::no_match;
 	if (f.v6) {
@@ -63,6 +63,7 @@ uint32_t lookup(const classify::classifier& c, const rules::flow_tuple& f)
 		k.dport = f.dport;
 		k.proto = f.proto;
 		k.tcp_flags = f.tcp_flags;
+		k.set_bits = rules::set_bits_for(rs, f.src, f.dst);
 		c.classify(&k, 1, &result);
 	} else {
 		classify::key_v4 k{};
@@ -72,6 +73,7 @@ uint32_t lookup(const classify::classifier& c, const rules::flow_tuple& f)
 		k.dport = f.dport;
 		k.proto = f.proto;
 		k.tcp_flags = f.tcp_flags;
+		k.set_bits = rules::set_bits_for(rs, uint32_t(f.src), uint32_t(f.dst));
 		c.classify(&k, 1, &result);
 	}
 	return result;
@@ -246,8 +248,8 @@ int cmd_explain(const arguments& args, const options& o, streams io)
 		io.err << "portcullis: cannot build classifier: " << fast.built.error << reference.built.error << "\n";
 		return exit_internal;
 	}
-	const uint32_t id = lookup(*fast.built.classifier, f);
-	const uint32_t ref = lookup(*reference.built.classifier, f);
+	const uint32_t id = lookup(*fast.built.classifier, *rs, f);
+	const uint32_t ref = lookup(*reference.built.classifier, *rs, f);
 
 	io.out << "flow:    " << rules::format(f) << "\n";
 	if (o.verbose) {
@@ -355,12 +357,14 @@ int cmd_classify(const arguments& args, const options& o, streams io)
 				classify::key_v6 k{};
 				k.src = f.src, k.dst = f.dst, k.sport = f.sport, k.dport = f.dport, k.proto = f.proto,
 				k.tcp_flags = f.tcp_flags;
+				k.set_bits = rules::set_bits_for(*rs, f.src, f.dst);
 				k6.push_back(k);
 				i6.push_back(i);
 			} else {
 				classify::key_v4 k{};
 				k.src = uint32_t(f.src), k.dst = uint32_t(f.dst), k.sport = f.sport, k.dport = f.dport,
 				k.proto = f.proto, k.tcp_flags = f.tcp_flags;
+				k.set_bits = rules::set_bits_for(*rs, uint32_t(f.src), uint32_t(f.dst));
 				k4.push_back(k);
 				i4.push_back(i);
 			}
@@ -379,7 +383,7 @@ int cmd_classify(const arguments& args, const options& o, streams io)
 	for (size_t i = 0; i < flows.size(); ++i) {
 		const auto& f = flows[i].flow;
 		const uint32_t id = results[i];
-		const uint32_t ref = lookup(*reference[int(f.dir)].built.classifier, f);
+		const uint32_t ref = lookup(*reference[int(f.dir)].built.classifier, *rs, f);
 		const auto verdict = id == classify::no_match ? rules::action_name(rs->default_for(f.dir)) : rules::action_name(rs->rules[id].act);
 		const std::string by = id == classify::no_match ? "default " + std::string(rules::direction_name(f.dir))
 		                                                : where(rs->rules[id]);

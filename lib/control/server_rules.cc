@@ -41,17 +41,19 @@ json rule_summary(const rules::rule& r, uint32_t index)
 	return j;
 }
 
-uint32_t classify_one(const classify::classifier& c, const rules::flow_tuple& f)
+uint32_t classify_one(const classify::classifier& c, const rules::ruleset& rs, const rules::flow_tuple& f)
 {
 	uint32_t result = classify::no_match;
 	if (f.v6) {
 		classify::key_v6 k{};
 		k.src = f.src, k.dst = f.dst, k.sport = f.sport, k.dport = f.dport, k.proto = f.proto, k.tcp_flags = f.tcp_flags;
+		k.set_bits = rules::set_bits_for(rs, f.src, f.dst);
 		c.classify(&k, 1, &result);
 	} else {
 		classify::key_v4 k{};
 		k.src = uint32_t(f.src), k.dst = uint32_t(f.dst), k.sport = f.sport, k.dport = f.dport, k.proto = f.proto,
 		k.tcp_flags = f.tcp_flags;
+		k.set_bits = rules::set_bits_for(rs, uint32_t(f.src), uint32_t(f.dst));
 		c.classify(&k, 1, &result);
 	}
 	return result;
@@ -144,7 +146,7 @@ json server::cmd_explain(const parsed_request& req)
 	const dataplane::compiled_policy& pol = rt_.policy();
 	const auto& rs = pol.rules;
 	// The data path's own classifier decides; the rule-by-rule walk explains and double-checks it.
-	const uint32_t id = classify_one(*pol.classifier[size_t(f.dir)], f);
+	const uint32_t id = classify_one(*pol.classifier[size_t(f.dir)], pol.rules, f);
 	json skipped = json::array();
 	uint32_t reference = classify::no_match;
 	for (uint32_t i : rules::rules_for(rs, f.dir)) {

@@ -2,6 +2,7 @@
 //
 // Every set here is normalized (match.h): sorted, disjoint, non-adjacent. Negation complements within
 // the field's whole range, per address family for addresses (docs/rules.md, "Negation").
+#include <algorithm>
 #include <utility>
 
 #include "rules/stages.h"
@@ -146,9 +147,46 @@ void parser::lower_match(rule& r, const token& act, rule_fields f)
 			why += ", '" + f.family_word + "' limits it to IPv" + (f.family_word == "inet" ? "4" : "6");
 		fail(act, "rule can never match: " + why);
 	}
+	if (f.src_set.set) {
+		const uint8_t bit = set_test_bit(act, f.src_set, false);
+		r.match.set_bits_mask |= bit;
+		r.match.set_bits_value |= f.src_set.negate ? 0 : bit;
+	}
+	if (f.dst_set.set) {
+		const uint8_t bit = set_test_bit(act, f.dst_set, true);
+		r.match.set_bits_mask |= bit;
+		r.match.set_bits_value |= f.dst_set.negate ? 0 : bit;
+	}
 	r.match.sport = std::move(f.sport);
 	r.match.dport = std::move(f.dport);
 	r.match.proto = std::move(f.proto);
+}
+
+uint8_t parser::set_test_bit(const token& act, const file_set_use& use, bool dst)
+{
+	named_set& s = *use.set;
+	if (s.file_index < 0) {
+		const auto it = std::find_if(sets_.begin(), sets_.end(), [&](const auto& kv) { return &kv.second == &s; });
+		address_set out;
+		out.name = it->first;
+		out.file = s.file;
+		out.v4 = std::move(s.addrs.v4);
+		out.v6 = std::move(s.addrs.v6);
+		out.entries = s.entries;
+		out.loc = s.loc;
+		s.file_index = int32_t(rs_.sets.size());
+		rs_.sets.push_back(std::move(out));
+	}
+	const set_test test{uint32_t(s.file_index), dst};
+	auto& tests = rs_.set_tests;
+	size_t i = size_t(std::find(tests.begin(), tests.end(), test) - tests.begin());
+	if (i == tests.size()) {
+		if (tests.size() == max_set_tests)
+			fail(act, "too many set-file tests: one rule set may test at most " + std::to_string(max_set_tests) +
+			              " (set, from|to) pairs, and this rule adds a ninth");
+		tests.push_back(test);
+	}
+	return uint8_t(1u << i);
 }
 
 } // namespace portcullis::rules::detail

@@ -213,6 +213,8 @@ void parser::set_statement()
 	try {
 		if (ports)
 			s.ports = port_expr();
+		else if (peek_word("file"))
+			file_set(s, name.text);
 		else
 			s.addrs = address_expr();
 		expect_end("end of line after the set's value");
@@ -223,6 +225,38 @@ void parser::set_statement()
 		throw;
 	}
 	sets_.emplace(std::string(name.text), std::move(s));
+}
+
+// set NAME = file "PATH": reads the feed now; a rule that tests the set later moves it into the ruleset.
+void parser::file_set(named_set& s, std::string_view set)
+{
+	const token& kw = next();
+	if (at_end() || (peek().kind != token_kind::string && peek().kind != token_kind::bad_string))
+		fail(at_end() ? kw : peek(), "expected a file name in quotes after 'file', got " + got());
+	const token& name = next();
+	if (name.kind == token_kind::bad_string)
+		fail(name, "missing closing '\"' after the file name");
+	const std::filesystem::path given(std::string(name.text));
+	if (!given.is_absolute() && opts_.max_include_depth == 0)
+		fail(name, "a set file must be an absolute path here: this rule set is one self-contained text (from etcd, "
+		           "say) with no directory of its own");
+	s.is_file = true;
+	s.file = given.is_absolute()
+		? given.string()
+		: (std::filesystem::path(file_->path).parent_path() / given).lexically_normal().string();
+	feed_result feed = read_feed(s.file, opts_.max_set_file_bytes, opts_.max_set_entries);
+	const std::string set_name = "set '" + std::string(set) + "'";
+	if (!feed.file_error.empty())
+		fail(name, set_name + ": " + feed.file_error);
+	for (const auto& e : feed.errors)
+		add_error({s.file, e.line, e.column}, set_name + ": " + e.message);
+	if (feed.more_errors)
+		add_error({s.file, 0, 0}, set_name + ": " + std::to_string(feed.more_errors) + " more error(s) in this file");
+	if (!feed.errors.empty())
+		s.broken = true;
+	s.addrs = std::move(feed.addrs);
+	s.entries = feed.entries;
+	rs_.files.push_back(s.file);
 }
 
 // ACTION [in|out|log]... [inet|inet6] [PROTO] [all | [from ADDR [port P]] [to ADDR [port P]]]
@@ -276,9 +310,12 @@ void parser::rule_statement()
 
 	addr_set src{{full_range<uint32_t>()}, {full_range<u128>()}}, dst = src;
 	port_set sport{full_range<uint16_t>()}, dport = sport;
-	auto endpoint = [&](addr_set& a, std::string& a_text, port_set& p, std::string& p_text) {
+	file_set_use src_set, dst_set;
+	auto endpoint = [&](addr_set& a, std::string& a_text, file_set_use& set, port_set& p, std::string& p_text) {
 		size_t b = pos_;
-		a = address_expr();
+		set = file_set_atom();
+		if (!set.set)
+			a = address_expr();
 		a_text = text_from(b);
 		if (a.v4.empty() && a.v6.empty())
 			fail(file_->tokens[b], "address set '" + a_text + "' is empty: the rule can never match");
@@ -299,9 +336,9 @@ void parser::rule_statement()
 		saw_from = saw_to = true;
 	} else {
 		if ((saw_from = accept_word("from")))
-			endpoint(src, r.written.src, sport, r.written.sport);
+			endpoint(src, r.written.src, src_set, sport, r.written.sport);
 		if ((saw_to = accept_word("to")))
-			endpoint(dst, r.written.dst, dport, r.written.dport);
+			endpoint(dst, r.written.dst, dst_set, dport, r.written.dport);
 	}
 
 	bool saw_flags = false, saw_type = false, saw_code = false, saw_counter = false, saw_payload = false;
@@ -370,7 +407,7 @@ void parser::rule_statement()
 			validate_pattern(c.any_of[0], pattern_modes(proto));
 
 	lower_match(r, act, {std::move(src), std::move(dst), std::move(sport), std::move(dport), std::move(proto), want_v4,
-	                     want_v6, std::move(family_word)});
+	                     want_v6, std::move(family_word), src_set, dst_set});
 	r.text = text_from(first);
 
 	if (rs_.rules.size() >= opts_.max_rules) {

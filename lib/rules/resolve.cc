@@ -104,6 +104,27 @@ const named_set& parser::lookup_set(const token& t)
 	return it->second;
 }
 
+file_set_use parser::file_set_atom()
+{
+	const size_t at = pos_;
+	bool negate = false;
+	if (!at_end() && peek().kind == token_kind::bang) {
+		next();
+		negate = true;
+	}
+	if (!at_end() && peek().kind == token_kind::var) {
+		auto it = sets_.find(std::string(peek().text));
+		if (it != sets_.end() && it->second.is_file) {
+			const token& t = next();
+			if (it->second.broken)
+				fail(t, "");
+			return {&it->second, negate};
+		}
+	}
+	pos_ = at;
+	return {};
+}
+
 addr_set parser::address_atom(const token& t)
 {
 	static constexpr std::string_view expected =
@@ -112,6 +133,10 @@ addr_set parser::address_atom(const token& t)
 		const named_set& s = lookup_set(t);
 		if (s.is_ports)
 			fail(t, "'$" + std::string(t.text) + "' is a port set (expected an address set)");
+		if (s.is_file)
+			fail(t, "'$" + std::string(t.text) + "' is a set from a file: it stands alone after from or to ('from $" +
+			            std::string(t.text) + "' or 'from !$" + std::string(t.text) +
+			            "'), not inside a list or another set, because the data path looks it up apart");
 		return s.addrs;
 	}
 	if (t.kind != token_kind::word)

@@ -1,9 +1,10 @@
 // The public entry points (rules.h): parse_file/parse_string, format() and the queries on a parsed ruleset.
 //
 // The work is done by stage, one file each (stages.h): lexer.cc, parser.cc, resolve.cc, payload.cc,
-// lower.cc.
+// feed.cc, lower.cc.
 #include "rules/rules.h"
 
+#include <algorithm>
 #include <cctype>
 
 #include "rules/stages.h"
@@ -113,5 +114,36 @@ parse_result parse_string(std::string_view text, const std::string& name, const 
 {
 	return guarded(name, opts, text);
 }
+
+namespace {
+
+template <class T>
+bool in_ranges(const std::vector<value_range<T>>& set, T a)  // set normalized
+{
+	auto it = std::upper_bound(set.begin(), set.end(), a, [](T v, const value_range<T>& r) { return v < r.lo; });
+	return it != set.begin() && a <= std::prev(it)->hi;
+}
+
+template <class T>
+uint8_t set_bits_of(const ruleset& rs, T src, T dst)
+{
+	uint8_t bits = 0;
+	for (size_t i = 0; i < rs.set_tests.size(); ++i) {
+		const auto& set = rs.sets[rs.set_tests[i].set];
+		const T a = rs.set_tests[i].dst ? dst : src;
+		bool in;
+		if constexpr (sizeof(T) == 4)
+			in = in_ranges(set.v4, a);
+		else
+			in = in_ranges(set.v6, a);
+		bits |= uint8_t(in) << i;
+	}
+	return bits;
+}
+
+} // namespace
+
+uint8_t set_bits_for(const ruleset& rs, uint32_t src, uint32_t dst) { return set_bits_of(rs, src, dst); }
+uint8_t set_bits_for(const ruleset& rs, u128 src, u128 dst) { return set_bits_of(rs, src, dst); }
 
 } // namespace portcullis::rules

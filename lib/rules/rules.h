@@ -106,8 +106,33 @@ struct rule {
 	bool applies(direction d) const { return d == direction::in ? in : out; }
 };
 
+// ---- large address sets (docs/rules.md, "Sets from files") ------------------------------------
+
+// `set NAME = file "PATH"`: an address set read from a feed file. Its entries never enter the
+// classifiers: the data path looks a new flow's address up in the set (lib/sets) and the rule tests
+// one bit of the key (tuple_match::set_bits_*), so a rule over a million addresses costs one lookup.
+struct address_set {
+	std::string name;
+	std::string file;                      // as resolved (relative to the rule file's directory)
+	std::vector<value_range<uint32_t>> v4;  // normalized (match.h)
+	std::vector<value_range<u128>> v6;
+	size_t entries = 0;                    // lines that held an address or CIDR
+	source_location loc;                   // the set's name in its `set` statement
+};
+
+// Bit i of a key's set_bits: is the packet's source (or destination) address in sets[set]?
+struct set_test {
+	uint32_t set = 0;  // index into ruleset::sets
+	bool dst = false;
+	friend bool operator==(const set_test&, const set_test&) = default;
+};
+// A key has 8 set bits: one rule set may test at most 8 (set, source|destination) pairs.
+inline constexpr size_t max_set_tests = 8;
+
 struct ruleset {
 	std::vector<rule> rules;
+	std::vector<address_set> sets;     // the file sets that some rule tests
+	std::vector<set_test> set_tests;   // [bit]
 	action default_in = action::drop;
 	action default_out = action::allow;
 	std::vector<std::string> files;  // every file read, the top one first
@@ -136,6 +161,8 @@ struct parse_options {
 	// (rules/gateway.rules -> rules/apps/).
 	std::string apps_dir;
 	size_t max_payload_patterns = 200'000;  // in the whole rule set, app alternatives included
+	size_t max_set_file_bytes = size_t(1) << 30;  // per `set NAME = file` feed
+	size_t max_set_entries = 10'000'000;          // addresses and CIDRs in one feed
 };
 
 parse_result parse_file(const std::string& path, const parse_options& opts = {});
@@ -154,6 +181,11 @@ std::vector<uint32_t> rules_for(const ruleset& rs, direction d);
 std::vector<uint32_t> payload_free_rules_for(const ruleset& rs, direction d);
 
 bool has_payload_rules(const ruleset& rs);
+
+// A key's set_bits for these addresses: bit i when set_tests[i] holds (a bisection per test). For the
+// tools (explain, classify) and tests; the data path asks lib/sets, which must answer the same.
+uint8_t set_bits_for(const ruleset& rs, uint32_t src, uint32_t dst);
+uint8_t set_bits_for(const ruleset& rs, u128 src, u128 dst);
 
 // Name-pattern semantics shared by the parser's tests and lib/inspect's reference matcher: `name` is
 // compared caselessly; "*.example.com" matches names ending in ".example.com" (at least one more

@@ -5,6 +5,7 @@
 //   parser.cc   tokens -> statements: rule, default, set, ports, include; the per-statement error recovery
 //   resolve.cc  words -> values: $set names, addresses, ports, services, protocols, ICMP names; files
 //               and includes
+//   feed.cc     the address file of `set NAME = file "PATH"` (feeds, blocklists)
 //   payload.cc  a rule's payload conditions (content, regex, names, app bundles), checked with Hyperscan
 //   lower.cc    value expressions ({ lists }, !negation) -> unions of ranges; a rule's fields ->
 //               its tuple_match
@@ -49,10 +50,35 @@ using byte_set = range_set<uint8_t>;
 struct named_set {
 	bool is_ports = false;
 	bool broken = false;  // its definition had an error (already reported)
+	// `set NAME = file "PATH"`: tested by a key bit, never expanded into a rule (rules.h address_set).
+	bool is_file = false;
+	int32_t file_index = -1;  // into ruleset::sets once a rule tests it (addrs then moved there)
 	addr_set addrs;
 	port_set ports;
+	std::string file;
+	size_t entries = 0;
 	source_location loc;
 };
+
+// `from $S` / `to !$S` where S is a file set: the rule tests a key bit instead of an address field.
+struct file_set_use {
+	named_set* set = nullptr;
+	bool negate = false;
+};
+
+// feed.cc: the file of a `set NAME = file "PATH"`; errors by line and column in that file.
+struct feed_error {
+	uint32_t line, column;
+	std::string message;
+};
+struct feed_result {
+	addr_set addrs;  // normalized
+	size_t entries = 0;
+	std::vector<feed_error> errors;  // the first ones; more_errors counts the rest
+	size_t more_errors = 0;
+	std::string file_error;  // cannot open, too big: the file as a whole
+};
+feed_result read_feed(const std::string& path, size_t max_bytes, size_t max_entries);
 
 // A rule's tuple fields as the parser evaluated them, before lower_match() makes its tuple_match.
 struct rule_fields {
@@ -61,6 +87,7 @@ struct rule_fields {
 	byte_set proto;
 	bool want_v4 = true, want_v6 = true;  // false when 'inet' or 'inet6' excludes the family
 	std::string family_word;              // "inet", "inet6" or empty
+	file_set_use src_set, dst_set;        // set: src/dst above are "any" and the key bit decides
 };
 
 // The protocol when the set holds exactly one, else nullopt.
@@ -129,6 +156,7 @@ private:
 	void default_statement();
 	static bool valid_name(std::string_view n);
 	void set_statement();
+	void file_set(named_set& s, std::string_view set);
 	void rule_statement();
 	void flags(rule& r);
 	void counter(rule& r);
@@ -138,6 +166,8 @@ private:
 	void parse_path(const std::string& path, const source_location* from, int depth, const std::string& shown);
 	void include_statement(int depth);
 	const named_set& lookup_set(const token& t);
+	// At `[!]$S` with S a file set: consumes it. Otherwise consumes nothing and returns set = null.
+	file_set_use file_set_atom();
 	addr_set address_atom(const token& t);
 	std::optional<uint16_t> single_port(std::string_view s) const;
 	port_set port_atom(const token& t);
@@ -176,6 +206,8 @@ private:
 	byte_set icmp_code_expr();
 	// Fills r.match from the fields; fails at the action `act` when the rule can match no family.
 	void lower_match(rule& r, const token& act, rule_fields f);
+	// The key bit that tests `use` on the source or destination (rules.h set_test); fails past 8.
+	uint8_t set_test_bit(const token& act, const file_set_use& use, bool dst);
 
 	// ---- state ------------------------------------------------------------------------------------
 

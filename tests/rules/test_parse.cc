@@ -253,10 +253,10 @@ TEST_CASE("first match wins in file order", "[rules][parse]")
 	auto b = classify::build(classify::backend::linear, entries);
 	REQUIRE(b.classifier);
 	const classify::key_v4 keys[] = {
-		{ip4(198, 19, 0, 1), ip4(198, 18, 1, 5), 40000, 22, 6, 2, {}},
-		{ip4(198, 19, 0, 1), ip4(198, 18, 2, 5), 40000, 22, 6, 2, {}},
-		{ip4(198, 19, 0, 1), ip4(198, 18, 2, 5), 40000, 80, 6, 2, {}},
-		{ip4(198, 19, 0, 1), ip4(198, 18, 2, 5), 40000, 80, 17, 0, {}},
+		{ip4(198, 19, 0, 1), ip4(198, 18, 1, 5), 40000, 22, 6, 2, 0, 0},
+		{ip4(198, 19, 0, 1), ip4(198, 18, 2, 5), 40000, 22, 6, 2, 0, 0},
+		{ip4(198, 19, 0, 1), ip4(198, 18, 2, 5), 40000, 80, 6, 2, 0, 0},
+		{ip4(198, 19, 0, 1), ip4(198, 18, 2, 5), 40000, 80, 17, 0, 0, 0},
 	};
 	uint32_t results[4];
 	b.classifier->classify(keys, 4, results);

@@ -291,11 +291,11 @@ TEST_CASE("random rule sets: compiled classifiers agree with a direct interpreta
 				}
 				uint32_t got_linear, got_ours;
 				if (f.v6) {
-					const classify::key_v6 key{f.src, f.dst, f.sport, f.dport, f.proto, 0x02};
+					const classify::key_v6 key{f.src, f.dst, f.sport, f.dport, f.proto, 0x02, 0};
 					linear.classifier->classify(&key, 1, &got_linear);
 					ours.classifier->classify(&key, 1, &got_ours);
 				} else {
-					const classify::key_v4 key{uint32_t(f.src), uint32_t(f.dst), f.sport, f.dport, f.proto, 0x02, {}};
+					const classify::key_v4 key{uint32_t(f.src), uint32_t(f.dst), f.sport, f.dport, f.proto, 0x02, 0, 0};
 					linear.classifier->classify(&key, 1, &got_linear);
 					ours.classifier->classify(&key, 1, &got_ours);
 				}

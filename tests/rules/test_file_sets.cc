@@ -1,0 +1,237 @@
+// `set NAME = file "PATH"`: feed formats, errors in the feed file by line and column, and how a rule
+// that tests such a set compiles (a key bit, not address ranges).
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+
+#include "classify/classify.h"
+#include "helpers.h"
+
+namespace portcullis::rules::test {
+namespace {
+
+// A directory of its own per test case, removed at the end.
+struct temp_dir {
+	std::filesystem::path path;
+	temp_dir()
+	{
+		char tmpl[] = "/tmp/portcullis-sets-XXXXXX";
+		REQUIRE(mkdtemp(tmpl) != nullptr);
+		path = tmpl;
+	}
+	~temp_dir() { std::filesystem::remove_all(path); }
+	std::string write(const std::string& name, const std::string& text) const
+	{
+		std::ofstream(path / name, std::ios::binary) << text;
+		return (path / name).string();
+	}
+};
+
+parse_result parse_rules(const temp_dir& d, const std::string& text, parse_options o = no_services())
+{
+	return parse_file(d.write("main.rules", text), o);
+}
+
+ruleset rules_ok(const temp_dir& d, const std::string& text, parse_options o = no_services())
+{
+	auto r = parse_rules(d, text, o);
+	for (const auto& e : r.errors)
+		UNSCOPED_INFO(format(e));
+	REQUIRE(r.errors.empty());
+	return std::move(*r.rules);
+}
+
+bool in_set(const address_set& s, uint32_t a) { return contains(s.v4, a); }
+
+} // namespace
+
+TEST_CASE("file sets read plain, FireHOL and Spamhaus DROP feeds")
+{
+	temp_dir d;
+	d.write("plain.txt", "198.18.0.1\n198.18.1.0/24\n2001:2::/48\r\n\n   198.18.9.9   \n");
+	d.write("firehol.netset",
+	        "#\n# firehol_level1\n#\n198.18.16.0/20\n198.18.32.7\n# trailing comment line\n");
+	d.write("drop.txt",
+	        "; Spamhaus DROP List 2026/11/30\n; Last-Modified: Mon, 30 Nov 2026\n198.18.64.0/18 ; SBL256894\n"
+	        "198.18.128.0/17 ; SBL123\n");
+	const ruleset rs = rules_ok(d, "set a = file \"plain.txt\"\nset b = file \"firehol.netset\"\n"
+	                               "set c = file \"drop.txt\"\n"
+	                               "drop in from $a\ndrop in from $b\ndrop in to $c\n");
+	REQUIRE(rs.sets.size() == 3);
+	CHECK(rs.sets[0].name == "a");
+	CHECK(rs.sets[0].entries == 4);
+	CHECK(in_set(rs.sets[0], ip4(198, 18, 0, 1)));
+	CHECK_FALSE(in_set(rs.sets[0], ip4(198, 18, 0, 2)));
+	CHECK(in_set(rs.sets[0], ip4(198, 18, 1, 255)));
+	CHECK(in_set(rs.sets[0], ip4(198, 18, 9, 9)));
+	REQUIRE(rs.sets[0].v6.size() == 1);
+	CHECK(rs.sets[0].v6[0].lo == u128(0x20010002) << 96);
+	CHECK(rs.sets[1].entries == 2);
+	CHECK(in_set(rs.sets[1], ip4(198, 18, 31, 255)));
+	CHECK(in_set(rs.sets[1], ip4(198, 18, 32, 7)));
+	CHECK_FALSE(in_set(rs.sets[1], ip4(198, 18, 32, 8)));
+	CHECK(rs.sets[2].entries == 2);
+	// Two adjacent CIDRs merge into one range.
+	REQUIRE(rs.sets[2].v4.size() == 1);
+	CHECK(rs.sets[2].v4[0].lo == ip4(198, 18, 64, 0));
+	CHECK(rs.sets[2].v4[0].hi == ip4(198, 18, 255, 255));
+	// The feed files are among the files the rule set was read from (a reload rereads them).
+	CHECK(std::count(rs.files.begin(), rs.files.end(), (d.path / "drop.txt").string()) == 1);
+}
+
+TEST_CASE("host bits under a feed's prefix are cleared, not refused")
+{
+	temp_dir d;
+	d.write("f.txt", "198.18.7.9/24\n");
+	const ruleset rs = rules_ok(d, "set f = file \"f.txt\"\ndrop in from $f\n");
+	REQUIRE(rs.sets[0].v4.size() == 1);
+	CHECK(rs.sets[0].v4[0].lo == ip4(198, 18, 7, 0));
+	CHECK(rs.sets[0].v4[0].hi == ip4(198, 18, 7, 255));
+}
+
+TEST_CASE("a rule over a file set tests a key bit and keeps its address fields any")
+{
+	temp_dir d;
+	d.write("bad.txt", "198.18.0.0/24\n");
+	d.write("good.txt", "198.19.0.0/24\n");
+	const ruleset rs = rules_ok(d, "set bad = file \"bad.txt\"\nset good = file \"good.txt\"\n"
+	                               "drop in from $bad\n"
+	                               "allow in tcp from !$good to any port 22\n"
+	                               "allow out to $bad\n"
+	                               "drop in from $bad to $good\n");
+	REQUIRE(rs.rules.size() == 4);
+	REQUIRE(rs.set_tests.size() == 4);
+	CHECK(rs.set_tests[0] == set_test{0, false});
+	CHECK(rs.set_tests[1] == set_test{1, false});
+	CHECK(rs.set_tests[2] == set_test{0, true});
+	CHECK(rs.set_tests[3] == set_test{1, true});
+	const auto& m0 = rs.rules[0].match;
+	CHECK(m0.set_bits_mask == 1);
+	CHECK(m0.set_bits_value == 1);
+	CHECK(m0.src4 == std::vector<value_range<uint32_t>>{full_range<uint32_t>()});
+	CHECK(m0.src6 == std::vector<value_range<u128>>{full_range<u128>()});
+	CHECK(rs.rules[0].written.src == "$bad");
+	CHECK(rs.rules[1].match.set_bits_mask == 2);
+	CHECK(rs.rules[1].match.set_bits_value == 0);  // negated: the source must not be in the set
+	CHECK(rs.rules[1].written.src == "!$good");
+	CHECK(rs.rules[2].match.set_bits_mask == 4);
+	CHECK(rs.rules[3].match.set_bits_mask == (1 | 8));
+	CHECK(rs.rules[3].match.set_bits_value == (1 | 8));
+
+	// The reference semantics: only a key whose bit says "in the set" matches.
+	classify::key_v4 k{ip4(198, 18, 0, 5), ip4(198, 18, 1, 1), 1000, 22, 6, 2, 0, 0};
+	CHECK_FALSE(classify::matches(m0, k));
+	k.set_bits = 1;
+	CHECK(classify::matches(m0, k));
+	k.set_bits = 2;
+	CHECK_FALSE(classify::matches(rs.rules[1].match, k));
+	k.set_bits = 0;
+	CHECK(classify::matches(rs.rules[1].match, k));
+}
+
+TEST_CASE("a file set that no rule tests stays out of the rule set")
+{
+	temp_dir d;
+	d.write("f.txt", "198.18.0.0/24\n");
+	const ruleset rs = rules_ok(d, "set f = file \"f.txt\"\nallow out all\n");
+	CHECK(rs.sets.empty());
+	CHECK(rs.set_tests.empty());
+}
+
+TEST_CASE("feed errors name the feed file, line and column, and the rules are refused")
+{
+	temp_dir d;
+	const std::string feed = d.write("feed.txt", "198.18.0.1\n  not-an-address\n198.18.0.0/33\n198.18.1.1 extra\n"
+	                                             "2001:2::zz\n198.18.2.1 ; fine\n");
+	const auto r = parse_rules(d, "set f = file \"feed.txt\"\ndrop in from $f\n");
+	REQUIRE_FALSE(r.rules);
+	REQUIRE(r.errors.size() == 4);
+	CHECK(format(r.errors[0]) == feed + ":2:3: error: set 'f': expected an IPv4 or IPv6 address or CIDR, got 'not-an-address'");
+	CHECK(format(r.errors[1]) == feed + ":3:1: error: set 'f': invalid prefix length in '198.18.0.0/33' (expected /0 to /32)");
+	CHECK(format(r.errors[2]).starts_with(feed + ":4:12: error: set 'f': unexpected 'extra' after the address"));
+	CHECK(format(r.errors[3]) == feed + ":5:1: error: set 'f': invalid IPv6 address '2001:2::zz'");
+}
+
+TEST_CASE("a feed with many bad lines reports the first twenty and counts the rest")
+{
+	temp_dir d;
+	std::string text;
+	for (int i = 0; i < 50; ++i)
+		text += "junk" + std::to_string(i) + "\n";
+	d.write("feed.txt", text);
+	const auto r = parse_rules(d, "set f = file \"feed.txt\"\ndrop in from $f\n");
+	REQUIRE(r.errors.size() == 21);
+	CHECK(r.errors[20].message == "set 'f': 30 more error(s) in this file");
+}
+
+TEST_CASE("file set misuse and file problems are errors at the rule file's position")
+{
+	temp_dir d;
+	d.write("f.txt", "198.18.0.0/24\n");
+	auto first = [&](const std::string& text, parse_options o = no_services()) {
+		auto r = parse_rules(d, text, o);
+		REQUIRE_FALSE(r.errors.empty());
+		return format(r.errors[0]);
+	};
+	const std::string main = (d.path / "main.rules").string();
+	CHECK(first("set f = file \"missing.txt\"\n").starts_with(main + ":1:14: error: set 'f': cannot read '"));
+	CHECK(first("set f = file\n") == main + ":1:9: error: expected a file name in quotes after 'file', got end of line");
+	CHECK(first("set f = file \"f.txt\"\ndrop in from { $f, 198.18.0.1 }\n")
+	          .starts_with(main + ":2:16: error: '$f' is a set from a file: it stands alone after from or to"));
+	CHECK(first("set f = file \"f.txt\"\nset g = { $f }\n").starts_with(main + ":2:11: error: '$f' is a set from a file"));
+	parse_options small = no_services();
+	small.max_set_file_bytes = 4;
+	CHECK(first("set f = file \"f.txt\"\n", small).find("more than the limit of 4") != std::string::npos);
+	parse_options few = no_services();
+	few.max_set_entries = 0;
+	CHECK(first("set f = file \"f.txt\"\n", few).find("more than 0 entries in one set file") != std::string::npos);
+	// A set from etcd has no directory: relative set files are refused there.
+	parse_options self_contained = no_services();
+	self_contained.max_include_depth = 0;
+	auto r = parse_string("set f = file \"f.txt\"\n", "etcd", self_contained);
+	REQUIRE_FALSE(r.errors.empty());
+	CHECK(r.errors[0].message.starts_with("a set file must be an absolute path here"));
+	// A broken feed does not also make each use an "unknown set".
+	d.write("bad.txt", "junk\n");
+	auto b = parse_rules(d, "set f = file \"bad.txt\"\ndrop in from $f\ndrop out to $f\n");
+	CHECK(b.errors.size() == 1);
+}
+
+TEST_CASE("at most eight set tests in one rule set")
+{
+	temp_dir d;
+	std::string text;
+	for (int i = 0; i < 5; ++i) {
+		d.write("f" + std::to_string(i) + ".txt", "198.18." + std::to_string(i) + ".0/24\n");
+		text += "set s" + std::to_string(i) + " = file \"f" + std::to_string(i) + ".txt\"\n";
+	}
+	for (int i = 0; i < 4; ++i)
+		text += "drop in from $s" + std::to_string(i) + " to $s" + std::to_string(i) + "\n";
+	CHECK(rules_ok(d, text).set_tests.size() == 8);
+	// Reusing a tested (set, side) pair takes no new bit.
+	CHECK(rules_ok(d, text + "drop out from !$s0\n").set_tests.size() == 8);
+	auto r = parse_rules(d, text + "drop in from $s4\n");
+	REQUIRE(r.errors.size() == 1);
+	CHECK(r.errors[0].message.starts_with("too many set-file tests: one rule set may test at most 8"));
+	CHECK(r.errors[0].loc.line == 10);
+}
+
+TEST_CASE("a million-line feed parses")
+{
+	temp_dir d;
+	std::string text;
+	text.reserve(20 << 20);
+	for (uint32_t i = 0; i < 1'000'000; ++i) {
+		const uint32_t a = 0x0A000000u + i * 4;  // 10.0.0.0 upwards, every fourth address
+		text += std::to_string(a >> 24) + "." + std::to_string(a >> 16 & 255) + "." + std::to_string(a >> 8 & 255) +
+		        "." + std::to_string(a & 255) + "\n";
+	}
+	d.write("big.txt", text);
+	const ruleset rs = rules_ok(d, "set big = file \"big.txt\"\ndrop in from $big\n");
+	CHECK(rs.sets[0].entries == 1'000'000);
+	CHECK(rs.sets[0].v4.size() == 1'000'000);
+	CHECK(in_set(rs.sets[0], 0x0A000000u + 4 * 999'999));
+}
+
+} // namespace portcullis::rules::test
