@@ -17,6 +17,24 @@ rule_counter compiled_policy::total(uint32_t rule) const
 	return t;
 }
 
+int compiled_policy::find_set(std::string_view name) const
+{
+	for (size_t i = 0; i < sets.size(); ++i)
+		if (sets[i]->name() == name)
+			return int(i);
+	return -1;
+}
+
+uint64_t compiled_policy::set_hit_total(uint32_t index) const
+{
+	uint64_t n = 0;
+	for (uint32_t w = 0; w < workers; ++w)
+		for (size_t i = 0; i < rules.set_tests.size(); ++i)
+			if (rules.set_tests[i].set == index)
+				n += set_hits[w].hits[i];
+	return n;
+}
+
 compile_result compile(rules::ruleset rs, uint64_t generation, uint32_t workers, classify::backend backend,
                        const inspect::scan_config& scan)
 {
@@ -29,6 +47,8 @@ compile_result compile(rules::ruleset rs, uint64_t generation, uint32_t workers,
 	p->default_action[uint32_t(rules::direction::out)] = p->rules.default_out;
 	for (const auto& r : p->rules.rules)
 		p->action_of.push_back(r.act);
+	for (const auto& set : p->rules.sets)
+		p->sets.push_back(std::make_unique<sets::live_set>(set.name, set.v4, set.v6, set.entries));
 	for (rules::direction d : {rules::direction::in, rules::direction::out}) {
 		std::vector<classify::rule_entry> entries;
 		for (uint32_t index : rules::rules_for(p->rules, d))
@@ -77,6 +97,7 @@ compile_result compile(rules::ruleset rs, uint64_t generation, uint32_t workers,
 	constexpr uint32_t per_line = 64 / sizeof(rule_counter);
 	p->counter_stride = uint32_t((p->rules.rules.size() + per_line - 1) / per_line * per_line + per_line);
 	p->counters = std::make_unique<rule_counter[]>(size_t(p->workers) * p->counter_stride);
+	p->set_hits = std::make_unique<compiled_policy::set_hit_row[]>(p->workers);
 	p->compile_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 	out.policy = std::move(p);
 	return out;

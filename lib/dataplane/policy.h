@@ -12,6 +12,7 @@
 #include "classify/classify.h"
 #include "inspect/inspect.h"
 #include "rules/rules.h"
+#include "sets/live_set.h"
 
 namespace portcullis::dataplane {
 
@@ -36,6 +37,15 @@ struct compiled_policy {
 	std::unique_ptr<classify::classifier> classifier_free[2];
 	std::unique_ptr<inspect::database> inspect_db;
 	std::vector<std::unique_ptr<inspect::scratch>> inspect_scratch;
+	// The rule set's file sets (rules::ruleset::sets), by index, which the control thread may change
+	// while the policy runs (`portcullis set`). A new flow's key gets bit i of set_bits when its address
+	// is in the set of rules.set_tests[i]: up to eight lookups per new flow, none per established packet.
+	std::vector<std::unique_ptr<sets::live_set>> sets;
+	// Per worker: how many new flows' addresses each set test found in its set.
+	struct alignas(64) set_hit_row {
+		uint64_t hits[rules::max_set_tests];
+	};
+	std::unique_ptr<set_hit_row[]> set_hits;
 	std::vector<rules::action> action_of;                 // by rule index
 	rules::action default_action[2];
 	double compile_ms = 0;
@@ -51,6 +61,35 @@ struct compiled_policy {
 	}
 	// Sum over workers.
 	rule_counter total(uint32_t rule) const;
+
+	bool tests_sets() const { return !rules.set_tests.empty(); }
+	// Index into `sets` of the set called name, or -1.
+	int find_set(std::string_view name) const;
+	// Sum over workers of the hits of every test of set `index`.
+	uint64_t set_hit_total(uint32_t index) const;
+	void count_set_hits(uint32_t worker, uint8_t bits)
+	{
+		for (uint32_t i = 0; bits; ++i, bits >>= 1)
+			set_hits[worker].hits[i] += bits & 1;
+	}
+	uint8_t set_bits(uint32_t src, uint32_t dst) const
+	{
+		uint8_t bits = 0;
+		for (size_t i = 0; i < rules.set_tests.size(); ++i) {
+			const rules::set_test& t = rules.set_tests[i];
+			bits |= uint8_t(sets[t.set]->contains(t.dst ? dst : src)) << i;
+		}
+		return bits;
+	}
+	uint8_t set_bits(u128 src, u128 dst) const
+	{
+		uint8_t bits = 0;
+		for (size_t i = 0; i < rules.set_tests.size(); ++i) {
+			const rules::set_test& t = rules.set_tests[i];
+			bits |= uint8_t(sets[t.set]->contains(t.dst ? dst : src)) << i;
+		}
+		return bits;
+	}
 };
 
 struct compile_result {

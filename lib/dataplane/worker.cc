@@ -101,7 +101,9 @@ bool worker::revalidate(const compiled_policy& pol, flow::flow_entry& e)
 	// rules (its payload was seen under the old set; inspection does not restart).
 	const auto& cls = pol.inspects ? *pol.classifier_free[e.opener_direction & 1] : *pol.classifier[e.opener_direction & 1];
 	if (e.key.family == 4) {
-		classify::key_v4 k{uint32_t(src), uint32_t(dst), sport, dport, e.key.proto, flags, {}};
+		classify::key_v4 k{uint32_t(src), uint32_t(dst), sport, dport, e.key.proto, flags, 0, 0};
+		if (pol.tests_sets())
+			k.set_bits = pol.set_bits(k.src, k.dst);
 		cls.classify(&k, 1, &rule);
 	} else {
 		classify::key_v6 k{};
@@ -111,6 +113,8 @@ bool worker::revalidate(const compiled_policy& pol, flow::flow_entry& e)
 		k.dport = dport;
 		k.proto = e.key.proto;
 		k.tcp_flags = flags;
+		if (pol.tests_sets())
+			k.set_bits = pol.set_bits(k.src, k.dst);
 		cls.classify(&k, 1, &rule);
 	}
 	const rules::action act = rule == classify::no_match ? pol.default_action[e.opener_direction & 1] : pol.action_of[rule];
@@ -286,6 +290,18 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		else
 			k4[dir[i]][pos] = key4_of(p);
 		miss[x] = {list, pos};
+	}
+	if (pol->tests_sets()) {
+		for (uint32_t d = 0; d < 2; ++d) {
+			for (uint32_t x = 0; x < list_size[d * 2]; ++x) {
+				k4[d][x].set_bits = pol->set_bits(k4[d][x].src, k4[d][x].dst);
+				pol->count_set_hits(config_.index, k4[d][x].set_bits);
+			}
+			for (uint32_t x = 0; x < list_size[d * 2 + 1]; ++x) {
+				k6[d][x].set_bits = pol->set_bits(k6[d][x].src, k6[d][x].dst);
+				pol->count_set_hits(config_.index, k6[d][x].set_bits);
+			}
+		}
 	}
 	for (uint32_t d = 0; d < 2; ++d) {
 		if (list_size[d * 2])
