@@ -52,6 +52,13 @@ Live commands (talk to a running portcullisd over --socket; --json prints the da
                              by parse reason, flow table, rule generation and swaps, worker load.
   explain 'FLOW'             Which live rule decides FLOW and why (one argument: live; with FILE first:
                              offline, as above).
+  set list                   The file sets of the active rules: entries, runtime adds and deletes, hits.
+  set show NAME              One set, with its runtime adds (and time left) and deletes.
+  set add NAME ADDR[/LEN] [timeout D]
+  set del NAME ADDR[/LEN]    Add to / delete from a set at once, without recompiling rules (D: 90s, 15m,
+                             1h, 7d). Runtime only: a push, SIGHUP or restart reads the set's file again.
+  set flush NAME             Empty the set (its file's entries too, until the next push or reload).
+  set load NAME FILE         Replace the set's entries with FILE's (checked offline first), atomically.
 
 FLOW syntax (the direction is the packet's: in = outside -> inside):
   tcp 198.18.0.5:40000 -> 198.18.1.2:22 in [flags S]      (TCP defaults to a SYN)
@@ -135,6 +142,8 @@ int main(int argc, char** argv)
 			return cli::cmd_flows(args, o, io, daemon);
 		if (command == "flush")
 			return cli::cmd_flush(args, o, io, daemon);
+		if (command == "set")
+			return cli::cmd_set(args, o, io, daemon);
 		if (command == "stats")
 			return cli::cmd_stats(args, o, io, daemon);
 	} catch (const std::exception& e) {
@@ -143,6 +152,6 @@ int main(int argc, char** argv)
 	}
 	std::cerr << (command.empty() ? std::string("portcullis: missing command")
 	                              : "portcullis: unknown command '" + command + "'")
-	          << " (expected check, explain, classify, publish, push, rules, flows, flush, stats; see portcullis --help)\n";
+	          << " (expected check, explain, classify, publish, push, rules, flows, flush, stats, set; see portcullis --help)\n";
 	return cli::exit_usage;
 }

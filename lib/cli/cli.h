@@ -67,6 +67,8 @@ int cmd_push(const arguments& args, const options& o, streams io, const daemon_c
 int cmd_rules(const arguments& args, const options& o, streams io, const daemon_call& daemon);
 int cmd_flows(const arguments& args, const options& o, streams io, const daemon_call& daemon);
 int cmd_flush(const arguments& args, const options& o, streams io, const daemon_call& daemon);
+// set list | show NAME | add NAME ADDR [timeout D] | del NAME ADDR | flush NAME | load NAME FILE
+int cmd_set(const arguments& args, const options& o, streams io, const daemon_call& daemon);
 int cmd_stats(const arguments& args, const options& o, streams io, const daemon_call& daemon);
 int cmd_explain_live(const std::string& flow, const options& o, streams io, const daemon_call& daemon);
 

@@ -1,4 +1,4 @@
-// The live commands: push, rules, flows, flush, stats and explain FLOW, one request each to portcullisd
+// The live commands: push, rules, flows, flush, stats, explain FLOW and set, one request each to portcullisd
 // over its control socket (docs/control.md). Here: checking arguments, building the request, handling
 // refusals and --json; the answers are printed by render.cc.
 #include <filesystem>
@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "cli/render.h"
+#include "control/request.h"
 #include "rules/rules.h"
 #include "rules/tuple.h"
 
@@ -193,6 +194,76 @@ int cmd_explain_live(const std::string& flow, const options& o, streams io, cons
 	int status = exit_ok;
 	if (const auto r = call(daemon, o, io, {{"cmd", "explain"}, {"flow", flow}}, status))
 		render_explain(*r, o.verbose, io.out);
+	return status;
+}
+
+// "90", "90s", "15m", "1h", "7d" -> seconds; nullopt when not that or out of range.
+std::optional<uint64_t> parse_duration(const std::string& s)
+{
+	if (s.empty())
+		return std::nullopt;
+	uint64_t unit = 1;
+	std::string digits = s;
+	switch (s.back()) {
+	case 's': unit = 1; digits.pop_back(); break;
+	case 'm': unit = 60; digits.pop_back(); break;
+	case 'h': unit = 3600; digits.pop_back(); break;
+	case 'd': unit = 86400; digits.pop_back(); break;
+	default: break;
+	}
+	if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos)
+		return std::nullopt;
+	const uint64_t v = std::stoull(digits) * unit;
+	if (v == 0 || v > control::max_set_timeout_s)
+		return std::nullopt;
+	return v;
+}
+
+int cmd_set(const arguments& args, const options& o, streams io, const daemon_call& daemon)
+{
+	static constexpr const char* usage =
+		"portcullis: usage: portcullis set list | show NAME | add NAME ADDR[/LEN] [timeout 1h] | del NAME ADDR[/LEN] |"
+		" flush NAME | load NAME FILE\n";
+	const std::string op = args.empty() ? "" : args[0];
+	const size_t want = op == "list" ? 1 : op == "show" || op == "flush" ? 2 : op == "del" || op == "load" ? 3 : 0;
+	const bool add_ok = op == "add" && (args.size() == 3 || (args.size() == 5 && args[3] == "timeout"));
+	if (!add_ok && (want == 0 || args.size() != want)) {
+		io.err << usage;
+		return exit_usage;
+	}
+	json req = {{"cmd", "set"}, {"op", op}};
+	if (op != "list")
+		req["set"] = args[1];
+	if (op == "add" || op == "del") {
+		if (!control::parse_prefix(args[2])) {
+			io.err << "portcullis: set " << op << ": invalid address '" << args[2]
+			       << "' (expected an IPv4 or IPv6 address or CIDR)\n";
+			return exit_usage;
+		}
+		req["address"] = args[2];
+	}
+	if (op == "add" && args.size() == 5) {
+		const auto t = parse_duration(args[4]);
+		if (!t) {
+			io.err << "portcullis: set add: invalid timeout '" << args[4]
+			       << "' (expected a positive number of s, m, h or d, at most a year, e.g. 1h)\n";
+			return exit_usage;
+		}
+		req["timeout_s"] = *t;
+	}
+	if (op == "load") {
+		// Checked here first, as push does: errors with file:line:column before the daemon is asked.
+		const auto feed = rules::read_address_feed(args[2]);
+		for (const auto& d : feed.errors)
+			io.err << rules::format(d) << "\n";
+		if (!feed.errors.empty())
+			return exit_failed;
+		std::error_code ec;
+		req["path"] = std::filesystem::absolute(args[2], ec).lexically_normal().string();
+	}
+	int status = exit_ok;
+	if (const auto r = call(daemon, o, io, req, status))
+		render_set(*r, op, io.out);
 	return status;
 }
 

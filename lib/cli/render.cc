@@ -105,6 +105,41 @@ void render_flows(const json& r, std::ostream& out)
 
 void render_flush(const json& r, std::ostream& out) { out << "flushed " << r.value("flushed", 0) << " flows\n"; }
 
+void render_set(const json& r, const std::string& op, std::ostream& out)
+{
+	auto line = [&](const json& s) {
+		char buf[512];
+		std::snprintf(buf, sizeof buf, "%-20s %10lu entries %8lu ranges  +%lu -%lu runtime  %12lu hits  %s\n",
+		              s.value("name", "").c_str(), (unsigned long)s.value("base_entries", uint64_t(0)),
+		              (unsigned long)s.value("base_ranges", uint64_t(0)), (unsigned long)s.value("adds", uint64_t(0)),
+		              (unsigned long)s.value("deletes", uint64_t(0)), (unsigned long)s.value("hits", uint64_t(0)),
+		              s.value("file", "").c_str());
+		out << buf;
+	};
+	if (op == "list") {
+		if (r["sets"].empty())
+			out << "no file sets in the active rules (generation " << r.value("generation", uint64_t(0)) << ")\n";
+		for (const auto& s : r["sets"])
+			line(s);
+		return;
+	}
+	line(r["set"]);
+	if (op == "show") {
+		for (const auto& a : r.value("added", json::array())) {
+			out << "  + " << a.value("address", "");
+			if (a["expires_in_s"].is_number())
+				out << "  (expires in " << uint64_t(a["expires_in_s"].get<double>()) << " s)";
+			out << "\n";
+		}
+		for (const auto& d : r.value("deleted", json::array()))
+			out << "  - " << d.get<std::string>() << "\n";
+		return;
+	}
+	char buf[128];
+	std::snprintf(buf, sizeof buf, "%s applied in %.0f us\n", op.c_str(), r.value("publish_us", 0.0));
+	out << buf;
+}
+
 void render_stats(const json& r, std::ostream& out)
 {
 	char line[256];

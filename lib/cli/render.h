@@ -28,6 +28,8 @@ void render_push(const nlohmann::json& answer, const std::string& path, std::ost
 void render_rules(const nlohmann::json& answer, std::ostream& out);
 void render_flows(const nlohmann::json& answer, std::ostream& out);
 void render_flush(const nlohmann::json& answer, std::ostream& out);
+// op: list, show, or the change made (add, del, flush, load).
+void render_set(const nlohmann::json& answer, const std::string& op, std::ostream& out);
 void render_stats(const nlohmann::json& answer, std::ostream& out);
 // verbose also lists the rules before the deciding one that did not match, and why.
 void render_explain(const nlohmann::json& answer, bool verbose, std::ostream& out);

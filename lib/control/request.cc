@@ -145,6 +145,41 @@ std::optional<json> decode_flows(const json& req, parsed_request& r)
 	return std::nullopt;
 }
 
+std::optional<json> decode_set(const json& req, parsed_request& r)
+{
+	static constexpr std::string_view ops[] = {"list", "show", "add", "del", "flush", "load"};
+	if (!req.contains("op") || !req["op"].is_string() ||
+	    std::find(std::begin(ops), std::end(ops), req["op"].get<std::string>()) == std::end(ops))
+		return error_response(error_code::bad_request, "set takes \"op\": list, show, add, del, flush or load");
+	r.set_op = req["op"].get<std::string>();
+	if (r.set_op == "list")
+		return std::nullopt;
+	r.set_name = string_field(req, "set");
+	if (r.set_op == "add" || r.set_op == "del") {
+		const std::string a = string_field(req, "address");
+		const auto p = parse_prefix(a);
+		if (!p)
+			return error_response(error_code::failed, "set " + r.set_op + ": invalid address '" + a +
+			                                              "' (expected an IPv4 or IPv6 address or CIDR)");
+		r.set_address = *p;
+	}
+	if (req.contains("timeout_s")) {
+		if (r.set_op != "add")
+			throw bad_field{"set: \"timeout_s\" goes with add only"};
+		const json& t = req.at("timeout_s");
+		if (!t.is_number_unsigned() || t.get<uint64_t>() == 0 || t.get<uint64_t>() > max_set_timeout_s)
+			throw bad_field{"set add: \"timeout_s\" must be an integer from 1 to " + std::to_string(max_set_timeout_s)};
+		r.set_timeout_s = t.get<uint64_t>();
+	}
+	if (r.set_op == "load") {
+		r.path = string_field(req, "path");
+		if (r.path.empty() || r.path[0] != '/')
+			return error_response(error_code::bad_request,
+			                      "set load: \"path\" must be absolute (the daemon reads it, from its own directory)");
+	}
+	return std::nullopt;
+}
+
 std::optional<json> decode_explain(const json& req, parsed_request& r)
 {
 	if (!req.contains("flow") || !req["flow"].is_string())
@@ -258,10 +293,12 @@ decode_result decode_request(std::string_view line)
 			r.cmd = command::stats;
 		else if (cmd == "explain")
 			r.cmd = command::explain, error = decode_explain(req, r);
+		else if (cmd == "set")
+			r.cmd = command::set, error = decode_set(req, r);
 		else
 			return fail(error_response(error_code::unknown_command,
 			                           "unknown command '" + cmd +
-			                               "' (expected push, rules, flows, flush_flows, stats or explain)"));
+			                               "' (expected push, rules, flows, flush_flows, stats, explain or set)"));
 	} catch (const bad_field& e) {
 		return fail(error_response(error_code::bad_request, "bad request field: " + e.message));
 	}

@@ -26,7 +26,7 @@ namespace portcullis::control {
 // Arrays and objects inside one another, the request object being level 1. Real requests use 3.
 inline constexpr size_t max_request_depth = 64;
 
-enum class command : uint8_t { push, rules, flows, flush_flows, stats, explain };
+enum class command : uint8_t { push, rules, flows, flush_flows, stats, explain, set };
 
 // An address or a CIDR prefix, in host-order numbers as flow keys hold them.
 struct address_prefix {
@@ -54,7 +54,13 @@ struct parsed_request {
 	std::optional<uint64_t> limit;  // as asked; the server applies its default and bound
 	// explain
 	rules::flow_tuple flow;
+	// set: list, show, add, del, flush, load (path above)
+	std::string set_op, set_name;
+	address_prefix set_address;
+	uint64_t set_timeout_s = 0;  // add: 0 = no timeout
 };
+
+inline constexpr uint64_t max_set_timeout_s = 366ull * 24 * 3600;  // a year
 
 struct decode_result {
 	std::optional<parsed_request> req;  // present iff `error` is null

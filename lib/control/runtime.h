@@ -117,6 +117,27 @@ public:
 	// the daemon's record of rule changes.
 	void set_log(std::function<void(const std::string&)> log) { log_ = std::move(log); }
 
+	// ---- runtime set changes (docs/sets.md) ----
+	// Change a file set of the active policy in place: no rule is recompiled, no flow touched. Each
+	// publishes the set's new version, waits for the workers' quiescent point (as a push does) and frees
+	// the old one. Changes last until the next push or reload, which read the set's file again.
+	// Addresses are host-order numbers (IPv4 in the low 32 bits); a prefix is given as its range.
+	struct set_report {
+		bool ok = false;
+		std::string error;                      // unknown set, bad file...
+		std::vector<rules::diagnostic> errors;  // load: the file's errors (file:line:column)
+		double publish_us = 0;                  // start of the change to the workers past it
+		size_t entries = 0;                     // load: lines with an address
+	};
+	set_report set_add(const std::string& name, bool v6, u128 lo, u128 hi, uint64_t timeout_ms);
+	set_report set_del(const std::string& name, bool v6, u128 lo, u128 hi);
+	set_report set_flush(const std::string& name);
+	set_report set_load(const std::string& name, const std::string& path, const rules::parse_options& opts = {});
+	// Drops the set adds whose timeout passed (the control loop calls it with housekeeping).
+	void expire_sets();
+	// The clock of set timeouts: milliseconds of steady_clock.
+	static uint64_t set_clock_ms();
+
 	// Expires idle flows in every worker's table (budget buckets each) and recycles entries.
 	void housekeeping(uint64_t now_tsc, uint32_t budget = 4096);
 	// Removes every flow; returns how many.
@@ -144,6 +165,9 @@ private:
 			log_(line);
 	}
 	swap_report abandon(const std::string& what);
+	template <class Change>
+	set_report change_set(const std::string& name, Change&& change);
+	void retire(std::unique_ptr<const sets::set_version> old);
 
 	classify::backend backend_;
 	std::string error_;

@@ -119,6 +119,7 @@ private:
 	nlohmann::json cmd_flush_flows();
 	nlohmann::json cmd_stats();
 	nlohmann::json cmd_explain(const parsed_request& req);
+	nlohmann::json cmd_set(const parsed_request& req, const peer& who);
 	void sample_load();
 
 	runtime& rt_;

@@ -36,6 +36,7 @@ json server::handle(const std::string& line, const peer& who, bool& close)
 		case command::flush_flows: resp = cmd_flush_flows(); break;
 		case command::stats: resp = cmd_stats(); break;
 		case command::explain: resp = cmd_explain(req); break;
+		case command::set: resp = cmd_set(req, who); break;
 		}
 	} catch (const std::exception& e) {
 		resp = error_response(error_code::failed, std::string("internal error: ") + e.what());

@@ -2,7 +2,11 @@
 // Private to lib/control.
 #pragma once
 
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -22,6 +26,22 @@ inline nlohmann::json source_of(const runtime& rt)
 	return {{"origin", std::string(origin_name(rt.source().origin))}, {"file", rt.source().file},
 	        {"since_unix", rt.source().since_unix}, {"configured", rt.configured_file()},
 	        {"revision", rt.source().revision}};
+}
+
+// Would the peer's own permissions let it read `file`? The daemon reads as root; push and set load must
+// not read (or quote in errors) a file on behalf of a peer that could not.
+inline bool readable_by(uid_t uid, gid_t gid, const std::vector<gid_t>& groups, const std::string& file)
+{
+	if (uid == 0)
+		return true;
+	struct stat st{};
+	if (::stat(file.c_str(), &st) != 0)
+		return true;  // the reader reports it missing; there is nothing to leak
+	if (st.st_uid == uid)
+		return (st.st_mode & S_IRUSR) != 0;
+	if (st.st_gid == gid || std::find(groups.begin(), groups.end(), st.st_gid) != groups.end())
+		return (st.st_mode & S_IRGRP) != 0;
+	return (st.st_mode & S_IROTH) != 0;
 }
 
 } // namespace portcullis::control::detail

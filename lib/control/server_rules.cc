@@ -63,18 +63,7 @@ uint32_t classify_one(const classify::classifier& c, const rules::ruleset& rs, c
 
 json server::cmd_push(const parsed_request& req, const peer& who)
 {
-	auto readable = [&](const std::string& file) {
-		if (who.uid == 0)
-			return true;
-		struct stat st{};
-		if (::stat(file.c_str(), &st) != 0)
-			return true;  // the parser reports it missing; there is nothing to leak
-		if (st.st_uid == who.uid)
-			return (st.st_mode & S_IRUSR) != 0;
-		if (st.st_gid == who.gid || std::find(who.groups.begin(), who.groups.end(), st.st_gid) != who.groups.end())
-			return (st.st_mode & S_IRGRP) != 0;
-		return (st.st_mode & S_IROTH) != 0;
-	};
+	auto readable = [&](const std::string& file) { return detail::readable_by(who.uid, who.gid, who.groups, file); };
 	const uint64_t before = rt_.policy().generation;
 	swap_report report;
 	if (!req.path.empty()) {

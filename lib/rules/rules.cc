@@ -143,6 +143,34 @@ uint8_t set_bits_of(const ruleset& rs, T src, T dst)
 
 } // namespace
 
+address_feed read_address_feed(const std::string& path, const parse_options& opts)
+{
+	detail::feed_result feed = detail::read_feed(path, opts.max_set_file_bytes, opts.max_set_entries);
+	address_feed out;
+	auto error = [&](uint32_t line, uint32_t column, std::string message) {
+		diagnostic d;
+		d.loc.file = path;
+		d.loc.line = line;
+		d.loc.column = column;
+		d.message = std::move(message);
+		out.errors.push_back(std::move(d));
+	};
+	if (!feed.file_error.empty()) {
+		error(0, 0, std::move(feed.file_error));
+		return out;
+	}
+	for (auto& e : feed.errors)
+		error(e.line, e.column, std::move(e.message));
+	if (feed.more_errors)
+		error(0, 0, std::to_string(feed.more_errors) + " more error(s) in this file");
+	if (!out.errors.empty())
+		return out;
+	out.v4 = std::move(feed.addrs.v4);
+	out.v6 = std::move(feed.addrs.v6);
+	out.entries = feed.entries;
+	return out;
+}
+
 uint8_t set_bits_for(const ruleset& rs, uint32_t src, uint32_t dst) { return set_bits_of(rs, src, dst); }
 uint8_t set_bits_for(const ruleset& rs, u128 src, u128 dst) { return set_bits_of(rs, src, dst); }
 

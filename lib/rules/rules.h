@@ -182,6 +182,17 @@ std::vector<uint32_t> payload_free_rules_for(const ruleset& rs, direction d);
 
 bool has_payload_rules(const ruleset& rs);
 
+// A feed file read as `set NAME = file "PATH"` reads it (docs/rules.md, "Sets from files"), for
+// `portcullis set load`: errors name path:line:column (the first 20, then a count), and any error means
+// no ranges.
+struct address_feed {
+	std::vector<value_range<uint32_t>> v4;  // normalized
+	std::vector<value_range<u128>> v6;
+	size_t entries = 0;
+	std::vector<diagnostic> errors;
+};
+address_feed read_address_feed(const std::string& path, const parse_options& opts = {});
+
 // A key's set_bits for these addresses: bit i when set_tests[i] holds (a bisection per test). For the
 // tools (explain, classify) and tests; the data path asks lib/sets, which must answer the same.
 uint8_t set_bits_for(const ruleset& rs, uint32_t src, uint32_t dst);

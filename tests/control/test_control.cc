@@ -35,6 +35,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "control/protocol.h"
@@ -629,6 +630,90 @@ TEST_CASE("the CLI binary against the server: output and exit codes")
 	CHECK(run_cli(nullptr, {"--socket", (d.dir / "missing.sock").string(), "stats"}, out) == 3);
 	CHECK(run_cli(nullptr, {"--socket", (d.dir / "missing.sock").string(), "stats", "--json"}, out) == 3);
 	CHECK(json::parse(out)["code"] == "unreachable");
+}
+
+TEST_CASE("file sets change at run time: add, timeout, del, load, flush, without a push")
+{
+	daemon_fixture d;
+	write_file(d.dir / "bl.txt", "# blocklist\n198.19.200.0/24\n");
+	write_file(d.dir / "sets.rules", "set bl = file \"bl.txt\"\ndefault in drop\ndrop in from $bl\n"
+	                                 "allow in tcp to 198.18.1.10 port 22\n");
+	REQUIRE(d.ask({{"v", 1}, {"cmd", "push"}, {"path", (d.dir / "sets.rules").string()}})["ok"] == true);
+	const uint64_t generation = d.rt->policy().generation;
+	auto set = [&](json req) {
+		req["v"] = 1;
+		req["cmd"] = "set";
+		return d.ask(req);
+	};
+	CHECK(d.passes_in(40000, 22));
+
+	json r = set({{"op", "add"}, {"set", "bl"}, {"address", "198.18.0.5"}});
+	REQUIRE(r["ok"] == true);
+	CHECK(r["set"]["adds"] == 1);
+	CHECK(!d.passes_in(40001, 22));  // a new flow from the added address
+	CHECK(d.passes_in(40000, 22));   // the open flow is kept
+	CHECK(set({{"op", "list"}})["sets"][0]["hits"] == 1);
+
+	REQUIRE(set({{"op", "del"}, {"set", "bl"}, {"address", "198.18.0.0/24"}})["ok"] == true);
+	CHECK(d.passes_in(40002, 22));
+	// Deleting a base entry hides it until a load or push brings the file back.
+	r = set({{"op", "show"}, {"set", "bl"}});
+	CHECK(r["added"].empty());
+	CHECK(r["deleted"] == json::array({"198.18.0.0/24"}));
+
+	REQUIRE(set({{"op", "add"}, {"set", "bl"}, {"address", "198.18.0.0/28"}, {"timeout_s", 1}})["ok"] == true);
+	r = set({{"op", "show"}, {"set", "bl"}});
+	REQUIRE(r["added"].size() == 1);
+	CHECK(r["added"][0]["address"] == "198.18.0.0/28");
+	CHECK(r["added"][0]["expires_in_s"].get<double>() <= 1.0);
+	CHECK(!d.passes_in(40003, 22));
+	std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+	d.rt->expire_sets();
+	CHECK(d.passes_in(40004, 22));
+	CHECK(set({{"op", "list"}})["sets"][0]["counters"]["expiries"] == 1);
+
+	// load: the whole set at once; a feed with errors changes nothing and says where.
+	write_file(d.dir / "bl2.txt", "198.18.0.0/24\n2001:2::/48\n");
+	write_file(d.dir / "bad.txt", "198.18.0.0/24\nnot-an-address\n");
+	r = set({{"op", "load"}, {"set", "bl"}, {"path", (d.dir / "bl2.txt").string()}});
+	REQUIRE(r["ok"] == true);
+	CHECK(r["entries"] == 2);
+	CHECK(!d.passes_in(40005, 22));
+	r = set({{"op", "load"}, {"set", "bl"}, {"path", (d.dir / "bad.txt").string()}});
+	CHECK(r["ok"] == false);
+	CHECK(r["code"] == "rules");
+	REQUIRE(r["errors"].size() == 1);
+	CHECK(r["errors"][0]["line"] == 2);
+	CHECK(r["errors"][0]["column"] == 1);
+	CHECK(!d.passes_in(40006, 22));  // still the loaded set
+	REQUIRE(set({{"op", "flush"}, {"set", "bl"}})["ok"] == true);
+	CHECK(d.passes_in(40007, 22));
+	CHECK(d.rt->policy().generation == generation);  // no rule was recompiled
+
+	// Bad requests: each answered, nothing changed.
+	CHECK(set({{"op", "add"}, {"set", "nope"}, {"address", "198.18.0.5"}})["error"].get<std::string>().starts_with(
+		"no file set 'nope' (file sets in the active rules: bl)"));
+	CHECK(set({{"op", "add"}, {"set", "bl"}, {"address", "198.18.0.500"}})["code"] == "failed");
+	CHECK(set({{"op", "load"}, {"set", "bl"}, {"path", "relative.txt"}})["code"] == "bad_request");
+	CHECK(set({{"op", "del"}, {"set", "bl"}, {"address", "198.18.0.5"}, {"timeout_s", 5}})["code"] == "bad_request");
+	CHECK(set({{"op", "explode"}})["code"] == "bad_request");
+	CHECK(d.passes_in(40008, 22));
+
+	// The CLI: durations, errors before asking, what show prints.
+	std::string out;
+	const std::string sock = d.socket.string();
+	CHECK(run_cli(&d, {"--socket", sock, "set", "add", "bl", "198.18.0.5", "timeout", "1h"}, out) == 0);
+	CHECK(out.find("add applied in") != std::string::npos);
+	CHECK(run_cli(&d, {"--socket", sock, "set", "show", "bl"}, out) == 0);
+	CHECK(out.find("+ 198.18.0.5  (expires in 3") != std::string::npos);
+	CHECK(run_cli(&d, {"--socket", sock, "set", "list"}, out) == 0);
+	CHECK(out.find("bl.txt") != std::string::npos);
+	CHECK(run_cli(&d, {"--socket", sock, "set", "add", "bl", "198.18.0.5", "timeout", "soon"}, out) == 2);
+	CHECK(run_cli(&d, {"--socket", sock, "set", "add", "bl", "bogus"}, out) == 2);
+	CHECK(run_cli(&d, {"--socket", sock, "set", "load", "bl", (d.dir / "bad.txt").string()}, out) == 1);
+	CHECK(run_cli(&d, {"--socket", sock, "set", "load", "bl", (d.dir / "bl2.txt").string()}, out) == 0);
+	CHECK(run_cli(&d, {"--socket", sock, "set", "show", "nope"}, out) == 1);
+	CHECK(!d.passes_in(40009, 22));
 }
 
 int main(int argc, char** argv)
