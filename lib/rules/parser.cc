@@ -215,6 +215,8 @@ void parser::set_statement()
 			s.ports = port_expr();
 		else if (peek_word("file"))
 			file_set(s, name.text);
+		else if (peek_word("country"))
+			country_set(s, name.text);
 		else
 			s.addrs = address_expr();
 		expect_end("end of line after the set's value");

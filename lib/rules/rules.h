@@ -163,6 +163,9 @@ struct parse_options {
 	size_t max_payload_patterns = 200'000;  // in the whole rule set, app alternatives included
 	size_t max_set_file_bytes = size_t(1) << 30;  // per `set NAME = file` feed
 	size_t max_set_entries = 10'000'000;          // addresses and CIDRs in one feed
+	// Where `set NAME = country {...}` finds the GeoIP country databases (Debian's geoip-database:
+	// GeoIP.dat for IPv4, GeoIPv6.dat for IPv6).
+	std::string geoip_dir = "/usr/share/GeoIP";
 };
 
 parse_result parse_file(const std::string& path, const parse_options& opts = {});

@@ -6,6 +6,7 @@
 //   resolve.cc  words -> values: $set names, addresses, ports, services, protocols, ICMP names; files
 //               and includes
 //   feed.cc     the address file of `set NAME = file "PATH"` (feeds, blocklists)
+//   country.cc  `set NAME = country { CC, ... }`: a country's addresses from GeoIP or a CSV
 //   payload.cc  a rule's payload conditions (content, regex, names, app bundles), checked with Hyperscan
 //   lower.cc    value expressions ({ lists }, !negation) -> unions of ranges; a rule's fields ->
 //               its tuple_match
@@ -157,6 +158,8 @@ private:
 	static bool valid_name(std::string_view n);
 	void set_statement();
 	void file_set(named_set& s, std::string_view set);
+	// country.cc: set NAME = country { CC, ... } [from "CSV"]: a large set like a file set.
+	void country_set(named_set& s, std::string_view set);
 	void rule_statement();
 	void flags(rule& r);
 	void counter(rule& r);
