@@ -74,7 +74,7 @@ json server::cmd_set(const parsed_request& req, const peer& who)
 		const sets::live_set& s = *pol.sets[size_t(index)];
 		const uint64_t now = runtime::set_clock_ms();
 		json adds = json::array();
-		for (const auto& a : s.adds()) {
+		for (const auto& [key, a] : s.adds()) {
 			json e;
 			e["address"] = format_range(a.v6, a.lo, a.hi);
 			if (a.expires_ms)

@@ -19,8 +19,11 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
+#include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "sets/prefix_set.h"
@@ -45,6 +48,7 @@ struct timed_range {
 	bool v6 = false;
 	u128 lo = 0, hi = 0;
 	uint64_t expires_ms = 0;  // 0: until flushed, deleted or replaced
+	uint64_t seq = 0;         // order of adding: when the set is full the lowest goes first
 };
 
 struct live_set_counters {
@@ -54,15 +58,16 @@ struct live_set_counters {
 	uint64_t loads = 0;     // replace() calls
 	uint64_t flushes = 0;
 	uint64_t versions = 0;  // versions published
+	uint64_t evicted = 0;   // adds pushed out, oldest first, by an add to a full set
 };
 
 class live_set {
 public:
 	using retired = std::unique_ptr<const set_version>;
 
-	// The base's ranges must be normalized (rules/match.h).
+	// The base's ranges must be normalized (rules/match.h). max_adds bounds the runtime adds (ranges).
 	live_set(std::string name, std::vector<value_range<uint32_t>> base4, std::vector<value_range<u128>> base6,
-	         size_t base_entries);
+	         size_t base_entries, size_t max_adds = 65536);
 	~live_set();
 	live_set(const live_set&) = delete;
 	live_set& operator=(const live_set&) = delete;
@@ -73,8 +78,11 @@ public:
 
 	// ---- the writer ----
 	const std::string& name() const { return name_; }
-	// A prefix given as its range. An add replaces an earlier add's expiry for the same addresses.
+	// A prefix given as its range. An add replaces an earlier add's expiry for the same addresses. A full
+	// set first drops its oldest adds.
 	retired add(bool v6, u128 lo, u128 hi, uint64_t expires_ms);
+	// Many adds, one version: what the data path's add-to asks for arrives in batches.
+	retired add_batch(const std::vector<timed_range>& adds);
 	retired del(bool v6, u128 lo, u128 hi);
 	retired flush();  // empty: no base, no adds, no deletes
 	// `load`: the base becomes these ranges (normalized), and the adds and deletes are dropped.
@@ -84,7 +92,9 @@ public:
 	// The earliest expiry among the adds, 0 when none expires.
 	uint64_t next_expiry() const;
 
-	const std::vector<timed_range>& adds() const { return adds_; }
+	using add_map = std::map<std::pair<bool, u128>, timed_range>;  // by (v6, lo); disjoint
+	const add_map& adds() const { return adds_; }
+	size_t max_adds() const { return max_adds_; }
 	const std::vector<value_range<u128>>& deletes4() const { return deleted4_; }
 	const std::vector<value_range<u128>>& deletes6() const { return deleted6_; }
 	size_t base_entries() const { return base_entries_; }   // lines of the file (or load) it came from
@@ -94,12 +104,17 @@ public:
 
 private:
 	retired publish();
+	void insert(bool v6, u128 lo, u128 hi, uint64_t expires_ms);
+	void remove(bool v6, u128 lo, u128 hi);
 
 	std::string name_;
 	std::shared_ptr<const prefix_set4> base4_;
 	std::shared_ptr<const prefix_set6> base6_;
 	size_t base_entries_ = 0, base4_ranges_ = 0, base6_ranges_ = 0;
-	std::vector<timed_range> adds_;                   // disjoint, sorted by (v6, lo)
+	add_map adds_;
+	std::deque<std::pair<uint64_t, std::pair<bool, u128>>> add_order_;  // (seq, key); stale pairs skipped
+	uint64_t next_seq_ = 1;
+	size_t max_adds_;
 	std::vector<value_range<u128>> deleted4_, deleted6_;  // normalized
 	std::atomic<const set_version*> current_{nullptr};
 	live_set_counters counters_;

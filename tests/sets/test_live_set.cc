@@ -107,3 +107,35 @@ TEST_CASE("a reader keeps a consistent version while the writer moves on")
 	CHECK_FALSE(first->contains(ip4(198, 18, 9, 9)));
 	CHECK(s.contains(ip4(198, 18, 9, 9)));
 }
+
+TEST_CASE("a full set drops its oldest adds first, and counts them")
+{
+	live_set s("scanners", {}, {}, 0, 3);
+	for (uint32_t i = 1; i <= 3; ++i)
+		s.add(false, ip4(198, 18, 5, i), ip4(198, 18, 5, i), 0);
+	// Refreshing the oldest makes it the newest.
+	s.add(false, ip4(198, 18, 5, 1), ip4(198, 18, 5, 1), 0);
+	s.add(false, ip4(198, 18, 5, 4), ip4(198, 18, 5, 4), 0);
+	CHECK(s.adds().size() == 3);
+	CHECK(s.counters().evicted == 1);
+	CHECK_FALSE(s.contains(ip4(198, 18, 5, 2)));  // the oldest
+	CHECK(s.contains(ip4(198, 18, 5, 1)));
+	CHECK(s.contains(ip4(198, 18, 5, 3)));
+	CHECK(s.contains(ip4(198, 18, 5, 4)));
+}
+
+TEST_CASE("a batch of adds is one version")
+{
+	live_set s("scanners", {}, {}, 0, 1000);
+	const uint64_t before = s.counters().versions;
+	std::vector<sets::timed_range> batch;
+	for (uint32_t i = 0; i < 500; ++i)
+		batch.push_back({false, ip4(198, 18, 6, 0) + i, ip4(198, 18, 6, 0) + i, 0, 0});
+	batch.push_back({false, ip4(198, 18, 6, 0), ip4(198, 18, 6, 0), 0, 0});  // a repeat
+	CHECK(s.add_batch(batch) != nullptr);
+	CHECK(s.counters().versions == before + 1);
+	CHECK(s.adds().size() == 500);
+	CHECK(s.contains(ip4(198, 18, 6, 0) + 499));
+	CHECK_FALSE(s.contains(ip4(198, 18, 6, 0) + 500));
+	CHECK(s.add_batch({}) == nullptr);
+}
