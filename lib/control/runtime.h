@@ -135,6 +135,10 @@ public:
 	set_report set_load(const std::string& name, const std::string& path, const rules::parse_options& opts = {});
 	// Drops the set adds whose timeout passed (the control loop calls it with housekeeping).
 	void expire_sets();
+	// Applies what `add-to` rules queued in the workers' rings (dataplane::set_add_record): one version
+	// per changed set, one quiescent wait for all of them. Records of an older policy are dropped (the
+	// push read the sets' files afresh). Returns the records applied.
+	uint64_t apply_set_adds();
 	// The clock of set timeouts: milliseconds of steady_clock.
 	static uint64_t set_clock_ms();
 

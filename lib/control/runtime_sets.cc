@@ -103,6 +103,39 @@ runtime::set_report runtime::set_load(const std::string& name, const std::string
 	return r;
 }
 
+uint64_t runtime::apply_set_adds()
+{
+	dataplane::compiled_policy& pol = *owned_;
+	std::vector<std::vector<sets::timed_range>> batches(pol.sets.size());
+	const uint64_t now = set_clock_ms();
+	uint64_t applied = 0;
+	for (auto& w : workers_) {
+		w->set_adds().drain(
+			[&](const dataplane::set_add_record& r) {
+				if (r.generation != pol.generation || r.set >= batches.size())
+					return;
+				const uint64_t expires = r.timeout_s ? now + uint64_t(r.timeout_s) * 1000 : 0;
+				batches[r.set].push_back({r.v6 != 0, r.addr, r.addr, expires, 0});
+				++applied;
+			},
+			UINT32_MAX);
+	}
+	std::vector<std::unique_ptr<const sets::set_version>> old;
+	{
+		std::unique_lock lock(guard_);
+		for (size_t i = 0; i < batches.size(); ++i)
+			if (auto v = pol.sets[i]->add_batch(batches[i]))
+				old.push_back(std::move(v));
+	}
+	if (!old.empty()) {
+		const uint64_t token = rte_rcu_qsbr_start(rcu_);
+		rte_rcu_qsbr_check(rcu_, token, true);
+		std::unique_lock lock(guard_);
+		old.clear();
+	}
+	return applied;
+}
+
 void runtime::expire_sets()
 {
 	dataplane::compiled_policy& pol = *owned_;

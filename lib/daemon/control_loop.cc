@@ -73,6 +73,7 @@ void appliance::control_loop()
 		if (rules_feed_ && !stop_requested.load())
 			apply_from_etcd(*rt_, *rules_feed_, s_.rules_file);
 		rt_->housekeeping(rte_rdtsc());
+		rt_->apply_set_adds();
 		rt_->expire_sets();
 		rule_log_->flush(*rt_);
 		const auto now = std::chrono::steady_clock::now();

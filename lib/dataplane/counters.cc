@@ -59,6 +59,8 @@ void accumulate(worker_counters& t, const worker_counters& c)
 	t.rejects_sent += c.rejects_sent;
 	t.handed_off += c.handed_off;
 	t.payload_decided += c.payload_decided;
+	t.set_adds += c.set_adds;
+	t.set_adds_lost += c.set_adds_lost;
 	t.busy_tsc += c.busy_tsc;
 	t.idle_tsc += c.idle_tsc;
 	t.polls += c.polls;

@@ -34,6 +34,7 @@
 
 #include "dataplane/fragments.h"
 #include "dataplane/log_ring.h"
+#include "dataplane/spsc_ring.h"
 #include "dataplane/policy.h"
 #include "dataplane/stage_clock.h"
 #include "flow/flow_table.h"
@@ -79,6 +80,8 @@ struct alignas(64) worker_counters {
 	uint64_t rejects_sent;
 	uint64_t handed_off;      // packets passed to their owning worker (software distribution)
 	uint64_t payload_decided; // flows a payload rule decided (see inspect_counters for the rest)
+	uint64_t set_adds;        // add-to requests queued for the control thread
+	uint64_t set_adds_lost;   // add-to requests refused by a full queue
 	uint64_t busy_tsc, idle_tsc, polls, idle_polls;
 	// Of busy_tsc, the time spent inside the driver's rx_burst and tx_burst: the rest is the worker's own.
 	uint64_t driver_rx_tsc, driver_tx_tsc;
@@ -130,6 +133,16 @@ struct worker_config {
 	std::vector<rte_ring*> handoff;
 };
 
+// `add-to` (rules.h set_add): an address the worker asks the control thread to add to a set of the
+// policy of `generation` (control/runtime.h apply_set_adds).
+struct set_add_record {
+	uint64_t generation;
+	u128 addr;
+	uint32_t set;
+	uint32_t timeout_s;
+	uint8_t v6;
+};
+
 class worker {
 public:
 	worker(const worker_config& config, const std::atomic<compiled_policy*>& policy, rte_rcu_qsbr* rcu);
@@ -146,6 +159,7 @@ public:
 	const worker_counters& counters() const { return counters_; }
 	const inspect::counters& inspect_counters() const { return streams_.stats(); }
 	log_ring& log() { return log_; }
+	spsc_ring<set_add_record>& set_adds() { return set_adds_; }
 	const worker_config& config() const { return config_; }
 
 private:
@@ -164,6 +178,7 @@ private:
 	fragment_verdicts fragments_;
 	inspect::flow_streams streams_;  // payload scan state, by flow entry index
 	log_ring log_;
+	spsc_ring<set_add_record> set_adds_;
 	worker_counters counters_{};
 };
 

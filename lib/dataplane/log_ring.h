@@ -8,8 +8,10 @@
 
 #include <atomic>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
+#include "dataplane/spsc_ring.h"
 #include "rules/match.h"
 
 namespace portcullis::dataplane {
@@ -27,24 +29,17 @@ class log_ring {
 public:
 	// rate: records per second this producer may write (tokens refill continuously, burst = rate).
 	log_ring(uint32_t capacity_pow2, uint32_t rate, uint64_t tsc_hz)
-		: slots_(capacity_pow2), ticks_per_token_(rate ? tsc_hz / rate : 0), burst_(rate)
+		: ring_(capacity_pow2), ticks_per_token_(rate ? tsc_hz / rate : 0), burst_(rate)
 	{
 	}
 
 	// Producer. False when the record was suppressed (budget or ring full).
 	bool push(const log_record& r)
 	{
-		if (!take_token(r.tsc) ) {
+		if (!take_token(r.tsc) || !ring_.push(r)) {
 			suppressed_.store(suppressed_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 			return false;
 		}
-		const uint64_t head = head_.load(std::memory_order_relaxed);
-		if (head - tail_.load(std::memory_order_acquire) >= slots_.size()) {
-			suppressed_.store(suppressed_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-			return false;
-		}
-		slots_[head & (slots_.size() - 1)] = r;
-		head_.store(head + 1, std::memory_order_release);
 		return true;
 	}
 
@@ -52,13 +47,7 @@ public:
 	template <class Fn>
 	uint32_t drain(Fn&& fn, uint32_t max)
 	{
-		uint64_t tail = tail_.load(std::memory_order_relaxed);
-		const uint64_t head = head_.load(std::memory_order_acquire);
-		uint32_t n = 0;
-		for (; tail != head && n < max; ++tail, ++n)
-			fn(slots_[tail & (slots_.size() - 1)]);
-		tail_.store(tail, std::memory_order_release);
-		return n;
+		return ring_.drain(std::forward<Fn>(fn), max);
 	}
 
 	uint64_t suppressed() const { return suppressed_.load(std::memory_order_relaxed); }
@@ -79,14 +68,12 @@ private:
 		return true;
 	}
 
-	std::vector<log_record> slots_;
-	alignas(64) std::atomic<uint64_t> head_{0};
+	spsc_ring<log_record> ring_;
 	uint64_t ticks_per_token_;
 	uint64_t burst_;
 	uint64_t tokens_ = 0;
 	uint64_t last_refill_ = 0;
 	std::atomic<uint64_t> suppressed_{0};
-	alignas(64) std::atomic<uint64_t> tail_{0};
 };
 
 } // namespace portcullis::dataplane

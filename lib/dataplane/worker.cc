@@ -66,7 +66,7 @@ worker::worker(const worker_config& config, const std::atomic<compiled_policy*>&
 	: config_(config), policy_(policy), rcu_(rcu), table_(config.flows),
 	  fragments_(config.fragment_entries, uint64_t(config.fragment_seconds) * config.flows.tsc_hz),
 	  streams_(table_.capacity()),
-	  log_(1024, config.log_rate, config.flows.tsc_hz)
+	  log_(1024, config.log_rate, config.flows.tsc_hz), set_adds_(4096)
 {
 	if (config_.burst == 0 || config_.burst > max_burst)
 		config_.burst = max_burst;
@@ -362,6 +362,14 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 				log_.push({now, p.src.v6, p.dst.v6, p.sport, p.dport, p.family, p.proto, uint8_t(d),
 				           uint8_t(act == rules::action::allow ? 0 : act == rules::action::drop ? 1 : 2), rule,
 				           pol->generation});
+			if (const auto& add = pol->rules.rules[rule].add_to) {
+				const bool v6 = p.family == 6;
+				const auto& a = add->dst ? p.dst : p.src;
+				if (set_adds_.push({pol->generation, v6 ? a.v6 : u128(a.v4), add->set, add->timeout_s, uint8_t(v6)}))
+					counters_.set_adds++;
+				else
+					counters_.set_adds_lost++;
+			}
 		}
 		if (act == rules::action::drop) {
 			counters_.drops[size_t(rule == classify::no_match ? drop_reason::default_drop : drop_reason::rule_drop)]++;

@@ -162,9 +162,8 @@ void parser::lower_match(rule& r, const token& act, rule_fields f)
 	r.match.proto = std::move(f.proto);
 }
 
-uint8_t parser::set_test_bit(const token& act, const file_set_use& use, bool dst)
+uint32_t parser::ruleset_set(named_set& s)
 {
-	named_set& s = *use.set;
 	if (s.file_index < 0) {
 		const auto it = std::find_if(sets_.begin(), sets_.end(), [&](const auto& kv) { return &kv.second == &s; });
 		address_set out;
@@ -174,9 +173,18 @@ uint8_t parser::set_test_bit(const token& act, const file_set_use& use, bool dst
 		out.v6 = std::move(s.addrs.v6);
 		out.entries = s.entries;
 		out.loc = s.loc;
+		out.dynamic = s.is_dynamic;
+		out.max_adds = s.max_adds;
 		s.file_index = int32_t(rs_.sets.size());
 		rs_.sets.push_back(std::move(out));
 	}
+	return uint32_t(s.file_index);
+}
+
+uint8_t parser::set_test_bit(const token& act, const file_set_use& use, bool dst)
+{
+	named_set& s = *use.set;
+	ruleset_set(s);
 	const set_test test{uint32_t(s.file_index), dst};
 	auto& tests = rs_.set_tests;
 	size_t i = size_t(std::find(tests.begin(), tests.end(), test) - tests.begin());

@@ -217,6 +217,8 @@ void parser::set_statement()
 			file_set(s, name.text);
 		else if (peek_word("country"))
 			country_set(s, name.text);
+		else if (peek_word("dynamic"))
+			dynamic_set(s);
 		else
 			s.addrs = address_expr();
 		expect_end("end of line after the set's value");
@@ -259,6 +261,75 @@ void parser::file_set(named_set& s, std::string_view set)
 	s.addrs = std::move(feed.addrs);
 	s.entries = feed.entries;
 	rs_.files.push_back(s.file);
+}
+
+// set NAME = dynamic [size N]: an empty large set that `add-to` rules and `portcullis set` fill.
+void parser::dynamic_set(named_set& s)
+{
+	next();
+	s.is_file = true;
+	s.is_dynamic = true;
+	if (accept_word("size")) {
+		if (at_end() || peek().kind != token_kind::word)
+			fail(peek(), "expected a number of entries after 'size', got " + got());
+		const token& n = next();
+		const auto v = parse_number(n.text, 10'000'000);
+		if (!v || *v == 0)
+			fail(n, "invalid set size '" + std::string(n.text) + "' (expected 1 to 10000000 entries)");
+		s.max_adds = *v;
+	}
+}
+
+namespace {
+
+// "90", "90s", "15m", "1h", "7d": seconds, 1 s to 366 days.
+std::optional<uint32_t> parse_duration(std::string_view w)
+{
+	if (w.empty())
+		return std::nullopt;
+	uint32_t unit = 1;
+	switch (w.back()) {
+	case 's': w.remove_suffix(1); break;
+	case 'm': unit = 60, w.remove_suffix(1); break;
+	case 'h': unit = 3600, w.remove_suffix(1); break;
+	case 'd': unit = 86400, w.remove_suffix(1); break;
+	default: break;
+	}
+	const auto n = parse_number(w, 366u * 86400);
+	if (!n || *n == 0 || uint64_t(*n) * unit > 366u * 86400)
+		return std::nullopt;
+	return *n * unit;
+}
+
+} // namespace
+
+// add-to [src|dst] $NAME [timeout D]
+void parser::add_to(rule& r, const token& kw)
+{
+	bool dst = false;
+	if (accept_word("dst"))
+		dst = true;
+	else
+		accept_word("src");
+	if (at_end() || peek().kind != token_kind::var)
+		fail(at_end() ? kw : peek(), "expected a set after 'add-to' (e.g. 'add-to $scanners' or 'add-to dst $seen'), got " + got());
+	const token& name = next();
+	lookup_set(name);  // unknown or broken: the error is there
+	named_set& s = sets_.find(std::string(name.text))->second;
+	if (!s.is_file)
+		fail(name, "'$" + std::string(name.text) + "' is written out in the rules; add-to needs a set the data path can "
+		           "change: 'set " + std::string(name.text) + " = dynamic' (or = file \"PATH\")");
+	uint32_t timeout = 0;
+	if (accept_word("timeout")) {
+		if (at_end() || peek().kind != token_kind::word)
+			fail(peek(), "expected a duration after 'timeout' (e.g. 90s, 15m, 1h, 7d), got " + got());
+		const token& d = next();
+		const auto t = parse_duration(d.text);
+		if (!t)
+			fail(d, "invalid timeout '" + std::string(d.text) + "' (expected 1s to 366d, e.g. 90s, 15m, 1h, 7d)");
+		timeout = *t;
+	}
+	r.add_to = set_add{ruleset_set(s), dst, timeout};
 }
 
 // ACTION [in|out|log]... [inet|inet6] [PROTO] [all | [from ADDR [port P]] [to ADDR [port P]]]
@@ -344,6 +415,7 @@ void parser::rule_statement()
 	}
 
 	bool saw_flags = false, saw_type = false, saw_code = false, saw_counter = false, saw_payload = false;
+	bool saw_add_to = false;
 	pattern_state_ = {};
 	auto once = [&](bool& seen, const token& t) {
 		if (seen)
@@ -387,11 +459,15 @@ void parser::rule_statement()
 			next();
 			once(saw_counter, t);
 			counter(r);
+		} else if (t.kind == token_kind::word && t.text == "add-to") {
+			next();
+			once(saw_add_to, t);
+			add_to(r, t);
 		} else if (payload_option(r.payload, &proto)) {
 			saw_payload = true;
 		} else {
-			std::string expected = "flags, icmp-type, code, counter or end of line";
-			if (!saw_flags && !saw_type && !saw_code && !saw_counter && !saw_payload) {
+			std::string expected = "flags, icmp-type, code, counter, add-to or end of line";
+			if (!saw_flags && !saw_type && !saw_code && !saw_counter && !saw_payload && !saw_add_to) {
 				if (!saw_from && !saw_to)
 					expected = "from, to, all, " + expected;
 				else if (!saw_to)
@@ -407,6 +483,8 @@ void parser::rule_statement()
 	for (const auto& c : r.payload)
 		if (c.app.empty())
 			validate_pattern(c.any_of[0], pattern_modes(proto));
+	if (r.add_to && !r.payload.empty())
+		fail(act, "add-to does not go with payload conditions: it acts on a flow's first packet, before any payload");
 
 	lower_match(r, act, {std::move(src), std::move(dst), std::move(sport), std::move(dport), std::move(proto), want_v4,
 	                     want_v6, std::move(family_word), src_set, dst_set});

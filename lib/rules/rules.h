@@ -90,6 +90,14 @@ struct payload_condition {
 	source_location loc;   // the condition's keyword
 };
 
+// `add-to [src|dst] $NAME [timeout D]` on a rule: when the rule decides a new flow, the data path adds
+// the packet's source (or destination) address to sets[set] (docs/sets.md, "Rules that fill sets").
+struct set_add {
+	uint32_t set = 0;
+	bool dst = false;
+	uint32_t timeout_s = 0;  // 0: until removed or pushed out
+};
+
 struct rule {
 	tuple_match match;
 	// Empty for a rule decided by the 5-tuple alone. Non-empty: the rule also needs these to hold on
@@ -99,6 +107,7 @@ struct rule {
 	bool log = false;
 	bool in = true, out = true;  // directions the rule applies to (both when the rule names none)
 	std::string counter;         // `counter NAME`, or generated "ruleN" (N = 1-based position)
+	std::optional<set_add> add_to;
 	source_location loc;         // where the rule's action keyword is
 	std::string text;            // the rule as written, on one line
 	written_fields written;
@@ -118,7 +127,10 @@ struct address_set {
 	std::vector<value_range<u128>> v6;
 	size_t entries = 0;                    // lines that held an address or CIDR
 	source_location loc;                   // the set's name in its `set` statement
+	bool dynamic = false;                  // `set NAME = dynamic`: no file, filled at run time
+	size_t max_adds = 65536;               // runtime adds it holds before the oldest go (`size N`)
 };
+
 
 // Bit i of a key's set_bits: is the packet's source (or destination) address in sets[set]?
 struct set_test {

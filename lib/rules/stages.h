@@ -52,8 +52,10 @@ struct named_set {
 	bool is_ports = false;
 	bool broken = false;  // its definition had an error (already reported)
 	// `set NAME = file "PATH"`: tested by a key bit, never expanded into a rule (rules.h address_set).
-	bool is_file = false;
-	int32_t file_index = -1;  // into ruleset::sets once a rule tests it (addrs then moved there)
+	bool is_file = false;     // or dynamic, or country: a large set (rules.h address_set)
+	bool is_dynamic = false;  // `set NAME = dynamic [size N]`
+	size_t max_adds = 65536;
+	int32_t file_index = -1;  // into ruleset::sets once a rule tests or fills it (addrs then moved there)
 	addr_set addrs;
 	port_set ports;
 	std::string file;
@@ -158,10 +160,12 @@ private:
 	static bool valid_name(std::string_view n);
 	void set_statement();
 	void file_set(named_set& s, std::string_view set);
+	void dynamic_set(named_set& s);
 	// country.cc: set NAME = country { CC, ... } [from "CSV"]: a large set like a file set.
 	void country_set(named_set& s, std::string_view set);
 	void rule_statement();
 	void flags(rule& r);
+	void add_to(rule& r, const token& kw);
 	void counter(rule& r);
 
 	// ---- resolve.cc: files and includes; names and atoms to values --------------------------------
@@ -211,6 +215,8 @@ private:
 	void lower_match(rule& r, const token& act, rule_fields f);
 	// The key bit that tests `use` on the source or destination (rules.h set_test); fails past 8.
 	uint8_t set_test_bit(const token& act, const file_set_use& use, bool dst);
+	// The large set's index in ruleset::sets, moving it there on first use.
+	uint32_t ruleset_set(named_set& s);
 
 	// ---- state ------------------------------------------------------------------------------------
 

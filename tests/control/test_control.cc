@@ -716,6 +716,26 @@ TEST_CASE("file sets change at run time: add, timeout, del, load, flush, without
 	CHECK(!d.passes_in(40009, 22));
 }
 
+TEST_CASE("an add-to rule fills its set from the data path, and the control thread applies it")
+{
+	daemon_fixture d;
+	write_file(d.dir / "trap.rules", "set scanners = dynamic size 10\ndefault in drop\n"
+	                                 "drop in tcp to any port telnet add-to $scanners timeout 1h\n"
+	                                 "drop in from $scanners\nallow in tcp to 198.18.1.10 port 22\n");
+	REQUIRE(d.ask({{"v", 1}, {"cmd", "push"}, {"path", (d.dir / "trap.rules").string()}})["ok"] == true);
+	constexpr uint32_t other_host = 0xC6120006;  // 198.18.0.6
+	CHECK(d.send(outside, tcp4(client_host, 40000, server_host, 23, S, 100)).to_inside.empty());
+	CHECK(d.rt->apply_set_adds() == 1);
+	CHECK(!d.passes_in(40001, 22));  // the scanner
+	CHECK(d.send(outside, tcp4(other_host, 40000, server_host, 22, S, 100)).to_inside.size() == 1);
+	json r = d.ask({{"v", 1}, {"cmd", "set"}, {"op", "show"}, {"set", "scanners"}});
+	REQUIRE(r["added"].size() == 1);
+	CHECK(r["added"][0]["address"] == "198.18.0.5");
+	CHECK(r["added"][0]["expires_in_s"].get<double>() > 3500);
+	CHECK(r["set"]["file"] == "");
+	CHECK(d.rt->apply_set_adds() == 0);
+}
+
 int main(int argc, char** argv)
 {
 	if (!bring_up_eal())

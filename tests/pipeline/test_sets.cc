@@ -80,3 +80,29 @@ TEST_CASE("a pushed rule set with a changed feed re-judges open flows from newly
 	CHECK(pl.send(inside, tcp4(web, 443, clean, 40000, SA, 7, 2)).to_outside.empty());
 	CHECK(pl.drops(drop_reason::revalidated) == 1);
 }
+
+TEST_CASE("an add-to rule queues the scanner's address for its set, once per deciding packet")
+{
+	pipeline pl("set scanners = dynamic size 100\n"
+	            "drop in tcp to any port { telnet, 3389, 31337 } add-to $scanners timeout 1h\n"
+	            "drop in from $scanners\n"
+	            "allow in tcp to any port ssh\n");
+	CHECK(pl.send(outside, tcp4(listed, 40000, web, 23, S, 1)).to_inside.empty());
+	CHECK(pl.send(outside, tcp4(listed, 40001, web, 3389, S, 1)).to_inside.empty());
+	CHECK(pl.send(outside, tcp4(clean, 40000, web, 22, S, 1)).to_inside.size() == 1);  // decided by a rule without add-to
+	CHECK(pl.worker().counters().set_adds == 2);
+	std::vector<dataplane::set_add_record> queued;
+	pl.worker().set_adds().drain([&](const dataplane::set_add_record& r) { queued.push_back(r); }, 100);
+	REQUIRE(queued.size() == 2);
+	CHECK(queued[0].addr == listed);
+	CHECK(queued[0].v6 == 0);
+	CHECK(queued[0].set == 0);
+	CHECK(queued[0].timeout_s == 3600);
+	CHECK(queued[0].generation == pl.policy().generation);
+	// What the control thread does with them (control/runtime_sets.cc); then the scanner's ssh is refused.
+	sets::live_set& scanners = *pl.policy().sets[0];
+	auto old = scanners.add_batch({{false, listed, listed, 0, 0}});
+	CHECK(pl.send(outside, tcp4(listed, 40002, web, 22, S, 1)).to_inside.empty());
+	CHECK(pl.send(outside, tcp4(clean, 40001, web, 22, S, 1)).to_inside.size() == 1);
+	CHECK(pl.policy().total(1).packets == 1);
+}

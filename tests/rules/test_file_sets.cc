@@ -235,3 +235,50 @@ TEST_CASE("a million-line feed parses")
 }
 
 } // namespace portcullis::rules::test
+
+namespace portcullis::rules::test {
+
+TEST_CASE("dynamic sets and add-to")
+{
+	const ruleset rs = parse_ok("set scanners = dynamic size 1000\nset seen = dynamic\n"
+	                            "drop in tcp to any port { telnet, 3389, 31337 } add-to $scanners timeout 1h\n"
+	                            "drop in from $scanners\n"
+	                            "allow out add-to dst $seen\n"
+	                            "allow in tcp to any port 22 add-to src $seen timeout 90\n");
+	REQUIRE(rs.sets.size() == 2);
+	CHECK(rs.sets[0].name == "scanners");
+	CHECK(rs.sets[0].dynamic);
+	CHECK(rs.sets[0].max_adds == 1000);
+	CHECK(rs.sets[0].file.empty());
+	CHECK(rs.sets[1].max_adds == 65536);
+	REQUIRE(rs.rules[0].add_to);
+	CHECK(rs.rules[0].add_to->set == 0);
+	CHECK_FALSE(rs.rules[0].add_to->dst);
+	CHECK(rs.rules[0].add_to->timeout_s == 3600);
+	CHECK_FALSE(rs.rules[1].add_to);
+	CHECK(rs.rules[1].match.set_bits_mask == 1);
+	CHECK(rs.rules[2].add_to->set == 1);
+	CHECK(rs.rules[2].add_to->dst);
+	CHECK(rs.rules[2].add_to->timeout_s == 0);
+	CHECK(rs.rules[3].add_to->timeout_s == 90);
+	// Filling a set takes no key bit; only testing does.
+	CHECK(rs.set_tests.size() == 1);
+}
+
+TEST_CASE("add-to and dynamic set errors")
+{
+	auto first = [](const std::string& text) { return format(parse_errors(text)[0]); };
+	CHECK(first("set s = dynamic size 0\n") == "t.rules:1:22: error: invalid set size '0' (expected 1 to 10000000 entries)");
+	CHECK(first("set s = dynamic size\n") == "t.rules:1:21: error: expected a number of entries after 'size', got end of line");
+	CHECK(first("drop in add-to $nope\n").starts_with("t.rules:1:16: error: unknown set '$nope'"));
+	CHECK(first("set s = { 198.18.0.1 }\ndrop in add-to $s\n")
+	          .starts_with("t.rules:2:16: error: '$s' is written out in the rules; add-to needs a set the data path can change"));
+	CHECK(first("set s = dynamic\ndrop in add-to\n") ==
+	      "t.rules:2:9: error: expected a set after 'add-to' (e.g. 'add-to $scanners' or 'add-to dst $seen'), got end of line");
+	CHECK(first("set s = dynamic\ndrop in add-to $s timeout 2y\n") ==
+	      "t.rules:2:27: error: invalid timeout '2y' (expected 1s to 366d, e.g. 90s, 15m, 1h, 7d)");
+	CHECK(first("set s = dynamic\ndrop in add-to $s timeout 367d\n").starts_with("t.rules:2:27: error: invalid timeout"));
+	CHECK(first("set s = dynamic\ndrop in add-to $s add-to $s\n") == "t.rules:2:19: error: duplicate 'add-to' in one rule");
+}
+
+} // namespace portcullis::rules::test
