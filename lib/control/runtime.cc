@@ -95,6 +95,23 @@ std::string ruleset_digest(const rules::ruleset& rs)
 		f.ranges(m.proto);
 		f.number(m.tcp_flags_value);
 		f.number(m.tcp_flags_mask);
+		// Hashed only when present, so that a rule set without them keeps the digest it always had.
+		if (m.set_bits_mask) {
+			f.number(m.set_bits_value);
+			f.number(m.set_bits_mask);
+		}
+		if (r.add_to) {
+			f.text("add-to");
+			f.number(r.add_to->set);
+			f.number(uint8_t(r.add_to->dst));
+			f.number(r.add_to->timeout_s);
+		}
+		if (r.limit) {
+			f.text("limit");
+			f.number(r.limit->rate);
+			f.number(r.limit->per);
+			f.number(r.limit->burst);
+		}
 		f.number(uint64_t(r.payload.size()));
 		for (const auto& c : r.payload) {
 			f.text(c.app);
@@ -108,6 +125,17 @@ std::string ruleset_digest(const rules::ruleset& rs)
 				f.number(p.depth);
 			}
 		}
+	}
+	// The sets the rules test or fill, with their contents: a changed feed is a changed rule set.
+	for (const auto& set : rs.sets) {
+		f.text(set.name);
+		f.ranges(set.v4);
+		f.ranges(set.v6);
+		f.number(uint64_t(set.max_adds));
+	}
+	for (const auto& t : rs.set_tests) {
+		f.number(t.set);
+		f.number(uint8_t(t.dst));
 	}
 	char hex[17];
 	std::snprintf(hex, sizeof hex, "%016llx", (unsigned long long)f.h);

@@ -116,6 +116,10 @@ json server::cmd_rules()
 			j["last_hit_seconds_ago"] = tsc_seconds(now - t.last_hit_tsc);
 		else
 			j["last_hit_seconds_ago"] = nullptr;
+		if (const auto& l = pol.rules.rules[i].limit) {
+			j["limit"] = l->written;
+			j["over_limit"] = pol.total(i).over_limit;  // this generation's
+		}
 		list.push_back(j);
 	}
 	json r = ok_response();

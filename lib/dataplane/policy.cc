@@ -1,6 +1,9 @@
 #include "dataplane/policy.h"
 
+#include <algorithm>
 #include <chrono>
+
+#include <rte_cycles.h>
 
 namespace portcullis::dataplane {
 
@@ -11,6 +14,7 @@ rule_counter compiled_policy::total(uint32_t rule) const
 		const rule_counter& c = counter(w, rule);
 		t.packets += c.packets;
 		t.bytes += c.bytes;
+		t.over_limit += c.over_limit;
 		if (c.last_hit_tsc > t.last_hit_tsc)
 			t.last_hit_tsc = c.last_hit_tsc;
 	}
@@ -92,6 +96,43 @@ compile_result compile(rules::ruleset rs, uint64_t generation, uint32_t workers,
 				return out;
 			}
 			p->inspect_scratch.push_back(std::move(clone.s));
+		}
+	}
+	uint32_t limited = 0;
+	for (const auto& r : p->rules.rules)
+		limited += r.limit.has_value();
+	if (limited) {
+		const uint64_t hz = rte_get_tsc_hz();
+		p->limiter_of.assign(p->rules.rules.size(), compiled_policy::no_limit);
+		p->limiters = std::make_unique<rule_limiter[]>(limited);
+		uint32_t slot = 0;
+		for (uint32_t i = 0; i < p->rules.rules.size(); ++i) {
+			const auto& l = p->rules.rules[i].limit;
+			if (!l)
+				continue;
+			p->limiter_of[i] = slot;
+			rule_limiter& lim = p->limiters[slot];
+			lim.interval = std::max<uint64_t>(1, uint64_t(double(hz) * double(l->per) / double(l->rate)));
+			lim.tolerance = lim.interval * (l->burst - 1);
+			for (rules::direction d : {rules::direction::in, rules::direction::out}) {
+				auto& after = p->continue_after[uint32_t(d)];
+				after.resize(limited);
+				if (!p->rules.rules[i].applies(d))
+					continue;
+				std::vector<classify::rule_entry> entries;
+				for (uint32_t index : p->inspects ? rules::payload_free_rules_for(p->rules, d) : rules::rules_for(p->rules, d))
+					if (index > i)
+						entries.push_back({index, &p->rules.rules[index].match});
+				if (entries.empty())
+					continue;
+				auto built = classify::build(backend, entries);
+				if (!built.classifier) {
+					out.error = "cannot build the classifier after a limited rule: " + built.error;
+					return out;
+				}
+				after[slot] = std::move(built.classifier);
+			}
+			++slot;
 		}
 	}
 	constexpr uint32_t per_line = 64 / sizeof(rule_counter);

@@ -4,6 +4,7 @@
 // own row. Freed only after every worker has passed a quiescent point (see dataplane.h).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -23,7 +24,29 @@ struct alignas(32) rule_counter {
 	uint64_t packets;
 	uint64_t bytes;
 	uint64_t last_hit_tsc;
-	uint64_t pad;
+	uint64_t over_limit;  // new flows this rule's `limit` turned away (to the rules after it)
+};
+
+// A rule's `limit` (rules.h rate_limit) as a generic cell rate algorithm: one atomic, the theoretical
+// arrival time of the next flow in TSC, advanced by compare-and-swap. Shared by every worker, so the
+// rule's rate is the rate of the whole firewall, not of each core; the price is one contended cache
+// line per new flow of a limited rule, which a flood of new flows is exactly what the limit is for.
+struct alignas(64) rule_limiter {
+	std::atomic<uint64_t> tat{0};
+	uint64_t interval = 0;   // TSC per flow at the rate
+	uint64_t tolerance = 0;  // interval * (burst - 1): how far tat may run ahead of now
+
+	bool admit(uint64_t now)
+	{
+		uint64_t t = tat.load(std::memory_order_relaxed);
+		for (;;) {
+			const uint64_t start = t > now ? t : now;
+			if (start - now > tolerance)
+				return false;
+			if (tat.compare_exchange_weak(t, start + interval, std::memory_order_relaxed))
+				return true;
+		}
+	}
 };
 
 struct compiled_policy {
@@ -47,6 +70,13 @@ struct compiled_policy {
 	};
 	std::unique_ptr<set_hit_row[]> set_hits;
 	std::vector<rules::action> action_of;                 // by rule index
+	// Rate limits: limiter_of[rule] is the rule's slot in limiters and continue_after, or no_limit;
+	// empty when no rule has a limit. continue_after[dir][slot] classifies among the rules after the
+	// limited one (null when the rule does not apply to dir or is the last): where an over-limit flow goes.
+	static constexpr uint32_t no_limit = UINT32_MAX;
+	std::vector<uint32_t> limiter_of;
+	std::unique_ptr<rule_limiter[]> limiters;
+	std::vector<std::unique_ptr<classify::classifier>> continue_after[2];
 	rules::action default_action[2];
 	double compile_ms = 0;
 	uint32_t workers = 0;

@@ -352,6 +352,19 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			else
 				free_cls.classify(&k4[d][miss[x].pos], 1, &rule);
 		}
+		// A limited rule over its rate does not match: the flow goes on to the rules after it.
+		while (rule != classify::no_match && !pol->limiter_of.empty()) {
+			const uint32_t slot = pol->limiter_of[rule];
+			if (slot == compiled_policy::no_limit || pol->limiters[slot].admit(now))
+				break;
+			pol->counter(config_.index, rule).over_limit++;
+			const classify::classifier* after = pol->continue_after[d][slot].get();
+			rule = classify::no_match;
+			if (after && p.family == 6)
+				after->classify(&k6[d][miss[x].pos], 1, &rule);
+			else if (after)
+				after->classify(&k4[d][miss[x].pos], 1, &rule);
+		}
 		const rules::action act = rule == classify::no_match ? pol->default_action[d] : pol->action_of[rule];
 		if (rule != classify::no_match) {
 			rule_counter& rc = pol->counter(config_.index, rule);

@@ -3,6 +3,7 @@
 // A statement with a mistake is recorded as one error and parsing resumes at the next statement
 // (stages.h). The values inside a statement come from resolve.cc (names, atoms), payload.cc (payload
 // conditions) and lower.cc (lists and negation, then the rule's tuple_match).
+#include <algorithm>
 #include <cctype>
 #include <filesystem>
 #include <map>
@@ -332,6 +333,38 @@ void parser::add_to(rule& r, const token& kw)
 	r.add_to = set_add{ruleset_set(s), dst, timeout};
 }
 
+// limit R/s|R/m|R/h [burst B]
+void parser::limit(rule& r, const token& kw)
+{
+	if (at_end() || peek().kind != token_kind::word)
+		fail(at_end() ? kw : peek(), "expected a rate after 'limit' (e.g. 'limit 100/s', 'limit 20/m burst 5'), got " + got());
+	const token& t = next();
+	const std::string_view w = t.text;
+	const auto slash = w.find('/');
+	const auto n = slash == std::string_view::npos ? std::nullopt : parse_number(w.substr(0, slash), 100'000'000);
+	const std::string_view unit = slash == std::string_view::npos ? std::string_view() : w.substr(slash + 1);
+	const uint64_t per = unit == "s" || unit == "second" ? 1 : unit == "m" || unit == "minute" ? 60
+	                   : unit == "h" || unit == "hour"   ? 3600 : 0;
+	if (!n || *n == 0 || per == 0)
+		fail(t, "invalid rate '" + std::string(w) + "' (expected N/s, N/m or N/h with N from 1 to 100000000)");
+	rate_limit l;
+	l.per = per;
+	l.rate = *n;
+	l.burst = std::min<uint64_t>(*n, 10'000);
+	l.written = std::string(w);
+	if (accept_word("burst")) {
+		if (at_end() || peek().kind != token_kind::word)
+			fail(peek(), "expected a number after 'burst', got " + got());
+		const token& b = next();
+		const auto v = parse_number(b.text, 100'000'000);
+		if (!v || *v == 0)
+			fail(b, "invalid burst '" + std::string(b.text) + "' (expected 1 to 100000000 flows)");
+		l.burst = *v;
+		l.written += " burst " + std::string(b.text);
+	}
+	r.limit = std::move(l);
+}
+
 // ACTION [in|out|log]... [inet|inet6] [PROTO] [all | [from ADDR [port P]] [to ADDR [port P]]]
 //        [flags V/M] [icmp-type T] [code C] [counter NAME]
 void parser::rule_statement()
@@ -415,7 +448,7 @@ void parser::rule_statement()
 	}
 
 	bool saw_flags = false, saw_type = false, saw_code = false, saw_counter = false, saw_payload = false;
-	bool saw_add_to = false;
+	bool saw_add_to = false, saw_limit = false;
 	pattern_state_ = {};
 	auto once = [&](bool& seen, const token& t) {
 		if (seen)
@@ -463,11 +496,15 @@ void parser::rule_statement()
 			next();
 			once(saw_add_to, t);
 			add_to(r, t);
+		} else if (t.kind == token_kind::word && t.text == "limit") {
+			next();
+			once(saw_limit, t);
+			limit(r, t);
 		} else if (payload_option(r.payload, &proto)) {
 			saw_payload = true;
 		} else {
-			std::string expected = "flags, icmp-type, code, counter, add-to or end of line";
-			if (!saw_flags && !saw_type && !saw_code && !saw_counter && !saw_payload && !saw_add_to) {
+			std::string expected = "flags, icmp-type, code, counter, add-to, limit or end of line";
+			if (!saw_flags && !saw_type && !saw_code && !saw_counter && !saw_payload && !saw_add_to && !saw_limit) {
 				if (!saw_from && !saw_to)
 					expected = "from, to, all, " + expected;
 				else if (!saw_to)
@@ -485,6 +522,8 @@ void parser::rule_statement()
 			validate_pattern(c.any_of[0], pattern_modes(proto));
 	if (r.add_to && !r.payload.empty())
 		fail(act, "add-to does not go with payload conditions: it acts on a flow's first packet, before any payload");
+	if (r.limit && !r.payload.empty())
+		fail(act, "limit does not go with payload conditions: it counts flows at their first packet, before any payload");
 
 	lower_match(r, act, {std::move(src), std::move(dst), std::move(sport), std::move(dport), std::move(proto), want_v4,
 	                     want_v6, std::move(family_word), src_set, dst_set});

@@ -98,6 +98,16 @@ struct set_add {
 	uint32_t timeout_s = 0;  // 0: until removed or pushed out
 };
 
+// `limit R/s [burst B]` on a rule (docs/rules.md, "Rate limits"): the rule matches a new flow only while
+// its token bucket, shared by every worker, has a token; a flow over the limit goes on to the next rule
+// that matches, as nft's `limit` does. R per second, minute or hour.
+struct rate_limit {
+	uint64_t per = 1;        // seconds in R's unit: 1, 60 or 3600
+	uint64_t rate = 0;       // flows per `per` seconds, at least 1
+	uint64_t burst = 0;      // bucket depth, at least 1 (default: rate, at most 10000)
+	std::string written;     // "100/s burst 200"
+};
+
 struct rule {
 	tuple_match match;
 	// Empty for a rule decided by the 5-tuple alone. Non-empty: the rule also needs these to hold on
@@ -108,6 +118,7 @@ struct rule {
 	bool in = true, out = true;  // directions the rule applies to (both when the rule names none)
 	std::string counter;         // `counter NAME`, or generated "ruleN" (N = 1-based position)
 	std::optional<set_add> add_to;
+	std::optional<rate_limit> limit;
 	source_location loc;         // where the rule's action keyword is
 	std::string text;            // the rule as written, on one line
 	written_fields written;

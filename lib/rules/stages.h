@@ -166,6 +166,7 @@ private:
 	void rule_statement();
 	void flags(rule& r);
 	void add_to(rule& r, const token& kw);
+	void limit(rule& r, const token& kw);
 	void counter(rule& r);
 
 	// ---- resolve.cc: files and includes; names and atoms to values --------------------------------

@@ -271,3 +271,22 @@ allow in tcp to 198.18.1.10 port http
 	CHECK(pl.drops(drop_reason::revalidated) == 1);
 	CHECK(pl.send(inside, tcp4(server, 80, client, 40001, SA, 900, 101)).to_outside.size() == 1);
 }
+
+TEST_CASE("a rule over its rate limit does not match: the flow goes on to the next rule")
+{
+	pipeline pl("default in drop\n"
+	            "allow in tcp to any port ssh limit 2/h burst 2\n"
+	            "reject in tcp to any port ssh\n");
+	CHECK(pl.send(outside, tcp4(client, 40000, server, 22, S, 100)).to_inside.size() == 1);
+	CHECK(pl.send(outside, tcp4(client, 40001, server, 22, S, 100)).to_inside.size() == 1);
+	auto r = pl.send(outside, tcp4(client, 40002, server, 22, S, 100));
+	CHECK(r.to_inside.empty());
+	CHECK(r.to_outside.size() == 1);  // the RST of the reject rule, not the silent default
+	CHECK(pl.policy().total(0).packets == 2);
+	CHECK(pl.policy().total(0).over_limit == 1);
+	CHECK(pl.policy().total(1).packets == 1);
+	// Packets of the admitted flows are not counted against the limit.
+	CHECK(pl.send(inside, tcp4(server, 22, client, 40000, SA, 900, 101)).to_outside.size() == 1);
+	CHECK(pl.send(outside, tcp4(client, 40000, server, 22, A, 101, 901)).to_inside.size() == 1);
+	CHECK(pl.policy().total(0).over_limit == 1);
+}

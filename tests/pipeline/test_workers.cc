@@ -40,7 +40,10 @@ constexpr const char* rules_text =
 	"default in drop\n"
 	"default out allow\n"
 	"allow in tcp to 198.18.1.0/24 port 80\n"
-	"allow in udp to 198.18.1.0/24 port 53\n";
+	"allow in udp to 198.18.1.0/24 port 53\n"
+	"allow in tcp to 198.18.1.0/24 port 8443 limit 10/h burst 10\n";  // rule 2: phase 4
+
+constexpr uint32_t limited_rule = 2, limit_burst = 10, nlimited = 100;
 
 struct flow_case {
 	bool tcp;
@@ -274,6 +277,24 @@ TEST_CASE("two workers on single-queue ports: each flow lives on its owner, and 
 	for (auto& p : port)
 		forwarded += drain(p).size();
 
+	// 4. A limited rule under new flows from many sources, judged by both workers: the bucket is shared,
+	// so the whole firewall lets exactly `burst` flows through (per-worker buckets would let twice that).
+	uint32_t limited_by[nworkers] = {};
+	for (uint32_t i = 0; i < nlimited; ++i) {
+		const bytes syn = tcp4(0xC6130001 + i * 7, uint16_t(20000 + i), 0xC6120101, 8443, flow::tcp_flag::syn);
+		limited_by[owner(syn)]++;
+		inject(port[outside], syn);
+		++injected;
+	}
+	settle();
+	CHECK(limited_by[0] > 0);
+	CHECK(limited_by[1] > 0);
+	const size_t passed = drain(port[inside]).size();
+	forwarded += passed;
+	CHECK(passed == limit_burst);
+	CHECK(rt->policy().total(limited_rule).packets == limit_burst);
+	CHECK(rt->policy().total(limited_rule).over_limit == nlimited - limit_burst);
+
 	stop = true;
 	for (auto& t : threads)
 		t.join();
@@ -332,7 +353,7 @@ TEST_CASE("two workers on single-queue ports: each flow lives on its owner, and 
 	CHECK(verdicts == injected);
 	CHECK(tx == forwarded);
 	CHECK(tx + drops == injected);
-	CHECK(drops == ndenied);
+	CHECK(drops == ndenied + nlimited - limit_burst);
 	CHECK(c0.handed_off > 0);
 	CHECK(c0.handed_off == rx1);
 	CHECK(c1.handed_off == 0);

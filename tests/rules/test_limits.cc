@@ -1,0 +1,42 @@
+// `limit R/s [burst B]` on a rule: what parses, the defaults, and the errors.
+#include "helpers.h"
+
+namespace portcullis::rules::test {
+
+TEST_CASE("rate limits parse with their units and bursts")
+{
+	const ruleset rs = parse_ok("allow in tcp to any port ssh limit 10/m\n"
+	                            "allow in udp limit 100/s burst 200 counter dns\n"
+	                            "allow in limit 50000/h\n"
+	                            "allow out\n");
+	REQUIRE(rs.rules[0].limit);
+	CHECK(rs.rules[0].limit->rate == 10);
+	CHECK(rs.rules[0].limit->per == 60);
+	CHECK(rs.rules[0].limit->burst == 10);  // default: the rate
+	CHECK(rs.rules[0].limit->written == "10/m");
+	CHECK(rs.rules[1].limit->per == 1);
+	CHECK(rs.rules[1].limit->burst == 200);
+	CHECK(rs.rules[1].limit->written == "100/s burst 200");
+	CHECK(rs.rules[1].counter == "dns");
+	CHECK(rs.rules[2].limit->per == 3600);
+	CHECK(rs.rules[2].limit->burst == 10000);  // default burst is capped
+	CHECK_FALSE(rs.rules[3].limit);
+}
+
+TEST_CASE("rate limit errors")
+{
+	auto first = [](const std::string& text) { return format(parse_errors(text)[0]); };
+	CHECK(first("allow in limit\n") ==
+	      "t.rules:1:10: error: expected a rate after 'limit' (e.g. 'limit 100/s', 'limit 20/m burst 5'), got end of line");
+	CHECK(first("allow in limit 10\n") ==
+	      "t.rules:1:16: error: invalid rate '10' (expected N/s, N/m or N/h with N from 1 to 100000000)");
+	CHECK(first("allow in limit 0/s\n").starts_with("t.rules:1:16: error: invalid rate '0/s'"));
+	CHECK(first("allow in limit 5/d\n").starts_with("t.rules:1:16: error: invalid rate '5/d'"));
+	CHECK(first("allow in limit 5/s burst 0\n") ==
+	      "t.rules:1:26: error: invalid burst '0' (expected 1 to 100000000 flows)");
+	CHECK(first("allow in limit 5/s limit 6/s\n") == "t.rules:1:20: error: duplicate 'limit' in one rule");
+	CHECK(first("allow in tcp limit 5/s content \"x\"\n").starts_with(
+		"t.rules:1:1: error: limit does not go with payload conditions"));
+}
+
+} // namespace portcullis::rules::test
