@@ -26,10 +26,15 @@
 // need: rte_lpm's tbl8 groups = the /24s holding a longer prefix, rte_lpm6's = the distinct tree nodes
 // below its 24-bit first level, counted from the prefixes.
 //
+// Cases set_load_under_load and set_add (live.cc): a 1M-entry file set of a running rule set replaced
+// with runtime::set_load, and changed with runtime::set_add, while a worker on a second lcore forwards
+// established flows, against pushing the whole rule set again; they run together, once.
+//
 // Pages: under --no-huge the EAL's memory (where rte_lpm lives) is 4 KiB pages; by default the process
 // runs with transparent huge pages disabled (PR_SET_THP_DISABLE) so ours gets 4 KiB pages too.
 // --pages thp lets ours have huge pages (rte_lpm would have them too with hugepages configured).
 #include <sys/prctl.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -55,6 +60,7 @@
 #include "common/json.h"
 #include "common/stats.h"
 #include "common/timing.h"
+#include "live.h"
 #include "rules/match.h"
 #include "sets/prefix_set.h"
 
@@ -74,18 +80,21 @@ struct options {
 	int build_reps = 3;   // builds per side (median)
 	uint64_t seed = 1;
 	bool thp = false;
-	std::vector<std::string> cases = {"ipv4", "ipv6", "ipv6_2a00"};
+	std::vector<std::string> cases = {"ipv4", "ipv6", "ipv6_2a00", "set_load_under_load", "set_add"};
+	bench::live::options live;
 };
 
 void usage()
 {
 	std::fprintf(stderr,
-	             "usage: bench-sets [--cases ipv4,ipv6,ipv6_2a00] [--prefixes4 N] [--prefixes6 N]\n"
-	             "                  [--queries N] [--burst N] [--passes N] [--build-reps N] [--seed N] [--pages 4k|thp]\n"
-	             "                  [--full]\n"
+	             "usage: bench-sets [--cases ipv4,ipv6,ipv6_2a00,set_load_under_load,set_add] [--prefixes4 N]\n"
+	             "                  [--prefixes6 N] [--queries N] [--burst N] [--passes N] [--build-reps N] [--seed N]\n"
+	             "                  [--pages 4k|thp] [--feed-entries N] [--loads N] [--pushes N] [--rules N]\n"
+	             "                  [--adds N] [--full]\n"
 	             "  default: 250K IPv4 and 100K IPv6 prefixes, 1M queries, bursts of 32, 7 lookup passes and 3 builds\n"
-	             "  a side; about 30 s. --full: 1M IPv4 prefixes, 11 passes and 5 builds (rte_lpm built once:\n"
-	             "  its add is quadratic in the prefixes of one length, 1-3 minutes for 1M); about 3 minutes.\n");
+	             "  a side; a 1M-entry feed loaded 5 times against 3 rule pushes, 200 set adds; about 40 s.\n"
+	             "  --full: 1M IPv4 prefixes, 11 passes and 5 builds (rte_lpm built once: its add is quadratic in\n"
+	             "  the prefixes of one length, 1-3 minutes for 1M), 10 loads and 6 pushes; about 3 minutes.\n");
 }
 
 bool parse_args(int argc, char** argv, options& o)
@@ -109,8 +118,18 @@ bool parse_args(int argc, char** argv, options& o)
 			o.seed = std::strtoull(a.value(), nullptr, 10);
 		else if (a.option("--pages"))
 			o.thp = std::string(a.value()) == "thp";
+		else if (a.option("--feed-entries"))
+			o.live.feed_entries = size_t(std::max(1000LL, std::atoll(a.value())));
+		else if (a.option("--loads"))
+			o.live.loads = uint32_t(std::max(1, std::atoi(a.value())));
+		else if (a.option("--pushes"))
+			o.live.pushes = uint32_t(std::max(1, std::atoi(a.value())));
+		else if (a.option("--rules"))
+			o.live.filler_rules = uint32_t(std::max(0, std::atoi(a.value())));
+		else if (a.option("--adds"))
+			o.live.adds = uint32_t(std::max(1, std::atoi(a.value())));
 		else if (a.flag("--full"))
-			o.prefixes4 = 1000000, o.passes = 11, o.build_reps = 5;
+			o.prefixes4 = 1000000, o.passes = 11, o.build_reps = 5, o.live.loads = 10, o.live.pushes = 6;
 		else {
 			usage();
 			return false;
@@ -625,28 +644,54 @@ int main(int argc, char** argv)
 	if (!o.thp && prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) != 0)
 		std::fprintf(stderr, "bench-sets: cannot disable transparent huge pages; ours may use them\n");
 
+	static const std::unordered_set<std::string> known = {"ipv4", "ipv6", "ipv6_2a00", "set_load_under_load", "set_add"};
+	for (const std::string& name : o.cases) {
+		if (!known.count(name)) {
+			std::fprintf(stderr, "bench-sets: unknown case '%s'\n", name.c_str());
+			return 2;
+		}
+		o.live.run_load = o.live.run_load || name == "set_load_under_load";
+		o.live.run_add = o.live.run_add || name == "set_add";
+	}
+	o.live.seed = o.seed;
+
 	bench::eal_config eal;
 	eal.program = "bench-sets";
 	eal.memory_mb = 2048;  // rte_lpm: 64 MB tbl24 + ~100 MB of tbl8s; rte_lpm6: a few hundred MB of tbl8s
 	eal.log_level = "warning";
-	if (!bench::start_eal(eal))
+	bench::live::environment live_env;
+	const bool live = o.live.run_load || o.live.run_add;
+	if (live) {
+		live_env = bench::live::prepare();
+		eal.lcores = live_env.lcores;
+		eal.vdevs = live_env.vdevs;
+	}
+	if (!bench::start_eal(eal)) {
+		if (live)
+			unlink(live_env.capture.c_str());
 		return 1;
+	}
 
 	uint64_t sink = 0;
 	bool ok = true;
+	bool live_done = false;
 	for (const std::string& name : o.cases) {
 		const auto t0 = bench::clock_type::now();
+		if (name == "set_load_under_load" || name == "set_add") {
+			if (live_done)  // both cases come from one run
+				continue;
+			live_done = true;
+			ok = bench::live::run(o.live, live_env) && ok;
+			std::fprintf(stderr, "bench-sets: set_load_under_load/set_add in %.1f s\n", seconds_since(t0));
+			continue;
+		}
 		case_result c;
 		if (name == "ipv4")
 			c = run_ipv4(o, sink);
 		else if (name == "ipv6")
 			c = run_ipv6(o, name, prefix<u128>{u128(0x2) << 124, 3}, sink);
-		else if (name == "ipv6_2a00")
+		else
 			c = run_ipv6(o, name, prefix<u128>{u128(0x2a00) << 112, 12}, sink);
-		else {
-			std::fprintf(stderr, "bench-sets: unknown case '%s'\n", name.c_str());
-			return 2;
-		}
 		print(o, c);
 		ok = ok && c.mismatches == 0;
 		std::fprintf(stderr, "bench-sets: %s in %.1f s\n", name.c_str(), seconds_since(t0));

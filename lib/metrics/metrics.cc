@@ -17,6 +17,7 @@
 #include "dataplane/dataplane.h"
 #include "flow/flow_table.h"
 #include "packet/packet.h"
+#include "sets/live_set.h"
 
 #ifndef PORTCULLIS_VERSION
 #define PORTCULLIS_VERSION "unknown"
@@ -138,6 +139,17 @@ std::string port_label(const exporter_options& opt, uint16_t port)
 }
 
 double tsc_seconds(uint64_t tsc, const clock_anchor& clock) { return double(tsc) / clock.tsc_hz; }
+
+// compiled_policy::set_hit_total with peek(): workers bump their rows with plain stores while we read.
+uint64_t set_hits(const dp::compiled_policy& pol, uint32_t set)
+{
+	uint64_t n = 0;
+	for (uint32_t w = 0; w < pol.workers; ++w)
+		for (size_t t = 0; t < pol.rules.set_tests.size(); ++t)
+			if (pol.rules.set_tests[t].set == set)
+				n += peek(pol.set_hits[w].hits[t]);
+	return n;
+}
 
 } // namespace
 
@@ -321,6 +333,40 @@ std::vector<pm::MetricFamily> collect(const control::runtime& rt, const exporter
 		                      .add({{"result", "ok"}}, double(rt.swaps_ok()))
 		                      .add({{"result", "failed"}}, double(rt.swaps_failed()))
 		                      .take());
+
+		// ---- file sets: the control thread changes them (and their counters) only under the
+		// exclusive lock, so what is read here is one consistent state of each set ----
+		auto entries = gauge("portcullis_set_entries",
+		                     "Entries of a file set: the lines with an address in its file (or last load) plus the runtime adds.");
+		auto ranges = gauge("portcullis_set_ranges",
+		                    "Disjoint address ranges of a file set's base (its file or last load; overlapping and adjacent entries merged).");
+		auto memory = gauge("portcullis_set_memory_bytes", "Memory of a file set's current version and of its runtime lists.");
+		auto hits = counter("portcullis_set_hits_total",
+		                    "Lookups of a rule's test of a file set that found the address: one per test per packet of no known flow.");
+		auto adds = counter("portcullis_set_adds_total", "Runtime adds to a file set (portcullis set add).");
+		auto deletes = counter("portcullis_set_deletes_total", "Runtime deletes from a file set (portcullis set del).");
+		auto expiries = counter("portcullis_set_expiries_total", "Runtime adds to a file set removed when their timeout passed.");
+		auto loads = counter("portcullis_set_loads_total", "Loads that replaced a file set's base (portcullis set load).");
+		auto flushes = counter("portcullis_set_flushes_total", "Flushes that emptied a file set (portcullis set flush).");
+		auto evictions = counter("portcullis_set_evictions_total",
+		                         "Runtime adds pushed out, oldest first, by an add to a file set holding its most adds.");
+		for (uint32_t i = 0; i < pol.sets.size(); ++i) {
+			const sets::live_set& s = *pol.sets[i];
+			const sets::live_set_counters& c = s.counters();
+			const labels l = {{"set", s.name()}};
+			entries.add(l, double(s.base_entries() + s.adds().size()));
+			ranges.add(l, double(s.base_ranges()));
+			memory.add(l, double(s.memory_bytes()));
+			hits.add(l, double(set_hits(pol, i)));
+			adds.add(l, double(c.adds));
+			deletes.add(l, double(c.deletes));
+			expiries.add(l, double(c.expiries));
+			loads.add(l, double(c.loads));
+			flushes.add(l, double(c.flushes));
+			evictions.add(l, double(c.evicted));
+		}
+		for (family* f : {&entries, &ranges, &memory, &hits, &adds, &deletes, &expiries, &loads, &flushes, &evictions})
+			out.push_back(f->take());
 	}
 
 	out.push_back(gauge("portcullis_build_info", "Always 1; the version of the running portcullisd in a label.")

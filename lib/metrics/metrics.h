@@ -10,7 +10,11 @@
 //
 // Invariants: every label set a family can have is always present (a drop reason that never happened
 // is exported as 0), so rate() and dashboards never see series appear out of nowhere; counters only
-// go up while the runtime lives (rule counters survive hot swaps, see control/runtime.h); TSC values
+// go up while the runtime lives (rule counters survive hot swaps, see control/runtime.h), except the
+// portcullis_set_* counters: a push or reload reads every file set again and drops its runtime changes
+// (docs/sets.md), and the set's counters start again from 0 with it, which rate() takes as a counter
+// reset (runtime.h carries rule counters over at the swap; the exporter, which sees only what it
+// scrapes, could not carry set counters without losing what happened since its last scrape); TSC values
 // become seconds with rte_get_tsc_hz() and timestamps become unix time through one (tsc, wall clock)
 // pair taken when the exporter starts.
 //

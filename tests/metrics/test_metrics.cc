@@ -258,6 +258,116 @@ TEST_CASE("rule counters and swap statistics follow a hot swap")
 	      allowed_in + 1);
 }
 
+TEST_CASE("file sets: entries, ranges, memory, hits and runtime changes; a push starts the set's counters again")
+{
+	temp_dir dir;
+	const fs::path feed = dir.path / "feed.txt", reload = dir.path / "reload.netset";
+	// 6 entries, 4 ranges: the /25 lies inside the /24, and 198.18.204.0/24 joins 198.18.202.0/23.
+	std::ofstream(feed) << "# test feed\n"
+	                       "198.18.200.0/24\n"
+	                       "198.18.200.128/25\n"
+	                       "198.18.201.7\n"
+	                       "198.18.202.0/23 ; a comment\n"
+	                       "198.18.204.0/24\n"
+	                       "2001:2:0:1::/64\n";
+	std::ofstream(reload) << "198.18.210.0/24\n198.18.211.0/24\n198.18.220.1\n";  // 3 entries, 2 ranges
+	const std::string text = "default in drop\n"
+	                         "default out allow\n"
+	                         "set feed = file \"" + feed.string() + "\"\n"
+	                         "drop in from $feed counter feed\n"
+	                         "allow in from any counter rest\n";
+	firewall fw(text);
+	const std::string l = "{set=\"feed\"}";
+	auto sample = [&](const std::map<std::string, double>& s, const char* name) { return value(s, name + l); };
+
+	// Three new flows from the feed (two IPv4, one IPv6) and two from elsewhere; each is one lookup.
+	const u128 in_feed6 = packet::test::v6addr(0x2001000200000001, 5), outside6 = packet::test::v6addr(0x2001000200000002, 5);
+	fw.send(outside, {udp4(0xC612C801, 4000, server, 53), udp4(0xC612C907, 4001, server, 53),  // 198.18.200.1, .201.7
+	                  packet::test::tcp6(in_feed6, 4002, outside6, 22, syn),
+	                  udp4(client, 4003, server, 53), udp4(0xC612C908, 4004, server, 53)});  // 198.18.201.8: not in it
+	auto s = samples(metrics::render(fw.runtime()));
+	CHECK(sample(s, "portcullis_set_entries") == 6);
+	CHECK(sample(s, "portcullis_set_ranges") == 4);
+	CHECK(sample(s, "portcullis_set_hits_total") == 3);
+	CHECK(value(s, "portcullis_rule_packets_total{rule=\"feed\",file=\"test.rules\",line=\"4\"}") == 3);
+	for (const char* c : {"portcullis_set_adds_total", "portcullis_set_deletes_total", "portcullis_set_expiries_total",
+	                      "portcullis_set_loads_total", "portcullis_set_flushes_total", "portcullis_set_evictions_total"})
+		CHECK(sample(s, c) == 0);
+	{
+		const auto lock = fw.runtime().reader_lock();
+		CHECK(sample(s, "portcullis_set_memory_bytes") == double(fw.runtime().policy().sets[0]->memory_bytes()));
+	}
+	CHECK(sample(s, "portcullis_set_memory_bytes") > 0);
+
+	// Runtime changes: two adds (one with a timeout that passes), a delete, then a load.
+	control::runtime& rt = fw.runtime();
+	REQUIRE(rt.set_add("feed", false, 0xC6130001, 0xC6130001, 0).ok);  // 198.19.0.1
+	const u128 net48 = packet::test::v6addr(0x2001000200000000, 0);
+	REQUIRE(rt.set_add("feed", true, net48, net48 | ((u128(1) << 80) - 1), 1).ok);  // 2001:2::/48 for 1 ms
+	REQUIRE(rt.set_del("feed", false, 0xC612C900, 0xC612C9FF).ok);  // 198.18.201.0/24
+	s = samples(metrics::render(rt));
+	CHECK(sample(s, "portcullis_set_entries") == 6 + 2);  // deletes are not subtracted from the entries
+	CHECK(sample(s, "portcullis_set_adds_total") == 2);
+	CHECK(sample(s, "portcullis_set_deletes_total") == 1);
+	CHECK(sample(s, "portcullis_set_expiries_total") == 0);
+	std::this_thread::sleep_for(std::chrono::milliseconds(20));
+	rt.expire_sets();
+	s = samples(metrics::render(rt));
+	CHECK(sample(s, "portcullis_set_expiries_total") == 1);
+	CHECK(sample(s, "portcullis_set_entries") == 6 + 1);
+
+	// 198.19.0.1 was added, 198.18.201.7 deleted: one more hit, not two.
+	fw.send(outside, {udp4(0xC6130001, 4005, server, 53), udp4(0xC612C907, 4006, server, 53)});
+	CHECK(sample(samples(metrics::render(rt)), "portcullis_set_hits_total") == 3 + 1);
+
+	const auto loaded = rt.set_load("feed", reload.string());
+	REQUIRE(loaded.ok);
+	fw.send(outside, {udp4(0xC612D201, 4007, server, 53), udp4(0xC612C801, 4008, server, 53)});  // .210.1 in, .200.1 no longer
+	s = samples(metrics::render(rt));
+	CHECK(sample(s, "portcullis_set_loads_total") == 1);
+	CHECK(sample(s, "portcullis_set_entries") == 3);  // the load dropped the runtime add
+	CHECK(sample(s, "portcullis_set_ranges") == 2);
+	CHECK(sample(s, "portcullis_set_hits_total") == 3 + 1 + 1);
+	CHECK(sample(s, "portcullis_set_adds_total") == 2);
+
+	REQUIRE(rt.set_flush("feed").ok);
+	s = samples(metrics::render(rt));
+	CHECK(sample(s, "portcullis_set_flushes_total") == 1);
+	CHECK(sample(s, "portcullis_set_entries") == 0);
+	CHECK(sample(s, "portcullis_set_ranges") == 0);
+
+	// A push reads the file again and drops the runtime changes: the set and its counters start over
+	// (rule counters carry over by name).
+	REQUIRE(rt.push_text(text, "test.rules").ok);
+	s = samples(metrics::render(rt));
+	CHECK(sample(s, "portcullis_set_entries") == 6);
+	CHECK(sample(s, "portcullis_set_ranges") == 4);
+	for (const char* c : {"portcullis_set_hits_total", "portcullis_set_adds_total", "portcullis_set_deletes_total",
+	                      "portcullis_set_expiries_total", "portcullis_set_loads_total", "portcullis_set_flushes_total"})
+		CHECK(sample(s, c) == 0);
+	CHECK(value(s, "portcullis_rule_packets_total{rule=\"feed\",file=\"test.rules\",line=\"4\"}") == 3 + 1 + 1);
+
+	const std::string page = metrics::render(rt);
+	CHECK(page.find("# TYPE portcullis_set_entries gauge") != std::string::npos);
+	CHECK(page.find("# TYPE portcullis_set_hits_total counter") != std::string::npos);
+	if (const std::string promtool = find_program("promtool"); !promtool.empty()) {
+		const fs::path file = dir.path / "metrics.txt";
+		std::ofstream(file) << page;
+		std::string output;
+		const int rc = run_program({promtool, "check", "metrics"}, file.string(), output);
+		INFO("promtool said:\n" << output);
+		CHECK(rc == 0);
+	}
+}
+
+TEST_CASE("without file sets the set families are present and empty")
+{
+	firewall fw(rules_text);
+	const std::string page = metrics::render(fw.runtime());
+	CHECK(page.find("# TYPE portcullis_set_entries gauge") != std::string::npos);
+	CHECK(page.find("portcullis_set_entries{") == std::string::npos);
+}
+
 TEST_CASE("the exporter's busy ratio covers the interval since the previous scrape")
 {
 	firewall fw(rules_text);
