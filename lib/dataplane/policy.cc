@@ -114,6 +114,8 @@ compile_result compile(rules::ruleset rs, uint64_t generation, uint32_t workers,
 			rule_limiter& lim = p->limiters[slot];
 			lim.interval = std::max<uint64_t>(1, uint64_t(double(hz) * double(l->per) / double(l->rate)));
 			lim.tolerance = lim.interval * (l->burst - 1);
+			if (l->per_source)
+				lim.meters = std::make_unique<std::atomic<uint64_t>[]>(rule_limiter::meter_slots);
 			for (rules::direction d : {rules::direction::in, rules::direction::out}) {
 				auto& after = p->continue_after[uint32_t(d)];
 				after.resize(limited);

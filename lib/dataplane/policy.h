@@ -31,21 +31,35 @@ struct alignas(32) rule_counter {
 // arrival time of the next flow in TSC, advanced by compare-and-swap. Shared by every worker, so the
 // rule's rate is the rate of the whole firewall, not of each core; the price is one contended cache
 // line per new flow of a limited rule, which a flood of new flows is exactly what the limit is for.
+//
+// `per-source`: one such word per slot of a table of meters indexed by a hash of the source address
+// (IPv6: its /64). Sources that share a slot share a budget: a rare innocent source hashed next to a
+// flooder is limited with it (1 in meter_slots), never the other way round; no entry is ever created or
+// freed, so a flood from a million sources costs no memory and no cleanup.
 struct alignas(64) rule_limiter {
+	static constexpr uint32_t meter_slots = 1u << 16;
+
 	std::atomic<uint64_t> tat{0};
 	uint64_t interval = 0;   // TSC per flow at the rate
 	uint64_t tolerance = 0;  // interval * (burst - 1): how far tat may run ahead of now
+	std::unique_ptr<std::atomic<uint64_t>[]> meters;  // per-source only
 
-	bool admit(uint64_t now)
+	static bool admit(std::atomic<uint64_t>& word, uint64_t now, uint64_t interval, uint64_t tolerance)
 	{
-		uint64_t t = tat.load(std::memory_order_relaxed);
+		uint64_t t = word.load(std::memory_order_relaxed);
 		for (;;) {
 			const uint64_t start = t > now ? t : now;
 			if (start - now > tolerance)
 				return false;
-			if (tat.compare_exchange_weak(t, start + interval, std::memory_order_relaxed))
+			if (word.compare_exchange_weak(t, start + interval, std::memory_order_relaxed))
 				return true;
 		}
+	}
+	// source_hash: any well-mixed hash of the source (its /64 for IPv6); ignored unless per-source.
+	bool admit(uint64_t now, uint64_t source_hash)
+	{
+		std::atomic<uint64_t>& word = meters ? meters[source_hash >> 48] : tat;
+		return admit(word, now, interval, tolerance);
 	}
 };
 

@@ -355,7 +355,9 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		// A limited rule over its rate does not match: the flow goes on to the rules after it.
 		while (rule != classify::no_match && !pol->limiter_of.empty()) {
 			const uint32_t slot = pol->limiter_of[rule];
-			if (slot == compiled_policy::no_limit || pol->limiters[slot].admit(now))
+			// The source's hash for per-source meters: the IPv4 address, or an IPv6 address's /64.
+			const uint64_t source = p.family == 6 ? uint64_t(p.src.v6 >> 64) : uint64_t(p.src.v4);
+			if (slot == compiled_policy::no_limit || pol->limiters[slot].admit(now, (source + 1) * 0x9E3779B97F4A7C15ull))
 				break;
 			pol->counter(config_.index, rule).over_limit++;
 			const classify::classifier* after = pol->continue_after[d][slot].get();

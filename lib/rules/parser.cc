@@ -333,9 +333,10 @@ void parser::add_to(rule& r, const token& kw)
 	r.add_to = set_add{ruleset_set(s), dst, timeout};
 }
 
-// limit R/s|R/m|R/h [burst B]
+// limit [per-source] R/s|R/m|R/h [burst B]
 void parser::limit(rule& r, const token& kw)
 {
+	const bool per_source = accept_word("per-source");
 	if (at_end() || peek().kind != token_kind::word)
 		fail(at_end() ? kw : peek(), "expected a rate after 'limit' (e.g. 'limit 100/s', 'limit 20/m burst 5'), got " + got());
 	const token& t = next();
@@ -351,7 +352,8 @@ void parser::limit(rule& r, const token& kw)
 	l.per = per;
 	l.rate = *n;
 	l.burst = std::min<uint64_t>(*n, 10'000);
-	l.written = std::string(w);
+	l.per_source = per_source;
+	l.written = (per_source ? "per-source " : "") + std::string(w);
 	if (accept_word("burst")) {
 		if (at_end() || peek().kind != token_kind::word)
 			fail(peek(), "expected a number after 'burst', got " + got());

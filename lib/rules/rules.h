@@ -105,6 +105,7 @@ struct rate_limit {
 	uint64_t per = 1;        // seconds in R's unit: 1, 60 or 3600
 	uint64_t rate = 0;       // flows per `per` seconds, at least 1
 	uint64_t burst = 0;      // bucket depth, at least 1 (default: rate, at most 10000)
+	bool per_source = false; // `limit per-source ...`: a bucket per source address (IPv6: per /64)
 	std::string written;     // "100/s burst 200"
 };
 

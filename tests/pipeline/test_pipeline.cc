@@ -290,3 +290,27 @@ TEST_CASE("a rule over its rate limit does not match: the flow goes on to the ne
 	CHECK(pl.send(outside, tcp4(client, 40000, server, 22, A, 101, 901)).to_inside.size() == 1);
 	CHECK(pl.policy().total(0).over_limit == 1);
 }
+
+TEST_CASE("a per-source limit holds one flooding source to its rate while another passes untouched")
+{
+	pipeline pl("default in drop\n"
+	            "allow in tcp to any port http limit per-source 3/h burst 3\n");
+	uint32_t flooder_passed = 0;
+	for (uint16_t i = 0; i < 20; ++i)
+		flooder_passed += uint32_t(pl.send(outside, tcp4(client, uint16_t(41000 + i), server, 80, S, 1)).to_inside.size());
+	CHECK(flooder_passed == 3);
+	uint32_t other_passed = 0;
+	for (uint16_t i = 0; i < 3; ++i)
+		other_passed += uint32_t(pl.send(outside, tcp4(remote, uint16_t(42000 + i), server, 80, S, 1)).to_inside.size());
+	CHECK(other_passed == 3);
+	CHECK(pl.policy().total(0).over_limit == 17);
+	// IPv6 sources are metered by their /64: another address of the same /64 shares the budget.
+	const u128 a = pt::v6addr(0x2001000200000000ull, 5), b = pt::v6addr(0x2001000200000000ull, 6);
+	const u128 s6 = pt::v6addr(0x2001000200000001ull, 0x10);
+	uint32_t v6_passed = 0;
+	for (uint16_t i = 0; i < 2; ++i)
+		v6_passed += uint32_t(pl.send(outside, tcp6(a, uint16_t(43000 + i), s6, 80, S, 1)).to_inside.size());
+	for (uint16_t i = 0; i < 2; ++i)
+		v6_passed += uint32_t(pl.send(outside, tcp6(b, uint16_t(43000 + i), s6, 80, S, 1)).to_inside.size());
+	CHECK(v6_passed == 3);
+}

@@ -21,6 +21,13 @@ TEST_CASE("rate limits parse with their units and bursts")
 	CHECK(rs.rules[2].limit->per == 3600);
 	CHECK(rs.rules[2].limit->burst == 10000);  // default burst is capped
 	CHECK_FALSE(rs.rules[3].limit);
+	CHECK_FALSE(rs.rules[0].limit->per_source);
+	const rule per_source = parse_one("allow in tcp to any port http limit per-source 20/s burst 40\n");
+	REQUIRE(per_source.limit);
+	CHECK(per_source.limit->per_source);
+	CHECK(per_source.limit->rate == 20);
+	CHECK(per_source.limit->burst == 40);
+	CHECK(per_source.limit->written == "per-source 20/s burst 40");
 }
 
 TEST_CASE("rate limit errors")
@@ -34,6 +41,7 @@ TEST_CASE("rate limit errors")
 	CHECK(first("allow in limit 5/d\n").starts_with("t.rules:1:16: error: invalid rate '5/d'"));
 	CHECK(first("allow in limit 5/s burst 0\n") ==
 	      "t.rules:1:26: error: invalid burst '0' (expected 1 to 100000000 flows)");
+	CHECK(first("allow in limit per-source\n").starts_with("t.rules:1:10: error: expected a rate after 'limit'"));
 	CHECK(first("allow in limit 5/s limit 6/s\n") == "t.rules:1:20: error: duplicate 'limit' in one rule");
 	CHECK(first("allow in tcp limit 5/s content \"x\"\n").starts_with(
 		"t.rules:1:1: error: limit does not go with payload conditions"));
