@@ -93,6 +93,7 @@ except (socket.timeout, TimeoutError, OSError) as e: print("timeout")
 server "$ns_in" 8080
 server "$ns_in" 8081
 server "$ns_in" 8082
+server "$ns_in" 8083
 server "$ns_out" 9000
 sleep 0.5
 
@@ -113,6 +114,19 @@ expect "cli rules shows the 8080 rule's hits" "1" "$("$cli" --socket "$work/cont
 import json, sys
 r = json.load(sys.stdin)
 print(int(any("8080" in x["text"] and x["packets"] > 0 for x in r["rules"])))')"
+# A per-source limit (e2e.rules): ten connections from 198.18.0.5, three get through; 198.18.0.6's pass.
+passed=0
+for _ in $(seq 10); do
+	[ "$(client "$ns_out" 198.18.1.10 8083)" = "hello 8083" ] && passed=$((passed + 1))
+done
+expect "a flooding client is held to its per-source limit" "3" "$passed"
+expect "another client is not" "hello 8083" "$(client "$ns_out" 198.18.1.10 8083 198.18.0.6)"
+# At least the seven refused connections' SYNs (the kernel's retransmissions of them count too).
+expect "rules shows what the limit turned away" "1" "$("$cli" --socket "$work/control.sock" rules --json | "$py" -c '
+import json, sys
+r = json.load(sys.stdin)
+print(int(sum(x.get("over_limit", 0) for x in r["rules"]) >= 7))')"
+
 # The scanner trap (e2e.rules): a port scan from 198.18.0.5 puts it in $scanners through the data path's
 # add-to; its later connections are refused while 198.18.0.6 still gets in.
 if command -v nmap >/dev/null; then
