@@ -19,7 +19,7 @@ std::string utc_now()
 	const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
 	std::tm tm{};
 	gmtime_r(&t, &tm);
-	char buf[40];
+	char buf[80];  // room for any int the compiler cannot rule out, so -Wformat-truncation stays quiet
 	std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
 	              tm.tm_hour, tm.tm_min, tm.tm_sec, int(ms));
 	return buf;
