@@ -282,3 +282,31 @@ TEST_CASE("add-to and dynamic set errors")
 }
 
 } // namespace portcullis::rules::test
+
+namespace portcullis::rules::test {
+
+TEST_CASE("a feed of more than ten million lines is refused at the first line past the limit")
+{
+	temp_dir d;
+	{
+		std::ofstream out(d.path / "huge.txt", std::ios::binary);
+		std::string chunk;
+		for (uint32_t i = 0; i <= 10'000'000; ++i) {
+			const uint32_t a = 0x0A000000u + i;
+			chunk += std::to_string(a >> 24) + "." + std::to_string(a >> 16 & 255) + "." +
+			         std::to_string(a >> 8 & 255) + "." + std::to_string(a & 255) + "\n";
+			if (chunk.size() > (1 << 20)) {
+				out << chunk;
+				chunk.clear();
+			}
+		}
+		out << chunk;
+	}
+	auto r = parse_rules(d, "set huge = file \"huge.txt\"\ndrop in from $huge\n");
+	REQUIRE(r.errors.size() == 1);
+	CHECK(r.errors[0].loc.file == (d.path / "huge.txt").string());
+	CHECK(r.errors[0].loc.line == 10'000'001);
+	CHECK(r.errors[0].message == "set 'huge': more than 10000000 entries in one set file");
+}
+
+} // namespace portcullis::rules::test
