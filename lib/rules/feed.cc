@@ -113,6 +113,10 @@ feed_result read_feed(const std::string& path, size_t max_bytes, size_t max_entr
 		else
 			++r.entries;
 	}
+	if (!r.errors.empty()) {  // refused anyway: do not sort what will be thrown away
+		r.addrs = {};
+		return r;
+	}
 	normalize(r.addrs.v4);
 	normalize(r.addrs.v6);
 	return r;
