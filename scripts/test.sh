@@ -68,11 +68,13 @@ fi
 
 if [ "${PORTCULLIS_FUZZ:-1}" != 0 ]; then
 	echo "== libFuzzer: each target for ${PORTCULLIS_FUZZ_SECONDS:-20} s =="
-	# The packet parser, the rule language, control requests and the payload name extractors, built with
-	# clang under ASan+UBSan (tests/fuzz/meson.build); only the four targets and the libraries they link
-	# are compiled. Longer runs: README, "Fuzzing".
+	# The packet parser, the rule language, control requests, the payload name extractors and address
+	# feeds (with the set lookups built from them), built with clang under ASan+UBSan
+	# (tests/fuzz/meson.build); only the five targets and the libraries they link are compiled. Longer
+	# runs: README, "Fuzzing".
 	fuzz=${FUZZ_BUILD_DIR:-$top/build-fuzz}
-	fuzz_targets=(tests/fuzz/fuzz-packet tests/fuzz/fuzz-rules tests/fuzz/fuzz-control tests/fuzz/fuzz-names)
+	fuzz_targets=(tests/fuzz/fuzz-packet tests/fuzz/fuzz-rules tests/fuzz/fuzz-control tests/fuzz/fuzz-names
+		tests/fuzz/fuzz-feeds)
 	fuzz_setup() {
 		CC=clang CXX=clang++ meson setup "$fuzz" "$top" -Dfuzz=true -Dtests=false -Dbenches=false \
 			-Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized

@@ -22,6 +22,10 @@ bool blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c
 // The entry's ranges, or an error message.
 std::optional<std::string> parse_entry(std::string_view w, addr_set& out)
 {
+	// Only what an address or CIDR can hold: a NUL would end the text inet_pton sees and let
+	// "198.18.0.1<NUL>junk" pass as 198.18.0.1.
+	if (w.find_first_not_of("0123456789abcdefABCDEF.:/") != std::string_view::npos)
+		return "expected an IPv4 or IPv6 address or CIDR, got '" + std::string(w) + "'";
 	const auto slash = w.find('/');
 	const std::string_view host = w.substr(0, slash);
 	const bool v6 = host.find(':') != std::string_view::npos;
@@ -71,6 +75,12 @@ feed_result read_feed(const std::string& path, size_t max_bytes, size_t max_entr
 		r.file_error = "cannot read '" + path + "'";
 		return r;
 	}
+	return parse_feed(text, max_entries);
+}
+
+feed_result parse_feed(std::string_view text, size_t max_entries)
+{
+	feed_result r;
 	auto error = [&](uint32_t line, uint32_t column, std::string msg) {
 		if (r.errors.size() < max_reported_errors)
 			r.errors.push_back({line, column, std::move(msg)});

@@ -143,9 +143,10 @@ uint8_t set_bits_of(const ruleset& rs, T src, T dst)
 
 } // namespace
 
-address_feed read_address_feed(const std::string& path, const parse_options& opts)
+namespace {
+
+address_feed to_address_feed(detail::feed_result feed, const std::string& path)
 {
-	detail::feed_result feed = detail::read_feed(path, opts.max_set_file_bytes, opts.max_set_entries);
 	address_feed out;
 	auto error = [&](uint32_t line, uint32_t column, std::string message) {
 		diagnostic d;
@@ -169,6 +170,18 @@ address_feed read_address_feed(const std::string& path, const parse_options& opt
 	out.v6 = std::move(feed.addrs.v6);
 	out.entries = feed.entries;
 	return out;
+}
+
+} // namespace
+
+address_feed read_address_feed(const std::string& path, const parse_options& opts)
+{
+	return to_address_feed(detail::read_feed(path, opts.max_set_file_bytes, opts.max_set_entries), path);
+}
+
+address_feed parse_address_feed(std::string_view text, const std::string& name, const parse_options& opts)
+{
+	return to_address_feed(detail::parse_feed(text, opts.max_set_entries), name);
 }
 
 uint8_t set_bits_for(const ruleset& rs, uint32_t src, uint32_t dst) { return set_bits_of(rs, src, dst); }

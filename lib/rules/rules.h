@@ -219,6 +219,8 @@ struct address_feed {
 	std::vector<diagnostic> errors;
 };
 address_feed read_address_feed(const std::string& path, const parse_options& opts = {});
+// The same for a feed's text (errors name `name`): for tests and fuzzing.
+address_feed parse_address_feed(std::string_view text, const std::string& name, const parse_options& opts = {});
 
 // A key's set_bits for these addresses: bit i when set_tests[i] holds (a bisection per test). For the
 // tools (explain, classify) and tests; the data path asks lib/sets, which must answer the same.

@@ -82,6 +82,7 @@ struct feed_result {
 	std::string file_error;  // cannot open, too big: the file as a whole
 };
 feed_result read_feed(const std::string& path, size_t max_bytes, size_t max_entries);
+feed_result parse_feed(std::string_view text, size_t max_entries);
 
 // A rule's tuple fields as the parser evaluated them, before lower_match() makes its tuple_match.
 struct rule_fields {
