@@ -143,14 +143,24 @@ TEST_CASE("feed errors name the feed file, line and column, and the rules are re
 {
 	temp_dir d;
 	const std::string feed = d.write("feed.txt", "198.18.0.1\n  not-an-address\n198.18.0.0/33\n198.18.1.1 extra\n"
-	                                             "2001:2::zz\n198.18.2.1 ; fine\n");
+	                                             "2001:2:::1\n198.18.2.1 ; fine\n");
 	const auto r = parse_rules(d, "set f = file \"feed.txt\"\ndrop in from $f\n");
 	REQUIRE_FALSE(r.rules);
 	REQUIRE(r.errors.size() == 4);
 	CHECK(format(r.errors[0]) == feed + ":2:3: error: set 'f': expected an IPv4 or IPv6 address or CIDR, got 'not-an-address'");
 	CHECK(format(r.errors[1]) == feed + ":3:1: error: set 'f': invalid prefix length in '198.18.0.0/33' (expected /0 to /32)");
 	CHECK(format(r.errors[2]).starts_with(feed + ":4:12: error: set 'f': unexpected 'extra' after the address"));
-	CHECK(format(r.errors[3]) == feed + ":5:1: error: set 'f': invalid IPv6 address '2001:2::zz'");
+	CHECK(format(r.errors[3]) == feed + ":5:1: error: set 'f': invalid IPv6 address '2001:2:::1'");
+}
+
+TEST_CASE("a NUL inside a feed's address is an error, not the end of the address")
+{
+	temp_dir d;
+	d.write("feed.txt", std::string("198.18.0.1\0junk\n", 16));
+	const auto r = parse_rules(d, "set f = file \"feed.txt\"\ndrop in from $f\n");
+	REQUIRE(r.errors.size() == 1);
+	CHECK(r.errors[0].loc.line == 1);
+	CHECK(r.errors[0].message.starts_with("set 'f': expected an IPv4 or IPv6 address or CIDR"));
 }
 
 TEST_CASE("a feed with many bad lines reports the first twenty and counts the rest")
