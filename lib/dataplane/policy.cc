@@ -113,7 +113,9 @@ compile_result compile(rules::ruleset rs, uint64_t generation, uint32_t workers,
 			p->limiter_of[i] = slot;
 			rule_limiter& lim = p->limiters[slot];
 			lim.interval = std::max<uint64_t>(1, uint64_t(double(hz) * double(l->per) / double(l->rate)));
-			lim.tolerance = lim.interval * (l->burst - 1);
+			// Saturating: 1/h with a burst of 10^8 is 10^21 TSC ticks of tolerance, past 64 bits.
+			const u128 tolerance = u128(lim.interval) * (l->burst - 1);
+			lim.tolerance = tolerance > (UINT64_MAX >> 2) ? (UINT64_MAX >> 2) : uint64_t(tolerance);
 			if (l->per_source)
 				lim.meters = std::make_unique<std::atomic<uint64_t>[]>(rule_limiter::meter_slots);
 			for (rules::direction d : {rules::direction::in, rules::direction::out}) {
