@@ -30,6 +30,11 @@
 // with runtime::set_load, and changed with runtime::set_add, while a worker on a second lcore forwards
 // established flows, against pushing the whole rule set again; they run together, once.
 //
+// Cases add_to_scan and per_source_limit (dynamic.cc): established flows forwarded while a scan of 50K
+// sources fills a dynamic set through `add-to`, against the same flows without the scan; and a
+// `limit per-source` holding one SYN flooder to its rate while another source's connections all pass,
+// against a plain `limit` shared by every source.
+//
 // Pages: under --no-huge the EAL's memory (where rte_lpm lives) is 4 KiB pages; by default the process
 // runs with transparent huge pages disabled (PR_SET_THP_DISABLE) so ours gets 4 KiB pages too.
 // --pages thp lets ours have huge pages (rte_lpm would have them too with hugepages configured).
@@ -60,6 +65,7 @@
 #include "common/json.h"
 #include "common/stats.h"
 #include "common/timing.h"
+#include "dynamic.h"
 #include "live.h"
 #include "rules/match.h"
 #include "sets/prefix_set.h"
@@ -80,21 +86,28 @@ struct options {
 	int build_reps = 3;   // builds per side (median)
 	uint64_t seed = 1;
 	bool thp = false;
-	std::vector<std::string> cases = {"ipv4", "ipv6", "ipv6_2a00", "set_load_under_load", "set_add"};
+	std::vector<std::string> cases = {"ipv4",    "ipv6",        "ipv6_2a00",       "set_load_under_load",
+	                                  "set_add", "add_to_scan", "per_source_limit"};
 	bench::live::options live;
+	bench::dynamic::options dyn;
 };
 
 void usage()
 {
 	std::fprintf(stderr,
-	             "usage: bench-sets [--cases ipv4,ipv6,ipv6_2a00,set_load_under_load,set_add] [--prefixes4 N]\n"
-	             "                  [--prefixes6 N] [--queries N] [--burst N] [--passes N] [--build-reps N] [--seed N]\n"
-	             "                  [--pages 4k|thp] [--feed-entries N] [--loads N] [--pushes N] [--rules N]\n"
-	             "                  [--adds N] [--full]\n"
+	             "usage: bench-sets [--cases ipv4,ipv6,ipv6_2a00,set_load_under_load,set_add,add_to_scan,\n"
+	             "                  per_source_limit] [--prefixes4 N] [--prefixes6 N] [--queries N] [--burst N]\n"
+	             "                  [--passes N] [--build-reps N] [--seed N] [--pages 4k|thp] [--feed-entries N]\n"
+	             "                  [--loads N] [--pushes N] [--rules N] [--adds N] [--scan-sources N]\n"
+	             "                  [--scan-share F] [--scan-rounds N] [--scan-window S] [--fill-max S]\n"
+	             "                  [--flood-pps N] [--innocent-cps N] [--limit-window S] [--full]\n"
 	             "  default: 250K IPv4 and 100K IPv6 prefixes, 1M queries, bursts of 32, 7 lookup passes and 3 builds\n"
-	             "  a side; a 1M-entry feed loaded 5 times against 3 rule pushes, 200 set adds; about 40 s.\n"
+	             "  a side; a 1M-entry feed loaded 5 times against 3 rule pushes, 200 set adds; a scan of 50K\n"
+	             "  sources at 3%% of the packets, 3 pairs of 0.5 s windows; a 500K SYN/s flood against a\n"
+	             "  per-source limit and a shared one, 1.5 s each; about 40 s.\n"
 	             "  --full: 1M IPv4 prefixes, 11 passes and 5 builds (rte_lpm built once: its add is quadratic in\n"
-	             "  the prefixes of one length, 1-3 minutes for 1M), 10 loads and 6 pushes; about 3 minutes.\n");
+	             "  the prefixes of one length, 1-3 minutes for 1M), 10 loads and 6 pushes, 6 scan rounds of 1 s,\n"
+	             "  5 s limit windows; about 3 minutes.\n");
 }
 
 bool parse_args(int argc, char** argv, options& o)
@@ -128,12 +141,34 @@ bool parse_args(int argc, char** argv, options& o)
 			o.live.filler_rules = uint32_t(std::max(0, std::atoi(a.value())));
 		else if (a.option("--adds"))
 			o.live.adds = uint32_t(std::max(1, std::atoi(a.value())));
+		else if (a.option("--scan-sources"))
+			o.dyn.scan_sources = uint32_t(std::clamp(std::atoll(a.value()), 1LL, 5'000'000LL));
+		else if (a.option("--scan-share"))
+			o.dyn.scan_share = std::clamp(std::atof(a.value()), 0.001, 0.5);
+		else if (a.option("--scan-rounds"))
+			o.dyn.rounds = uint32_t(std::max(1, std::atoi(a.value())));
+		else if (a.option("--scan-window"))
+			o.dyn.window_s = std::max(0.05, std::atof(a.value()));
+		else if (a.option("--fill-max"))
+			o.dyn.fill_max_s = std::max(0.1, std::atof(a.value()));
+		else if (a.option("--flood-pps"))
+			o.dyn.flood_pps = std::max(1.0, std::atof(a.value()));
+		else if (a.option("--innocent-cps"))
+			o.dyn.innocent_cps = std::max(0.1, std::atof(a.value()));
+		else if (a.option("--limit-window"))
+			o.dyn.limit_window_s = std::max(0.1, std::atof(a.value()));
 		else if (a.flag("--full"))
-			o.prefixes4 = 1000000, o.passes = 11, o.build_reps = 5, o.live.loads = 10, o.live.pushes = 6;
+			o.prefixes4 = 1000000, o.passes = 11, o.build_reps = 5, o.live.loads = 10, o.live.pushes = 6,
+			o.dyn.rounds = 6, o.dyn.window_s = 1.0, o.dyn.limit_window_s = 5.0;
 		else {
 			usage();
 			return false;
 		}
+	}
+	// add_to_scan holds each of its two captures in mbufs of 384 bytes.
+	if (double(o.dyn.scan_sources) / o.dyn.scan_share > 8e6) {
+		std::fprintf(stderr, "bench-sets: --scan-sources / --scan-share above 8M packets a capture (6 GB of mbufs)\n");
+		return false;
 	}
 	return true;
 }
@@ -644,7 +679,8 @@ int main(int argc, char** argv)
 	if (!o.thp && prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) != 0)
 		std::fprintf(stderr, "bench-sets: cannot disable transparent huge pages; ours may use them\n");
 
-	static const std::unordered_set<std::string> known = {"ipv4", "ipv6", "ipv6_2a00", "set_load_under_load", "set_add"};
+	static const std::unordered_set<std::string> known = {"ipv4",    "ipv6",        "ipv6_2a00",       "set_load_under_load",
+	                                                      "set_add", "add_to_scan", "per_source_limit"};
 	for (const std::string& name : o.cases) {
 		if (!known.count(name)) {
 			std::fprintf(stderr, "bench-sets: unknown case '%s'\n", name.c_str());
@@ -652,8 +688,11 @@ int main(int argc, char** argv)
 		}
 		o.live.run_load = o.live.run_load || name == "set_load_under_load";
 		o.live.run_add = o.live.run_add || name == "set_add";
+		o.dyn.run_scan = o.dyn.run_scan || name == "add_to_scan";
+		o.dyn.run_limit = o.dyn.run_limit || name == "per_source_limit";
 	}
 	o.live.seed = o.seed;
+	o.dyn.seed = o.seed;
 
 	bench::eal_config eal;
 	eal.program = "bench-sets";
@@ -666,16 +705,27 @@ int main(int argc, char** argv)
 		eal.lcores = live_env.lcores;
 		eal.vdevs = live_env.vdevs;
 	}
+	bench::dynamic::environment dyn_env;
+	if (o.dyn.run_scan || o.dyn.run_limit) {
+		eal.lcores = "0-1";
+		dyn_env = bench::dynamic::prepare(o.dyn);
+		eal.vdevs.insert(eal.vdevs.end(), dyn_env.vdevs.begin(), dyn_env.vdevs.end());
+		eal.memory_mb += dyn_env.memory_mb;
+	}
 	if (!bench::start_eal(eal)) {
 		if (live)
 			unlink(live_env.capture.c_str());
+		dyn_env.remove_captures();
 		return 1;
 	}
 
 	uint64_t sink = 0;
 	bool ok = true;
 	bool live_done = false;
+	std::unordered_set<std::string> done;
 	for (const std::string& name : o.cases) {
+		if (!done.insert(name).second)
+			continue;
 		const auto t0 = bench::clock_type::now();
 		if (name == "set_load_under_load" || name == "set_add") {
 			if (live_done)  // both cases come from one run
@@ -683,6 +733,13 @@ int main(int argc, char** argv)
 			live_done = true;
 			ok = bench::live::run(o.live, live_env) && ok;
 			std::fprintf(stderr, "bench-sets: set_load_under_load/set_add in %.1f s\n", seconds_since(t0));
+			continue;
+		}
+		if (name == "add_to_scan" || name == "per_source_limit") {
+			ok = (name == "add_to_scan" ? bench::dynamic::run_add_to_scan(o.dyn, dyn_env)
+			                            : bench::dynamic::run_per_source_limit(o.dyn)) &&
+			     ok;
+			std::fprintf(stderr, "bench-sets: %s in %.1f s\n", name.c_str(), seconds_since(t0));
 			continue;
 		}
 		case_result c;
