@@ -251,12 +251,14 @@ int cmd_explain(const arguments& args, const options& o, streams io)
 	const uint32_t id = lookup(*fast.built.classifier, *rs, f);
 	const uint32_t ref = lookup(*reference.built.classifier, *rs, f);
 
+	const uint8_t set_bits = f.v6 ? rules::set_bits_for(*rs, f.src, f.dst)
+	                              : rules::set_bits_for(*rs, uint32_t(f.src), uint32_t(f.dst));
 	io.out << "flow:    " << rules::format(f) << "\n";
 	if (o.verbose) {
 		for (uint32_t i : fast.ids) {
 			if (i == ref)
 				break;
-			const auto e = rules::explain(rs->rules[i], f);
+			const auto e = rules::explain(rs->rules[i], f, set_bits);
 			io.out << "skipped: " << where(rs->rules[i]) << ": " << rs->rules[i].text << "\n         ("
 			          << (e.reasons.empty() ? "" : e.reasons.back()) << ")\n";
 		}
@@ -266,7 +268,7 @@ int cmd_explain(const arguments& args, const options& o, streams io)
 		          << rules::direction_name(f.dir) << ": no rule matched)\n";
 	} else {
 		const auto& r = rs->rules[id];
-		const auto e = rules::explain(r, f);
+		const auto e = rules::explain(r, f, set_bits);
 		io.out << "verdict: "
 		          << (r.payload.empty() ? std::string(rules::action_name(r.act)) : std::string("decided by the payload (see below)"))
 		          << (r.log ? " (logged)" : "") << "\n"

@@ -76,6 +76,8 @@ std::string ascii(std::string_view s)
 
 std::string string_field(const json& req, const char* key)
 {
+	if (!req.contains(key))
+		throw bad_field{std::string("missing \"") + key + "\" (a string)"};
 	const json& v = req.at(key);
 	if (!v.is_string())
 		throw bad_field{std::string("\"") + key + "\" must be a string"};

@@ -111,6 +111,7 @@ std::string ruleset_digest(const rules::ruleset& rs)
 			f.number(r.limit->rate);
 			f.number(r.limit->per);
 			f.number(r.limit->burst);
+			f.number(uint8_t(r.limit->per_source));
 		}
 		f.number(uint64_t(r.payload.size()));
 		for (const auto& c : r.payload) {

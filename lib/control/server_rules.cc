@@ -41,19 +41,28 @@ json rule_summary(const rules::rule& r, uint32_t index)
 	return j;
 }
 
-uint32_t classify_one(const classify::classifier& c, const rules::ruleset& rs, const rules::flow_tuple& f)
+// The key's set bits from the policy's live sets, as the data path computes them (not the files'
+// contents: `portcullis set` and add-to may have changed the sets since).
+uint8_t live_set_bits(const dataplane::compiled_policy& pol, const rules::flow_tuple& f)
+{
+	if (!pol.tests_sets())
+		return 0;
+	return f.v6 ? pol.set_bits(f.src, f.dst) : pol.set_bits(uint32_t(f.src), uint32_t(f.dst));
+}
+
+uint32_t classify_one(const classify::classifier& c, uint8_t set_bits, const rules::flow_tuple& f)
 {
 	uint32_t result = classify::no_match;
 	if (f.v6) {
 		classify::key_v6 k{};
 		k.src = f.src, k.dst = f.dst, k.sport = f.sport, k.dport = f.dport, k.proto = f.proto, k.tcp_flags = f.tcp_flags;
-		k.set_bits = rules::set_bits_for(rs, f.src, f.dst);
+		k.set_bits = set_bits;
 		c.classify(&k, 1, &result);
 	} else {
 		classify::key_v4 k{};
 		k.src = uint32_t(f.src), k.dst = uint32_t(f.dst), k.sport = f.sport, k.dport = f.dport, k.proto = f.proto,
 		k.tcp_flags = f.tcp_flags;
-		k.set_bits = rules::set_bits_for(rs, uint32_t(f.src), uint32_t(f.dst));
+		k.set_bits = set_bits;
 		c.classify(&k, 1, &result);
 	}
 	return result;
@@ -139,11 +148,12 @@ json server::cmd_explain(const parsed_request& req)
 	const dataplane::compiled_policy& pol = rt_.policy();
 	const auto& rs = pol.rules;
 	// The data path's own classifier decides; the rule-by-rule walk explains and double-checks it.
-	const uint32_t id = classify_one(*pol.classifier[size_t(f.dir)], pol.rules, f);
+	const uint8_t set_bits = live_set_bits(pol, f);
+	const uint32_t id = classify_one(*pol.classifier[size_t(f.dir)], set_bits, f);
 	json skipped = json::array();
 	uint32_t reference = classify::no_match;
 	for (uint32_t i : rules::rules_for(rs, f.dir)) {
-		const auto e = rules::explain(rs.rules[i], f);
+		const auto e = rules::explain(rs.rules[i], f, set_bits);
 		if (e.matched) {
 			reference = i;
 			break;
@@ -165,7 +175,7 @@ json server::cmd_explain(const parsed_request& req)
 		r["verdict"] = rules::action_name(rule.act);
 		r["default"] = false;
 		r["rule"] = rule_summary(rule, id);
-		r["reasons"] = rules::explain(rule, f).reasons;
+		r["reasons"] = rules::explain(rule, f, set_bits).reasons;
 	}
 	r["skipped"] = std::move(skipped);
 	if (id != reference) {

@@ -352,8 +352,11 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			else
 				free_cls.classify(&k4[d][miss[x].pos], 1, &rule);
 		}
-		// A limited rule over its rate does not match: the flow goes on to the rules after it.
-		while (rule != classify::no_match && !pol->limiter_of.empty()) {
+		// A limited rule over its rate does not match: the flow goes on to the rules after it. Limits and
+		// add-to count flows: a packet that can open none (a stray ACK, an ICMP error) takes no token and
+		// adds nothing, or unsolicited ACKs could drain every limit and fill every set.
+		const bool opens = !p.is_icmp_error() && flow::can_open(segment_of(p), config_.tcp_loose_pickup);
+		while (opens && rule != classify::no_match && !pol->limiter_of.empty()) {
 			const uint32_t slot = pol->limiter_of[rule];
 			// The source's hash for per-source meters: the IPv4 address, or an IPv6 address's /64.
 			const uint64_t source = p.family == 6 ? uint64_t(p.src.v6 >> 64) : uint64_t(p.src.v4);
@@ -377,13 +380,19 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 				log_.push({now, p.src.v6, p.dst.v6, p.sport, p.dport, p.family, p.proto, uint8_t(d),
 				           uint8_t(act == rules::action::allow ? 0 : act == rules::action::drop ? 1 : 2), rule,
 				           pol->generation});
-			if (const auto& add = pol->rules.rules[rule].add_to) {
+			if (const auto& add = pol->rules.rules[rule].add_to; add && opens) {
+				// An address already in the set is not queued again: during a scan the known scanners'
+				// every SYN would otherwise fill the ring ahead of the new ones (its timeout runs from the
+				// add that put it there).
 				const bool v6 = p.family == 6;
 				const auto& a = add->dst ? p.dst : p.src;
-				if (set_adds_.push({pol->generation, v6 ? a.v6 : u128(a.v4), add->set, add->timeout_s, uint8_t(v6)}))
-					counters_.set_adds++;
-				else
-					counters_.set_adds_lost++;
+				const sets::live_set& set = *pol->sets[add->set];
+				if (!(v6 ? set.contains(a.v6) : set.contains(a.v4))) {
+					if (set_adds_.push({pol->generation, v6 ? a.v6 : u128(a.v4), add->set, add->timeout_s, uint8_t(v6)}))
+						counters_.set_adds++;
+					else
+						counters_.set_adds_lost++;
+				}
 			}
 		}
 		if (act == rules::action::drop) {

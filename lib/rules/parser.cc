@@ -524,6 +524,9 @@ void parser::rule_statement()
 			validate_pattern(c.any_of[0], pattern_modes(proto));
 	if (r.add_to && !r.payload.empty())
 		fail(act, "add-to does not go with payload conditions: it acts on a flow's first packet, before any payload");
+	if ((src_set.set || dst_set.set) && !r.payload.empty())
+		fail(act, "a set from a file (or dynamic, or country) does not go with payload conditions: payload rules "
+		          "are matched on the flow's tuple alone");
 	if (r.limit && !r.payload.empty())
 		fail(act, "limit does not go with payload conditions: it counts flows at their first packet, before any payload");
 

@@ -227,7 +227,7 @@ std::string format(const flow_tuple& f)
 	return s;
 }
 
-match_explanation explain(const rule& r, const flow_tuple& f)
+match_explanation explain(const rule& r, const flow_tuple& f, uint8_t set_bits)
 {
 	match_explanation e;
 	auto step = [&](bool ok, std::string what, const std::string& value, const std::string& written) {
@@ -260,6 +260,14 @@ match_explanation explain(const rule& r, const flow_tuple& f)
 	if (!step(in_set(r.match.dport, f.dport), icmp ? "code" : "dport", std::to_string(f.dport),
 	          icmp ? (r.written.icmp_code.empty() ? "any" : r.written.icmp_code) : r.written.dport))
 		return e;
+	if (r.match.set_bits_mask) {
+		const bool ok = (set_bits & r.match.set_bits_mask) == r.match.set_bits_value;
+		e.reasons.push_back(std::string("sets: ") + (ok ? "the addresses are " : "an address is not ") +
+		                    "in or out of the rule's sets as it asks (from " + r.written.src + ", to " +
+		                    r.written.dst + ")");
+		if (!ok)
+			return e;
+	}
 	if (r.match.tcp_flags_mask) {
 		const bool ok = (f.tcp_flags & r.match.tcp_flags_mask) == r.match.tcp_flags_value;
 		e.reasons.push_back("flags " + format_tcp_flags(f.tcp_flags) + (ok ? " match " : " do not match ") +

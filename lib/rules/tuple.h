@@ -47,6 +47,8 @@ struct match_explanation {
 	bool matched = false;
 	std::vector<std::string> reasons;
 };
-match_explanation explain(const rule& r, const flow_tuple& f);
+// set_bits: the flow's key bits for the rule set's file-set tests (rules.h set_bits_for, or the data
+// path's live sets); a rule that tests a set is judged on them.
+match_explanation explain(const rule& r, const flow_tuple& f, uint8_t set_bits = 0);
 
 } // namespace portcullis::rules

@@ -63,6 +63,12 @@ live_set::retired live_set::publish()
 	v->deleted4 = prefix_set4::build(narrow(deleted4_));
 	v->deleted6 = prefix_set6::build(deleted6_);
 	++counters_.versions;
+	// Every change publishes, so the earliest expiry is found here once per change rather than by the
+	// control loop's every round.
+	next_expiry_ = 0;
+	for (const auto& [key, e] : adds_)
+		if (e.expires_ms != 0 && (next_expiry_ == 0 || e.expires_ms < next_expiry_))
+			next_expiry_ = e.expires_ms;
 	return retired(current_.exchange(v.release(), std::memory_order_acq_rel));
 }
 
@@ -80,8 +86,11 @@ void live_set::remove(bool v6, u128 lo, u128 hi)
 		it = adds_.erase(it);
 		if (e.lo < lo)
 			adds_.emplace(std::pair{v6, e.lo}, timed_range{v6, e.lo, lo - 1, e.expires_ms, e.seq});
-		if (e.hi > hi)
+		if (e.hi > hi) {
+			// The upper piece has a key of its own: give it an order entry, or it could never be evicted.
 			it = adds_.emplace(std::pair{v6, hi + 1}, timed_range{v6, hi + 1, e.hi, e.expires_ms, e.seq}).first;
+			add_order_.emplace_back(e.seq, std::pair{v6, hi + 1});
+		}
 	}
 }
 
@@ -174,15 +183,6 @@ live_set::retired live_set::expire(uint64_t now_ms)
 		return nullptr;
 	counters_.expiries += before - adds_.size();
 	return publish();
-}
-
-uint64_t live_set::next_expiry() const
-{
-	uint64_t next = 0;
-	for (const auto& [key, e] : adds_)
-		if (e.expires_ms != 0 && (next == 0 || e.expires_ms < next))
-			next = e.expires_ms;
-	return next;
 }
 
 size_t live_set::memory_bytes() const

@@ -90,7 +90,7 @@ public:
 	// Drops the adds that expired at now_ms; null when none did (nothing published).
 	retired expire(uint64_t now_ms);
 	// The earliest expiry among the adds, 0 when none expires.
-	uint64_t next_expiry() const;
+	uint64_t next_expiry() const { return next_expiry_; }
 
 	using add_map = std::map<std::pair<bool, u128>, timed_range>;  // by (v6, lo); disjoint
 	const add_map& adds() const { return adds_; }
@@ -114,6 +114,7 @@ private:
 	add_map adds_;
 	std::deque<std::pair<uint64_t, std::pair<bool, u128>>> add_order_;  // (seq, key); stale pairs skipped
 	uint64_t next_seq_ = 1;
+	uint64_t next_expiry_ = 0;
 	size_t max_adds_;
 	std::vector<value_range<u128>> deleted4_, deleted6_;  // normalized
 	std::atomic<const set_version*> current_{nullptr};

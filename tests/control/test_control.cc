@@ -652,6 +652,15 @@ TEST_CASE("file sets change at run time: add, timeout, del, load, flush, without
 	CHECK(r["set"]["adds"] == 1);
 	CHECK(!d.passes_in(40001, 22));  // a new flow from the added address
 	CHECK(d.passes_in(40000, 22));   // the open flow is kept
+	// explain judges with the live set, as the data path does, and agrees with its own walk.
+	r = d.ask({{"v", 1}, {"cmd", "explain"}, {"flow", "tcp 198.18.0.5:40001 -> 198.18.1.10:22 in"}});
+	REQUIRE(r["ok"] == true);
+	CHECK(r["verdict"] == "drop");
+	CHECK(r["rule"]["line"] == 3);
+	r = d.ask({{"v", 1}, {"cmd", "explain"}, {"flow", "tcp 198.18.0.6:40001 -> 198.18.1.10:22 in"}});
+	REQUIRE(r["ok"] == true);
+	CHECK(r["verdict"] == "allow");
+	CHECK(r["skipped"][0]["reason"].get<std::string>().starts_with("sets: an address is not"));
 	CHECK(set({{"op", "list"}})["sets"][0]["hits"] == 1);
 
 	REQUIRE(set({{"op", "del"}, {"set", "bl"}, {"address", "198.18.0.0/24"}})["ok"] == true);
@@ -697,6 +706,9 @@ TEST_CASE("file sets change at run time: add, timeout, del, load, flush, without
 	CHECK(set({{"op", "load"}, {"set", "bl"}, {"path", "relative.txt"}})["code"] == "bad_request");
 	CHECK(set({{"op", "del"}, {"set", "bl"}, {"address", "198.18.0.5"}, {"timeout_s", 5}})["code"] == "bad_request");
 	CHECK(set({{"op", "explode"}})["code"] == "bad_request");
+	CHECK(set({{"op", "show"}})["code"] == "bad_request");  // no "set": answered, not a crash
+	CHECK(set({{"op", "add"}, {"set", "bl"}})["code"] == "bad_request");
+	CHECK(set({{"op", "load"}, {"set", "bl"}})["code"] == "bad_request");
 	CHECK(d.passes_in(40008, 22));
 
 	// The CLI: durations, errors before asking, what show prints.

@@ -277,12 +277,17 @@ TEST_CASE("a rule over its rate limit does not match: the flow goes on to the ne
 	pipeline pl("default in drop\n"
 	            "allow in tcp to any port ssh limit 2/h burst 2\n"
 	            "reject in tcp to any port ssh\n");
+	// Stray ACKs open nothing and take no token (they still meet the rules: the limited one allows, and a
+	// mid-stream packet of no flow is dropped as ever).
+	for (uint16_t i = 0; i < 5; ++i)
+		CHECK(pl.send(outside, tcp4(client, uint16_t(45000 + i), server, 22, A, 5, 5)).to_inside.empty());
+	CHECK(pl.policy().total(0).over_limit == 0);
 	CHECK(pl.send(outside, tcp4(client, 40000, server, 22, S, 100)).to_inside.size() == 1);
 	CHECK(pl.send(outside, tcp4(client, 40001, server, 22, S, 100)).to_inside.size() == 1);
 	auto r = pl.send(outside, tcp4(client, 40002, server, 22, S, 100));
 	CHECK(r.to_inside.empty());
 	CHECK(r.to_outside.size() == 1);  // the RST of the reject rule, not the silent default
-	CHECK(pl.policy().total(0).packets == 2);
+	CHECK(pl.policy().total(0).packets == 7);  // the five ACKs matched it too, and opened nothing
 	CHECK(pl.policy().total(0).over_limit == 1);
 	CHECK(pl.policy().total(1).packets == 1);
 	// Packets of the admitted flows are not counted against the limit.

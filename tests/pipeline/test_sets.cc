@@ -20,7 +20,7 @@ constexpr uint32_t listed = 0xC6120105;    // 198.18.1.5, in the feed's 198.18.1
 constexpr uint32_t listed2 = 0xC6130000;   // 198.19.0.0, in the feed's 198.19.0.0/16
 constexpr uint32_t clean = 0xC6120205;     // 198.18.2.5, not listed
 constexpr uint32_t web = 0xC612640A;       // 198.18.100.10, inside
-constexpr uint8_t S = 0x02, SA = 0x12;
+constexpr uint8_t S = 0x02, A = 0x10, SA = 0x12;
 
 struct feed_file {
 	std::string path = "/tmp/portcullis-test-sets-" + std::to_string(getpid()) + ".netset";
@@ -105,4 +105,8 @@ TEST_CASE("an add-to rule queues the scanner's address for its set, once per dec
 	CHECK(pl.send(outside, tcp4(listed, 40002, web, 22, S, 1)).to_inside.empty());
 	CHECK(pl.send(outside, tcp4(clean, 40001, web, 22, S, 1)).to_inside.size() == 1);
 	CHECK(pl.policy().total(1).packets == 1);
+	// A scanner already in the set is not queued again, and a stray ACK queues nothing.
+	CHECK(pl.send(outside, tcp4(listed, 40003, web, 23, S, 1)).to_inside.empty());
+	CHECK(pl.send(outside, tcp4(clean, 40004, web, 23, A, 1, 1)).to_inside.empty());
+	CHECK(pl.worker().counters().set_adds == 2);
 }

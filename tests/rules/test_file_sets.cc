@@ -289,6 +289,8 @@ TEST_CASE("add-to and dynamic set errors")
 	      "t.rules:2:27: error: invalid timeout '2y' (expected 1s to 366d, e.g. 90s, 15m, 1h, 7d)");
 	CHECK(first("set s = dynamic\ndrop in add-to $s timeout 367d\n").starts_with("t.rules:2:27: error: invalid timeout"));
 	CHECK(first("set s = dynamic\ndrop in add-to $s add-to $s\n") == "t.rules:2:19: error: duplicate 'add-to' in one rule");
+	CHECK(first("set s = dynamic\ndrop in tcp from $s content \"x\"\n")
+	          .starts_with("t.rules:2:1: error: a set from a file (or dynamic, or country) does not go with payload"));
 }
 
 } // namespace portcullis::rules::test

@@ -139,3 +139,15 @@ TEST_CASE("a batch of adds is one version")
 	CHECK_FALSE(s.contains(ip4(198, 18, 6, 0) + 500));
 	CHECK(s.add_batch({}) == nullptr);
 }
+
+TEST_CASE("the pieces an add splits stay evictable, so a full set keeps its bound")
+{
+	live_set s("mixed", {}, {}, 0, 4);
+	s.add(false, ip4(198, 18, 7, 0), ip4(198, 18, 7, 255), 0);
+	for (uint32_t i = 1; i < 200; i += 2) {
+		s.add(false, ip4(198, 18, 7, i), ip4(198, 18, 7, i), 0);
+		REQUIRE(s.adds().size() <= 4);
+	}
+	CHECK(s.contains(ip4(198, 18, 7, 199)));  // the newest stays
+	CHECK(s.counters().evicted > 90);
+}
