@@ -309,23 +309,10 @@ csv_result read_country_csv(const std::string& path, std::vector<wanted_code>& c
                             size_t max_entries)
 {
 	csv_result r;
-	std::error_code ec;
-	const auto size = std::filesystem::file_size(path, ec);
-	if (ec) {
-		r.file_error = "cannot read '" + path + "': " + ec.message();
+	std::string text;
+	r.file_error = read_bounded_file(path, max_bytes, text);
+	if (!r.file_error.empty())
 		return r;
-	}
-	if (size > max_bytes) {
-		r.file_error = "'" + path + "' is " + std::to_string(size) + " bytes, more than the limit of " +
-		               std::to_string(max_bytes);
-		return r;
-	}
-	std::string text(size, '\0');
-	std::ifstream in(path, std::ios::binary);
-	if (!in.read(text.data(), std::streamsize(size))) {
-		r.file_error = "cannot read '" + path + "'";
-		return r;
-	}
 	auto error = [&](uint32_t line, uint32_t column, std::string msg) {
 		if (r.errors.size() < max_reported_errors)
 			r.errors.push_back({line, column, std::move(msg)});
@@ -460,15 +447,7 @@ void parser::country_set(named_set& s, std::string_view set)
 		if (at_end() || (peek().kind != token_kind::string && peek().kind != token_kind::bad_string))
 			fail(at_end() ? file_->tokens[pos_ - 1] : peek(), "expected a CSV file name in quotes after 'from', got " + got());
 		const token& name = next();
-		if (name.kind == token_kind::bad_string)
-			fail(name, "missing closing '\"' after the file name");
-		const std::filesystem::path given(std::string(name.text));
-		if (!given.is_absolute() && opts_.max_include_depth == 0)
-			fail(name, "a set file must be an absolute path here: this rule set is one self-contained text (from etcd, "
-			           "say) with no directory of its own");
-		s.file = given.is_absolute()
-			? given.string()
-			: (std::filesystem::path(file_->path).parent_path() / given).lexically_normal().string();
+		s.file = set_file_path(name);
 		csv_result csv = read_country_csv(s.file, codes, opts_.max_set_file_bytes, opts_.max_set_entries);
 		if (!csv.file_error.empty())
 			fail(name, set_name + ": " + csv.file_error);

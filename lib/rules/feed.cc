@@ -55,24 +55,27 @@ std::optional<std::string> parse_entry(std::string_view w, addr_set& out)
 
 } // namespace
 
-feed_result read_feed(const std::string& path, size_t max_bytes, size_t max_entries)
+std::string read_bounded_file(const std::string& path, size_t max_bytes, std::string& text)
 {
-	feed_result r;
 	std::error_code ec;
 	const auto size = std::filesystem::file_size(path, ec);
-	if (ec) {
-		r.file_error = "cannot read '" + path + "': " + ec.message();
-		return r;
-	}
-	if (size > max_bytes) {
-		r.file_error = "'" + path + "' is " + std::to_string(size) + " bytes, more than the limit of " +
-		               std::to_string(max_bytes);
-		return r;
-	}
-	std::string text(size, '\0');
+	if (ec)
+		return "cannot read '" + path + "': " + ec.message();
+	if (size > max_bytes)
+		return "'" + path + "' is " + std::to_string(size) + " bytes, more than the limit of " + std::to_string(max_bytes);
+	text.assign(size, '\0');
 	std::ifstream in(path, std::ios::binary);
-	if (!in.read(text.data(), std::streamsize(size))) {
-		r.file_error = "cannot read '" + path + "'";
+	if (!in.read(text.data(), std::streamsize(size)))
+		return "cannot read '" + path + "'";
+	return {};
+}
+
+feed_result read_feed(const std::string& path, size_t max_bytes, size_t max_entries)
+{
+	std::string text;
+	if (std::string error = read_bounded_file(path, max_bytes, text); !error.empty()) {
+		feed_result r;
+		r.file_error = std::move(error);
 		return r;
 	}
 	return parse_feed(text, max_entries);

@@ -232,6 +232,21 @@ void parser::set_statement()
 	sets_.emplace(std::string(name.text), std::move(s));
 }
 
+// The file a set names in quotes (`file "PATH"`, `from "CSV"`): relative to the rule file's directory;
+// only absolute in a self-contained rule set, which has no directory.
+std::string parser::set_file_path(const token& name)
+{
+	if (name.kind == token_kind::bad_string)
+		fail(name, "missing closing '\"' after the file name");
+	const std::filesystem::path given(std::string(name.text));
+	if (!given.is_absolute() && opts_.max_include_depth == 0)
+		fail(name, "a set file must be an absolute path here: this rule set is one self-contained text (from etcd, "
+		           "say) with no directory of its own");
+	return given.is_absolute()
+		? given.string()
+		: (std::filesystem::path(file_->path).parent_path() / given).lexically_normal().string();
+}
+
 // set NAME = file "PATH": reads the feed now; a rule that tests the set later moves it into the ruleset.
 void parser::file_set(named_set& s, std::string_view set)
 {
@@ -239,16 +254,8 @@ void parser::file_set(named_set& s, std::string_view set)
 	if (at_end() || (peek().kind != token_kind::string && peek().kind != token_kind::bad_string))
 		fail(at_end() ? kw : peek(), "expected a file name in quotes after 'file', got " + got());
 	const token& name = next();
-	if (name.kind == token_kind::bad_string)
-		fail(name, "missing closing '\"' after the file name");
-	const std::filesystem::path given(std::string(name.text));
-	if (!given.is_absolute() && opts_.max_include_depth == 0)
-		fail(name, "a set file must be an absolute path here: this rule set is one self-contained text (from etcd, "
-		           "say) with no directory of its own");
 	s.is_file = true;
-	s.file = given.is_absolute()
-		? given.string()
-		: (std::filesystem::path(file_->path).parent_path() / given).lexically_normal().string();
+	s.file = set_file_path(name);
 	feed_result feed = read_feed(s.file, opts_.max_set_file_bytes, opts_.max_set_entries);
 	const std::string set_name = "set '" + std::string(set) + "'";
 	if (!feed.file_error.empty())

@@ -83,6 +83,8 @@ struct feed_result {
 };
 feed_result read_feed(const std::string& path, size_t max_bytes, size_t max_entries);
 feed_result parse_feed(std::string_view text, size_t max_entries);
+// The whole file into text, refused past max_bytes; the error message, or empty.
+std::string read_bounded_file(const std::string& path, size_t max_bytes, std::string& text);
 
 // A rule's tuple fields as the parser evaluated them, before lower_match() makes its tuple_match.
 struct rule_fields {
@@ -162,6 +164,7 @@ private:
 	void set_statement();
 	void file_set(named_set& s, std::string_view set);
 	void dynamic_set(named_set& s);
+	std::string set_file_path(const token& name);
 	// country.cc: set NAME = country { CC, ... } [from "CSV"]: a large set like a file set.
 	void country_set(named_set& s, std::string_view set);
 	void rule_statement();
