@@ -227,8 +227,10 @@ double time_ours(const flow::flow_table& t, const stream& s, uint32_t burst, loo
 	flow_entry* found[RTE_HASH_LOOKUP_BULK_MAX];
 	uint64_t hits = 0;
 	const double secs = bench::time_bursts(s.keys.size(), burst, [&](size_t base, uint32_t m) {
-		for (uint32_t i = 0; i < m; ++i)
+		for (uint32_t i = 0; i < m; ++i) {
 			hashes[i] = flow::hash_key(s.keys[base + i]);
+			t.prefetch(hashes[i]);
+		}
 		t.lookup_burst(&s.keys[base], hashes, m, found);
 		for (uint32_t i = 0; i < m; ++i) {
 			if (!found[i])

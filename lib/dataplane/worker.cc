@@ -191,6 +191,7 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		} else {
 			hashes[m] = key_of(p, keys[m], reversed[m]);
 		}
+		table_.prefetch(hashes[m]);
 		which[m] = uint8_t(i);
 		++m;
 	}

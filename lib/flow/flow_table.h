@@ -9,8 +9,10 @@
 //
 // Layout: buckets of one cache line: ten 16-bit signatures side by side, an overflow count, and ten
 // 32-bit slots (entry index, 24 bits, and the entry's generation, 8 bits; 0 is empty). A key lives in its
-// primary bucket while that has room, else in its secondary one, and the primary then counts it in its
-// overflow; a lookup reads the secondary only when that count is not zero. So a miss costs one bucket
+// primary bucket while that has room, else in its secondary one, and the primary then counts it in the
+// one of its eight overflow counters that three bits of the key's hash pick; a lookup reads the
+// secondary only when its own counter is not zero (one miss in eight of those a single count sent
+// there). Callers prefetch a key's bucket as they hash it (prefetch()). So a miss costs one bucket
 // line and two SIMD compares of the signatures, not two lines (rte_hash and VPP's bihash read both). One
 // bucket per six flows of capacity (11 bytes a flow): at capacity a bucket holds six keys on average and
 // about 4% of buckets overflow. 16-bit signatures, not 8: with twelve 8-bit ones a miss in a 90%-full
@@ -118,6 +120,10 @@ public:
 	// ---- owner worker ----
 	// found[i] = the entry of keys[i], or nullptr. hashes[i] = hash_key(keys[i]).
 	void lookup_burst(const flow_key* keys, const uint64_t* hashes, uint32_t n, flow_entry** found) const;
+	// Starts fetching the bucket a lookup of this hash reads first. A caller that hashes a burst's keys one
+	// by one calls it with each hash as it is made, so that the fetches overlap the hashing (and parsing)
+	// of the rest of the burst instead of starting in lookup_burst.
+	void prefetch(uint64_t hash) const { __builtin_prefetch(&buckets_[primary(hash)]); }
 	flow_entry* lookup(const flow_key& key, uint64_t hash) const;
 	// A zeroed entry holding key, with created = last_seen = now and a fresh generation, visible to
 	// lookups; nullptr when refused (see full_policy). The caller fills in state and the rest.
@@ -176,13 +182,25 @@ private:
 	static constexpr uint32_t bucket_slots = 10;
 	struct alignas(64) bucket {
 		uint16_t sig[bucket_slots];       // signature of the key in each slot; stale when the slot is empty
-		std::atomic<uint32_t> overflow;   // keys of this primary bucket living in their secondary one
+		// Keys of this primary bucket living in their secondary one, in eight 4-bit counters by
+		// overflow_group of their hash; a counter that reaches 15 stays there (see overflow_add).
+		std::atomic<uint32_t> overflow;
 		std::atomic<uint32_t> slots[bucket_slots];  // index | generation << 24; 0 is empty
 	};
 	static_assert(sizeof(bucket) == 64 && offsetof(bucket, slots) == 24);
 	static uint32_t slot_index(uint32_t w) { return w & max_table_capacity; }
 	static uint8_t slot_generation(uint32_t w) { return uint8_t(w >> 24); }
 	static uint16_t tag_of(uint64_t hash) { return uint16_t(hash); }
+	// The overflow counter a key's hash uses: bits 32-34, the low end of the word whose high end picks
+	// the secondary bucket, so they split a bucket's keys evenly and apart from their signatures.
+	static uint32_t overflow_shift(uint64_t hash) { return uint32_t(hash >> 30) & 28u; }
+	// Might the key of this hash live in its secondary bucket, by its primary bucket's counters?
+	static bool may_have_overflowed(const bucket& primary_bucket, uint64_t hash)
+	{
+		return (primary_bucket.overflow.load(std::memory_order_relaxed) >> overflow_shift(hash) & 15u) != 0;
+	}
+	static void overflow_add(bucket& primary_bucket, uint64_t hash);
+	static void overflow_sub(bucket& primary_bucket, uint64_t hash);
 	static uint32_t make_slot(uint32_t index, uint8_t generation) { return index | uint32_t(generation) << 24; }
 	// Multiply-shift ranges (Lemire): the low 32 bits of the hash pick the primary bucket, the high 32 the
 	// secondary, the lowest 16 (nearly independent of the primary's pick, which the high bits of its
@@ -205,10 +223,10 @@ private:
 	// Moves one key of bucket p or s (both full) to its other bucket; returns the freed slot (0..9 in p,
 	// 10..19 in s), or 20 when every key's other bucket is full too.
 	uint32_t displace(uint32_t p, uint32_t s);
-	// Empties `slot` of bucket b if it still holds w; keeps the overflow count of the key's primary bucket
-	// (`home`, or found from the entry's key when the caller does not know it).
-	static constexpr uint32_t no_bucket = ~0u;
-	bool clear_slot(uint32_t b, uint32_t slot, uint32_t w, uint32_t home = no_bucket);
+	// Empties `slot` of bucket b if it still holds w; keeps the overflow counts of the key's primary
+	// bucket (from `hash`, the key's hash, or from the entry's key when the caller does not know it).
+	static constexpr uint64_t no_hash = 0;
+	bool clear_slot(uint32_t b, uint32_t slot, uint32_t w, uint64_t hash = no_hash);
 	uint32_t allocate(uint64_t now);
 	void retire(uint32_t index);
 	void recycle_ready();

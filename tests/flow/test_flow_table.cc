@@ -86,28 +86,52 @@ TEST_CASE("insert and lookup agree with a reference map, single and burst")
 
 TEST_CASE("a full table evicts the oldest embryonic flow and never an established one")
 {
+	// 50 established flows, then 50 half-open ones: a full table.
+	auto fill = [](flow_table& t, std::vector<flow_entry*>& established) {
+		for (uint32_t i = 0; i < 50; ++i) {
+			flow_entry* e = t.insert(key_n(i), hash_key(key_n(i)), 1);
+			REQUIRE(e);
+			e->state = flow_state::tcp_established;
+			established.push_back(e);
+		}
+		for (uint32_t i = 50; i < 100; ++i) {
+			flow_entry* e = t.insert(key_n(i), hash_key(key_n(i)), 2);
+			REQUIRE(e);
+			e->state = flow_state::tcp_syn_sent;
+		}
+	};
+	// A new key whose two buckets are both full takes the place of the stalest half-open flow in them;
+	// otherwise the oldest half-open flow of the table goes. Every new key evicts exactly one half-open
+	// flow; the first of keys 1000... that, in a table filled the same way, evicts key 50 (the oldest) is
+	// one whose buckets had room, and it must do so again here.
+	uint32_t newcomer = 0;
+	for (uint32_t k = 1000; k < 1100 && newcomer == 0; ++k) {
+		flow_table twin(small_config(100));
+		std::vector<flow_entry*> ignored;
+		fill(twin, ignored);
+		REQUIRE(twin.insert(key_n(k), hash_key(key_n(k)), 3));
+		CHECK(twin.counters().evicted_embryonic.load() == 1);
+		uint32_t gone = 0;
+		for (uint32_t i = 0; i < 100; ++i)
+			gone += twin.lookup(key_n(i), hash_key(key_n(i))) == nullptr;
+		CHECK(gone == 1);
+		for (uint32_t i = 0; i < 50; ++i)
+			CHECK(twin.lookup(key_n(i), hash_key(key_n(i))) != nullptr);
+		if (twin.lookup(key_n(50), hash_key(key_n(50))) == nullptr)
+			newcomer = k;
+	}
+	REQUIRE(newcomer != 0);  // most keys' buckets have room (8 keys per 10 slots at capacity)
 	flow_table t(small_config(100));
 	std::vector<flow_entry*> established;
-	for (uint32_t i = 0; i < 50; ++i) {
-		flow_entry* e = t.insert(key_n(i), hash_key(key_n(i)), 1);
-		REQUIRE(e);
-		e->state = flow_state::tcp_established;
-		established.push_back(e);
-	}
-	for (uint32_t i = 50; i < 100; ++i) {
-		flow_entry* e = t.insert(key_n(i), hash_key(key_n(i)), 2);
-		REQUIRE(e);
-		e->state = flow_state::tcp_syn_sent;
-	}
+	fill(t, established);
 	CHECK(t.size() == 100);
-	// The 101st flow takes the place of the oldest embryonic one (key 50).
-	flow_entry* e = t.insert(key_n(1000), hash_key(key_n(1000)), 3);
+	flow_entry* e = t.insert(key_n(newcomer), hash_key(key_n(newcomer)), 3);
 	REQUIRE(e);
 	e->state = flow_state::tcp_syn_sent;
 	CHECK(t.counters().evicted_embryonic.load() == 1);
 	CHECK(t.lookup(key_n(50), hash_key(key_n(50))) == nullptr);
 	CHECK(t.lookup(key_n(51), hash_key(key_n(51))) != nullptr);
-	CHECK(t.lookup(key_n(1000), hash_key(key_n(1000))) == e);
+	CHECK(t.lookup(key_n(newcomer), hash_key(key_n(newcomer))) == e);
 	CHECK(t.size() == 100);
 	// A flood of 500 more: every embryonic goes, the established all stay, the table never grows.
 	for (uint32_t i = 2000; i < 2500; ++i) {
