@@ -315,6 +315,31 @@ TEST_CASE("a table fills to its capacity, and keys moved or overflowed stay find
 }
 
 
+TEST_CASE("structured keys spread: one address pair with every source port, and consecutive addresses")
+{
+	// The IPv4 hash multiplies the addresses by the ports' word: keys that differ in a few low bits of
+	// one of them only (a NAT's ports, a scan's addresses) must still land in buckets evenly enough that
+	// a table fills to its capacity without a refusal.
+	const uint32_t server = 0xc6120001;  // 198.18.0.1
+	for (int pattern = 0; pattern < 3; ++pattern) {
+		const uint32_t capacity = 60000;
+		flow_table t(small_config(capacity, full_policy::drop));
+		for (uint32_t i = 0; i < capacity; ++i) {
+			flow_key k;
+			bool reversed;
+			if (pattern == 0)  // one client, every source port, one service
+				make_key4(k, 6, 0xc6130002, server, uint16_t(1024 + i), 443, reversed);
+			else if (pattern == 1)  // consecutive clients, one source port
+				make_key4(k, 17, 0xc6130000 + i, server, 40000, 53, reversed);
+			else  // one client to consecutive ports of one host (a port scan)
+				make_key4(k, 6, 0xc6130002, server, 50000, uint16_t(i + 1), reversed);
+			REQUIRE(t.insert(k, hash_key(k), 0) != nullptr);
+		}
+		CHECK(t.size() == capacity);
+		CHECK(t.counters().refused_buckets.load() == 0);
+	}
+}
+
 TEST_CASE("make_key4 builds the same key as make_key for IPv4, and its hash")
 {
 	std::mt19937_64 rng(44);
