@@ -6,7 +6,8 @@
 // time lookups of present keys (hit), of absent keys (miss), and of present keys followed by the write a
 // worker does to the flow's state (hit_update). Lookups go in bursts of --burst (32): our lookup_burst
 // against rte_hash_lookup_bulk_data. The timed work is key -> answer on both sides: ours includes
-// hash_key(), rte_hash computes its own CRC32 hash inside the call.
+// hash_key() and the bucket prefetch the worker issues as each key is hashed, rte_hash computes its own
+// CRC32 hash and prefetches its buckets inside the call.
 //
 // Baselines (--baselines): rte_hash_lf (RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF: lock-free readers and a
 // writer, the fair comparison for a table the control thread expires while the worker reads it),
