@@ -112,6 +112,8 @@ std::string ruleset_digest(const rules::ruleset& rs)
 			f.number(r.limit->per);
 			f.number(r.limit->burst);
 			f.number(uint8_t(r.limit->per_source));
+			f.number(uint8_t(r.limit->packets));
+			f.number(r.limit->prefix6);
 		}
 		f.number(uint64_t(r.payload.size()));
 		for (const auto& c : r.payload) {

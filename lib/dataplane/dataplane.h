@@ -62,6 +62,7 @@ enum class drop_reason : uint8_t {
 	malformed,            // the parser refused it (see parse counters for why)
 	tx_full,              // the TX queue had no room
 	handoff_full,         // the owning worker's inbox had no room (software distribution)
+	rate_limited,         // a packet of a flow whose rule's `limit ... packets` was spent
 	count_
 };
 inline constexpr size_t drop_reason_count = size_t(drop_reason::count_);

@@ -118,6 +118,9 @@ compile_result compile(rules::ruleset rs, uint64_t generation, uint32_t workers,
 			lim.tolerance = tolerance > (UINT64_MAX >> 2) ? (UINT64_MAX >> 2) : uint64_t(tolerance);
 			if (l->per_source)
 				lim.meters = std::make_unique<std::atomic<uint64_t>[]>(rule_limiter::meter_slots);
+			lim.packets = l->packets;
+			lim.prefix6 = l->prefix6;
+			p->limits_packets |= l->packets;
 			for (rules::direction d : {rules::direction::in, rules::direction::out}) {
 				auto& after = p->continue_after[uint32_t(d)];
 				after.resize(limited);

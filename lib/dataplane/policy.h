@@ -43,6 +43,19 @@ struct alignas(64) rule_limiter {
 	uint64_t interval = 0;   // TSC per flow at the rate
 	uint64_t tolerance = 0;  // interval * (burst - 1): how far tat may run ahead of now
 	std::unique_ptr<std::atomic<uint64_t>[]> meters;  // per-source only
+	bool packets = false;    // `packets`: every packet of the rule's flows takes a token
+	uint8_t prefix6 = 64;    // per-source: IPv6 sources share a meter per /prefix6
+
+	// The meter key of a source address (a flow's opener): an IPv4 address, or an IPv6 address cut to
+	// prefix6 bits, mixed so that its top 16 bits pick the meter.
+	uint64_t source_hash(bool v6, u128 address) const
+	{
+		if (!v6)
+			return (uint64_t(uint32_t(address)) + 1) * 0x9E3779B97F4A7C15ull;
+		const u128 kept = prefix6 >= 128 ? address : address & ~(~u128(0) >> prefix6);
+		const u128 product = u128(uint64_t(kept >> 64) ^ 0xa0761d6478bd642full) * (uint64_t(kept) ^ 0xe7037ed1a0b428dbull);
+		return (uint64_t(product) ^ uint64_t(product >> 64)) * 0x9E3779B97F4A7C15ull;
+	}
 
 	static bool admit(std::atomic<uint64_t>& word, uint64_t now, uint64_t interval, uint64_t tolerance)
 	{
@@ -89,6 +102,7 @@ struct compiled_policy {
 	// limited one (null when the rule does not apply to dir or is the last): where an over-limit flow goes.
 	static constexpr uint32_t no_limit = UINT32_MAX;
 	std::vector<uint32_t> limiter_of;
+	bool limits_packets = false;  // some rule's limit counts every packet (`packets`)
 	std::unique_ptr<rule_limiter[]> limiters;
 	std::vector<std::unique_ptr<classify::classifier>> continue_after[2];
 	rules::action default_action[2];

@@ -36,6 +36,16 @@ inline uint64_t key_of(const packet::parsed& p, flow::flow_key& k, bool& reverse
 	return flow::hash_key(k);
 }
 
+// Does a packet of this known flow fit its rule's `limit ... packets`? (True when the rule has none.)
+bool admit_packet(compiled_policy& pol, const flow::flow_entry& e, uint64_t now)
+{
+	const uint32_t slot = e.rule_id < pol.limiter_of.size() ? pol.limiter_of[e.rule_id] : compiled_policy::no_limit;
+	if (slot == compiled_policy::no_limit || !pol.limiters[slot].packets)
+		return true;
+	rule_limiter& lim = pol.limiters[slot];
+	return lim.admit(now, lim.source_hash(e.key.family == 6, e.opener_is_b ? e.key.b() : e.key.a()));
+}
+
 classify::key_v4 key4_of(const packet::parsed& p)
 {
 	classify::key_v4 k{};
@@ -239,6 +249,12 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			counters_.drops[size_t(drop_reason::revalidated)]++;
 			return;
 		}
+		// A `limit ... packets` rule polices every packet of its flows, metered by the flow's opener.
+		if (pol->limits_packets && e.rule_id != classify::no_match && !admit_packet(*pol, e, now)) {
+			pol->counter(config_.index, e.rule_id).over_limit++;
+			counters_.drops[size_t(drop_reason::rate_limited)]++;
+			return;
+		}
 		const bool from_opener = reversed[j] == bool(e.opener_is_b);
 		const flow::flow_state before = e.state;
 		if (flow::track(e, segment_of(p), from_opener) == flow::ct_result::invalid) {
@@ -359,9 +375,10 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		const bool opens = !p.is_icmp_error() && flow::can_open(segment_of(p), config_.tcp_loose_pickup);
 		while (opens && rule != classify::no_match && !pol->limiter_of.empty()) {
 			const uint32_t slot = pol->limiter_of[rule];
-			// The source's hash for per-source meters: the IPv4 address, or an IPv6 address's /64.
-			const uint64_t source = p.family == 6 ? uint64_t(p.src.v6 >> 64) : uint64_t(p.src.v4);
-			if (slot == compiled_policy::no_limit || pol->limiters[slot].admit(now, (source + 1) * 0x9E3779B97F4A7C15ull))
+			if (slot == compiled_policy::no_limit)
+				break;
+			rule_limiter& lim = pol->limiters[slot];
+			if (lim.admit(now, lim.source_hash(p.family == 6, p.family == 6 ? p.src.v6 : u128(p.src.v4))))
 				break;
 			pol->counter(config_.index, rule).over_limit++;
 			const classify::classifier* after = pol->continue_after[d][slot].get();

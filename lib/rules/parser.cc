@@ -340,7 +340,7 @@ void parser::add_to(rule& r, const token& kw)
 	r.add_to = set_add{ruleset_set(s), dst, timeout};
 }
 
-// limit [per-source] R/s|R/m|R/h [burst B]
+// limit [per-source] R/s|R/m|R/h [burst B] [packets] [ipv6-prefix /N]
 void parser::limit(rule& r, const token& kw)
 {
 	const bool per_source = accept_word("per-source");
@@ -361,15 +361,47 @@ void parser::limit(rule& r, const token& kw)
 	l.burst = std::min<uint64_t>(*n, 10'000);
 	l.per_source = per_source;
 	l.written = (per_source ? "per-source " : "") + std::string(w);
-	if (accept_word("burst")) {
-		if (at_end() || peek().kind != token_kind::word)
-			fail(peek(), "expected a number after 'burst', got " + got());
-		const token& b = next();
-		const auto v = parse_number(b.text, 100'000'000);
-		if (!v || *v == 0)
-			fail(b, "invalid burst '" + std::string(b.text) + "' (expected 1 to 100000000 flows)");
-		l.burst = *v;
-		l.written += " burst " + std::string(b.text);
+	// The options after the rate, each at most once, in any order.
+	bool burst = false, prefix = false;
+	for (;;) {
+		if (peek_word("burst")) {
+			const token& bk = next();
+			if (burst)
+				fail(bk, "duplicate 'burst' in one limit");
+			burst = true;
+			if (at_end() || peek().kind != token_kind::word)
+				fail(peek(), "expected a number after 'burst', got " + got());
+			const token& b = next();
+			const auto v = parse_number(b.text, 100'000'000);
+			if (!v || *v == 0)
+				fail(b, "invalid burst '" + std::string(b.text) + "' (expected 1 to 100000000 flows)");
+			l.burst = *v;
+			l.written += " burst " + std::string(b.text);
+		} else if (peek_word("packets")) {
+			const token& pk = next();
+			if (l.packets)
+				fail(pk, "duplicate 'packets' in one limit");
+			l.packets = true;
+			l.written += " packets";
+		} else if (peek_word("ipv6-prefix")) {
+			const token& pk = next();
+			if (!per_source)
+				fail(pk, "'ipv6-prefix' needs 'limit per-source' (it says how IPv6 sources share a bucket)");
+			if (prefix)
+				fail(pk, "duplicate 'ipv6-prefix' in one limit");
+			prefix = true;
+			if (at_end() || peek().kind != token_kind::word)
+				fail(at_end() ? pk : peek(), "expected a prefix length after 'ipv6-prefix' (e.g. '/56'), got " + got());
+			const token& n = next();
+			const std::string_view digits = n.text.starts_with('/') ? n.text.substr(1) : n.text;
+			const auto v = parse_number(digits, 128);
+			if (!v || *v == 0)
+				fail(n, "invalid IPv6 prefix length '" + std::string(n.text) + "' (expected /1 to /128)");
+			l.prefix6 = uint8_t(*v);
+			l.written += " ipv6-prefix /" + std::to_string(*v);
+		} else {
+			break;
+		}
 	}
 	r.limit = std::move(l);
 }

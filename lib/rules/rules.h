@@ -98,14 +98,17 @@ struct set_add {
 	uint32_t timeout_s = 0;  // 0: until removed or pushed out
 };
 
-// `limit R/s [burst B]` on a rule (docs/rules.md, "Rate limits"): the rule matches a new flow only while
-// its token bucket, shared by every worker, has a token; a flow over the limit goes on to the next rule
-// that matches, as nft's `limit` does. R per second, minute or hour.
+// `limit R/s [burst B] [packets]` on a rule (docs/rules.md, "Rate limits"): the rule matches a new flow
+// only while its token bucket, shared by every worker, has a token; a flow over the limit goes on to the
+// next rule that matches, as nft's `limit` does. R per second, minute or hour. With `packets`, every
+// packet of the rule's flows takes a token too, and one over the limit is dropped (a policer).
 struct rate_limit {
 	uint64_t per = 1;        // seconds in R's unit: 1, 60 or 3600
-	uint64_t rate = 0;       // flows per `per` seconds, at least 1
+	uint64_t rate = 0;       // flows (or packets) per `per` seconds, at least 1
 	uint64_t burst = 0;      // bucket depth, at least 1 (default: rate, at most 10000)
-	bool per_source = false; // `limit per-source ...`: a bucket per source address (IPv6: per /64)
+	bool per_source = false; // `limit per-source ...`: a bucket per source address (the flow's opener)
+	bool packets = false;    // `packets`: count every packet, not only new flows
+	uint8_t prefix6 = 64;    // per-source: IPv6 sources share a bucket per /prefix6 (`ipv6-prefix /N`)
 	std::string written;     // "100/s burst 200"
 };
 

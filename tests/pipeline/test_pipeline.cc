@@ -319,3 +319,50 @@ TEST_CASE("a per-source limit holds one flooding source to its rate while anothe
 		v6_passed += uint32_t(pl.send(outside, tcp6(b, uint16_t(43000 + i), s6, 80, S, 1)).to_inside.size());
 	CHECK(v6_passed == 3);
 }
+
+TEST_CASE("a limit with 'packets' polices every packet of its flows, both ways, metered by the opener")
+{
+	pipeline pl("default in drop\n"
+	            "allow in udp to any port 53 limit per-source 4/h burst 4 packets\n");
+	// One flow, both ways: the query that opens it and three more packets take the four tokens.
+	CHECK(pl.send(outside, udp4(client, 40000, server, 53, pt::filler(20))).to_inside.size() == 1);
+	CHECK(pl.send(inside, udp4(server, 53, client, 40000, pt::filler(40))).to_outside.size() == 1);
+	CHECK(pl.send(outside, udp4(client, 40000, server, 53, pt::filler(20))).to_inside.size() == 1);
+	CHECK(pl.send(inside, udp4(server, 53, client, 40000, pt::filler(40))).to_outside.size() == 1);
+	CHECK(pl.drops(drop_reason::rate_limited) == 0);
+	// Spent: the flow's next packets are dropped whichever way they go, and counted on the rule.
+	CHECK(pl.send(inside, udp4(server, 53, client, 40000, pt::filler(40))).to_outside.empty());
+	CHECK(pl.send(outside, udp4(client, 40000, server, 53, pt::filler(20))).to_inside.empty());
+	CHECK(pl.drops(drop_reason::rate_limited) == 2);
+	CHECK(pl.policy().total(0).over_limit == 2);
+	CHECK(pl.worker().counters().flows_opened == 1);  // the flow stays; only its packets are policed
+	// A new flow from the same opener is over the limit too (the rule does not match it: default drop);
+	// another source has its own bucket.
+	CHECK(pl.send(outside, udp4(client, 40001, server, 53, pt::filler(20))).to_inside.empty());
+	CHECK(pl.drops(drop_reason::default_drop) == 1);
+	for (int i = 0; i < 4; ++i)
+		CHECK(pl.send(outside, udp4(remote, 40000, server, 53, pt::filler(20))).to_inside.size() == 1);
+	CHECK(pl.send(outside, udp4(remote, 40000, server, 53, pt::filler(20))).to_inside.empty());
+}
+
+TEST_CASE("a per-source limit's ipv6-prefix sets how IPv6 sources share a bucket")
+{
+	pipeline pl("default in drop\n"
+	            "allow in tcp to any port http limit per-source 2/h burst 2 ipv6-prefix /56\n"
+	            "allow in tcp to any port https limit per-source 2/h burst 2\n");
+	// Two /64s of one /56 (all within 2001:2::/48): one bucket under /56; two under the default /64.
+	const u128 a = pt::v6addr(0x2001000200000101ull, 5), b = pt::v6addr(0x2001000200000102ull, 6);
+	const u128 s6 = pt::v6addr(0x2001000200000001ull, 0x10);
+	uint32_t http = 0, https = 0;
+	for (uint16_t i = 0; i < 2; ++i) {
+		http += uint32_t(pl.send(outside, tcp6(a, uint16_t(43000 + i), s6, 80, S, 1)).to_inside.size());
+		http += uint32_t(pl.send(outside, tcp6(b, uint16_t(43000 + i), s6, 80, S, 1)).to_inside.size());
+		https += uint32_t(pl.send(outside, tcp6(a, uint16_t(44000 + i), s6, 443, S, 1)).to_inside.size());
+		https += uint32_t(pl.send(outside, tcp6(b, uint16_t(44000 + i), s6, 443, S, 1)).to_inside.size());
+	}
+	CHECK(http == 2);
+	CHECK(https == 4);
+	// Another /56 has its own bucket.
+	const u128 c = pt::v6addr(0x2001000200000201ull, 5);
+	CHECK(pl.send(outside, tcp6(c, 45000, s6, 80, S, 1)).to_inside.size() == 1);
+}

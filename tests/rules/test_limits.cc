@@ -28,6 +28,17 @@ TEST_CASE("rate limits parse with their units and bursts")
 	CHECK(per_source.limit->rate == 20);
 	CHECK(per_source.limit->burst == 40);
 	CHECK(per_source.limit->written == "per-source 20/s burst 40");
+	CHECK(per_source.limit->prefix6 == 64);  // the default
+	CHECK_FALSE(per_source.limit->packets);
+	// `packets` and `ipv6-prefix`, in either order, with or without the slash.
+	const rule policer = parse_one("allow in udp to any port 53 limit per-source 100/s packets ipv6-prefix /56 burst 300\n");
+	REQUIRE(policer.limit);
+	CHECK(policer.limit->packets);
+	CHECK(policer.limit->prefix6 == 56);
+	CHECK(policer.limit->burst == 300);
+	CHECK(policer.limit->written == "per-source 100/s packets ipv6-prefix /56 burst 300");
+	CHECK(parse_one("allow in limit per-source 5/s ipv6-prefix 48\n").limit->prefix6 == 48);
+	CHECK(parse_one("allow in limit 5/s packets\n").limit->packets);
 }
 
 TEST_CASE("rate limit errors")
@@ -43,6 +54,16 @@ TEST_CASE("rate limit errors")
 	      "t.rules:1:26: error: invalid burst '0' (expected 1 to 100000000 flows)");
 	CHECK(first("allow in limit per-source\n").starts_with("t.rules:1:10: error: expected a rate after 'limit'"));
 	CHECK(first("allow in limit 5/s limit 6/s\n") == "t.rules:1:20: error: duplicate 'limit' in one rule");
+	CHECK(first("allow in limit 5/s ipv6-prefix /56\n") ==
+	      "t.rules:1:20: error: 'ipv6-prefix' needs 'limit per-source' (it says how IPv6 sources share a bucket)");
+	CHECK(first("allow in limit per-source 5/s ipv6-prefix /0\n") ==
+	      "t.rules:1:43: error: invalid IPv6 prefix length '/0' (expected /1 to /128)");
+	CHECK(first("allow in limit per-source 5/s ipv6-prefix /129\n").starts_with(
+		"t.rules:1:43: error: invalid IPv6 prefix length '/129'"));
+	CHECK(first("allow in limit per-source 5/s ipv6-prefix\n").starts_with(
+		"t.rules:1:31: error: expected a prefix length after 'ipv6-prefix'"));
+	CHECK(first("allow in limit 5/s packets packets\n") == "t.rules:1:28: error: duplicate 'packets' in one limit");
+	CHECK(first("allow in limit 5/s burst 2 burst 3\n") == "t.rules:1:28: error: duplicate 'burst' in one limit");
 	CHECK(first("allow in tcp limit 5/s content \"x\"\n").starts_with(
 		"t.rules:1:1: error: limit does not go with payload conditions"));
 }
