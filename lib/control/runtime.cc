@@ -106,6 +106,10 @@ std::string ruleset_digest(const rules::ruleset& rs)
 			f.number(uint8_t(r.add_to->dst));
 			f.number(r.add_to->timeout_s);
 		}
+		if (r.max_conn) {
+			f.text("max-conn");
+			f.number(r.max_conn->max);
+		}
 		if (r.limit) {
 			f.text("limit");
 			f.number(r.limit->rate);
@@ -149,7 +153,7 @@ runtime::runtime(std::vector<dataplane::worker_config> workers, rules::ruleset i
 	: backend_(backend)
 {
 	const uint32_t n = uint32_t(workers.size());
-	auto compiled = dataplane::compile(std::move(initial), next_generation_++, n, backend_);
+	auto compiled = dataplane::compile(std::move(initial), next_generation_++, n, backend_, {}, &conns_);
 	if (!compiled.policy) {
 		error_ = compiled.error;
 		return;
@@ -168,6 +172,7 @@ runtime::runtime(std::vector<dataplane::worker_config> workers, rules::ruleset i
 	}
 	for (uint32_t w = 0; w < n; ++w) {
 		workers[w].index = w;
+		workers[w].conns = &conns_;
 		rte_rcu_qsbr_thread_register(rcu_, w);
 		workers_.push_back(std::make_unique<dataplane::worker>(workers[w], active_, rcu_));
 	}
@@ -210,7 +215,7 @@ swap_report runtime::push(rules::ruleset rs, rule_origin from)
 		return abandon(file);
 	note("rules: " + file + ": " + std::to_string(rs.rules.size()) + " rules parsed, compiling");
 	swap_report report;
-	auto compiled = dataplane::compile(std::move(rs), next_generation_, uint32_t(workers_.size()), backend_);
+	auto compiled = dataplane::compile(std::move(rs), next_generation_, uint32_t(workers_.size()), backend_, {}, &conns_);
 	if (!compiled.policy) {
 		++swaps_failed_;
 		report.error = compiled.error;

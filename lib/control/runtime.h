@@ -178,6 +178,7 @@ private:
 	rte_rcu_qsbr* rcu_ = nullptr;
 	std::atomic<dataplane::compiled_policy*> active_{nullptr};
 	std::unique_ptr<dataplane::compiled_policy> owned_;
+	dataplane::conn_counts conns_;  // max-conn counts: outlive every policy and worker's table
 	std::vector<std::unique_ptr<dataplane::worker>> workers_;
 	std::map<std::string, rule_totals> carried_;
 	mutable std::shared_mutex guard_;

@@ -132,6 +132,9 @@ struct worker_config {
 	// Software distribution: handoff[w] is worker w's inbox (multi-producer, single-consumer ring);
 	// empty when there is one worker or every port has a queue per worker.
 	std::vector<rte_ring*> handoff;
+	// Live-flow counts of `max-conn` rules, shared by the workers (the runtime's); the worker's table
+	// uncounts the flows it removes.
+	conn_counts* conns = nullptr;
 };
 
 // `add-to` (rules.h set_add): an address the worker asks the control thread to add to a set of the

@@ -40,7 +40,7 @@ uint64_t compiled_policy::set_hit_total(uint32_t index) const
 }
 
 compile_result compile(rules::ruleset rs, uint64_t generation, uint32_t workers, classify::backend backend,
-                       const inspect::scan_config& scan)
+                       const inspect::scan_config& scan, conn_counts* conns)
 {
 	const auto start = std::chrono::steady_clock::now();
 	compile_result out;
@@ -100,27 +100,43 @@ compile_result compile(rules::ruleset rs, uint64_t generation, uint32_t workers,
 	}
 	uint32_t limited = 0;
 	for (const auto& r : p->rules.rules)
-		limited += r.limit.has_value();
+		limited += r.limit.has_value() || r.max_conn.has_value();
 	if (limited) {
 		const uint64_t hz = rte_get_tsc_hz();
 		p->limiter_of.assign(p->rules.rules.size(), compiled_policy::no_limit);
 		p->limiters = std::make_unique<rule_limiter[]>(limited);
 		uint32_t slot = 0;
 		for (uint32_t i = 0; i < p->rules.rules.size(); ++i) {
-			const auto& l = p->rules.rules[i].limit;
-			if (!l)
+			const rules::rule& rule = p->rules.rules[i];
+			const auto& l = rule.limit;
+			if (!l && !rule.max_conn)
 				continue;
 			p->limiter_of[i] = slot;
 			rule_limiter& lim = p->limiters[slot];
-			lim.interval = std::max<uint64_t>(1, uint64_t(double(hz) * double(l->per) / double(l->rate)));
-			// Saturating: 1/h with a burst of 10^8 is 10^21 TSC ticks of tolerance, past 64 bits.
-			const u128 tolerance = u128(lim.interval) * (l->burst - 1);
-			lim.tolerance = tolerance > (UINT64_MAX >> 2) ? (UINT64_MAX >> 2) : uint64_t(tolerance);
-			if (l->per_source)
-				lim.meters = std::make_unique<std::atomic<uint64_t>[]>(rule_limiter::meter_slots);
-			lim.packets = l->packets;
-			lim.prefix6 = l->prefix6;
-			p->limits_packets |= l->packets;
+			if (l) {
+				lim.rated = true;
+				lim.interval = std::max<uint64_t>(1, uint64_t(double(hz) * double(l->per) / double(l->rate)));
+				// Saturating: 1/h with a burst of 10^8 is 10^21 TSC ticks of tolerance, past 64 bits.
+				const u128 tolerance = u128(lim.interval) * (l->burst - 1);
+				lim.tolerance = tolerance > (UINT64_MAX >> 2) ? (UINT64_MAX >> 2) : uint64_t(tolerance);
+				if (l->per_source)
+					lim.meters = std::make_unique<std::atomic<uint64_t>[]>(rule_limiter::meter_slots);
+				lim.packets = l->packets;
+				lim.prefix6 = l->prefix6;
+				p->limits_packets |= l->packets;
+			}
+			if (rule.max_conn) {
+				const uint8_t id = conns ? conns->id_for(rule.counter) : 0;
+				if (id == 0) {
+					out.error = rule.loc.file + ":" + std::to_string(rule.loc.line) + ": " +
+					            (conns ? "too many distinct max-conn rule names since the daemon started (255)"
+					                   : "max-conn needs the daemon's connection counts");
+					return out;
+				}
+				lim.max_conn = rule.max_conn->max;
+				lim.conn_id = id;
+				p->conns = conns;
+			}
 			for (rules::direction d : {rules::direction::in, rules::direction::out}) {
 				auto& after = p->continue_after[uint32_t(d)];
 				after.resize(limited);

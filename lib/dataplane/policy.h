@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "classify/classify.h"
+#include "dataplane/conn_counts.h"
 #include "inspect/inspect.h"
 #include "rules/rules.h"
 #include "sets/live_set.h"
@@ -45,6 +46,9 @@ struct alignas(64) rule_limiter {
 	std::unique_ptr<std::atomic<uint64_t>[]> meters;  // per-source only
 	bool packets = false;    // `packets`: every packet of the rule's flows takes a token
 	uint8_t prefix6 = 64;    // per-source: IPv6 sources share a meter per /prefix6
+	bool rated = false;      // the rule has a `limit` (a rule with only `max-conn` has a slot too)
+	uint32_t max_conn = 0;   // `max-conn N per-source`: N, or 0
+	uint8_t conn_id = 0;     // its id in conn_counts
 
 	// The meter key of a source address (a flow's opener): an IPv4 address, or an IPv6 address cut to
 	// prefix6 bits, mixed so that its top 16 bits pick the meter.
@@ -69,8 +73,11 @@ struct alignas(64) rule_limiter {
 		}
 	}
 	// source_hash: any well-mixed hash of the source (its /64 for IPv6); ignored unless per-source.
+	// Always true for a rule with no `limit`.
 	bool admit(uint64_t now, uint64_t source_hash)
 	{
+		if (!rated)
+			return true;
 		std::atomic<uint64_t>& word = meters ? meters[source_hash >> 48] : tat;
 		return admit(word, now, interval, tolerance);
 	}
@@ -97,12 +104,13 @@ struct compiled_policy {
 	};
 	std::unique_ptr<set_hit_row[]> set_hits;
 	std::vector<rules::action> action_of;                 // by rule index
-	// Rate limits: limiter_of[rule] is the rule's slot in limiters and continue_after, or no_limit;
-	// empty when no rule has a limit. continue_after[dir][slot] classifies among the rules after the
+	// Rate and connection limits: limiter_of[rule] is the rule's slot in limiters and continue_after, or
+	// no_limit; empty when no rule has a limit or a max-conn. continue_after[dir][slot] classifies among the rules after the
 	// limited one (null when the rule does not apply to dir or is the last): where an over-limit flow goes.
 	static constexpr uint32_t no_limit = UINT32_MAX;
 	std::vector<uint32_t> limiter_of;
 	bool limits_packets = false;  // some rule's limit counts every packet (`packets`)
+	conn_counts* conns = nullptr; // the daemon's live-flow counts, when some rule has `max-conn`
 	std::unique_ptr<rule_limiter[]> limiters;
 	std::vector<std::unique_ptr<classify::classifier>> continue_after[2];
 	rules::action default_action[2];
@@ -156,7 +164,10 @@ struct compile_result {
 };
 
 // Builds both directions' classifiers for rs. `generation` is stamped into the result.
+// `conns`: where `max-conn` rules count flows (the runtime's, kept across pushes); a rule set with
+// max-conn does not compile without it.
 compile_result compile(rules::ruleset rs, uint64_t generation, uint32_t workers,
-                       classify::backend backend = classify::backend::ours, const inspect::scan_config& scan = {});
+                       classify::backend backend = classify::backend::ours, const inspect::scan_config& scan = {},
+                       conn_counts* conns = nullptr);
 
 } // namespace portcullis::dataplane

@@ -80,6 +80,8 @@ worker::worker(const worker_config& config, const std::atomic<compiled_policy*>&
 {
 	if (config_.burst == 0 || config_.burst > max_burst)
 		config_.burst = max_burst;
+	if (config_.conns)
+		table_.on_remove(&conn_counts::flow_removed, config_.conns);
 }
 
 int worker::direction_of(const rx_queue_map& q, const packet::parsed& p) const
@@ -378,7 +380,11 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			if (slot == compiled_policy::no_limit)
 				break;
 			rule_limiter& lim = pol->limiters[slot];
-			if (lim.admit(now, lim.source_hash(p.family == 6, p.family == 6 ? p.src.v6 : u128(p.src.v4))))
+			const bool v6 = p.family == 6;
+			const u128 source = v6 ? p.src.v6 : u128(p.src.v4);
+			// max-conn first: a source at its count takes no token.
+			if ((lim.max_conn == 0 || pol->conns->count(lim.conn_id, conn_counts::source_key(v6, source)) < lim.max_conn) &&
+			    lim.admit(now, lim.source_hash(v6, source)))
 				break;
 			pol->counter(config_.index, rule).over_limit++;
 			const classify::classifier* after = pol->continue_after[d][slot].get();
@@ -441,6 +447,13 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		}
 		flow::open(*e, seg, config_.tcp_loose_pickup);
 		e->rule_id = rule;
+		if (rule != classify::no_match && !pol->limiter_of.empty() && pol->limiter_of[rule] != compiled_policy::no_limit) {
+			const rule_limiter& lim = pol->limiters[pol->limiter_of[rule]];
+			if (lim.max_conn) {  // counted until the table removes the flow (conn_counts::flow_removed)
+				e->conn_limit = lim.conn_id;
+				pol->conns->opened(lim.conn_id, conn_counts::source_key(p.family == 6, p.family == 6 ? p.src.v6 : u128(p.src.v4)));
+			}
+		}
 		e->ruleset_generation = uint32_t(pol->generation);
 		e->opener_is_b = reversed[j];
 		e->opener_direction = uint8_t(d);

@@ -291,10 +291,13 @@ bool flow_table::clear_slot(uint32_t b, uint32_t slot, uint32_t w, uint64_t hash
 		return false;
 	// The slot's entry cannot be reused before this returns (the owner calls this, or the control thread
 	// just took the entry out of every bucket), so its key is stable here.
+	const flow_entry& e = entries_[slot_index(w)];
 	if (hash == no_hash)
-		hash = hash_key(entries_[slot_index(w)].key);
+		hash = hash_key(e.key);
 	if (const uint32_t home = primary(hash); home != b)
 		overflow_sub(buckets_[home], hash);
+	if (remove_hook_ && e.conn_limit)
+		remove_hook_(remove_context_, e);
 	return true;
 }
 

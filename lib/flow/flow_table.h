@@ -74,7 +74,7 @@ struct alignas(32) flow_entry {
 	uint8_t opener_direction : 1; // direction (0 in, 1 out) of the opening packet
 	uint8_t fin_seen : 2;         // bit 0: opener sent FIN, bit 1: responder did
 	uint8_t payload_watched : 1;  // its payload is (or was) inspected: only then is the scan state read
-	uint8_t pad;
+	uint8_t conn_limit;           // the `max-conn` id that counted this flow, 0 none (dataplane/conn_counts.h)
 };
 static_assert(sizeof(flow_entry) == 96);
 static_assert(sizeof(flow_state) == 1);
@@ -137,6 +137,14 @@ public:
 	{
 		const flow_entry& e = entries_[index];
 		return index >= 1 && index <= capacity_ && lookup(e.key, hash_key(e.key)) == &e;
+	}
+	// Called with every flow the table removes (expired, flushed, evicted), by the thread removing it,
+	// before its entry can be reused: for counts kept outside the table (conn_counts). Set before use.
+	using remove_hook = void (*)(void* context, const flow_entry& e);
+	void on_remove(remove_hook hook, void* context)
+	{
+		remove_hook_ = hook;
+		remove_context_ = context;
 	}
 	// Once per poll loop, outside any use of entry pointers.
 	void quiescent() { quiescent_epoch_.store(quiescent_epoch_.load(std::memory_order_relaxed) + 1, std::memory_order_release); }
@@ -239,6 +247,8 @@ private:
 	uint32_t bucket_count_;
 	bucket* buckets_;
 	flow_entry* entries_;  // index 0 unused: a zero slot word means empty
+	remove_hook remove_hook_ = nullptr;
+	void* remove_context_ = nullptr;
 
 	// Owner-only allocation state.
 	alignas(64) uint32_t next_unused_ = 1;

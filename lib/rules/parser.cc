@@ -406,6 +406,22 @@ void parser::limit(rule& r, const token& kw)
 	r.limit = std::move(l);
 }
 
+// max-conn N per-source
+void parser::max_conn(rule& r, const token& kw)
+{
+	if (at_end() || peek().kind != token_kind::word)
+		fail(at_end() ? kw : peek(), "expected a number after 'max-conn' (e.g. 'max-conn 50 per-source'), got " + got());
+	const token& t = next();
+	const auto n = parse_number(t.text, 10'000'000);
+	if (!n || *n == 0)
+		fail(t, "invalid connection count '" + std::string(t.text) + "' (expected 1 to 10000000)");
+	if (!peek_word("per-source"))
+		fail(at_end() ? t : peek(), "expected 'per-source' after 'max-conn " + std::string(t.text) +
+		                                "' (connections are counted per source address), got " + got());
+	next();
+	r.max_conn = conn_limit{uint32_t(*n), "max-conn " + std::string(t.text) + " per-source"};
+}
+
 // ACTION [in|out|log]... [inet|inet6] [PROTO] [all | [from ADDR [port P]] [to ADDR [port P]]]
 //        [flags V/M] [icmp-type T] [code C] [counter NAME]
 void parser::rule_statement()
@@ -489,7 +505,7 @@ void parser::rule_statement()
 	}
 
 	bool saw_flags = false, saw_type = false, saw_code = false, saw_counter = false, saw_payload = false;
-	bool saw_add_to = false, saw_limit = false;
+	bool saw_add_to = false, saw_limit = false, saw_max_conn = false;
 	pattern_state_ = {};
 	auto once = [&](bool& seen, const token& t) {
 		if (seen)
@@ -541,11 +557,16 @@ void parser::rule_statement()
 			next();
 			once(saw_limit, t);
 			limit(r, t);
+		} else if (t.kind == token_kind::word && t.text == "max-conn") {
+			next();
+			once(saw_max_conn, t);
+			max_conn(r, t);
 		} else if (payload_option(r.payload, &proto)) {
 			saw_payload = true;
 		} else {
-			std::string expected = "flags, icmp-type, code, counter, add-to, limit or end of line";
-			if (!saw_flags && !saw_type && !saw_code && !saw_counter && !saw_payload && !saw_add_to && !saw_limit) {
+			std::string expected = "flags, icmp-type, code, counter, add-to, limit, max-conn or end of line";
+			if (!saw_flags && !saw_type && !saw_code && !saw_counter && !saw_payload && !saw_add_to && !saw_limit &&
+			    !saw_max_conn) {
 				if (!saw_from && !saw_to)
 					expected = "from, to, all, " + expected;
 				else if (!saw_to)
@@ -568,6 +589,10 @@ void parser::rule_statement()
 		          "are matched on the flow's tuple alone");
 	if (r.limit && !r.payload.empty())
 		fail(act, "limit does not go with payload conditions: it counts flows at their first packet, before any payload");
+	if (r.max_conn && !r.payload.empty())
+		fail(act, "max-conn does not go with payload conditions: it counts flows at their first packet, before any payload");
+	if (r.max_conn && r.act != action::allow)
+		fail(act, "max-conn goes only on allow rules: it counts the flows the rule lets open");
 
 	lower_match(r, act, {std::move(src), std::move(dst), std::move(sport), std::move(dport), std::move(proto), want_v4,
 	                     want_v6, std::move(family_word), src_set, dst_set});

@@ -112,6 +112,14 @@ struct rate_limit {
 	std::string written;     // "100/s burst 200"
 };
 
+// `max-conn N per-source` on an allow rule (docs/rules.md): the rule matches a new flow only while its
+// source has fewer than N live flows that this rule (by its counter name) opened; past that, the flow
+// goes on to the next rule, as with `limit`. IPv6 sources are counted per /64.
+struct conn_limit {
+	uint32_t max = 0;
+	std::string written;  // "max-conn 50 per-source"
+};
+
 struct rule {
 	tuple_match match;
 	// Empty for a rule decided by the 5-tuple alone. Non-empty: the rule also needs these to hold on
@@ -123,6 +131,7 @@ struct rule {
 	std::string counter;         // `counter NAME`, or generated "ruleN" (N = 1-based position)
 	std::optional<set_add> add_to;
 	std::optional<rate_limit> limit;
+	std::optional<conn_limit> max_conn;
 	source_location loc;         // where the rule's action keyword is
 	std::string text;            // the rule as written, on one line
 	written_fields written;

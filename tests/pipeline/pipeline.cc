@@ -53,6 +53,7 @@ pipeline::pipeline(const std::string& rules_text, const pipeline_options& opt)
 		wc.queues.push_back({e.port[inside], 0, 1, {e.port[outside], e.port[outside]}, 0});
 	}
 	swap_rules(rules_text);
+	wc.conns = &conns_;
 	worker_ = std::make_unique<dataplane::worker>(wc, active_, nullptr);
 }
 
@@ -71,7 +72,7 @@ void pipeline::swap_rules(const std::string& rules_text)
 			all += rules::format(d) + "\n";
 		throw std::runtime_error("bad test rules:\n" + all);
 	}
-	auto c = dataplane::compile(std::move(*parsed.rules), policies_.size() + 1, 1);
+	auto c = dataplane::compile(std::move(*parsed.rules), policies_.size() + 1, 1, classify::backend::ours, {}, &conns_);
 	if (!c.policy)
 		throw std::runtime_error(c.error);
 	policies_.push_back(std::move(c.policy));

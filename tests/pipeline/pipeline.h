@@ -61,6 +61,7 @@ public:
 	uint64_t drops(dataplane::drop_reason r) const { return worker_->counters().drops[size_t(r)]; }
 
 private:
+	dataplane::conn_counts conns_;  // max-conn counts, kept across swap_rules as the runtime keeps them
 	std::vector<std::unique_ptr<dataplane::compiled_policy>> policies_;
 	std::atomic<dataplane::compiled_policy*> active_{nullptr};
 	std::unique_ptr<dataplane::worker> worker_;

@@ -345,6 +345,32 @@ TEST_CASE("a limit with 'packets' polices every packet of its flows, both ways, 
 	CHECK(pl.send(outside, udp4(remote, 40000, server, 53, pt::filler(20))).to_inside.empty());
 }
 
+TEST_CASE("max-conn per-source caps a source's live flows, uncounts ended ones, and keeps counting across a push")
+{
+	const std::string rules_text = "default in drop\n"
+	                               "allow in tcp to any port ssh max-conn 2 per-source counter ssh\n"
+	                               "reject in tcp to any port ssh\n";
+	pipeline pl(rules_text);
+	CHECK(pl.send(outside, tcp4(client, 40000, server, 22, S, 1)).to_inside.size() == 1);
+	CHECK(pl.send(outside, tcp4(client, 40001, server, 22, S, 1)).to_inside.size() == 1);
+	// A retransmitted SYN of an open flow is that flow, not a third.
+	CHECK(pl.send(outside, tcp4(client, 40001, server, 22, S, 1)).to_inside.size() == 1);
+	auto r = pl.send(outside, tcp4(client, 40002, server, 22, S, 1));
+	CHECK(r.to_inside.empty());
+	CHECK(r.to_outside.size() == 1);  // the next rule's RST
+	CHECK(pl.policy().total(0).over_limit == 1);
+	// Another source has its own count.
+	CHECK(pl.send(outside, tcp4(remote, 40000, server, 22, S, 1)).to_inside.size() == 1);
+	// The same rules pushed again: the flows still count under the rule's name.
+	pl.swap_rules(rules_text);
+	CHECK(pl.send(outside, tcp4(client, 40003, server, 22, S, 1)).to_inside.empty());
+	// Flows that end are uncounted, whoever removes them: here a flush.
+	CHECK(pl.worker().flows().flush() == 3);
+	CHECK(pl.send(outside, tcp4(client, 40004, server, 22, S, 1)).to_inside.size() == 1);
+	CHECK(pl.send(outside, tcp4(client, 40005, server, 22, S, 1)).to_inside.size() == 1);
+	CHECK(pl.send(outside, tcp4(client, 40006, server, 22, S, 1)).to_inside.empty());
+}
+
 TEST_CASE("a per-source limit's ipv6-prefix sets how IPv6 sources share a bucket")
 {
 	pipeline pl("default in drop\n"

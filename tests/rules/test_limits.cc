@@ -41,6 +41,32 @@ TEST_CASE("rate limits parse with their units and bursts")
 	CHECK(parse_one("allow in limit 5/s packets\n").limit->packets);
 }
 
+TEST_CASE("max-conn per-source parses on allow rules, with or without a limit")
+{
+	const ruleset rs = parse_ok("allow in tcp to any port ssh max-conn 5 per-source counter ssh\n"
+	                            "allow in tcp to any port http limit per-source 20/s max-conn 50 per-source\n");
+	REQUIRE(rs.rules[0].max_conn);
+	CHECK(rs.rules[0].max_conn->max == 5);
+	CHECK(rs.rules[0].max_conn->written == "max-conn 5 per-source");
+	CHECK_FALSE(rs.rules[0].limit);
+	REQUIRE(rs.rules[1].max_conn);
+	CHECK(rs.rules[1].max_conn->max == 50);
+	CHECK(rs.rules[1].limit->rate == 20);
+	auto first = [](const std::string& text) { return format(parse_errors(text)[0]); };
+	CHECK(first("allow in max-conn\n") ==
+	      "t.rules:1:10: error: expected a number after 'max-conn' (e.g. 'max-conn 50 per-source'), got end of line");
+	CHECK(first("allow in max-conn 0 per-source\n") ==
+	      "t.rules:1:19: error: invalid connection count '0' (expected 1 to 10000000)");
+	CHECK(first("allow in max-conn 5\n") ==
+	      "t.rules:1:19: error: expected 'per-source' after 'max-conn 5' (connections are counted per source address), got end of line");
+	CHECK(first("allow in max-conn 5 per-source max-conn 6 per-source\n") ==
+	      "t.rules:1:32: error: duplicate 'max-conn' in one rule");
+	CHECK(first("drop in max-conn 5 per-source\n") ==
+	      "t.rules:1:1: error: max-conn goes only on allow rules: it counts the flows the rule lets open");
+	CHECK(first("allow in tcp max-conn 5 per-source content \"x\"\n").starts_with(
+		"t.rules:1:1: error: max-conn does not go with payload conditions"));
+}
+
 TEST_CASE("rate limit errors")
 {
 	auto first = [](const std::string& text) { return format(parse_errors(text)[0]); };
