@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <set>
 
 namespace portcullis::control {
 namespace {
@@ -149,6 +150,20 @@ std::string ruleset_digest(const rules::ruleset& rs)
 	return hex;
 }
 
+namespace {
+
+// The names that a rule set's max-conn rules count under (conn_counts).
+std::set<std::string> max_conn_names(const rules::ruleset& rs)
+{
+	std::set<std::string> names;
+	for (const auto& r : rs.rules)
+		if (r.max_conn)
+			names.insert(r.counter);
+	return names;
+}
+
+} // namespace
+
 runtime::runtime(std::vector<dataplane::worker_config> workers, rules::ruleset initial, classify::backend backend)
 	: backend_(backend)
 {
@@ -164,6 +179,7 @@ runtime::runtime(std::vector<dataplane::worker_config> workers, rules::ruleset i
 	digest_ = ruleset_digest(owned_->rules);
 	last_compile_seconds_ = owned_->compile_ms / 1000;
 	active_.store(owned_.get(), std::memory_order_release);
+	conns_.in_use(max_conn_names(owned_->rules));
 	const size_t size = rte_rcu_qsbr_get_memsize(n);
 	rcu_ = static_cast<rte_rcu_qsbr*>(rte_zmalloc("portcullis_rcu", size, RTE_CACHE_LINE_SIZE));
 	if (!rcu_ || rte_rcu_qsbr_init(rcu_, n) != 0) {
@@ -257,6 +273,7 @@ swap_report runtime::push(rules::ruleset rs, rule_origin from)
 	}
 	carried_ = std::move(carried);
 	owned_ = std::move(fresh);  // frees the old policy: no worker can still be reading it
+	conns_.in_use(max_conn_names(owned_->rules));
 
 	++swaps_ok_;
 	last_compile_seconds_ = report.compile_ms / 1000;

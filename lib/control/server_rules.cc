@@ -125,10 +125,13 @@ json server::cmd_rules()
 			j["last_hit_seconds_ago"] = tsc_seconds(now - t.last_hit_tsc);
 		else
 			j["last_hit_seconds_ago"] = nullptr;
-		if (const auto& l = pol.rules.rules[i].limit) {
-			j["limit"] = l->written;
-			j["over_limit"] = pol.total(i).over_limit;  // this generation's
-		}
+		const rules::rule& r = pol.rules.rules[i];
+		if (r.limit)
+			j["limit"] = r.limit->written;
+		if (r.max_conn)
+			j["max_conn"] = r.max_conn->max;
+		if (r.limit || r.max_conn)
+			j["over_limit"] = pol.total(i).over_limit;  // this generation's: flows over the limit or the count
 		list.push_back(j);
 	}
 	json r = ok_response();

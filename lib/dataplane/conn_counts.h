@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 
@@ -30,9 +31,14 @@ public:
 	conn_counts() : counts_(std::make_unique<std::atomic<uint32_t>[]>(size_t(1) << slot_bits)) {}
 
 	// ---- control thread (compiling a rule set) ----
-	// The id of the max-conn rule called name: the same for the same name across pushes; 0 when 255
-	// names have already been given one.
+	// The id of the max-conn rule called name: the same for the same name across pushes. A new name
+	// takes an id never given, or the id of a name that the running rule set no longer has and whose
+	// flows have all ended; 0 when none of the 255 is free.
 	uint8_t id_for(const std::string& name);
+	// The max-conn names of the rule set now running (after every publish): the others' ids may be
+	// given to new names once their last flow ends (names given an id since the last call count as in
+	// use too).
+	void in_use(std::set<std::string> names) { in_use_ = std::move(names); }
 
 	// ---- any thread ----
 	// The count's key: an IPv4 source, or an IPv6 source's /64.
@@ -43,14 +49,22 @@ public:
 	uint32_t count(uint8_t id, uint64_t source) const { return counts_[slot(id, source)].load(std::memory_order_relaxed); }
 	// A flow of this id and source was opened. Two workers may both pass the check before either counts,
 	// so a source may hold up to (workers - 1) flows past its N for a moment.
-	void opened(uint8_t id, uint64_t source) { counts_[slot(id, source)].fetch_add(1, std::memory_order_relaxed); }
+	void opened(uint8_t id, uint64_t source)
+	{
+		counts_[slot(id, source)].fetch_add(1, std::memory_order_relaxed);
+		live_[id].fetch_add(1, std::memory_order_relaxed);
+	}
 	void closed(uint8_t id, uint64_t source)
 	{
 		std::atomic<uint32_t>& c = counts_[slot(id, source)];
 		uint32_t v = c.load(std::memory_order_relaxed);
 		while (v && !c.compare_exchange_weak(v, v - 1, std::memory_order_relaxed))
 			;
+		if (v)
+			live_[id].fetch_sub(1, std::memory_order_relaxed);
 	}
+	// Flows counted under an id (all sources).
+	uint64_t live(uint8_t id) const { return live_[id].load(std::memory_order_relaxed); }
 	// The flow table's removal hook (flow_table::on_remove): uncounts a flow a max-conn rule opened.
 	static void flow_removed(void* self, const flow::flow_entry& e);
 
@@ -61,7 +75,9 @@ private:
 		return uint32_t((uint64_t(m) ^ uint64_t(m >> 64)) >> (64 - slot_bits));
 	}
 	std::unique_ptr<std::atomic<uint32_t>[]> counts_;
+	std::atomic<uint64_t> live_[max_ids + 1] = {};
 	std::map<std::string, uint8_t> ids_;
+	std::set<std::string> in_use_;
 };
 
 } // namespace portcullis::dataplane

@@ -440,22 +440,26 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			counters_.drops[size_t(drop_reason::tcp_no_flow)]++;
 			continue;
 		}
-		flow::flow_entry* e = table_.insert(keys[j], hashes[j], now);
+		// A max-conn rule's flow is counted before the table can see it, so that whoever removes it
+		// (conn_counts::flow_removed, maybe the control thread at once) always has a count to take back.
+		uint8_t conn_id = 0;
+		uint64_t conn_source = 0;
+		if (rule != classify::no_match && !pol->limiter_of.empty() && pol->limiter_of[rule] != compiled_policy::no_limit &&
+		    pol->limiters[pol->limiter_of[rule]].max_conn) {
+			conn_id = pol->limiters[pol->limiter_of[rule]].conn_id;
+			conn_source = conn_counts::source_key(p.family == 6, p.family == 6 ? p.src.v6 : u128(p.src.v4));
+			pol->conns->opened(conn_id, conn_source);
+		}
+		flow::flow_entry* e = table_.insert(keys[j], hashes[j], now, conn_id, reversed[j]);
 		if (!e) {
+			if (conn_id)
+				pol->conns->closed(conn_id, conn_source);
 			counters_.drops[size_t(drop_reason::flow_table_full)]++;
 			continue;
 		}
 		flow::open(*e, seg, config_.tcp_loose_pickup);
 		e->rule_id = rule;
-		if (rule != classify::no_match && !pol->limiter_of.empty() && pol->limiter_of[rule] != compiled_policy::no_limit) {
-			const rule_limiter& lim = pol->limiters[pol->limiter_of[rule]];
-			if (lim.max_conn) {  // counted until the table removes the flow (conn_counts::flow_removed)
-				e->conn_limit = lim.conn_id;
-				pol->conns->opened(lim.conn_id, conn_counts::source_key(p.family == 6, p.family == 6 ? p.src.v6 : u128(p.src.v4)));
-			}
-		}
 		e->ruleset_generation = uint32_t(pol->generation);
-		e->opener_is_b = reversed[j];
 		e->opener_direction = uint8_t(d);
 		e->traffic[0].add(pkts[i]->pkt_len);
 		counters_.flows_opened++;

@@ -108,10 +108,14 @@ inline uint64_t hash_words(uint64_t w0, uint64_t w1, uint64_t w2, uint64_t w3, u
 inline uint64_t hash_words4(uint64_t addresses, uint64_t w4, uint64_t seed)
 {
 	// w4's top bit is always clear: setting it keeps the second factor from being zero, whatever the seed.
+	// The first factor is zero for one address pair; the factors are folded in after the multiply too,
+	// so that pair's flows still hash by their ports (or every flow between those two hosts would share
+	// one pair of buckets).
 	constexpr uint64_t p0 = 0xa0761d6478bd642full, p1 = 0xe7037ed1a0b428dbull, p2 = 0x8ebc6af09c88c6e3ull,
 	                   p3 = 0x589965cc75374cc3ull;
-	const u128 r = u128(addresses ^ p0) * ((w4 ^ p1 ^ seed) | uint64_t(1) << 63);
-	return mum(uint64_t(r) ^ p2, uint64_t(r >> 64) ^ p3);
+	const uint64_t x = addresses ^ p0 ^ seed, y = (w4 ^ p1 ^ seed) | uint64_t(1) << 63;
+	const u128 r = u128(x) * y;
+	return mum(uint64_t(r) ^ y ^ p2, uint64_t(r >> 64) ^ x ^ p3);
 }
 
 // The hash of any key: IPv4 keys (family 4: the addresses' upper 12 bytes are zero) by hash_words4, the

@@ -334,7 +334,7 @@ bool flow_table::evict_in_buckets(uint32_t p, uint32_t s, uint32_t& b, uint32_t&
 	return true;
 }
 
-flow_entry* flow_table::insert(const flow_key& key, uint64_t hash, uint64_t now)
+flow_entry* flow_table::insert(const flow_key& key, uint64_t hash, uint64_t now, uint8_t conn_limit, bool opener_is_b)
 {
 	const uint32_t p = primary(hash);
 	uint32_t b = p, slot = bucket_slots, index = 0;
@@ -387,6 +387,8 @@ flow_entry* flow_table::insert(const flow_key& key, uint64_t hash, uint64_t now)
 	e.generation = generation;
 	e.created = uint32_t(now >> created_shift_);
 	e.last_seen = now;
+	e.conn_limit = conn_limit;
+	e.opener_is_b = opener_is_b;
 	bucket& bk = buckets_[b];
 	bk.sig[slot] = tag_of(hash);
 	if (b != p)

@@ -126,8 +126,10 @@ public:
 	void prefetch(uint64_t hash) const { __builtin_prefetch(&buckets_[primary(hash)]); }
 	flow_entry* lookup(const flow_key& key, uint64_t hash) const;
 	// A zeroed entry holding key, with created = last_seen = now and a fresh generation, visible to
-	// lookups; nullptr when refused (see full_policy). The caller fills in state and the rest.
-	flow_entry* insert(const flow_key& key, uint64_t hash, uint64_t now);
+	// lookups; nullptr when refused (see full_policy). The caller fills in state and the rest; what the
+	// removal hook reads (conn_limit, opener_is_b) is set before the entry is published, since the
+	// control thread may remove it at once.
+	flow_entry* insert(const flow_key& key, uint64_t hash, uint64_t now, uint8_t conn_limit = 0, bool opener_is_b = false);
 	// The owner marks an entry embryonic again (e.g. re-opened TCP); keeps the eviction order honest.
 	void note_embryonic(const flow_entry* e);
 	// Entry index (1..capacity): the key of per-flow side tables such as the payload scan state.

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstring>
 #include <random>
+#include <set>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -338,6 +339,18 @@ TEST_CASE("structured keys spread: one address pair with every source port, and 
 		CHECK(t.size() == capacity);
 		CHECK(t.counters().refused_buckets.load() == 0);
 	}
+}
+
+TEST_CASE("the IPv4 hash still mixes the ports of the one address pair whose multiplier is zero")
+{
+	// hash_words4 multiplies (addresses ^ p0 ^ seed) by the ports' word; for addresses equal to p0 ^ seed
+	// that factor is zero, and the ports must still decide the hash.
+	const uint64_t seed = 0x2545f4914f6cdd1dull, p0 = 0xa0761d6478bd642full;
+	const uint64_t addresses = p0 ^ seed;
+	std::set<uint64_t> hashes;
+	for (uint64_t port = 1; port <= 1000; ++port)
+		hashes.insert(hash_words4(addresses, port | uint64_t(6) << 32 | uint64_t(4) << 40, seed));
+	CHECK(hashes.size() == 1000);
 }
 
 TEST_CASE("make_key4 builds the same key as make_key for IPv4, and its hash")

@@ -1,6 +1,8 @@
 #define CATCH_CONFIG_MAIN
 #include <catch2/catch.hpp>
 
+#include <set>
+
 #include "packet/packet.h"
 #include "pipeline.h"
 
@@ -369,6 +371,32 @@ TEST_CASE("max-conn per-source caps a source's live flows, uncounts ended ones, 
 	CHECK(pl.send(outside, tcp4(client, 40004, server, 22, S, 1)).to_inside.size() == 1);
 	CHECK(pl.send(outside, tcp4(client, 40005, server, 22, S, 1)).to_inside.size() == 1);
 	CHECK(pl.send(outside, tcp4(client, 40006, server, 22, S, 1)).to_inside.empty());
+}
+
+TEST_CASE("max-conn ids: a name keeps its id; 255 names at most, and an unused name's id is reused once its flows end")
+{
+	dataplane::conn_counts c;
+	const uint8_t ssh = c.id_for("ssh");
+	CHECK(ssh != 0);
+	CHECK(c.id_for("ssh") == ssh);
+	uint8_t id[254];
+	for (int i = 0; i < 254; ++i) {
+		id[i] = c.id_for("rule" + std::to_string(i));
+		CHECK(id[i] != 0);
+	}
+	CHECK(std::set<uint8_t>(id, id + 254).size() == 254);
+	c.in_use({"ssh", "rule0"});  // the running rules: the other names are gone from them
+	// Every name but rule0 and rule253 still counts a flow; a new name takes rule253's id.
+	const uint64_t source = dataplane::conn_counts::source_key(false, client);
+	for (int i = 1; i < 253; ++i)
+		c.opened(id[i], source);
+	CHECK(c.id_for("web") == id[253]);
+	CHECK(c.id_for("mail") == 0);  // nothing else is free ("web" is in use from now on)
+	c.closed(id[7], source);
+	CHECK(c.live(id[7]) == 0);
+	CHECK(c.id_for("mail") == id[7]);
+	CHECK(c.id_for("rule0") == id[0]);  // in use: kept
+	CHECK(c.id_for("ssh") == ssh);  // in use: never taken
 }
 
 TEST_CASE("a per-source limit's ipv6-prefix sets how IPv6 sources share a bucket")
