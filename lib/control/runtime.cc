@@ -140,6 +140,8 @@ std::string ruleset_digest(const rules::ruleset& rs)
 		f.ranges(set.v4);
 		f.ranges(set.v6);
 		f.number(uint64_t(set.max_adds));
+		for (const auto& name : set.dns_names)
+			f.text(name);
 	}
 	for (const auto& t : rs.set_tests) {
 		f.number(t.set);

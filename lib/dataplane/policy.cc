@@ -51,8 +51,11 @@ compile_result compile(rules::ruleset rs, uint64_t generation, uint32_t workers,
 	p->default_action[uint32_t(rules::direction::out)] = p->rules.default_out;
 	for (const auto& r : p->rules.rules)
 		p->action_of.push_back(r.act);
-	for (const auto& set : p->rules.sets)
+	for (const auto& set : p->rules.sets) {
+		if (!set.dns_names.empty())
+			p->dns_sets.push_back({uint32_t(p->sets.size()), set.dns_names});
 		p->sets.push_back(std::make_unique<sets::live_set>(set.name, set.v4, set.v6, set.entries, set.max_adds));
+	}
 	for (rules::direction d : {rules::direction::in, rules::direction::out}) {
 		std::vector<classify::rule_entry> entries;
 		for (uint32_t index : rules::rules_for(p->rules, d))

@@ -98,6 +98,13 @@ struct compiled_policy {
 	// while the policy runs (`portcullis set`). A new flow's key gets bit i of set_bits when its address
 	// is in the set of rules.set_tests[i]: up to eight lookups per new flow, none per established packet.
 	std::vector<std::unique_ptr<sets::live_set>> sets;
+	// `set NAME = dns ...`: the sets that DNS answers fill (their index in sets) and the name patterns
+	// whose answers do; empty when the rule set has none, and then no packet is looked at for DNS.
+	struct dns_watch {
+		uint32_t set;
+		std::vector<std::string> patterns;
+	};
+	std::vector<dns_watch> dns_sets;
 	// Per worker: how many new flows' addresses each set test found in its set.
 	struct alignas(64) set_hit_row {
 		uint64_t hits[rules::max_set_tests];

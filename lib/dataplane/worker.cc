@@ -10,6 +10,7 @@
 #include "dataplane/dataplane.h"
 #include "flow/conntrack.h"
 #include "inspect/inspect.h"
+#include "inspect/names.h"
 
 namespace portcullis::dataplane {
 namespace {
@@ -34,6 +35,44 @@ inline uint64_t key_of(const packet::parsed& p, flow::flow_key& k, bool& reverse
 		return flow::make_key4(k, p.proto, p.src.v4, p.dst.v4, sport, dport, reversed);
 	k = flow::make_key(p.family, p.proto, p.src.v6, p.dst.v6, sport, dport, reversed);
 	return flow::hash_key(k);
+}
+
+// The addresses of a DNS answer (UDP from port 53 on a known flow) for names that a `dns` set follows,
+// queued for the control thread like add-to's, with the record's TTL as their timeout (at least a
+// minute, so that a client connecting just after a short TTL ran out is not refused; at most a day).
+// Only the question's name decides which sets: an answer cannot put addresses in a set for another name.
+uint32_t snoop_dns(const compiled_policy& pol, const packet::parsed& p, const rte_mbuf* mb,
+                   spsc_ring<set_add_record>& adds, uint64_t& lost)
+{
+	if (p.payload_offset >= mb->data_len)
+		return 0;
+	const uint8_t* payload = rte_pktmbuf_mtod(mb, const uint8_t*) + p.payload_offset;
+	const size_t length = std::min<size_t>(p.payload_length, mb->data_len - p.payload_offset);
+	char qname[inspect::max_name_bytes];
+	inspect::dns_address found[16];
+	size_t count = 0;
+	const size_t qlen = inspect::dns_response(payload, length, qname, sizeof qname, found, 16, &count);
+	if (qlen == 0 || count == 0)
+		return 0;
+	const std::string_view name(qname, qlen);
+	uint32_t queued = 0;
+	for (const auto& watch : pol.dns_sets) {
+		if (std::none_of(watch.patterns.begin(), watch.patterns.end(),
+		                 [&](const std::string& pattern) { return rules::name_matches(pattern, name); }))
+			continue;
+		for (size_t k = 0; k < count; ++k) {
+			const inspect::dns_address& a = found[k];
+			u128 addr = 0;
+			for (size_t b = 0; b < (a.family == 4 ? 4u : 16u); ++b)
+				addr = addr << 8 | a.addr[b];
+			const uint32_t timeout = std::clamp<uint32_t>(a.ttl, 60, 86400);
+			if (adds.push({pol.generation, addr, watch.set, timeout, uint8_t(a.family == 6)}))
+				++queued;
+			else
+				++lost;
+		}
+	}
+	return queued;
 }
 
 // Does a packet of this known flow fit its rule's `limit ... packets`? (True when the rule has none.)
@@ -281,6 +320,8 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			rc.last_hit_tsc = now;
 		}
 		v[i] = v_allow;
+		if (!pol->dns_sets.empty() && !from_opener && p.proto == 17 && p.sport == 53)
+			counters_.set_adds += snoop_dns(*pol, p, pkts[i], set_adds_, counters_.set_adds_lost);
 	};
 
 	// Known flows first; the rest are misses, classified per direction and family in one call each.

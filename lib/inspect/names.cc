@@ -2,6 +2,8 @@
 // every read.
 #include "inspect/names.h"
 
+#include <cstring>
+
 namespace portcullis::inspect {
 namespace {
 
@@ -218,6 +220,138 @@ size_t dns_qname(const uint8_t* p, size_t n, char* out, size_t cap)
 		r.skip(label);
 	}
 	return len;
+}
+
+namespace {
+
+// Reads the (possibly compressed) name at `at`, lower case, dots between labels, into out; returns its
+// length (0 for the root or on any error, with ok cleared on error) and moves `next` past the name as it
+// lies at `at`. Pointers must point strictly before the label that holds them, so no loop is possible;
+// 16 jumps at most.
+size_t read_name(const uint8_t* p, size_t n, size_t at, char* out, size_t cap, size_t& next, bool& ok)
+{
+	size_t len = 0, pos = at, limit = at;  // pointers must land below `limit`
+	bool jumped = false;
+	for (int jumps = 0;;) {
+		if (pos >= n)
+			return ok = false, 0;
+		const uint32_t label = p[pos];
+		if ((label & 0xC0) == 0xC0) {
+			if (pos + 1 >= n || ++jumps > 16)
+				return ok = false, 0;
+			const size_t target = (label & 0x3F) << 8 | p[pos + 1];
+			if (target >= limit)
+				return ok = false, 0;
+			if (!jumped)
+				next = pos + 2;
+			jumped = true;
+			limit = target;
+			pos = target;
+			continue;
+		}
+		if (label & 0xC0)
+			return ok = false, 0;  // reserved label types
+		if (label == 0) {
+			if (!jumped)
+				next = pos + 1;
+			return len;
+		}
+		if (label > n - pos - 1)
+			return ok = false, 0;
+		const size_t need = len + (len ? 1 : 0) + label;
+		if (need > max_name_bytes || need > cap)
+			return ok = false, 0;
+		if (len)
+			out[len++] = '.';
+		for (size_t k = 0; k < label; ++k) {
+			const uint8_t c = p[pos + 1 + k];
+			if (!host_byte(c) || c == '.')
+				return ok = false, 0;
+			out[len++] = lower(c);
+		}
+		pos += 1 + label;
+	}
+}
+
+} // namespace
+
+size_t dns_response(const uint8_t* p, size_t n, char* qname, size_t cap, dns_address* addresses,
+                    size_t max_addresses, size_t* count)
+{
+	*count = 0;
+	reader r{p, n};
+	r.skip(2);  // id
+	const uint32_t flags = r.u16();
+	const uint32_t qdcount = r.u16();
+	const uint32_t ancount = r.u16();
+	r.skip(4);  // ns, ar counts
+	// QR set, opcode 0 (query), RCODE 0 (no error), exactly one question.
+	if (!r.ok || !(flags & 0x8000) || ((flags >> 11) & 0xF) != 0 || (flags & 0xF) != 0 || qdcount != 1)
+		return 0;
+	bool ok = true;
+	size_t at = r.at;
+	const size_t qlen = read_name(p, n, at, qname, cap, at, ok);
+	if (!ok || qlen == 0 || at + 4 > n)
+		return 0;
+	at += 4;  // qtype, qclass
+	// The names this answer may speak for: the question, then the CNAME targets reached from it.
+	char chain[max_cname_chain + 1][max_name_bytes];
+	size_t chain_len[max_cname_chain + 1];
+	std::memcpy(chain[0], qname, qlen);
+	chain_len[0] = qlen;
+	size_t names = 1;
+	auto in_chain = [&](const char* name, size_t len) {
+		for (size_t i = 0; i < names; ++i)
+			if (chain_len[i] == len && std::memcmp(chain[i], name, len) == 0)
+				return true;
+		return false;
+	};
+	const size_t answers_at = at;
+	// Pass over the answer records once per link a chain may have (CNAMEs may come in any order), then
+	// once more for the addresses.
+	for (size_t pass = 0; pass <= max_cname_chain; ++pass) {
+		const size_t names_before = names;
+		const bool last = pass == max_cname_chain;
+		at = answers_at;
+		for (uint32_t a = 0; a < ancount; ++a) {
+			char owner[max_name_bytes];
+			const size_t olen = read_name(p, n, at, owner, sizeof owner, at, ok);
+			if (!ok || at + 10 > n)
+				return 0;
+			const uint32_t type = uint32_t(p[at]) << 8 | p[at + 1];
+			const uint32_t cls = uint32_t(p[at + 2]) << 8 | p[at + 3];
+			const uint32_t ttl = uint32_t(p[at + 4]) << 24 | uint32_t(p[at + 5]) << 16 | uint32_t(p[at + 6]) << 8 | p[at + 7];
+			const size_t rdlen = size_t(p[at + 8]) << 8 | p[at + 9];
+			at += 10;
+			if (rdlen > n - at)
+				return 0;
+			const bool ours = cls == 1 && olen && in_chain(owner, olen);
+			if (ours && type == 5 && !last && names <= max_cname_chain) {  // CNAME
+				char target[max_name_bytes];
+				size_t after = 0;
+				const size_t tlen = read_name(p, at + rdlen, at, target, sizeof target, after, ok);
+				if (!ok)
+					return 0;
+				if (tlen && !in_chain(target, tlen)) {
+					std::memcpy(chain[names], target, tlen);
+					chain_len[names++] = tlen;
+				}
+			} else if (ours && last && ((type == 1 && rdlen == 4) || (type == 28 && rdlen == 16)) &&
+			           *count < max_addresses) {
+				dns_address& d = addresses[(*count)++];
+				d.family = type == 1 ? 4 : 6;
+				std::memset(d.addr, 0, sizeof d.addr);
+				std::memcpy(d.addr, p + at, rdlen);
+				d.ttl = ttl & 0x7FFFFFFF;  // RFC 2181: a TTL with the top bit set means 0
+				if (ttl & 0x80000000u)
+					d.ttl = 0;
+			}
+			at += rdlen;
+		}
+		if (!last && names == names_before)
+			pass = max_cname_chain - 1;  // the chain is complete: go straight to the addresses
+	}
+	return qlen;
 }
 
 } // namespace portcullis::inspect

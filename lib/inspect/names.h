@@ -25,4 +25,22 @@ size_t http_host(const uint8_t* p, size_t n, char* out, size_t cap);
 // (a query's first name has nothing to point back to).
 size_t dns_qname(const uint8_t* p, size_t n, char* out, size_t cap);
 
+// One address record of a DNS answer: A (family 4, addr[0..4)) or AAAA (family 6), network order.
+struct dns_address {
+	uint8_t family;
+	uint8_t addr[16];
+	uint32_t ttl;  // seconds
+};
+inline constexpr size_t max_cname_chain = 8;
+
+// A DNS response (QR = 1, standard query, RCODE 0, one question): writes the question name to
+// qname[0..cap) as dns_qname does and returns its length, and stores up to max_addresses of the A and
+// AAAA records of the answer section whose owner is that name, or a name a CNAME chain from it
+// (at most max_cname_chain links, in any order) leads to, in addresses; *count says how many. Records
+// for other owners are ignored: an answer can only speak for the name that was asked. Names in records
+// may be compressed; a pointer must point backwards, and a name may follow at most 16 of them. Returns 0
+// (and *count 0) for anything else: a query, an error, a truncated or malformed message.
+size_t dns_response(const uint8_t* p, size_t n, char* qname, size_t cap, dns_address* addresses,
+                    size_t max_addresses, size_t* count);
+
 } // namespace portcullis::inspect

@@ -175,6 +175,7 @@ uint32_t parser::ruleset_set(named_set& s)
 		out.loc = s.loc;
 		out.dynamic = s.is_dynamic;
 		out.max_adds = s.max_adds;
+		out.dns_names = s.dns_names;
 		s.file_index = int32_t(rs_.sets.size());
 		rs_.sets.push_back(std::move(out));
 	}

@@ -220,6 +220,8 @@ void parser::set_statement()
 			country_set(s, name.text);
 		else if (peek_word("dynamic"))
 			dynamic_set(s);
+		else if (peek_word("dns"))
+			dns_set(s);
 		else
 			s.addrs = address_expr();
 		expect_end("end of line after the set's value");
@@ -271,10 +273,52 @@ void parser::file_set(named_set& s, std::string_view set)
 	rs_.files.push_back(s.file);
 }
 
+// set NAME = dns "PATTERN" | dns { "PATTERN" ... } [size N]: a dynamic set that the addresses of DNS
+// answers for matching names fill (docs/sets.md, "Sets that follow DNS").
+void parser::dns_set(named_set& s)
+{
+	const token& kw = next();
+	auto pattern = [&](const token& t) {
+		if (t.kind != token_kind::string)
+			fail(t, "expected a name in quotes (e.g. \"*.example.com\"), got '" + shown(t) + "'");
+		std::string name = name_pattern(t);
+		if (std::find(s.dns_names.begin(), s.dns_names.end(), name) == s.dns_names.end())
+			s.dns_names.push_back(std::move(name));
+	};
+	if (at_end())
+		fail(kw, "expected a name in quotes or a { list } of them after 'dns', got end of line");
+	if (peek().kind == token_kind::lbrace) {
+		const token& open = next();
+		for (;;) {
+			if (at_end())
+				fail(peek(), "missing '}' to close the list opened at line " + std::to_string(open.line) + " column " +
+				                 std::to_string(open.column));
+			if (peek().kind == token_kind::rbrace)
+				break;
+			if (peek().kind == token_kind::comma) {  // commas are optional separators
+				next();
+				continue;
+			}
+			pattern(next());
+		}
+		if (s.dns_names.empty())
+			fail(open, "empty list of names: the set would never fill");
+		next();
+	} else {
+		pattern(next());
+	}
+	dynamic_size(s);
+}
+
 // set NAME = dynamic [size N]: an empty large set that `add-to` rules and `portcullis set` fill.
 void parser::dynamic_set(named_set& s)
 {
 	next();
+	dynamic_size(s);
+}
+
+void parser::dynamic_size(named_set& s)
+{
 	s.is_file = true;
 	s.is_dynamic = true;
 	if (accept_word("size")) {

@@ -151,8 +151,9 @@ struct address_set {
 	std::vector<value_range<u128>> v6;
 	size_t entries = 0;                    // lines that held an address or CIDR
 	source_location loc;                   // the set's name in its `set` statement
-	bool dynamic = false;                  // `set NAME = dynamic`: no file, filled at run time
+	bool dynamic = false;                  // `set NAME = dynamic` (or dns): no file, filled at run time
 	size_t max_adds = 65536;               // runtime adds it holds before the oldest go (`size N`)
+	std::vector<std::string> dns_names;    // `set NAME = dns ...`: name patterns whose answers fill it
 };
 
 

@@ -53,7 +53,8 @@ struct named_set {
 	bool broken = false;  // its definition had an error (already reported)
 	// `set NAME = file "PATH"`: tested by a key bit, never expanded into a rule (rules.h address_set).
 	bool is_file = false;     // or dynamic, or country: a large set (rules.h address_set)
-	bool is_dynamic = false;  // `set NAME = dynamic [size N]`
+	bool is_dynamic = false;  // `set NAME = dynamic [size N]` (and `dns`)
+	std::vector<std::string> dns_names;  // `set NAME = dns "PATTERN" | { ... } [size N]`
 	size_t max_adds = 65536;
 	int32_t file_index = -1;  // into ruleset::sets once a rule tests or fills it (addrs then moved there)
 	addr_set addrs;
@@ -164,6 +165,8 @@ private:
 	void set_statement();
 	void file_set(named_set& s, std::string_view set);
 	void dynamic_set(named_set& s);
+	void dns_set(named_set& s);
+	void dynamic_size(named_set& s);  // [size N] of a dynamic or dns set
 	std::string set_file_path(const token& name);
 	// country.cc: set NAME = country { CC, ... } [from "CSV"]: a large set like a file set.
 	void country_set(named_set& s, std::string_view set);

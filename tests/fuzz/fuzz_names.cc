@@ -1,5 +1,5 @@
 // libFuzzer target for the payload name extractors (lib/inspect/names.h): the input is the first payload
-// of a flow, handed to tls_sni, http_host and dns_qname alike. Beyond "no crash, no out-of-bounds read
+// of a flow, handed to tls_sni, http_host, dns_qname and dns_response alike. Beyond "no crash, no out-of-bounds read
 // or write" (the output buffer is a heap block of exactly `cap` bytes, so ASan sees one byte too many),
 // it checks names.h's promises:
 //   - a name is at most max_name_bytes and at most cap, lower case, of host-name bytes, no trailing dot;
@@ -93,5 +93,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
 	check(tls_sni, false, data, size);
 	check(http_host, false, data, size);
 	check(dns_qname, true, data, size);
+	// dns_response: bounded output, a name of host bytes, addresses only with a name, and the same
+	// answer whatever room is left after the records it found.
+	char name[max_name_bytes];
+	dns_address found[8];
+	size_t count = 0;
+	const size_t len = dns_response(data, size, name, sizeof name, found, 8, &count);
+	REQUIRE(len <= max_name_bytes && count <= 8);
+	REQUIRE(len > 0 || count == 0);
+	for (size_t i = 0; i < len; ++i)
+		REQUIRE(name[i] > 0x20 && name[i] < 0x7f && !(name[i] >= 'A' && name[i] <= 'Z'));
+	for (size_t i = 0; i < count; ++i)
+		REQUIRE((found[i].family == 4 || found[i].family == 6) && found[i].ttl <= 0x7FFFFFFFu);
 	return 0;
 }

@@ -105,6 +105,75 @@ bytes dns_query(const std::string& name, uint16_t flags = 0x0100)
 	return b;
 }
 
+// A DNS response to `name` (as dns_query builds it, flags 0x8180) with answer records appended by the
+// helpers below; owner names are written as a pointer to the question (offset 12) when `owner` is
+// empty, else in full.
+struct dns_reply {
+	bytes b;
+	uint16_t answers = 0;
+	explicit dns_reply(const std::string& name, uint16_t flags = 0x8180) : b(dns_query(name, flags)) {}
+	void owner(const std::string& name)
+	{
+		if (name.empty()) {
+			put16(b, 0xC00C);
+			return;
+		}
+		size_t start = 0;
+		while (start <= name.size()) {
+			size_t dot = name.find('.', start);
+			if (dot == std::string::npos)
+				dot = name.size();
+			put8(b, uint8_t(dot - start));
+			b.insert(b.end(), name.begin() + long(start), name.begin() + long(dot));
+			start = dot + 1;
+		}
+		put8(b, 0);
+	}
+	void record(const std::string& owner_name, uint16_t type, uint32_t ttl, const bytes& rdata)
+	{
+		owner(owner_name);
+		put16(b, type);
+		put16(b, 1);
+		put16(b, uint16_t(ttl >> 16));
+		put16(b, uint16_t(ttl));
+		put16(b, uint16_t(rdata.size()));
+		b.insert(b.end(), rdata.begin(), rdata.end());
+		++answers;
+		b[6] = uint8_t(answers >> 8);
+		b[7] = uint8_t(answers);
+	}
+	void a(const std::string& owner_name, uint32_t ttl, std::initializer_list<uint8_t> addr) { record(owner_name, 1, ttl, bytes(addr)); }
+	void cname(const std::string& owner_name, const std::string& target)
+	{
+		dns_reply t("");  // encode the target as a name
+		t.b.clear();
+		t.owner(target);
+		record(owner_name, 5, 300, t.b);
+	}
+};
+
+std::vector<std::string> answers_of(const bytes& b, std::string* qname = nullptr, size_t n = SIZE_MAX)
+{
+	char name[max_name_bytes];
+	dns_address found[16];
+	size_t count = 99;
+	const size_t len = dns_response(b.data(), std::min(n, b.size()), name, sizeof name, found, 16, &count);
+	if (qname)
+		*qname = std::string(name, len);
+	std::vector<std::string> out;
+	for (size_t i = 0; i < count; ++i) {
+		char text[64];
+		if (found[i].family == 4)
+			std::snprintf(text, sizeof text, "%u.%u.%u.%u/%u", found[i].addr[0], found[i].addr[1], found[i].addr[2],
+			              found[i].addr[3], found[i].ttl);
+		else
+			std::snprintf(text, sizeof text, "v6:%02x%02x..%02x/%u", found[i].addr[0], found[i].addr[1], found[i].addr[15],
+			              found[i].ttl);
+		out.push_back(text);
+	}
+	return out;
+}
+
 template <class F>
 std::string run(F f, const bytes& b, size_t n = SIZE_MAX)
 {
@@ -170,6 +239,56 @@ TEST_CASE("DNS query name", "[names]")
 
 // Found by tests/fuzz/fuzz_names.cc: only one trailing dot was dropped, so "w...." came back as "w..."
 // (a name ending in a dot, which names.h rules out and no pattern can match).
+TEST_CASE("DNS response addresses: the question's, through CNAME chains, and no one else's", "[names]")
+{
+	dns_reply r("WWW.Example.com");
+	r.a("", 60, {198, 18, 7, 1});
+	r.a("", 0x80000001u, {198, 18, 7, 2});  // a TTL with the top bit set is 0 (RFC 2181)
+	r.record("", 28, 120, bytes{0x20, 0x01, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9});
+	r.a("other.example", 60, {198, 18, 7, 3});  // not the question: ignored
+	r.record("", 16, 60, bytes{3, 'a', 'b', 'c'});  // TXT: ignored
+	std::string q;
+	CHECK(answers_of(r.b, &q) == std::vector<std::string>{"198.18.7.1/60", "198.18.7.2/0", "v6:2001..09/120"});
+	CHECK(q == "www.example.com");
+	// A CNAME chain, its links in any order: the addresses of its end belong to the question.
+	dns_reply c("www.example.com");
+	c.a("edge.cdn.example", 20, {198, 18, 8, 1});
+	c.cname("cdn.example.net", "edge.cdn.example");
+	c.cname("", "cdn.example.net");
+	c.a("unrelated.example", 20, {198, 18, 8, 2});
+	CHECK(answers_of(c.b) == std::vector<std::string>{"198.18.8.1/20"});
+	// Not a usable answer: a query, an error code, two questions, a truncated message.
+	dns_reply query("www.example.com", 0x0100);
+	query.a("", 60, {198, 18, 7, 1});
+	CHECK(answers_of(query.b).empty());
+	dns_reply nx("www.example.com", 0x8183);
+	nx.a("", 60, {198, 18, 7, 1});
+	CHECK(answers_of(nx.b).empty());
+	bytes two = r.b;
+	two[5] = 2;
+	CHECK(answers_of(two).empty());
+	for (size_t cut = 12; cut < r.b.size(); ++cut)
+		CHECK(answers_of(r.b, nullptr, cut).empty());
+}
+
+TEST_CASE("DNS response names: compression pointers must point back, and loops end", "[names]")
+{
+	dns_reply r("a.example");
+	r.a("", 60, {198, 18, 7, 1});
+	bytes forward = r.b;
+	const size_t owner_at = forward.size() - 16;  // the answer's owner pointer
+	REQUIRE(forward[owner_at] == 0xC0);
+	forward[owner_at + 1] = uint8_t(owner_at);  // points at itself
+	CHECK(answers_of(forward).empty());
+	forward[owner_at + 1] = uint8_t(owner_at + 2);  // points forward
+	CHECK(answers_of(forward).empty());
+	// A CNAME whose target points back to the question: a chain to itself, no addresses added twice.
+	dns_reply loop("a.example");
+	loop.record("", 5, 60, bytes{0xC0, 0x0C});
+	loop.a("", 60, {198, 18, 7, 1});
+	CHECK(answers_of(loop.b) == std::vector<std::string>{"198.18.7.1/60"});
+}
+
 TEST_CASE("a name with an empty label is no name", "[names]")
 {
 	CHECK(run(tls_sni, client_hello("www.example.com.")) == "www.example.com");
@@ -185,11 +304,14 @@ TEST_CASE("a name with an empty label is no name", "[names]")
 TEST_CASE("the extractors survive random and mutated bytes", "[names][fuzz]")
 {
 	std::mt19937 rng(11);
+	dns_reply reply("a.b.example");
+	reply.cname("", "c.example");
+	reply.a("c.example", 60, {198, 18, 7, 1});
 	const bytes seeds[] = {client_hello("www.example.com", 40), dns_query("a.b.example"),
-	                       to_bytes("GET / HTTP/1.1\r\nHost: a.example\r\n\r\n")};
+	                       to_bytes("GET / HTTP/1.1\r\nHost: a.example\r\n\r\n"), reply.b};
 	char out[max_name_bytes];
 	for (int i = 0; i < 100000; ++i) {
-		bytes b = seeds[i % 3];
+		bytes b = seeds[i % 4];
 		const int flips = 1 + int(rng() % 4);
 		for (int k = 0; k < flips; ++k)
 			b[rng() % b.size()] = uint8_t(rng());
@@ -201,6 +323,10 @@ TEST_CASE("the extractors survive random and mutated bytes", "[names][fuzz]")
 			const size_t n = f(exact.get(), b.size(), out, sizeof out);
 			REQUIRE(n <= max_name_bytes);
 		}
+		dns_address found[4];
+		size_t count = 0;
+		REQUIRE(dns_response(exact.get(), b.size(), out, sizeof out, found, 4, &count) <= max_name_bytes);
+		REQUIRE(count <= 4);
 	}
 }
 

@@ -81,6 +81,58 @@ TEST_CASE("a pushed rule set with a changed feed re-judges open flows from newly
 	CHECK(pl.drops(drop_reason::revalidated) == 1);
 }
 
+namespace {
+
+// A DNS answer from port 53 for `name`: A records (address, TTL), owners compressed to the question.
+bytes dns_answer(const std::string& name, std::vector<std::pair<uint32_t, uint32_t>> records)
+{
+	bytes b = {0x12, 0x34, 0x81, 0x80, 0, 1, 0, uint8_t(records.size()), 0, 0, 0, 0};
+	for (size_t start = 0; start <= name.size();) {
+		const size_t dot = std::min(name.find('.', start), name.size());
+		b.push_back(uint8_t(dot - start));
+		b.insert(b.end(), name.begin() + long(start), name.begin() + long(dot));
+		start = dot + 1;
+	}
+	b.insert(b.end(), {0, 0, 1, 0, 1});
+	for (const auto& [addr, ttl] : records)
+		b.insert(b.end(), {0xC0, 0x0C, 0, 1, 0, 1, uint8_t(ttl >> 24), uint8_t(ttl >> 16), uint8_t(ttl >> 8), uint8_t(ttl),
+		                   0, 4, uint8_t(addr >> 24), uint8_t(addr >> 16), uint8_t(addr >> 8), uint8_t(addr)});
+	return b;
+}
+
+} // namespace
+
+TEST_CASE("a dns set takes the addresses of answers for its names, and only from a flow's replies")
+{
+	constexpr uint32_t resolver = 0xC6120035, cdn_edge = 0xC6120063, other = 0xC6120064;  // 198.18.0.53/.99/.100
+	pipeline pl("set cdn = dns \"*.cdn.example\"\n"
+	            "default in drop\ndefault out drop\n"
+	            "allow out udp to any port dns\n"
+	            "allow out tcp to $cdn port https\n");
+	// Nothing in the set yet: the connection is refused.
+	CHECK(pl.send(inside, tcp4(web, 40000, cdn_edge, 443, S, 1)).to_outside.empty());
+	// The query goes out; its answer for a followed name queues the address (TTL 30: kept a minute).
+	CHECK(pl.send(inside, udp4(web, 5353, resolver, 53, bytes(20, 0))).to_outside.size() == 1);
+	CHECK(pl.send(outside, udp4(resolver, 53, web, 5353, dns_answer("www.CDN.example", {{cdn_edge, 30}}))).to_inside.size() == 1);
+	// An answer for another name, with another address, queues nothing: it speaks for its own name only.
+	CHECK(pl.send(outside, udp4(resolver, 53, web, 5353, dns_answer("www.bank.example", {{other, 300}}))).to_inside.size() == 1);
+	// A packet to port 53 (the queries' direction) is not looked at, whatever it holds.
+	CHECK(pl.send(inside, udp4(web, 5354, resolver, 53, dns_answer("x.cdn.example", {{other, 300}}))).to_outside.size() == 1);
+	CHECK(pl.worker().counters().set_adds == 1);
+	std::vector<dataplane::set_add_record> queued;
+	pl.worker().set_adds().drain([&](const dataplane::set_add_record& r) { queued.push_back(r); }, 100);
+	REQUIRE(queued.size() == 1);
+	CHECK(queued[0].addr == cdn_edge);
+	CHECK(queued[0].v6 == 0);
+	CHECK(queued[0].set == 0);
+	CHECK(queued[0].timeout_s == 60);
+	CHECK(queued[0].generation == pl.policy().generation);
+	// What the control thread does with it; then the connection to the CDN passes, the other not.
+	auto old = pl.policy().sets[0]->add_batch({{false, cdn_edge, cdn_edge, 0, 0}});
+	CHECK(pl.send(inside, tcp4(web, 40001, cdn_edge, 443, S, 1)).to_outside.size() == 1);
+	CHECK(pl.send(inside, tcp4(web, 40002, other, 443, S, 1)).to_outside.empty());
+}
+
 TEST_CASE("an add-to rule queues the scanner's address for its set, once per deciding packet")
 {
 	pipeline pl("set scanners = dynamic size 100\n"

@@ -275,6 +275,30 @@ TEST_CASE("dynamic sets and add-to")
 	CHECK(rs.set_tests.size() == 1);
 }
 
+TEST_CASE("dns sets: their name patterns, lower case and without repeats, and a size")
+{
+	const ruleset rs = parse_ok("set cdn = dns \"*.CDN.example\"\n"
+	                            "set apis = dns { \"api.example\", \"*.api.example\", \"api.example\" } size 500\n"
+	                            "allow out tcp to $cdn port https\n"
+	                            "allow out tcp to $apis port https\n");
+	REQUIRE(rs.sets.size() == 2);
+	CHECK(rs.sets[0].name == "cdn");
+	CHECK(rs.sets[0].dynamic);
+	CHECK(rs.sets[0].dns_names == std::vector<std::string>{"*.cdn.example"});
+	CHECK(rs.sets[0].max_adds == 65536);
+	CHECK(rs.sets[1].dns_names == std::vector<std::string>{"api.example", "*.api.example"});
+	CHECK(rs.sets[1].max_adds == 500);
+	CHECK(rs.rules[0].match.set_bits_mask == 1);
+	auto first = [](const std::string& text) { return format(parse_errors(text)[0]); };
+	CHECK(first("set s = dns\n") ==
+	      "t.rules:1:9: error: expected a name in quotes or a { list } of them after 'dns', got end of line");
+	CHECK(first("set s = dns example.com\n") ==
+	      "t.rules:1:13: error: expected a name in quotes (e.g. \"*.example.com\"), got 'example.com'");
+	CHECK(first("set s = dns \"a..example\"\n").starts_with("t.rules:1:13: error: invalid name \"a..example\""));
+	CHECK(first("set s = dns { }\n") == "t.rules:1:13: error: empty list of names: the set would never fill");
+	CHECK(first("set s = dns \"a.example\" size 0\n").starts_with("t.rules:1:30: error: invalid set size '0'"));
+}
+
 TEST_CASE("add-to and dynamic set errors")
 {
 	auto first = [](const std::string& text) { return format(parse_errors(text)[0]); };
