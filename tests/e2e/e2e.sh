@@ -46,6 +46,7 @@ for ifc in "${tag}o" "${tag}i"; do
 done
 ip -n "$ns_out" addr add 198.18.0.5/15 dev "${tag}oh"
 ip -n "$ns_out" addr add 198.18.0.6/15 dev "${tag}oh"  # a second outside host, for the scanner trap
+ip -n "$ns_out" addr add 198.18.0.7/15 dev "${tag}oh"  # a CDN edge that DNS names (the dns set)
 ip -n "$ns_in" addr add 198.18.1.10/15 dev "${tag}ih"
 for ns in "$ns_out" "$ns_in"; do
 	ip -n "$ns" link set lo up
@@ -95,6 +96,13 @@ server "$ns_in" 8081
 server "$ns_in" 8082
 server "$ns_in" 8083
 server "$ns_out" 9000
+server "$ns_out" 9443
+# A real resolver outside: dnsmasq answers *.cdn.e2e.example with 198.18.0.7.
+if command -v dnsmasq >/dev/null; then
+	ip netns exec "$ns_out" dnsmasq --keep-in-foreground --no-resolv --no-hosts --bind-interfaces \
+		--listen-address=198.18.0.5 --port=53 --address=/cdn.e2e.example/198.18.0.7 \
+		--pid-file="$work/dnsmasq.pid" --log-facility="$work/dnsmasq.log" &
+fi
 sleep 0.5
 
 failures=0
@@ -146,6 +154,30 @@ expect "the scanner cannot reach the allowed service any more" "timeout" "$(clie
 expect "another outside host still can" "hello 8080" "$(client "$ns_out" 198.18.1.10 8080 198.18.0.6)"
 expect "set del lets the scanner back in" "0" "$("$cli" --socket "$work/control.sock" set del scanners 198.18.0.5 >/dev/null 2>&1; echo $?)"
 expect "and it reaches the service again" "hello 8080" "$(client "$ns_out" 198.18.1.10 8080)"
+
+# A set that follows DNS (e2e.rules: port 9443 only to $cdn): refused before the name is resolved,
+# reached once the inside host has asked the outside resolver through the firewall.
+if command -v dnsmasq >/dev/null; then
+	expect "the CDN edge is not in \$cdn before any answer" "timeout" "$(client "$ns_in" 198.18.0.7 9443)"
+	answer=$(ip netns exec "$ns_in" "$py" -c '
+import socket, struct
+name = b"".join(bytes([len(l)]) + l for l in b"www.cdn.e2e.example".split(b".")) + b"\0"
+q = struct.pack(">HHHHHH", 0x4242, 0x0100, 1, 0, 0, 0) + name + struct.pack(">HH", 1, 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)
+s.sendto(q, ("198.18.0.5", 53))
+r = s.recv(512)
+print(".".join(str(b) for b in r[-4:]))' 2>&1)
+	expect "dnsmasq answers through the firewall" "198.18.0.7" "$answer"
+	sleep 0.2  # the control loop applies queued adds every 20 ms
+	expect "the answer put the address in \$cdn" "1" "$("$cli" --socket "$work/control.sock" set show cdn --json | "$py" -c '
+import json, sys
+r = json.load(sys.stdin)
+print(int(any(a["address"] == "198.18.0.7" for a in r["added"])))')"
+	expect "the inside host reaches the CDN edge now" "hello 9443" "$(client "$ns_in" 198.18.0.7 9443)"
+	expect "but not another outside host on that port" "timeout" "$(client "$ns_in" 198.18.0.6 9443)"
+else
+	echo "SKIP: dnsmasq not installed (package dnsmasq-base): the dns set checks"
+fi
 
 cat >"$work/closed.rules" <<'RULES'
 default in drop
