@@ -111,6 +111,8 @@ std::string ruleset_digest(const rules::ruleset& rs)
 			f.text("max-conn");
 			f.number(r.max_conn->max);
 		}
+		if (r.during)
+			f.text(r.during->written + " in " + r.during->zone.name());
 		if (r.limit) {
 			f.text("limit");
 			f.number(r.limit->rate);

@@ -139,6 +139,9 @@ public:
 	// per changed set, one quiescent wait for all of them. Records of an older policy are dropped (the
 	// push read the sets' files afresh). Returns the records applied.
 	uint64_t apply_set_adds();
+	// Turns rules with `during` on or off as the clock says (unix seconds); flows are re-judged on their
+	// next packet when one changed. Each round of the control loop.
+	bool update_schedules(int64_t unix_seconds) { return owned_ && owned_->update_schedules(unix_seconds); }
 	// The clock of set timeouts: milliseconds of steady_clock.
 	static uint64_t set_clock_ms();
 

@@ -68,6 +68,13 @@ uint32_t classify_one(const classify::classifier& c, uint8_t set_bits, const rul
 	return result;
 }
 
+// A rule with `during` outside its window is not in force: the data path skips it (policy.h).
+bool out_of_window(const dataplane::compiled_policy& pol, uint32_t rule)
+{
+	return pol.scheduled && rule < pol.limiter_of.size() && pol.limiter_of[rule] != dataplane::compiled_policy::no_limit &&
+	       !pol.limiters[pol.limiter_of[rule]].in_window.load(std::memory_order_relaxed);
+}
+
 } // namespace
 
 json server::cmd_push(const parsed_request& req, const peer& who)
@@ -132,6 +139,10 @@ json server::cmd_rules()
 			j["max_conn"] = r.max_conn->max;
 		if (r.limit || r.max_conn)
 			j["over_limit"] = pol.total(i).over_limit;  // this generation's: flows over the limit or the count
+		if (r.during) {
+			j["during"] = r.during->written;
+			j["in_window"] = !out_of_window(pol, i);
+		}
 		list.push_back(j);
 	}
 	json r = ok_response();
@@ -152,17 +163,22 @@ json server::cmd_explain(const parsed_request& req)
 	const auto& rs = pol.rules;
 	// The data path's own classifier decides; the rule-by-rule walk explains and double-checks it.
 	const uint8_t set_bits = live_set_bits(pol, f);
-	const uint32_t id = classify_one(*pol.classifier[size_t(f.dir)], set_bits, f);
+	uint32_t id = classify_one(*pol.classifier[size_t(f.dir)], set_bits, f);
+	while (id != classify::no_match && out_of_window(pol, id)) {  // as the worker goes on past it
+		const classify::classifier* after = pol.continue_after[size_t(f.dir)][pol.limiter_of[id]].get();
+		id = after ? classify_one(*after, set_bits, f) : classify::no_match;
+	}
 	json skipped = json::array();
 	uint32_t reference = classify::no_match;
 	for (uint32_t i : rules::rules_for(rs, f.dir)) {
 		const auto e = rules::explain(rs.rules[i], f, set_bits);
-		if (e.matched) {
+		if (e.matched && !out_of_window(pol, i)) {
 			reference = i;
 			break;
 		}
 		json s = rule_summary(rs.rules[i], i);
-		s["reason"] = e.reasons.empty() ? "" : e.reasons.back();
+		s["reason"] = e.matched ? "outside its schedule (" + rs.rules[i].during->written + ")"
+		              : e.reasons.empty() ? "" : e.reasons.back();
 		skipped.push_back(std::move(s));
 	}
 	json r = ok_response();

@@ -10,6 +10,7 @@
 #include <rte_launch.h>
 
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <thread>
 
@@ -74,6 +75,7 @@ void appliance::control_loop()
 			apply_from_etcd(*rt_, *rules_feed_, s_.rules_file);
 		rt_->housekeeping(rte_rdtsc());
 		rt_->apply_set_adds();
+		rt_->update_schedules(int64_t(std::time(nullptr)));
 		rt_->expire_sets();
 		rule_log_->flush(*rt_);
 		const auto now = std::chrono::steady_clock::now();

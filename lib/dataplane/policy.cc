@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 
 #include <rte_cycles.h>
 
@@ -39,6 +40,28 @@ uint64_t compiled_policy::set_hit_total(uint32_t index) const
 	return n;
 }
 
+bool compiled_policy::update_schedules(int64_t unix_seconds)
+{
+	if (!scheduled)
+		return false;
+	bool changed = false;
+	for (uint32_t slot = 0; limiters && slot < limiter_count; ++slot) {
+		rule_limiter& lim = limiters[slot];
+		if (!lim.during)
+			continue;
+		const bool in = rules::in_windows(lim.during->windows, lim.during->zone, unix_seconds);
+		if (in != lim.in_window.load(std::memory_order_relaxed)) {
+			lim.in_window.store(in, std::memory_order_relaxed);
+			changed = true;
+		}
+	}
+	if (changed) {
+		++schedule_edges;
+		judge_stamp.store(uint32_t(generation << 12) | (schedule_edges & 0xFFF), std::memory_order_release);
+	}
+	return changed;
+}
+
 compile_result compile(rules::ruleset rs, uint64_t generation, uint32_t workers, classify::backend backend,
                        const inspect::scan_config& scan, conn_counts* conns)
 {
@@ -46,6 +69,7 @@ compile_result compile(rules::ruleset rs, uint64_t generation, uint32_t workers,
 	compile_result out;
 	auto p = std::make_unique<compiled_policy>();
 	p->generation = generation;
+	p->judge_stamp.store(uint32_t(generation << 12), std::memory_order_relaxed);
 	p->rules = std::move(rs);
 	p->default_action[uint32_t(rules::direction::in)] = p->rules.default_in;
 	p->default_action[uint32_t(rules::direction::out)] = p->rules.default_out;
@@ -103,16 +127,17 @@ compile_result compile(rules::ruleset rs, uint64_t generation, uint32_t workers,
 	}
 	uint32_t limited = 0;
 	for (const auto& r : p->rules.rules)
-		limited += r.limit.has_value() || r.max_conn.has_value();
+		limited += r.limit.has_value() || r.max_conn.has_value() || r.during.has_value();
 	if (limited) {
 		const uint64_t hz = rte_get_tsc_hz();
 		p->limiter_of.assign(p->rules.rules.size(), compiled_policy::no_limit);
 		p->limiters = std::make_unique<rule_limiter[]>(limited);
+		p->limiter_count = limited;
 		uint32_t slot = 0;
 		for (uint32_t i = 0; i < p->rules.rules.size(); ++i) {
 			const rules::rule& rule = p->rules.rules[i];
 			const auto& l = rule.limit;
-			if (!l && !rule.max_conn)
+			if (!l && !rule.max_conn && !rule.during)
 				continue;
 			p->limiter_of[i] = slot;
 			rule_limiter& lim = p->limiters[slot];
@@ -140,6 +165,10 @@ compile_result compile(rules::ruleset rs, uint64_t generation, uint32_t workers,
 				lim.conn_id = id;
 				p->conns = conns;
 			}
+			if (rule.during) {
+				lim.during = &*rule.during;
+				p->scheduled = true;
+			}
 			for (rules::direction d : {rules::direction::in, rules::direction::out}) {
 				auto& after = p->continue_after[uint32_t(d)];
 				after.resize(limited);
@@ -165,6 +194,11 @@ compile_result compile(rules::ruleset rs, uint64_t generation, uint32_t workers,
 	p->counter_stride = uint32_t((p->rules.rules.size() + per_line - 1) / per_line * per_line + per_line);
 	p->counters = std::make_unique<rule_counter[]>(size_t(p->workers) * p->counter_stride);
 	p->set_hits = std::make_unique<compiled_policy::set_hit_row[]>(p->workers);
+	// Scheduled rules start as the clock says now; the control loop keeps them so (update_schedules).
+	for (uint32_t slot = 0; slot < p->limiter_count; ++slot)
+		if (const rules::rule_schedule* d = p->limiters[slot].during)
+			p->limiters[slot].in_window.store(rules::in_windows(d->windows, d->zone, int64_t(std::time(nullptr))),
+			                                  std::memory_order_relaxed);
 	p->compile_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 	out.policy = std::move(p);
 	return out;

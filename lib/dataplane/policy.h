@@ -46,7 +46,11 @@ struct alignas(64) rule_limiter {
 	std::unique_ptr<std::atomic<uint64_t>[]> meters;  // per-source only
 	bool packets = false;    // `packets`: every packet of the rule's flows takes a token
 	uint8_t prefix6 = 64;    // per-source: IPv6 sources share a meter per /prefix6
-	bool rated = false;      // the rule has a `limit` (a rule with only `max-conn` has a slot too)
+	bool rated = false;      // the rule has a `limit` (a rule with only `max-conn` or `during` has a slot too)
+	// `during`: the rule's schedule (in the policy's rules), and whether now is inside it; the control
+	// thread flips it at the window's edges (compiled_policy::update_schedules).
+	const rules::rule_schedule* during = nullptr;
+	std::atomic<bool> in_window{true};
 	uint32_t max_conn = 0;   // `max-conn N per-source`: N, or 0
 	uint8_t conn_id = 0;     // its id in conn_counts
 
@@ -117,8 +121,18 @@ struct compiled_policy {
 	static constexpr uint32_t no_limit = UINT32_MAX;
 	std::vector<uint32_t> limiter_of;
 	bool limits_packets = false;  // some rule's limit counts every packet (`packets`)
+	// What a flow judged now carries (flow_entry::ruleset_generation): the generation in the high 20 bits,
+	// the schedule edges passed under it in the low 12. An edge changes it, so every flow is re-judged on
+	// its next packet, as after a push.
+	std::atomic<uint32_t> judge_stamp{0};
+	uint32_t schedule_edges = 0;
+	bool scheduled = false;  // some rule has `during`
+	// Control thread: moves every scheduled rule's in_window to what it is at this instant; true when
+	// one changed (the judge stamp then moved on).
+	bool update_schedules(int64_t unix_seconds);
 	conn_counts* conns = nullptr; // the daemon's live-flow counts, when some rule has `max-conn`
 	std::unique_ptr<rule_limiter[]> limiters;
+	uint32_t limiter_count = 0;
 	std::vector<std::unique_ptr<classify::classifier>> continue_after[2];
 	rules::action default_action[2];
 	double compile_ms = 0;

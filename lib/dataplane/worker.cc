@@ -150,23 +150,38 @@ bool worker::revalidate(const compiled_policy& pol, flow::flow_entry& e)
 	uint32_t rule = classify::no_match;
 	// An established flow is re-judged on its 5-tuple: by the payload-free rules when the set has payload
 	// rules (its payload was seen under the old set; inspection does not restart).
-	const auto& cls = pol.inspects ? *pol.classifier_free[e.opener_direction & 1] : *pol.classifier[e.opener_direction & 1];
+	const uint32_t d = e.opener_direction & 1;
+	const auto& cls = pol.inspects ? *pol.classifier_free[d] : *pol.classifier[d];
+	classify::key_v4 k4{uint32_t(src), uint32_t(dst), sport, dport, e.key.proto, flags, 0, 0};
+	classify::key_v6 k6{};
 	if (e.key.family == 4) {
-		classify::key_v4 k{uint32_t(src), uint32_t(dst), sport, dport, e.key.proto, flags, 0, 0};
 		if (pol.tests_sets())
-			k.set_bits = pol.set_bits(k.src, k.dst);
-		cls.classify(&k, 1, &rule);
+			k4.set_bits = pol.set_bits(k4.src, k4.dst);
 	} else {
-		classify::key_v6 k{};
-		k.src = src;
-		k.dst = dst;
-		k.sport = sport;
-		k.dport = dport;
-		k.proto = e.key.proto;
-		k.tcp_flags = flags;
+		k6.src = src;
+		k6.dst = dst;
+		k6.sport = sport;
+		k6.dport = dport;
+		k6.proto = e.key.proto;
+		k6.tcp_flags = flags;
 		if (pol.tests_sets())
-			k.set_bits = pol.set_bits(k.src, k.dst);
-		cls.classify(&k, 1, &rule);
+			k6.set_bits = pol.set_bits(k6.src, k6.dst);
+	}
+	auto run = [&](const classify::classifier& c) {
+		if (e.key.family == 4)
+			c.classify(&k4, 1, &rule);
+		else
+			c.classify(&k6, 1, &rule);
+	};
+	run(cls);
+	// A rule outside its schedule is not there (limits and max-conn are not re-checked: they count flows
+	// when they open).
+	while (pol.scheduled && rule != classify::no_match && pol.limiter_of[rule] != compiled_policy::no_limit &&
+	       !pol.limiters[pol.limiter_of[rule]].in_window.load(std::memory_order_relaxed)) {
+		const classify::classifier* after = pol.continue_after[d][pol.limiter_of[rule]].get();
+		rule = classify::no_match;
+		if (after)
+			run(*after);
 	}
 	const rules::action act = rule == classify::no_match ? pol.default_action[e.opener_direction & 1] : pol.action_of[rule];
 	if (act != rules::action::allow) {
@@ -175,7 +190,7 @@ bool worker::revalidate(const compiled_policy& pol, flow::flow_entry& e)
 		return false;
 	}
 	e.rule_id = rule;
-	e.ruleset_generation = uint32_t(pol.generation);
+	e.ruleset_generation = pol.judge_stamp.load(std::memory_order_acquire);
 	return true;
 }
 
@@ -286,7 +301,7 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			v[i] = v_allow;
 			return;
 		}
-		if (e.ruleset_generation != pol->generation && !revalidate(*pol, e)) {
+		if (e.ruleset_generation != pol->judge_stamp.load(std::memory_order_relaxed) && !revalidate(*pol, e)) {
 			counters_.drops[size_t(drop_reason::revalidated)]++;
 			return;
 		}
@@ -423,11 +438,14 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			rule_limiter& lim = pol->limiters[slot];
 			const bool v6 = p.family == 6;
 			const u128 source = v6 ? p.src.v6 : u128(p.src.v4);
-			// max-conn first: a source at its count takes no token.
-			if ((lim.max_conn == 0 || pol->conns->count(lim.conn_id, conn_counts::source_key(v6, source)) < lim.max_conn) &&
+			// Outside its schedule the rule is not there; max-conn next: a source at its count takes no token.
+			const bool in_force = lim.in_window.load(std::memory_order_relaxed);
+			if (in_force &&
+			    (lim.max_conn == 0 || pol->conns->count(lim.conn_id, conn_counts::source_key(v6, source)) < lim.max_conn) &&
 			    lim.admit(now, lim.source_hash(v6, source)))
 				break;
-			pol->counter(config_.index, rule).over_limit++;
+			if (in_force)
+				pol->counter(config_.index, rule).over_limit++;
 			const classify::classifier* after = pol->continue_after[d][slot].get();
 			rule = classify::no_match;
 			if (after && p.family == 6)
@@ -500,7 +518,7 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		}
 		flow::open(*e, seg, config_.tcp_loose_pickup);
 		e->rule_id = rule;
-		e->ruleset_generation = uint32_t(pol->generation);
+		e->ruleset_generation = pol->judge_stamp.load(std::memory_order_relaxed);
 		e->opener_direction = uint8_t(d);
 		e->traffic[0].add(pkts[i]->pkt_len);
 		counters_.flows_opened++;

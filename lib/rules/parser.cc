@@ -466,6 +466,43 @@ void parser::max_conn(rule& r, const token& kw)
 	r.max_conn = conn_limit{uint32_t(*n), "max-conn " + std::string(t.text) + " per-source"};
 }
 
+// during "Mon-Fri 08:00-18:00[, ...]" [tz ZONE]
+void parser::during(rule& r, const token& kw)
+{
+	if (at_end() || peek().kind != token_kind::string)
+		fail(at_end() ? kw : peek(), "expected a schedule in quotes after 'during' (e.g. during \"Mon-Fri 08:00-18:00\"), got " +
+		                                 got());
+	const token& spec = next();
+	rule_schedule sch;
+	if (const auto err = parse_windows(spec.text, sch.windows)) {
+		// At the offending part of the string: past the opening quote. An empty message ends the statement
+		// without a second report.
+		add_error({file_->path, spec.line, spec.column + 1 + uint32_t(err->offset)}, err->message);
+		fail(spec, "");
+	}
+	sch.written = "during \"" + std::string(spec.text) + "\"";
+	std::string zone_name;
+	if (accept_word("tz")) {
+		if (at_end() || peek().kind != token_kind::word)
+			fail(at_end() ? spec : peek(), "expected a time zone after 'tz' (e.g. 'tz Europe/Berlin'), got " + got());
+		const token& z = next();
+		zone_name = std::string(z.text);
+		std::string error;
+		auto zone = time_zone::load(zone_name, error);
+		if (!zone)
+			fail(z, error);
+		sch.zone = std::move(*zone);
+		sch.written += " tz " + zone_name;
+	} else {
+		std::string error;
+		auto zone = time_zone::load("", error);
+		if (!zone)
+			fail(spec, "the system's time zone: " + error);
+		sch.zone = std::move(*zone);
+	}
+	r.during = std::move(sch);
+}
+
 // ACTION [in|out|log]... [inet|inet6] [PROTO] [all | [from ADDR [port P]] [to ADDR [port P]]]
 //        [flags V/M] [icmp-type T] [code C] [counter NAME]
 void parser::rule_statement()
@@ -549,7 +586,7 @@ void parser::rule_statement()
 	}
 
 	bool saw_flags = false, saw_type = false, saw_code = false, saw_counter = false, saw_payload = false;
-	bool saw_add_to = false, saw_limit = false, saw_max_conn = false;
+	bool saw_add_to = false, saw_limit = false, saw_max_conn = false, saw_during = false;
 	pattern_state_ = {};
 	auto once = [&](bool& seen, const token& t) {
 		if (seen)
@@ -605,12 +642,16 @@ void parser::rule_statement()
 			next();
 			once(saw_max_conn, t);
 			max_conn(r, t);
+		} else if (t.kind == token_kind::word && t.text == "during") {
+			next();
+			once(saw_during, t);
+			during(r, t);
 		} else if (payload_option(r.payload, &proto)) {
 			saw_payload = true;
 		} else {
-			std::string expected = "flags, icmp-type, code, counter, add-to, limit, max-conn or end of line";
+			std::string expected = "flags, icmp-type, code, counter, add-to, limit, max-conn, during or end of line";
 			if (!saw_flags && !saw_type && !saw_code && !saw_counter && !saw_payload && !saw_add_to && !saw_limit &&
-			    !saw_max_conn) {
+			    !saw_max_conn && !saw_during) {
 				if (!saw_from && !saw_to)
 					expected = "from, to, all, " + expected;
 				else if (!saw_to)
@@ -635,6 +676,8 @@ void parser::rule_statement()
 		fail(act, "limit does not go with payload conditions: it counts flows at their first packet, before any payload");
 	if (r.max_conn && !r.payload.empty())
 		fail(act, "max-conn does not go with payload conditions: it counts flows at their first packet, before any payload");
+	if (r.during && !r.payload.empty())
+		fail(act, "during does not go with payload conditions: a schedule judges a flow by its tuple");
 	if (r.max_conn && r.act != action::allow)
 		fail(act, "max-conn goes only on allow rules: it counts the flows the rule lets open");
 

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "rules/match.h"
+#include "rules/schedule.h"
 
 namespace portcullis::rules {
 
@@ -120,6 +121,14 @@ struct conn_limit {
 	std::string written;  // "max-conn 50 per-source"
 };
 
+// `during "SPEC" [tz ZONE]` on a rule (docs/rules.md, "Schedules"): the rule is in force only inside
+// these weekly windows, read in that zone (the system's when none is named).
+struct rule_schedule {
+	std::vector<time_window> windows;
+	time_zone zone;
+	std::string written;  // "during \"Mon-Fri 08:00-18:00\" tz Europe/Berlin"
+};
+
 struct rule {
 	tuple_match match;
 	// Empty for a rule decided by the 5-tuple alone. Non-empty: the rule also needs these to hold on
@@ -132,6 +141,7 @@ struct rule {
 	std::optional<set_add> add_to;
 	std::optional<rate_limit> limit;
 	std::optional<conn_limit> max_conn;
+	std::optional<rule_schedule> during;
 	source_location loc;         // where the rule's action keyword is
 	std::string text;            // the rule as written, on one line
 	written_fields written;

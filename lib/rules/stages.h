@@ -175,6 +175,7 @@ private:
 	void add_to(rule& r, const token& kw);
 	void limit(rule& r, const token& kw);
 	void max_conn(rule& r, const token& kw);
+	void during(rule& r, const token& kw);
 	void counter(rule& r);
 
 	// ---- resolve.cc: files and includes; names and atoms to values --------------------------------

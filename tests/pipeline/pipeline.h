@@ -58,6 +58,8 @@ public:
 
 	dataplane::worker& worker() { return *worker_; }
 	const dataplane::compiled_policy& policy() const { return *policies_.back(); }
+	// What the control loop does each round: scheduled rules on or off as at this instant.
+	bool update_schedules(int64_t unix_seconds) { return policies_.back()->update_schedules(unix_seconds); }
 	uint64_t drops(dataplane::drop_reason r) const { return worker_->counters().drops[size_t(r)]; }
 
 private:

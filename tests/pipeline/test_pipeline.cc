@@ -399,6 +399,30 @@ TEST_CASE("max-conn ids: a name keeps its id; 255 names at most, and an unused n
 	CHECK(c.id_for("ssh") == ssh);  // in use: never taken
 }
 
+TEST_CASE("a rule with 'during' is in force only inside its window, and its flows are re-judged at the edges")
+{
+	constexpr int64_t wed_10_00_utc = 1782900000, wed_19_00_utc = 1782932400;
+	pipeline pl("default in drop\n"
+	            "allow in tcp to any port ssh during \"Mon-Fri 08:00-18:00\" tz UTC\n"
+	            "reject in tcp to any port ssh\n");
+	pl.update_schedules(wed_10_00_utc);
+	REQUIRE(pl.send(outside, tcp4(client, 40000, server, 22, S, 1)).to_inside.size() == 1);
+	CHECK(pl.send(inside, tcp4(server, 22, client, 40000, SA, 9, 2)).to_outside.size() == 1);
+	CHECK_FALSE(pl.update_schedules(wed_10_00_utc + 60));  // no edge, nothing changes
+	// 19:00: the window closed. The open flow is re-judged on its next packet and dropped; a new one
+	// meets the rule after it.
+	CHECK(pl.update_schedules(wed_19_00_utc));
+	CHECK(pl.send(outside, tcp4(client, 40000, server, 22, A, 2, 10)).to_inside.empty());
+	CHECK(pl.drops(drop_reason::revalidated) == 1);
+	auto r = pl.send(outside, tcp4(client, 40001, server, 22, S, 1));
+	CHECK(r.to_inside.empty());
+	CHECK(r.to_outside.size() == 1);  // the reject rule's RST
+	CHECK(pl.policy().total(0).over_limit == 0);  // a closed window is not a limit
+	// The next morning it is back.
+	CHECK(pl.update_schedules(wed_10_00_utc + 86400));
+	CHECK(pl.send(outside, tcp4(client, 40002, server, 22, S, 1)).to_inside.size() == 1);
+}
+
 TEST_CASE("a per-source limit's ipv6-prefix sets how IPv6 sources share a bucket")
 {
 	pipeline pl("default in drop\n"

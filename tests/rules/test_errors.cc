@@ -49,7 +49,7 @@ const error_case cases[] = {
 	{"allow proto { tcp, gre } to any port 22", 1, 33, "'port' needs protocol tcp or udp"},
 	{"allow in tcp port 22", 1, 14, "unexpected 'port' here"},
 	{"allow in tcp to any from any", 1, 21, "unexpected 'from' here"},
-	{"allow in tcp to any port 22 foo", 1, 29, "unexpected 'foo' (expected flags, icmp-type, code, counter, add-to, limit, max-conn or end of line)"},
+	{"allow in tcp to any port 22 foo", 1, 29, "unexpected 'foo' (expected flags, icmp-type, code, counter, add-to, limit, max-conn, during or end of line)"},
 	{"allow in tcp froom any", 1, 14, "unexpected 'froom' (expected from, to, all, flags"},
 	{"allow in tcp icmp-type echo-request", 1, 14, "'icmp-type' needs protocol icmp or icmp6 (this rule's protocol is tcp)"},
 	{"allow in icmp icmp-type packet-too-big", 1, 25, "unknown ICMP type 'packet-too-big'"},

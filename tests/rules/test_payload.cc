@@ -68,7 +68,7 @@ const error_case payload_errors[] = {
 	{"drop tcp content \"a\" content \"b\" content \"c\" content \"d\" content \"e\" content \"f\" content \"g\" "
 	 "content \"h\" content \"i\"", 1, 106, "too many payload conditions in one rule (the limit is 8)"},
 	{"drop tcp to any port 80 content \"a\" foo", 1, 37,
-	 "unexpected 'foo' (expected flags, icmp-type, code, counter, add-to, limit, max-conn or end of line); payload conditions are"},
+	 "unexpected 'foo' (expected flags, icmp-type, code, counter, add-to, limit, max-conn, during or end of line); payload conditions are"},
 };
 
 } // namespace
