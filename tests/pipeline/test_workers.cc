@@ -41,9 +41,11 @@ constexpr const char* rules_text =
 	"default out allow\n"
 	"allow in tcp to 198.18.1.0/24 port 80\n"
 	"allow in udp to 198.18.1.0/24 port 53\n"
-	"allow in tcp to 198.18.1.0/24 port 8443 limit 10/h burst 10\n";  // rule 2: phase 4
+	"allow in tcp to 198.18.1.0/24 port 8443 limit 10/h burst 10\n"  // rule 2: phase 4
+	"allow in tcp to 198.18.1.0/24 port 8444 max-conn 5 per-source\n";  // rule 3: phase 5
 
 constexpr uint32_t limited_rule = 2, limit_burst = 10, nlimited = 100;
+constexpr uint32_t conn_rule = 3, max_conn = 5, nconn = 40;
 
 struct flow_case {
 	bool tcp;
@@ -295,6 +297,25 @@ TEST_CASE("two workers on single-queue ports: each flow lives on its owner, and 
 	CHECK(rt->policy().total(limited_rule).packets == limit_burst);
 	CHECK(rt->policy().total(limited_rule).over_limit == nlimited - limit_burst);
 
+	// 5. max-conn per source, one source's new flows to several servers, judged by both workers (flows
+	// go to workers by address pair): the count is shared, so the firewall lets max_conn of them open
+	// (one more at most, when both workers admit at the same instant).
+	uint32_t conn_by[nworkers] = {};
+	for (uint32_t i = 0; i < nconn; ++i) {
+		const bytes syn = tcp4(0xC6130F01, uint16_t(30000 + i), 0xC6120101 + i % 8, 8444, flow::tcp_flag::syn);
+		conn_by[owner(syn)]++;
+		inject(port[outside], syn);
+		++injected;
+	}
+	settle();
+	CHECK(conn_by[0] > 0);
+	CHECK(conn_by[1] > 0);
+	const size_t conn_passed = drain(port[inside]).size();
+	forwarded += conn_passed;
+	CHECK(conn_passed >= max_conn);
+	CHECK(conn_passed <= max_conn + nworkers - 1);
+	CHECK(rt->policy().total(conn_rule).over_limit == nconn - conn_passed);
+
 	stop = true;
 	for (auto& t : threads)
 		t.join();
@@ -353,7 +374,7 @@ TEST_CASE("two workers on single-queue ports: each flow lives on its owner, and 
 	CHECK(verdicts == injected);
 	CHECK(tx == forwarded);
 	CHECK(tx + drops == injected);
-	CHECK(drops == ndenied + nlimited - limit_burst);
+	CHECK(drops == ndenied + nlimited - limit_burst + nconn - conn_passed);
 	CHECK(c0.handed_off > 0);
 	CHECK(c0.handed_off == rx1);
 	CHECK(c1.handed_off == 0);
