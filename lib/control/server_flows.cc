@@ -80,7 +80,7 @@ json server::cmd_flows(const parsed_request& req)
 			j["packets"] = {e.traffic[0].packets(), e.traffic[1].packets()};
 			j["bytes"] = {e.traffic[0].bytes(), e.traffic[1].bytes()};
 			j["rule"] = e.rule_id;
-			j["rule_generation"] = e.ruleset_generation;
+			j["rule_generation"] = e.ruleset_generation >> 12;  // the judge stamp's generation part (policy.h)
 			list.push_back(std::move(j));
 		});
 	}

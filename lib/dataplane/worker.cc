@@ -134,7 +134,7 @@ int worker::direction_of(const rx_queue_map& q, const packet::parsed& p) const
 	return 0;
 }
 
-bool worker::revalidate(const compiled_policy& pol, flow::flow_entry& e)
+bool worker::revalidate(const compiled_policy& pol, flow::flow_entry& e, uint32_t stamp)
 {
 	// Re-judge the flow's opening packet: the opener's side of the key, in the direction it came from.
 	const bool b = e.opener_is_b;
@@ -190,7 +190,7 @@ bool worker::revalidate(const compiled_policy& pol, flow::flow_entry& e)
 		return false;
 	}
 	e.rule_id = rule;
-	e.ruleset_generation = pol.judge_stamp.load(std::memory_order_acquire);
+	e.ruleset_generation = stamp;
 	return true;
 }
 
@@ -201,6 +201,9 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 	stage_clock clock(counters_.stage_tsc);
 	const uint64_t now = rte_rdtsc();
 	compiled_policy* pol = policy_.load(std::memory_order_acquire);
+	// The stamp flows judged in this burst carry, read before any rule's schedule is: a schedule edge
+	// after this read leaves them with the older stamp, so they are judged again on their next packet.
+	const uint32_t stamp = pol ? pol->judge_stamp.load(std::memory_order_acquire) : 0;
 
 	packet::parsed parsed[max_burst];
 	packet::parse_burst(pkts, n, parsed, counters_.parse);
@@ -301,7 +304,7 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			v[i] = v_allow;
 			return;
 		}
-		if (e.ruleset_generation != pol->judge_stamp.load(std::memory_order_relaxed) && !revalidate(*pol, e)) {
+		if (e.ruleset_generation != stamp && !revalidate(*pol, e, stamp)) {
 			counters_.drops[size_t(drop_reason::revalidated)]++;
 			return;
 		}
@@ -431,15 +434,18 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		// add-to count flows: a packet that can open none (a stray ACK, an ICMP error) takes no token and
 		// adds nothing, or unsolicited ACKs could drain every limit and fill every set.
 		const bool opens = !p.is_icmp_error() && flow::can_open(segment_of(p), config_.tcp_loose_pickup);
-		while (opens && rule != classify::no_match && !pol->limiter_of.empty()) {
+		while (rule != classify::no_match && !pol->limiter_of.empty()) {
 			const uint32_t slot = pol->limiter_of[rule];
 			if (slot == compiled_policy::no_limit)
 				break;
 			rule_limiter& lim = pol->limiters[slot];
 			const bool v6 = p.family == 6;
 			const u128 source = v6 ? p.src.v6 : u128(p.src.v4);
-			// Outside its schedule the rule is not there; max-conn next: a source at its count takes no token.
+			// Outside its schedule the rule is not there, for every packet; max-conn next, then the rate,
+			// for packets that can open a flow: a source at its count takes no token.
 			const bool in_force = lim.in_window.load(std::memory_order_relaxed);
+			if (in_force && !opens)
+				break;
 			if (in_force &&
 			    (lim.max_conn == 0 || pol->conns->count(lim.conn_id, conn_counts::source_key(v6, source)) < lim.max_conn) &&
 			    lim.admit(now, lim.source_hash(v6, source)))
@@ -518,7 +524,7 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		}
 		flow::open(*e, seg, config_.tcp_loose_pickup);
 		e->rule_id = rule;
-		e->ruleset_generation = pol->judge_stamp.load(std::memory_order_relaxed);
+		e->ruleset_generation = stamp;
 		e->opener_direction = uint8_t(d);
 		e->traffic[0].add(pkts[i]->pkt_len);
 		counters_.flows_opened++;

@@ -2,6 +2,7 @@
 // every read.
 #include "inspect/names.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace portcullis::inspect {
@@ -275,6 +276,20 @@ size_t read_name(const uint8_t* p, size_t n, size_t at, char* out, size_t cap, s
 
 } // namespace
 
+namespace {
+
+// A name's identity for chain membership: FNV-1a over its decoded, lower-case bytes. A forger who
+// found two names with one hash would gain nothing: it writes the answer, owners included, anyway.
+uint64_t name_hash(const char* name, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (size_t i = 0; i < len; ++i)
+		h = (h ^ uint8_t(name[i])) * 0x100000001b3ull;
+	return h ^ len;
+}
+
+} // namespace
+
 size_t dns_response(const uint8_t* p, size_t n, char* qname, size_t cap, dns_address* addresses,
                     size_t max_addresses, size_t* count)
 {
@@ -294,62 +309,70 @@ size_t dns_response(const uint8_t* p, size_t n, char* qname, size_t cap, dns_add
 	if (!ok || qlen == 0 || at + 4 > n)
 		return 0;
 	at += 4;  // qtype, qclass
-	// The names this answer may speak for: the question, then the CNAME targets reached from it.
-	char chain[max_cname_chain + 1][max_name_bytes];
-	size_t chain_len[max_cname_chain + 1];
-	std::memcpy(chain[0], qname, qlen);
-	chain_len[0] = qlen;
-	size_t names = 1;
-	auto in_chain = [&](const char* name, size_t len) {
-		for (size_t i = 0; i < names; ++i)
-			if (chain_len[i] == len && std::memcmp(chain[i], name, len) == 0)
-				return true;
-		return false;
+	// One pass over the answer records (at most max_records: a name is decoded once per record, so a
+	// hostile answer costs a bounded amount of work), then the CNAME chain and the addresses from what
+	// it kept.
+	constexpr uint32_t max_records = 64;
+	struct record {
+		uint64_t owner;   // name_hash of the owner
+		uint64_t target;  // CNAME: name_hash of the target
+		uint32_t ttl;
+		uint16_t type;
+		uint16_t rdlen;
+		uint32_t rdata;  // offset of the address
 	};
-	const size_t answers_at = at;
-	// Pass over the answer records once per link a chain may have (CNAMEs may come in any order), then
-	// once more for the addresses.
-	for (size_t pass = 0; pass <= max_cname_chain; ++pass) {
-		const size_t names_before = names;
-		const bool last = pass == max_cname_chain;
-		at = answers_at;
-		for (uint32_t a = 0; a < ancount; ++a) {
-			char owner[max_name_bytes];
-			const size_t olen = read_name(p, n, at, owner, sizeof owner, at, ok);
-			if (!ok || at + 10 > n)
-				return 0;
-			const uint32_t type = uint32_t(p[at]) << 8 | p[at + 1];
-			const uint32_t cls = uint32_t(p[at + 2]) << 8 | p[at + 3];
-			const uint32_t ttl = uint32_t(p[at + 4]) << 24 | uint32_t(p[at + 5]) << 16 | uint32_t(p[at + 6]) << 8 | p[at + 7];
-			const size_t rdlen = size_t(p[at + 8]) << 8 | p[at + 9];
-			at += 10;
-			if (rdlen > n - at)
-				return 0;
-			const bool ours = cls == 1 && olen && in_chain(owner, olen);
-			if (ours && type == 5 && !last && names <= max_cname_chain) {  // CNAME
-				char target[max_name_bytes];
+	record rec[max_records];
+	uint32_t nrec = 0;
+	char name[max_name_bytes];
+	for (uint32_t a = 0; a < ancount && a < max_records; ++a) {
+		const size_t olen = read_name(p, n, at, name, sizeof name, at, ok);
+		if (!ok || at + 10 > n)
+			return 0;
+		const uint32_t type = uint32_t(p[at]) << 8 | p[at + 1];
+		const uint32_t cls = uint32_t(p[at + 2]) << 8 | p[at + 3];
+		const uint32_t ttl = uint32_t(p[at + 4]) << 24 | uint32_t(p[at + 5]) << 16 | uint32_t(p[at + 6]) << 8 | p[at + 7];
+		const size_t rdlen = size_t(p[at + 8]) << 8 | p[at + 9];
+		at += 10;
+		if (rdlen > n - at)
+			return 0;
+		const bool address = (type == 1 && rdlen == 4) || (type == 28 && rdlen == 16);
+		if (cls == 1 && olen && (address || type == 5)) {
+			record& x = rec[nrec++];
+			x = {name_hash(name, olen), 0, ttl & 0x80000000u ? 0 : ttl, uint16_t(type), uint16_t(rdlen), uint32_t(at)};
+			if (type == 5) {
 				size_t after = 0;
-				const size_t tlen = read_name(p, at + rdlen, at, target, sizeof target, after, ok);
+				const size_t tlen = read_name(p, at + rdlen, at, name, sizeof name, after, ok);
 				if (!ok)
 					return 0;
-				if (tlen && !in_chain(target, tlen)) {
-					std::memcpy(chain[names], target, tlen);
-					chain_len[names++] = tlen;
-				}
-			} else if (ours && last && ((type == 1 && rdlen == 4) || (type == 28 && rdlen == 16)) &&
-			           *count < max_addresses) {
-				dns_address& d = addresses[(*count)++];
-				d.family = type == 1 ? 4 : 6;
-				std::memset(d.addr, 0, sizeof d.addr);
-				std::memcpy(d.addr, p + at, rdlen);
-				d.ttl = ttl & 0x7FFFFFFF;  // RFC 2181: a TTL with the top bit set means 0
-				if (ttl & 0x80000000u)
-					d.ttl = 0;
+				if (tlen == 0)
+					--nrec;  // a CNAME to the root leads nowhere
+				else
+					x.target = name_hash(name, tlen);
 			}
-			at += rdlen;
 		}
-		if (!last && names == names_before)
-			pass = max_cname_chain - 1;  // the chain is complete: go straight to the addresses
+		at += rdlen;
+	}
+	// The names this answer may speak for: the question, then the CNAME targets reached from it (links
+	// in any order, at most max_cname_chain).
+	uint64_t chain[max_cname_chain + 1] = {name_hash(qname, qlen)};
+	size_t names = 1;
+	auto in_chain = [&](uint64_t h) { return std::find(chain, chain + names, h) != chain + names; };
+	for (bool grew = true; grew && names <= max_cname_chain;) {
+		grew = false;
+		for (uint32_t i = 0; i < nrec && names <= max_cname_chain; ++i)
+			if (rec[i].type == 5 && in_chain(rec[i].owner) && !in_chain(rec[i].target)) {
+				chain[names++] = rec[i].target;
+				grew = true;
+			}
+	}
+	for (uint32_t i = 0; i < nrec && *count < max_addresses; ++i) {
+		if (rec[i].type == 5 || !in_chain(rec[i].owner))
+			continue;
+		dns_address& d = addresses[(*count)++];
+		d.family = rec[i].type == 1 ? 4 : 6;
+		std::memset(d.addr, 0, sizeof d.addr);
+		std::memcpy(d.addr, p + rec[i].rdata, rec[i].rdlen);
+		d.ttl = rec[i].ttl;  // RFC 2181: a TTL with the top bit set means 0
 	}
 	return qlen;
 }

@@ -37,7 +37,8 @@ inline constexpr size_t max_cname_chain = 8;
 // qname[0..cap) as dns_qname does and returns its length, and stores up to max_addresses of the A and
 // AAAA records of the answer section whose owner is that name, or a name a CNAME chain from it
 // (at most max_cname_chain links, in any order) leads to, in addresses; *count says how many. Records
-// for other owners are ignored: an answer can only speak for the name that was asked. Names in records
+// for other owners are ignored: an answer can only speak for the name that was asked. Only the first 64
+// answer records are read, each name decoded once: a hostile answer costs bounded work. Names in records
 // may be compressed; a pointer must point backwards, and a name may follow at most 16 of them. Returns 0
 // (and *count 0) for anything else: a query, an error, a truncated or malformed message.
 size_t dns_response(const uint8_t* p, size_t n, char* qname, size_t cap, dns_address* addresses,

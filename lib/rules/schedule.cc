@@ -179,6 +179,17 @@ std::optional<time_zone> time_zone::load(const std::string& name, std::string& e
 	std::vector<int32_t> type_offset(c[4]);
 	for (uint32_t i = 0; i < c[4]; ++i)
 		type_offset[i] = int32_t(u32(at + size_t(i) * 6));
+	// The footer after version 2+ data: "\nTZ\n", a POSIX TZ string. A comma means daylight saving rules
+	// go on past the last transition; none means the last offset holds for good (Asia/Kolkata's since
+	// 1945: extrapolating its 1940s transitions would be an hour off).
+	if (time_bytes == 8) {
+		const size_t footer = at + size_t(c[4]) * 6 + c[5] + size_t(c[2]) * (time_bytes + 4) + c[1] + c[0];
+		if (footer < d.size() && d[footer] == '\n') {
+			const size_t end = d.find('\n', footer + 1);
+			z.rules_go_on_ = d.substr(footer + 1, end == std::string::npos ? std::string::npos : end - footer - 1)
+			                     .find(',') != std::string::npos;
+		}
+	}
 	for (uint32_t i = 0; i < c[3]; ++i) {
 		if (index[i] >= c[4])
 			return bad();
@@ -193,10 +204,15 @@ int32_t time_zone::offset_at(int64_t t) const
 {
 	if (transitions_.empty())
 		return before_;
-	// Past the last transition: the same instant 28 years earlier (same weekdays and dates).
-	constexpr int64_t cycle = int64_t(28) * 365 * 86400 + 7 * 86400;  // 28 years, 7 of them leap
-	while (t > transitions_.back() && t - cycle > transitions_.front())
-		t -= cycle;
+	if (t > transitions_.back()) {
+		if (!rules_go_on_)
+			return offsets_.back();  // no daylight saving any more: the last offset holds
+		// Daylight saving rules past the file's transitions (Debian's run to 2037): the same instant 28
+		// years earlier, which has the same weekdays and dates.
+		constexpr int64_t cycle = int64_t(28) * 365 * 86400 + 7 * 86400;  // 28 years, 7 of them leap
+		while (t > transitions_.back() && t - cycle > transitions_.front())
+			t -= cycle;
+	}
 	const auto it = std::upper_bound(transitions_.begin(), transitions_.end(), t);
 	return it == transitions_.begin() ? before_ : offsets_[size_t(it - transitions_.begin()) - 1];
 }

@@ -3,8 +3,9 @@
 //
 // Time zones come from the system's zoneinfo files (TZif, package tzdata), read once when the rule set
 // is compiled: no global TZ variable is touched, so any thread may ask a zone what time it is. Past a
-// file's last transition (2037 in Debian's) the transitions of 28 years earlier are used: the calendar
-// and weekdays repeat every 28 years between 1901 and 2099.
+// file's last transition the last offset holds, unless the file's footer says daylight saving goes on
+// (Debian's files then list transitions to 2037); past those the transitions of 28 years earlier are
+// used: the calendar and weekdays repeat every 28 years between 1901 and 2099.
 #pragma once
 
 #include <cstdint>
@@ -46,6 +47,7 @@ private:
 	std::vector<int64_t> transitions_;  // ascending
 	std::vector<int32_t> offsets_;      // offset from transitions_[i] on
 	int32_t before_ = 0;                // offset before the first transition
+	bool rules_go_on_ = false;          // daylight saving continues past the last transition (TZ footer)
 };
 
 // Is the instant inside one of the windows, in that zone's local time?

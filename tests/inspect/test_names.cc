@@ -271,6 +271,27 @@ TEST_CASE("DNS response addresses: the question's, through CNAME chains, and no 
 		CHECK(answers_of(r.b, nullptr, cut).empty());
 }
 
+TEST_CASE("DNS response work is bounded: a chain in reverse order, and only the first 64 records", "[names]")
+{
+	// Eight CNAME links listed last to first, then the address: found (each name decoded once).
+	dns_reply c("q.example");
+	for (int i = 8; i >= 1; --i)
+		c.cname(i == 1 ? "" : "c" + std::to_string(i - 1) + ".example", "c" + std::to_string(i) + ".example");
+	c.a("c8.example", 60, {198, 18, 9, 1});
+	CHECK(answers_of(c.b) == std::vector<std::string>{"198.18.9.1/60"});
+	// An address after 64 other records is not read.
+	dns_reply many("q.example");
+	for (int i = 0; i < 64; ++i)
+		many.record("", 16, 60, bytes{1, 'x'});  // TXT
+	many.a("", 60, {198, 18, 9, 2});
+	CHECK(answers_of(many.b).empty());
+	dns_reply fewer("q.example");
+	for (int i = 0; i < 63; ++i)
+		fewer.record("", 16, 60, bytes{1, 'x'});
+	fewer.a("", 60, {198, 18, 9, 2});
+	CHECK(answers_of(fewer.b) == std::vector<std::string>{"198.18.9.2/60"});
+}
+
 TEST_CASE("DNS response names: compression pointers must point back, and loops end", "[names]")
 {
 	dns_reply r("a.example");

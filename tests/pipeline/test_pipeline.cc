@@ -418,6 +418,10 @@ TEST_CASE("a rule with 'during' is in force only inside its window, and its flow
 	CHECK(r.to_inside.empty());
 	CHECK(r.to_outside.size() == 1);  // the reject rule's RST
 	CHECK(pl.policy().total(0).over_limit == 0);  // a closed window is not a limit
+	// Outside its window the rule is not there for packets that open nothing either: a stray ACK meets
+	// the reject rule after it (inside the window the allow rule matched it, and it was dropped silently
+	// for having no flow).
+	CHECK(pl.send(outside, tcp4(client, 40009, server, 22, A, 5, 5)).to_outside.size() == 1);
 	// The next morning it is back.
 	CHECK(pl.update_schedules(wed_10_00_utc + 86400));
 	CHECK(pl.send(outside, tcp4(client, 40002, server, 22, S, 1)).to_inside.size() == 1);

@@ -1,5 +1,7 @@
 // `during "..." [tz ZONE]`: the window grammar, time zones from the zoneinfo files, and which instants a
 // schedule holds (instants are fixed UTC times, so the test does not depend on the clock).
+#include <cstdlib>
+#include <ctime>
 #include <filesystem>
 
 #include "helpers.h"
@@ -80,6 +82,36 @@ TEST_CASE("a schedule holds at the instants its zone's local time says")
 	CHECK(error.starts_with("unknown time zone 'Mars/Olympus_Mons'"));
 	CHECK_FALSE(time_zone::load("../etc/passwd", error));
 	CHECK(error.starts_with("invalid time zone name"));
+}
+
+TEST_CASE("zone offsets agree with the C library's for zones with and without daylight saving")
+{
+	if (!have_zoneinfo()) {
+		WARN("skipped: no /usr/share/zoneinfo (package tzdata)");
+		return;
+	}
+	// Zones whose last transition is long past (Kolkata 1945, Phoenix, Jakarta, Moscow 2014, Mexico City
+	// 2022), zones with daylight saving both hemispheres, and half-hour offsets: every 7 hours of 2025-2027.
+	for (const char* name : {"Asia/Kolkata", "Europe/Moscow", "America/Mexico_City", "Asia/Jakarta", "America/Phoenix",
+	                         "Africa/Lagos", "Europe/Berlin", "America/New_York", "Australia/Sydney", "Asia/Tehran",
+	                         "America/St_Johns", "UTC"}) {
+		INFO(name);
+		std::string error;
+		const auto zone = time_zone::load(name, error);
+		REQUIRE(zone);
+		setenv("TZ", name, 1);
+		tzset();
+		uint32_t mismatches = 0;
+		for (int64_t t = 1735689600; t < 1735689600 + 3 * 365 * 86400LL; t += 7 * 3600) {
+			const time_t tt = time_t(t);
+			struct tm tm;
+			localtime_r(&tt, &tm);
+			mismatches += tm.tm_gmtoff != zone->offset_at(t);
+		}
+		CHECK(mismatches == 0);
+	}
+	unsetenv("TZ");
+	tzset();
 }
 
 TEST_CASE("during on a rule: its windows, its zone, and the errors at their columns")
