@@ -41,6 +41,11 @@ struct set_version {
 		return added4.contains(a) || (base4->contains(a) && !deleted4.contains(a));
 	}
 	bool contains(u128 a) const noexcept { return added6.contains(a) || (base6->contains(a) && !deleted6.contains(a)); }
+	void prefetch(uint32_t a) const noexcept
+	{
+		added4.prefetch(a);
+		base4->prefetch(a);
+	}
 };
 
 // One runtime add: an IPv4 range (v6 false, host-order numbers in the low 32 bits) or an IPv6 range.
@@ -75,6 +80,7 @@ public:
 	// ---- readers ----
 	bool contains(uint32_t a) const noexcept { return current_.load(std::memory_order_acquire)->contains(a); }
 	bool contains(u128 a) const noexcept { return current_.load(std::memory_order_acquire)->contains(a); }
+	void prefetch(uint32_t a) const noexcept { current_.load(std::memory_order_acquire)->prefetch(a); }
 
 	// ---- the writer ----
 	const std::string& name() const { return name_; }

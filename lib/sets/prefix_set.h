@@ -103,6 +103,15 @@ public:
 	static prefix_set4 build(std::span<const range> ranges);
 
 	bool contains(uint32_t addr) const noexcept;
+	// Starts fetching the record contains(addr) reads, for a caller that knows the address well before it
+	// asks (the worker, as it parses a burst).
+	void prefetch(uint32_t addr) const noexcept
+	{
+		const uint32_t off = addr - base_;
+		const char* records = narrow_.data() ? reinterpret_cast<const char*>(narrow_.data())
+		                                     : reinterpret_cast<const char*>(wide_.data());
+		__builtin_prefetch(records + size_t(off <= span_ ? off >> shift_ : 0) * sizeof(detail::record4_narrow));
+	}
 	// out[i] = contains(addrs[i]) for i < n: the records of a group of addresses are prefetched together,
 	// so their cache misses overlap.
 	void contains_burst(const uint32_t* addrs, uint32_t n, uint8_t* out) const noexcept;
