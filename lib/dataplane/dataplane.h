@@ -63,6 +63,7 @@ enum class drop_reason : uint8_t {
 	tx_full,              // the TX queue had no room
 	handoff_full,         // the owning worker's inbox had no room (software distribution)
 	rate_limited,         // a packet of a flow whose rule's `limit ... packets` was spent
+	tcp_invalid_flags,    // a TCP flag combination no stack sends (SYN+FIN, NULL, Xmas; conntrack's table)
 	count_
 };
 inline constexpr size_t drop_reason_count = size_t(drop_reason::count_);

@@ -23,7 +23,10 @@ struct miss_ref {
 	uint8_t pos;
 };
 
-flow::segment segment_of(const packet::parsed& p) { return {p.proto, p.tcp_flags, p.tcp_seq, p.tcp_ack}; }
+flow::segment segment_of(const packet::parsed& p)
+{
+	return {p.proto, p.tcp_flags, p.tcp_seq, p.tcp_ack, p.proto == 6 ? p.payload_length : uint16_t(0)};
+}
 
 // The flow key of a packet that is not an ICMP error, written into k; returns its hash_key. IPv4 without
 // 128-bit compares and hashed from registers: the common case.
@@ -247,6 +250,11 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 				v[i] = v_allow;
 			else
 				counters_.drops[size_t(drop_reason::fragment_no_first)]++;
+			continue;
+		}
+		// Flag combinations no TCP stack sends (SYN+FIN, a NULL or Xmas scan), known flow or not.
+		if (p.proto == 6 && !p.is_icmp_error() && !flow::valid_tcp_flags(p.tcp_flags)) [[unlikely]] {
+			counters_.drops[size_t(drop_reason::tcp_invalid_flags)]++;
 			continue;
 		}
 		// ICMP flows are keyed by the echo identifier on both sides (see flow_key.h) so that request and

@@ -15,19 +15,27 @@ ct_result track_tcp(flow_entry& e, const segment& s, bool from_opener)
 		return ct_result::invalid;
 
 	switch (e.state) {
-	case flow_state::tcp_syn_sent:
-		if (from_opener)
+	case flow_state::tcp_syn_sent: {
+		// Until the SYN-ACK, responder_isn holds the SYN's data length (open()): with TCP Fast Open the
+		// answer acknowledges ISN+1 up to ISN+1+data, as the responder took none, some or all of it.
+		if (from_opener) {
+			if (syn && !ack && s.payload > e.responder_isn)
+				e.responder_isn = s.payload;  // a retransmission with more data
 			return (syn && !ack) ? ct_result::pass : ct_result::invalid;  // SYN retransmission only
-		if ((f & syn_ack) == syn_ack && s.ack == e.opener_isn + 1) {
+		}
+		const bool acks_syn = s.ack - (e.opener_isn + 1) <= e.responder_isn;
+		if ((f & syn_ack) == syn_ack && acks_syn) {
+			e.opener_isn = s.ack - 1;  // what this SYN-ACK acknowledged: its retransmissions must say the same
 			e.responder_isn = s.seq;
 			set_state(e, flow_state::tcp_syn_received);
 			return ct_result::pass;
 		}
-		if (rst && ack && s.ack == e.opener_isn + 1) {  // connection refused
+		if (rst && ack && acks_syn) {  // connection refused
 			set_state(e, flow_state::tcp_closed);
 			return ct_result::pass;
 		}
 		return ct_result::invalid;
+	}
 
 	case flow_state::tcp_syn_received:
 		if (rst) {
@@ -100,6 +108,7 @@ void open(flow_entry& e, const segment& s, bool tcp_loose_pickup)
 	case 6:
 		if ((s.tcp_flags & tcp_flag::syn) || !tcp_loose_pickup) {
 			e.opener_isn = s.seq;
+			e.responder_isn = s.payload;  // the SYN's data until the SYN-ACK comes (track_tcp)
 			set_state(e, flow_state::tcp_syn_sent);
 		} else {
 			set_state(e, flow_state::tcp_established);  // picked up mid-stream

@@ -64,8 +64,9 @@ struct alignas(32) flow_entry {
 	uint64_t last_seen;           // TSC of the last packet
 	uint32_t rule_id;             // rule that allowed the flow
 	uint32_t ruleset_generation;  // rule set it was last judged by
-	uint32_t opener_isn;          // TCP: the opener's and the responder's initial sequence numbers
-	uint32_t responder_isn;
+	uint32_t opener_isn;          // TCP: the opener's and the responder's initial sequence numbers (after a
+	uint32_t responder_isn;       // TFO SYN-ACK, opener_isn + 1 is what it acknowledged; before the SYN-ACK,
+	                              // responder_isn holds the SYN's data length: conntrack.cc)
 	side_traffic traffic[2];      // [0] from the opener, [1] from the responder
 	uint32_t created;             // when the first packet came, in the table's coarse units (see age_seconds)
 	uint8_t generation;           // bumped on every reuse; also in the bucket slot

@@ -1,5 +1,8 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <iterator>
+
 #include "flow/conntrack.h"
 
 using namespace portcullis::flow;
@@ -84,4 +87,50 @@ TEST_CASE("a retransmitted SYN-ACK must match the first one")
 	CHECK(track(e, tcp(S | A, 7000, 999), false) == ct_result::invalid);
 	CHECK(track(e, tcp(S | A, 7001, 1001), false) == ct_result::invalid);
 	CHECK(track(e, tcp(A | tcp_flag::psh, 7001, 1001), false) == ct_result::invalid);  // data before the handshake ends
+}
+
+TEST_CASE("valid TCP flag combinations follow conntrack's table, PSH, ECE and CWR aside")
+{
+	// The table, written out: SYN, SYN+ACK, RST, RST+ACK, FIN+ACK, ACK, each also with URG.
+	const uint8_t valid[] = {0x02, 0x22, 0x12, 0x04, 0x14, 0x11, 0x31, 0x10, 0x30};
+	for (uint32_t f = 0; f < 256; ++f) {
+		const uint8_t core = uint8_t(f & ~(tcp_flag::psh | tcp_flag::ece | tcp_flag::cwr));
+		const bool expect = std::find(std::begin(valid), std::end(valid), core) != std::end(valid);
+		INFO("flags " << f);
+		CHECK(valid_tcp_flags(uint8_t(f)) == expect);
+	}
+	CHECK(valid_tcp_flags(S | tcp_flag::ece | tcp_flag::cwr));  // an ECN-setup SYN (RFC 3168)
+	CHECK_FALSE(valid_tcp_flags(S | F));
+	CHECK_FALSE(valid_tcp_flags(0));                                   // NULL scan
+	CHECK_FALSE(valid_tcp_flags(F | tcp_flag::psh | tcp_flag::urg));   // Xmas scan
+	CHECK_FALSE(valid_tcp_flags(F));                                   // FIN scan
+}
+
+TEST_CASE("a SYN with data (TCP Fast Open): the answer may acknowledge none, some or all of it")
+{
+	for (const uint32_t acked : {0u, 100u, 580u}) {
+		flow_entry e{};
+		segment syn{6, S, 1000, 0, 580};
+		open(e, syn, false);
+		// Beyond the data: not an answer to this SYN.
+		CHECK(track(e, tcp(S | A, 7000, 1000 + 1 + 581), false) == ct_result::invalid);
+		CHECK(track(e, tcp(S | A, 7000, 1000 + 1 + acked), false) == ct_result::pass);
+		CHECK(e.state == flow_state::tcp_syn_received);
+		// A retransmitted SYN-ACK must acknowledge what the first did.
+		CHECK(track(e, tcp(S | A, 7000, 1000 + 1 + acked), false) == ct_result::pass);
+		if (acked != 580)
+			CHECK(track(e, tcp(S | A, 7000, 1000 + 1 + 580), false) == ct_result::invalid);
+		CHECK(track(e, tcp(A, 1000 + 1 + acked, 7001), true) == ct_result::pass);
+		CHECK(e.state == flow_state::tcp_established);
+	}
+	// Refused: the RST acknowledges the SYN and its data (Linux answers ack = ISN + 1 + length).
+	flow_entry r{};
+	open(r, segment{6, S, 5000, 0, 580}, false);
+	CHECK(track(r, tcp(R | A, 0, 5000 + 1 + 580), false) == ct_result::pass);
+	CHECK(r.state == flow_state::tcp_closed);
+	// Without data the SYN-ACK must acknowledge exactly ISN + 1, as before.
+	flow_entry plain{};
+	open(plain, tcp(S, 9000, 0), false);
+	CHECK(track(plain, tcp(S | A, 1, 9000 + 2), false) == ct_result::invalid);
+	CHECK(track(plain, tcp(S | A, 1, 9000 + 1), false) == ct_result::pass);
 }

@@ -259,6 +259,39 @@ TEST_CASE("a full flow table keeps established flows and evicts half-open ones")
 		CHECK(pl.send(outside, tcp4(remote, 443, station, uint16_t(50000 + i), PA, 10, 2, pt::filler(5))).to_inside.size() == 1);
 }
 
+TEST_CASE("TCP flag combinations no stack sends are dropped and counted, to known flows too")
+{
+	pipeline pl(gateway);
+	// SYN+FIN, SYN+RST, a NULL scan and an Xmas scan to the allowed ssh port: dropped, no flow opened.
+	for (const uint8_t flags : {uint8_t(S | F), uint8_t(S | R), uint8_t(0), uint8_t(F | 0x08 | 0x20)})
+		CHECK(pl.send(outside, tcp4(client, 41000, server, 22, flags, 100)).to_inside.empty());
+	CHECK(pl.drops(drop_reason::tcp_invalid_flags) == 4);
+	CHECK(pl.worker().counters().flows_opened == 0);
+	// An ECN-setup SYN (SYN+ECE+CWR) is a SYN; a FIN alone to its open flow is not a segment.
+	CHECK(pl.send(outside, tcp4(client, 41001, server, 22, uint8_t(S | 0x40 | 0x80), 100)).to_inside.size() == 1);
+	CHECK(pl.send(inside, tcp4(server, 22, client, 41001, SA, 900, 101)).to_outside.size() == 1);
+	CHECK(pl.send(outside, tcp4(client, 41001, server, 22, A, 101, 901)).to_inside.size() == 1);
+	CHECK(pl.send(outside, tcp4(client, 41001, server, 22, F, 101, 901)).to_inside.empty());
+	CHECK(pl.drops(drop_reason::tcp_invalid_flags) == 5);
+	CHECK(pl.send(outside, tcp4(client, 41001, server, 22, FA, 101, 901)).to_inside.size() == 1);
+}
+
+TEST_CASE("a SYN with data (TCP Fast Open) and its answers pass")
+{
+	pipeline pl(gateway);
+	// The server takes the data: its SYN-ACK acknowledges ISN + 1 + 580.
+	CHECK(pl.send(outside, tcp4(client, 42000, server, 22, S, 100, 0, pt::filler(580))).to_inside.size() == 1);
+	CHECK(pl.send(inside, tcp4(server, 22, client, 42000, SA, 900, 100 + 1 + 580)).to_outside.size() == 1);
+	CHECK(pl.send(outside, tcp4(client, 42000, server, 22, A, 681, 901)).to_inside.size() == 1);
+	// A server that refuses it answers RST+ACK with the same acknowledgement.
+	CHECK(pl.send(outside, tcp4(client, 42001, server, 22, S, 100, 0, pt::filler(580))).to_inside.size() == 1);
+	CHECK(pl.send(inside, tcp4(server, 22, client, 42001, uint8_t(R | A), 0, 100 + 1 + 580)).to_outside.size() == 1);
+	// Past the data is still no answer.
+	CHECK(pl.send(outside, tcp4(client, 42002, server, 22, S, 100, 0, pt::filler(580))).to_inside.size() == 1);
+	CHECK(pl.send(inside, tcp4(server, 22, client, 42002, SA, 900, 100 + 1 + 581)).to_outside.empty());
+	CHECK(pl.drops(drop_reason::conntrack_invalid) == 1);
+}
+
 TEST_CASE("a new rule set re-judges existing flows on their next packet")
 {
 	pipeline pl(gateway);
