@@ -210,6 +210,8 @@ appliance::outcome appliance::start_runtime()
 		wc.tcp_loose_pickup = s_.tcp_loose_pickup;
 		wc.pass_other_l2 = s_.pass_other_l2;
 		wc.send_rejects = s_.send_rejects;
+		wc.drop_martians = s_.drop_martians;
+		wc.drop_land = s_.drop_land;
 		wc.log_rate = s_.log_rate;
 		wc.drop_port = drop_port_;
 		wc.inside4 = inside_.src4;

@@ -96,6 +96,11 @@ po::options_description describe(settings& s)
 	data.add_options()
 		("dataplane.pass-other-l2", po::bool_switch(&s.pass_other_l2),
 		 "Forward frames that are neither IP nor ARP (dropped and counted as l2_other by default).")
+		("dataplane.drop-martians", po::value(&s.drop_martians)->default_value(true),
+		 "Drop packets from sources no host can have (0/8, 127/8, 224/4, 240/4, 255.255.255.255; ::, ::1, "
+		 "ff00::/8) in both directions, counted as martian_source.")
+		("dataplane.drop-land", po::value(&s.drop_land)->default_value(true),
+		 "Drop packets whose source address is their destination (the land attack), counted as land.")
 		("dataplane.send-rejects", po::value(&s.send_rejects)->default_value(true),
 		 "Answer reject rules with a TCP RST or an ICMP unreachable (else they only drop).")
 		("dataplane.classifier", po::value(&s.classifier)->default_value("ours"), "ours or rte_acl.")

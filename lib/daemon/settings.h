@@ -36,6 +36,8 @@ struct settings {
 	bool tcp_loose_pickup = false;
 	bool pass_other_l2 = false;
 	bool send_rejects = true;
+	bool drop_martians = true;
+	bool drop_land = true;
 	bool pdump = true;
 	std::string classifier;
 	flow::timeouts idle;

@@ -64,6 +64,8 @@ enum class drop_reason : uint8_t {
 	handoff_full,         // the owning worker's inbox had no room (software distribution)
 	rate_limited,         // a packet of a flow whose rule's `limit ... packets` was spent
 	tcp_invalid_flags,    // a TCP flag combination no stack sends (SYN+FIN, NULL, Xmas; conntrack's table)
+	martian_source,       // a source no host can have: 0/8, 127/8, 224/4, 240/4; ::, ::1, ff00::/8
+	land,                 // source address equal to the destination (the land attack)
 	count_
 };
 inline constexpr size_t drop_reason_count = size_t(drop_reason::count_);
@@ -121,6 +123,8 @@ struct worker_config {
 	bool tcp_loose_pickup = false;
 	bool pass_other_l2 = false;
 	bool send_rejects = true;
+	bool drop_martians = true;  // sources no host can have (martian_source)
+	bool drop_land = true;      // source address == destination address (land)
 	// A port that receives every dropped packet (a net_null sink, say), so that dpdk-dumpcap can capture
 	// the drops on it; -1 frees them. Costs a TX burst per burst with drops: for troubleshooting.
 	int drop_port = -1;

@@ -78,6 +78,20 @@ uint32_t snoop_dns(const compiled_policy& pol, const packet::parsed& p, const rt
 	return queued;
 }
 
+// A source address no host can have: this network (0/8), loopback (127/8), multicast and reserved
+// (224/4, 240/4, the broadcast address among them); IPv6 unspecified, loopback and multicast. A DHCP
+// client's request (0.0.0.0:68 to port 67) is the one packet 0.0.0.0 may send: a bridge must pass it.
+inline bool martian_source(const packet::parsed& p)
+{
+	if (p.family == 4) {
+		const uint32_t top = p.src.v4 >> 24;
+		if (p.src.v4 == 0 && p.proto == 17 && p.sport == 68 && p.dport == 67)
+			return false;
+		return top == 0 || top == 127 || top >= 224;
+	}
+	return p.src.v6 <= 1 || uint32_t(p.src.v6 >> 120) == 0xff;
+}
+
 // Does a packet of this known flow fit its rule's `limit ... packets`? (True when the rule has none.)
 bool admit_packet(compiled_policy& pol, const flow::flow_entry& e, uint64_t now)
 {
@@ -243,6 +257,15 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		}
 		if (pol == nullptr) {
 			counters_.drops[size_t(drop_reason::default_drop)]++;
+			continue;
+		}
+		// Anti-spoofing, before any rule, both directions: sources no host can have, and the land attack.
+		if (config_.drop_martians && martian_source(p)) [[unlikely]] {
+			counters_.drops[size_t(drop_reason::martian_source)]++;
+			continue;
+		}
+		if (config_.drop_land && (p.family == 4 ? p.src.v4 == p.dst.v4 : p.src.v6 == p.dst.v6)) [[unlikely]] {
+			counters_.drops[size_t(drop_reason::land)]++;
 			continue;
 		}
 		if (p.is_non_first_fragment()) {

@@ -35,6 +35,8 @@ struct pipeline_options {
 	uint32_t flow_capacity = 1024;
 	flow::full_policy policy = flow::full_policy::evict_embryonic;
 	bool replay = false;  // one port carrying both directions, split by inside networks
+	bool drop_martians = true;
+	bool drop_land = true;
 };
 
 class pipeline {

@@ -276,6 +276,34 @@ TEST_CASE("TCP flag combinations no stack sends are dropped and counted, to know
 	CHECK(pl.send(outside, tcp4(client, 41001, server, 22, FA, 101, 901)).to_inside.size() == 1);
 }
 
+TEST_CASE("martian sources and land packets are dropped in both directions, unless turned off")
+{
+	const std::string rules_text = "default in allow\ndefault out allow\n";
+	pipeline pl(rules_text);
+	// Sources no host can have, to an allow-everything rule set.
+	for (const uint32_t src : {0x7F000001u, 0x00000001u, 0xE0000001u, 0xF0000001u, 0xFFFFFFFFu})
+		CHECK(pl.send(outside, udp4(src, 4000, server, 53)).to_inside.empty());
+	CHECK(pl.send(inside, udp4(0x7F000001u, 4000, client, 53)).to_outside.empty());
+	CHECK(pl.send(outside, tcp6(1, 4000, pt::v6addr(0x2001000200000001ull, 0x10), 22, S, 1)).to_inside.empty());  // ::1
+	CHECK(pl.send(outside, tcp6(pt::v6addr(0xff02000000000000ull, 1), 4000, pt::v6addr(0x2001000200000001ull, 0x10), 22, S, 1))
+	          .to_inside.empty());
+	CHECK(pl.drops(drop_reason::martian_source) == 8);
+	// The land attack: source == destination.
+	CHECK(pl.send(outside, tcp4(server, 22, server, 22, S, 1)).to_inside.empty());
+	CHECK(pl.drops(drop_reason::land) == 1);
+	// A DHCP client's request from 0.0.0.0 crosses; an ordinary source passes.
+	CHECK(pl.send(inside, udp4(0, 68, 0xFFFFFFFFu, 67)).to_outside.size() == 1);
+	CHECK(pl.send(outside, udp4(client, 4000, server, 53)).to_inside.size() == 1);
+	CHECK(pl.worker().counters().flows_opened == 2);
+	// Both checks can be turned off (dataplane.drop-martians, dataplane.drop-land).
+	pipeline_options off;
+	off.drop_martians = false;
+	off.drop_land = false;
+	pipeline open(rules_text, off);
+	CHECK(open.send(outside, udp4(0x7F000001u, 4000, server, 53)).to_inside.size() == 1);
+	CHECK(open.send(outside, tcp4(server, 22, server, 22, S, 1)).to_inside.size() == 1);
+}
+
 TEST_CASE("a SYN with data (TCP Fast Open) and its answers pass")
 {
 	pipeline pl(gateway);
