@@ -21,7 +21,7 @@ void ipv4_checksum(uint8_t* ip)
 
 namespace {
 
-// Ethernet (fixed MACs: the data path does not look at them) and an IPv4 header (DF, TTL 64, checksum
+// Ethernet (fixed unicast MACs: the data path only refuses group source MACs) and an IPv4 header (DF, TTL 64, checksum
 // right) at the start of p, for `l4_bytes` of protocol `proto` after it. Returns the L4 header's place.
 uint8_t* eth_ipv4(uint8_t* p, uint32_t src, uint32_t dst, uint8_t proto, size_t l4_bytes)
 {

@@ -98,7 +98,8 @@ po::options_description describe(settings& s)
 		 "Forward frames that are neither IP nor ARP (dropped and counted as l2_other by default).")
 		("dataplane.drop-martians", po::value(&s.drop_martians)->default_value(true),
 		 "Drop packets from sources no host can have (0/8, 127/8, 224/4, 240/4, 255.255.255.255; ::, ::1, "
-		 "ff00::/8) in both directions, counted as martian_source.")
+		 "ff00::/8) in both directions, counted as martian_source, and frames from a multicast or broadcast "
+		 "source MAC, counted as martian_mac.")
 		("dataplane.drop-land", po::value(&s.drop_land)->default_value(true),
 		 "Drop packets whose source address is their destination (the land attack), counted as land.")
 		("dataplane.send-rejects", po::value(&s.send_rejects)->default_value(true),

@@ -37,6 +37,7 @@ std::string_view to_string(drop_reason r)
 	case drop_reason::tcp_invalid_flags: return "tcp_invalid_flags";
 	case drop_reason::martian_source: return "martian_source";
 	case drop_reason::land: return "land";
+	case drop_reason::martian_mac: return "martian_mac";
 	case drop_reason::count_: break;
 	}
 	return "unknown";

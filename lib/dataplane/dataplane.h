@@ -66,6 +66,7 @@ enum class drop_reason : uint8_t {
 	tcp_invalid_flags,    // a TCP flag combination no stack sends (SYN+FIN, NULL, Xmas; conntrack's table)
 	martian_source,       // a source no host can have: 0/8, 127/8, 224/4, 240/4; ::, ::1, ff00::/8
 	land,                 // source address equal to the destination (the land attack)
+	martian_mac,          // a group (multicast or broadcast) source MAC address
 	count_
 };
 inline constexpr size_t drop_reason_count = size_t(drop_reason::count_);

@@ -244,6 +244,12 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			counters_.drops[size_t(drop_reason::malformed)]++;
 			continue;
 		}
+		// A group (multicast or broadcast) source MAC: no interface sends from one. The frame's first
+		// line is in the cache: the parser just read it.
+		if (config_.drop_martians && (rte_pktmbuf_mtod(pkts[i], const uint8_t*)[6] & 1)) [[unlikely]] {
+			counters_.drops[size_t(drop_reason::martian_mac)]++;
+			continue;
+		}
 		if (p.kind == packet::packet_kind::arp) {
 			v[i] = v_allow;
 			continue;

@@ -295,6 +295,14 @@ TEST_CASE("martian sources and land packets are dropped in both directions, unle
 	CHECK(pl.send(inside, udp4(0, 68, 0xFFFFFFFFu, 67)).to_outside.size() == 1);
 	CHECK(pl.send(outside, udp4(client, 4000, server, 53)).to_inside.size() == 1);
 	CHECK(pl.worker().counters().flows_opened == 2);
+	// A broadcast or multicast source MAC, whatever the frame holds (ARP included).
+	bytes from_broadcast = udp4(client, 4000, server, 53);
+	std::fill(from_broadcast.begin() + 6, from_broadcast.begin() + 12, uint8_t(0xff));
+	CHECK(pl.send(outside, from_broadcast).to_inside.empty());
+	bytes from_multicast = udp4(client, 4000, server, 53);
+	from_multicast[6] = 0x01;
+	CHECK(pl.send(outside, from_multicast).to_inside.empty());
+	CHECK(pl.drops(drop_reason::martian_mac) == 2);
 	// Both checks can be turned off (dataplane.drop-martians, dataplane.drop-land).
 	pipeline_options off;
 	off.drop_martians = false;
@@ -302,6 +310,7 @@ TEST_CASE("martian sources and land packets are dropped in both directions, unle
 	pipeline open(rules_text, off);
 	CHECK(open.send(outside, udp4(0x7F000001u, 4000, server, 53)).to_inside.size() == 1);
 	CHECK(open.send(outside, tcp4(server, 22, server, 22, S, 1)).to_inside.size() == 1);
+	CHECK(open.send(outside, from_broadcast).to_inside.size() == 1);
 }
 
 TEST_CASE("a SYN with data (TCP Fast Open) and its answers pass")
