@@ -420,26 +420,8 @@ void parser::country_set(named_set& s, std::string_view set)
 	};
 	if (at_end())
 		fail(kw, "expected a country code or a { list } of them after 'country', got end of line");
-	if (peek().kind == token_kind::lbrace) {
-		const token& open = next();
-		for (;;) {
-			if (at_end())
-				fail(peek(), "missing '}' to close the list opened at line " + std::to_string(open.line) + " column " +
-				                 std::to_string(open.column));
-			if (peek().kind == token_kind::rbrace)
-				break;
-			if (peek().kind == token_kind::comma) {  // commas are optional separators
-				next();
-				continue;
-			}
-			code(next());
-		}
-		if (codes.empty())
-			fail(open, "empty list of countries: the set would match nothing");
-		next();
-	} else {
-		code(next());
-	}
+	if (const token* open = item_or_list(code); open && codes.empty())
+		fail(*open, "empty list of countries: the set would match nothing");
 
 	s.is_file = true;
 	const bool from_csv = accept_word("from");

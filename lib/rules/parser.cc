@@ -287,26 +287,8 @@ void parser::dns_set(named_set& s)
 	};
 	if (at_end())
 		fail(kw, "expected a name in quotes or a { list } of them after 'dns', got end of line");
-	if (peek().kind == token_kind::lbrace) {
-		const token& open = next();
-		for (;;) {
-			if (at_end())
-				fail(peek(), "missing '}' to close the list opened at line " + std::to_string(open.line) + " column " +
-				                 std::to_string(open.column));
-			if (peek().kind == token_kind::rbrace)
-				break;
-			if (peek().kind == token_kind::comma) {  // commas are optional separators
-				next();
-				continue;
-			}
-			pattern(next());
-		}
-		if (s.dns_names.empty())
-			fail(open, "empty list of names: the set would never fill");
-		next();
-	} else {
-		pattern(next());
-	}
+	if (const token* open = item_or_list(pattern); open && s.dns_names.empty())
+		fail(*open, "empty list of names: the set would never fill");
 	dynamic_size(s);
 }
 

@@ -166,6 +166,31 @@ private:
 	void file_set(named_set& s, std::string_view set);
 	void dynamic_set(named_set& s);
 	void dns_set(named_set& s);
+	// One item, or a `{ list }` of them (commas optional): item(token) for each. Returns the '{' token of
+	// a list (for the caller's "empty list" error), nullptr for a single item.
+	template <class Item>
+	const token* item_or_list(Item&& item)
+	{
+		if (peek().kind != token_kind::lbrace) {
+			item(next());
+			return nullptr;
+		}
+		const token& open = next();
+		for (;;) {
+			if (at_end())
+				fail(peek(), "missing '}' to close the list opened at line " + std::to_string(open.line) + " column " +
+				                 std::to_string(open.column));
+			if (peek().kind == token_kind::rbrace)
+				break;
+			if (peek().kind == token_kind::comma) {
+				next();
+				continue;
+			}
+			item(next());
+		}
+		next();
+		return &open;
+	}
 	void dynamic_size(named_set& s);  // [size N] of a dynamic or dns set
 	std::string set_file_path(const token& name);
 	// country.cc: set NAME = country { CC, ... } [from "CSV"]: a large set like a file set.
