@@ -41,7 +41,6 @@ json server::cmd_flows(const parsed_request& req)
 	const uint64_t now = rte_rdtsc();
 	auto& workers = rt_.workers();
 	for (uint32_t w = 0; w < workers.size(); ++w) {
-		const double hz = double(workers[w]->config().flows.tsc_hz);
 		workers[w]->flows().for_each([&](const flow::flow_entry& live_entry) {
 			++live;
 			// The owner may be updating the entry: work from one copy so the fields agree at least roughly.
@@ -76,7 +75,7 @@ json server::cmd_flows(const parsed_request& req)
 			j["direction"] = e.opener_direction ? "out" : "in";
 			j["state"] = st;
 			j["age_s"] = workers[w]->flows().age_seconds(e, now);
-			j["idle_s"] = now > e.last_seen ? double(now - e.last_seen) / hz : 0.0;
+			j["idle_s"] = workers[w]->flows().idle_seconds(e, now);
 			j["packets"] = {e.traffic[0].packets(), e.traffic[1].packets()};
 			j["bytes"] = {e.traffic[0].bytes(), e.traffic[1].bytes()};
 			j["rule"] = e.rule_id;

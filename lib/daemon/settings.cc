@@ -89,7 +89,7 @@ po::options_description describe(settings& s)
 		std::replace(name.begin(), name.end(), '_', '-');
 		// option_description copies the name: no need to keep it (a strdup here leaked, seen by LeakSanitizer).
 		flows.add_options()(name.c_str(), po::value(&s.idle.seconds[st])->default_value(s.idle.seconds[st]),
-		                    "Idle timeout in seconds.");
+		                    "Idle timeout in seconds, at most 518400 (6 days).");
 	}
 
 	po::options_description data("Data path ([dataplane] section)");
@@ -156,6 +156,13 @@ std::string usage_error(const settings& s)
 		return "dataplane.classifier must be ours or rte_acl";
 	if (s.workers < 1 || s.workers > dataplane::max_workers)
 		return "queues.workers must be 1.." + std::to_string(dataplane::max_workers);
+	for (uint32_t st = 0; st < flow::flow_state_count; ++st)
+		if (s.idle.seconds[st] > flow::max_timeout_seconds) {
+			std::string name(flow::to_string(flow::flow_state(st)));
+			std::replace(name.begin(), name.end(), '_', '-');
+			return "flows.timeout." + name + " must be at most " + std::to_string(flow::max_timeout_seconds) +
+			       " seconds (6 days)";
+		}
 	return {};
 }
 

@@ -203,7 +203,7 @@ bool worker::revalidate(const compiled_policy& pol, flow::flow_entry& e, uint32_
 	const rules::action act = rule == classify::no_match ? pol.default_action[e.opener_direction & 1] : pol.action_of[rule];
 	if (act != rules::action::allow) {
 		// Let the control thread reap it at its next scan; until then every packet re-checks and drops.
-		__atomic_store_n(&e.last_seen, uint64_t(0), __ATOMIC_RELAXED);
+		__atomic_store_n(&e.last_seen, flow::flow_table::stale_stamp(e.last_seen), __ATOMIC_RELAXED);
 		return false;
 	}
 	e.rule_id = rule;
@@ -217,6 +217,7 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		n = max_burst;
 	stage_clock clock(counters_.stage_tsc);
 	const uint64_t now = rte_rdtsc();
+	const uint32_t now_stamp = table_.stamp(now);
 	compiled_policy* pol = policy_.load(std::memory_order_acquire);
 	// The stamp flows judged in this burst carry, read before any rule's schedule is: a schedule edge
 	// after this read leaves them with the older stamp, so they are judged again on their next packet.
@@ -367,7 +368,7 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			return;
 		if (flow::is_embryonic(e.state) && !flow::is_embryonic(before))
 			table_.note_embryonic(&e);  // re-opened on the same tuple
-		__atomic_store_n(&e.last_seen, now, __ATOMIC_RELAXED);
+		__atomic_store_n(&e.last_seen, now_stamp, __ATOMIC_RELAXED);
 		const uint32_t side = from_opener ? 0 : 1;
 		const uint32_t len = pkts[i]->pkt_len;
 		e.traffic[side].add(len);

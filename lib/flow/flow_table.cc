@@ -40,10 +40,13 @@ flow_table::flow_table(const table_config& config)
 	: capacity_(std::clamp<uint32_t>(config.capacity, 1, max_table_capacity)), policy_(config.policy),
 	  tsc_hz_(std::max<uint64_t>(config.tsc_hz, 1)),
 	  // The largest unit of at most an eighth of a second: 2^32 of them are 17 years at least.
-	  created_shift_(tsc_hz_ >= 16 ? uint32_t(std::bit_width(tsc_hz_ / 8)) - 1 : 0)
+	  created_shift_(tsc_hz_ >= 16 ? uint32_t(std::bit_width(tsc_hz_ / 8)) - 1 : 0),
+	  stamp_shift_(tsc_hz_ >= 2000 ? uint32_t(std::bit_width(tsc_hz_ / 1000)) - 1 : 0)
 {
-	for (uint32_t s = 0; s < flow_state_count; ++s)
-		idle_ticks_[s] = uint64_t(config.idle.seconds[s]) * config.tsc_hz;
+	for (uint32_t s = 0; s < flow_state_count; ++s) {
+		const uint64_t ticks = uint64_t(std::min(config.idle.seconds[s], max_timeout_seconds)) * tsc_hz_;
+		idle_stamps_[s] = uint32_t(std::min<uint64_t>(ticks >> stamp_shift_, stale_idle - 1));
+	}
 	// Six keys per 10-slot bucket at capacity: with primary-first placement about 4% of buckets then
 	// overflow (Poisson, mean 6), and a cuckoo step places the rare key whose two buckets are both full;
 	// a miss reads the secondary bucket only when its overflow group counts a key there. Eight keys per
@@ -307,21 +310,23 @@ bool flow_table::table_full() const
 	       free_head_.load(std::memory_order_relaxed) == free_tail_.load(std::memory_order_acquire);
 }
 
-bool flow_table::evict_in_buckets(uint32_t p, uint32_t s, uint32_t& b, uint32_t& slot, uint32_t& index)
+bool flow_table::evict_in_buckets(uint32_t p, uint32_t s, uint32_t now_stamp, uint32_t& b, uint32_t& slot,
+                                  uint32_t& index)
 {
 	// The stalest embryonic flow of the two buckets; its entry is reused at once (the owner is the only
 	// one who could still be using it).
 	uint32_t victim_bucket = 0, victim_slot = bucket_slots, victim_w = 0;
-	uint64_t victim_seen = UINT64_MAX;
+	int32_t victim_idle = -1;
 	for (uint32_t vb : {p, s}) {
 		for (uint32_t i = 0; i < bucket_slots; ++i) {
 			const uint32_t w = buckets_[vb].slots[i].load(std::memory_order_relaxed);
 			const flow_entry& v = entries_[slot_index(w)];
-			if (w && is_embryonic(v.state) && v.last_seen < victim_seen) {
+			const int32_t idle = int32_t(now_stamp - v.last_seen);
+			if (w && is_embryonic(v.state) && idle > victim_idle) {
 				victim_bucket = vb;
 				victim_slot = i;
 				victim_w = w;
-				victim_seen = v.last_seen;
+				victim_idle = idle;
 			}
 		}
 	}
@@ -337,6 +342,7 @@ bool flow_table::evict_in_buckets(uint32_t p, uint32_t s, uint32_t& b, uint32_t&
 flow_entry* flow_table::insert(const flow_key& key, uint64_t hash, uint64_t now, uint8_t conn_limit, bool opener_is_b)
 {
 	const uint32_t p = primary(hash);
+	const uint32_t now_stamp = stamp(now);
 	uint32_t b = p, slot = bucket_slots, index = 0;
 	// Two rounds: the control thread may empty a slot between the scan and our store; then look again.
 	for (int round = 0; round < 2 && slot == bucket_slots; ++round) {
@@ -358,14 +364,14 @@ flow_entry* flow_table::insert(const flow_key& key, uint64_t hash, uint64_t now,
 		// to their secondary buckets, where their lookups wait on a second line (bench-flood at a 99%
 		// share: 0.39 of their speed kept with cuckoo steps of any flow first, 0.72 this way).
 		const bool evicting = policy_ == full_policy::evict_embryonic && table_full();
-		if (evicting && evict_in_buckets(p, s, b, slot, index))
+		if (evicting && evict_in_buckets(p, s, now_stamp, b, slot, index))
 			break;
 		if (const uint32_t freed = displace(p, s); freed != 2 * bucket_slots) {
 			b = freed < bucket_slots ? p : s;
 			slot = freed % bucket_slots;
 			break;
 		}
-		if (policy_ == full_policy::evict_embryonic && !evicting && evict_in_buckets(p, s, b, slot, index))
+		if (policy_ == full_policy::evict_embryonic && !evicting && evict_in_buckets(p, s, now_stamp, b, slot, index))
 			break;
 		if (policy_ != full_policy::evict_embryonic)
 			break;
@@ -386,7 +392,7 @@ flow_entry* flow_table::insert(const flow_key& key, uint64_t hash, uint64_t now,
 	e.key = key;
 	e.generation = generation;
 	e.created = uint32_t(now >> created_shift_);
-	e.last_seen = now;
+	e.last_seen = now_stamp;
 	e.conn_limit = conn_limit;
 	e.opener_is_b = opener_is_b;
 	bucket& bk = buckets_[b];
@@ -486,6 +492,7 @@ void flow_table::recycle_ready()
 uint32_t flow_table::expire(uint64_t now, uint32_t buckets)
 {
 	recycle_ready();
+	const uint32_t now_stamp = stamp(now);
 	uint32_t expired = 0;
 	for (uint32_t i = 0; i < buckets && i < bucket_count_; ++i) {
 		const uint32_t b = uint32_t(expire_cursor_);
@@ -496,8 +503,9 @@ uint32_t flow_table::expire(uint64_t now, uint32_t buckets)
 				continue;
 			const flow_entry& e = entries_[slot_index(w)];
 			const flow_state state = load_state(e);
-			const uint64_t last = __atomic_load_n(&e.last_seen, __ATOMIC_RELAXED);
-			if (now <= last || now - last <= idle_ticks_[uint32_t(state) % flow_state_count])
+			// A stamp newer than now (the owner's clock ran ahead of ours) is idle < 0: not expired.
+			const int32_t idle = int32_t(now_stamp - __atomic_load_n(&e.last_seen, __ATOMIC_RELAXED));
+			if (idle <= int32_t(idle_stamps_[uint32_t(state) % flow_state_count]))
 				continue;
 			// The generation in w makes this fail if the owner evicted and reused the entry meanwhile.
 			if (clear_slot(b, s, w)) {

@@ -42,6 +42,10 @@ enum class full_policy : uint8_t { evict_embryonic, drop };
 // At most 2^24 - 1 flows per table: a slot holds the entry index in 24 bits.
 inline constexpr uint32_t max_table_capacity = (1u << 24) - 1;
 
+// Idle timeouts longer than this are cut to it (flow_table::stamp: stamps are compared modulo 2^32).
+// Linux conntrack's longest default, TCP established, is five days.
+inline constexpr uint32_t max_timeout_seconds = 6 * 86400;
+
 // Packets and bytes one side of a flow sent: 40-bit packets (10^12) and 56-bit bytes (64 PiB) in 12
 // bytes. Written by the owner only; read by the control thread for listings.
 struct side_traffic {
@@ -61,14 +65,14 @@ static_assert(sizeof(side_traffic) == 12);
 // Everything a packet of a known flow reads or writes, and what the control thread lists and expires.
 struct alignas(32) flow_entry {
 	flow_key key;
-	uint64_t last_seen;           // TSC of the last packet
+	uint32_t last_seen;           // when the last packet came, in the table's stamp units (flow_table::stamp)
+	uint32_t created;             // when the first packet came, in the table's coarse units (see age_seconds)
 	uint32_t rule_id;             // rule that allowed the flow
 	uint32_t ruleset_generation;  // rule set it was last judged by
 	uint32_t opener_isn;          // TCP: the opener's and the responder's initial sequence numbers (after a
 	uint32_t responder_isn;       // TFO SYN-ACK, opener_isn + 1 is what it acknowledged; before the SYN-ACK,
 	                              // responder_isn holds the SYN's data length: conntrack.cc)
 	side_traffic traffic[2];      // [0] from the opener, [1] from the responder
-	uint32_t created;             // when the first packet came, in the table's coarse units (see age_seconds)
 	uint8_t generation;           // bumped on every reuse; also in the bucket slot
 	flow_state state;
 	uint8_t opener_is_b : 1;      // which endpoint of the key opened the flow
@@ -180,13 +184,24 @@ public:
 	double age_seconds(const flow_entry& e, uint64_t now) const
 	{
 		const uint32_t units = uint32_t(now >> created_shift_) - e.created;
-		const uint64_t last = __atomic_load_n(&e.last_seen, __ATOMIC_RELAXED);
-		const uint64_t idle = now > last ? now - last : 0;
-		return double(std::max(uint64_t(units) << created_shift_, idle)) / double(tsc_hz_);
+		return std::max(double(uint64_t(units) << created_shift_) / double(tsc_hz_), idle_seconds(e, now));
 	}
+	// Seconds since the flow's last packet, to a millisecond or better.
+	double idle_seconds(const flow_entry& e, uint64_t now) const
+	{
+		const int32_t idle = int32_t(stamp(now) - __atomic_load_n(&e.last_seen, __ATOMIC_RELAXED));
+		return idle > 0 ? double(uint64_t(idle) << stamp_shift_) / double(tsc_hz_) : 0.0;
+	}
+	// A time as flow_entry::last_seen keeps it: 32-bit units of 2^k TSC ticks, the largest unit of at most
+	// a millisecond, so 24 days at least before the stamp wraps. Idle times are differences modulo 2^32,
+	// so timeouts are capped (max_timeout_seconds) well below that. Four bytes where a TSC takes eight:
+	// the room TCP window tracking uses.
+	uint32_t stamp(uint64_t now) const { return uint32_t(now >> stamp_shift_); }
+	// A last_seen the next expiry scan takes as idle past any timeout (a flow to reap).
+	static uint32_t stale_stamp(uint32_t now_stamp) { return now_stamp - stale_idle; }
 	uint32_t capacity() const { return capacity_; }
 	const table_counters& counters() const { return counters_; }
-	uint64_t idle_ticks(flow_state s) const { return idle_ticks_[uint32_t(s)]; }
+
 	size_t memory_bytes() const;
 
 private:
@@ -230,7 +245,7 @@ private:
 	bool table_full() const;
 	// Empties the slot of the stalest embryonic flow in buckets p and s, for a new key whose buckets are
 	// both full; b, slot and index then say where and which entry to reuse. False when there is none.
-	bool evict_in_buckets(uint32_t p, uint32_t s, uint32_t& b, uint32_t& slot, uint32_t& index);
+	bool evict_in_buckets(uint32_t p, uint32_t s, uint32_t now_stamp, uint32_t& b, uint32_t& slot, uint32_t& index);
 	// Moves one key of bucket p or s (both full) to its other bucket; returns the freed slot (0..9 in p,
 	// 10..19 in s), or 20 when every key's other bucket is full too.
 	uint32_t displace(uint32_t p, uint32_t s);
@@ -246,7 +261,9 @@ private:
 	full_policy policy_;
 	uint64_t tsc_hz_;
 	uint32_t created_shift_;  // flow_entry::created counts 2^created_shift_ TSC ticks
-	uint64_t idle_ticks_[flow_state_count];
+	uint32_t stamp_shift_;    // flow_entry::last_seen counts 2^stamp_shift_ TSC ticks
+	static constexpr uint32_t stale_idle = 1u << 30;
+	uint32_t idle_stamps_[flow_state_count];  // timeouts in stamp units, below stale_idle
 	uint32_t bucket_count_;
 	bucket* buckets_;
 	flow_entry* entries_;  // index 0 unused: a zero slot word means empty

@@ -181,7 +181,7 @@ TEST_CASE("expiry follows per-state timeouts and entries come back after a quies
 	CHECK(t.lookup(key_n(1), hash_key(key_n(1))) == nullptr);
 	CHECK(t.lookup(key_n(2), hash_key(key_n(2))) == b);
 	CHECK(t.counters().expired[uint32_t(flow_state::tcp_syn_sent)].load() == 1);
-	b->last_seen = 90000;  // the worker saw a packet: not idle
+	b->last_seen = t.stamp(90000);  // the worker saw a packet: not idle
 	CHECK(t.expire(150000, 1u << 20) == 0);
 	CHECK(t.expire(200000, 1u << 20) == 1);
 	CHECK(t.size() == 0);
@@ -240,7 +240,7 @@ TEST_CASE("owner and control thread run concurrently without losing live flows")
 			if (!e)
 				++lost;
 			else
-				__atomic_store_n(&e->last_seen, ts, __ATOMIC_RELAXED);
+				__atomic_store_n(&e->last_seen, t.stamp(ts), __ATOMIC_RELAXED);
 		}
 		for (uint32_t j = 0; j < 50; ++j) {
 			const uint32_t n = 100000 + round * 50 + j;
@@ -388,13 +388,55 @@ TEST_CASE("a 96-byte entry counts 40-bit packets and 56-bit bytes per side, and 
 	flow_table table(c);
 	flow_entry* e = table.insert(key_n(1), hash_key(key_n(1)), 5000);
 	REQUIRE(e);
-	e->last_seen = 9000;
+	e->last_seen = table.stamp(9000);
 	// Created at 5 s: 4 s old at 9 s, to within the coarse unit (an eighth of a second at most here).
 	CHECK(table.age_seconds(*e, 9000) >= 3.875);
 	CHECK(table.age_seconds(*e, 9000) <= 4.0);
 	// Never younger than its idle time.
 	CHECK(table.age_seconds(*e, 9100) >= 0.1);
 	CHECK(sizeof(flow_entry) == 96);
+}
+
+TEST_CASE("idle times are stamp differences modulo 2^32: a wrapped stamp is still fresh, a stale stamp expires")
+{
+	table_config c = small_config(8);
+	c.tsc_hz = 2'600'000'000;  // stamps of 2^21 ticks (0.8 ms)
+	c.idle[flow_state::tcp_established] = 7440;
+	c.idle[flow_state::udp_established] = 4'000'000'000u;  // cut to max_timeout_seconds
+	flow_table t(c);
+	const uint64_t second = c.tsc_hz;
+	// Just before the stamp wraps: 2^32 stamps of 2^21 ticks.
+	const uint64_t wrap = uint64_t(1) << 53;
+	const uint64_t before = wrap - 10 * second;
+	flow_entry* e = t.insert(key_n(1), hash_key(key_n(1)), before);
+	REQUIRE(e);
+	e->state = flow_state::tcp_established;
+	CHECK(t.stamp(before) > t.stamp(wrap + 10 * second));  // the stamp wrapped
+	CHECK(t.idle_seconds(*e, wrap + 10 * second) == Approx(20.0).epsilon(0.001));
+	CHECK(t.expire(wrap + 10 * second, 1u << 20) == 0);
+	CHECK(t.expire(before + 7430 * second, 1u << 20) == 0);
+	CHECK(t.expire(before + 7450 * second, 1u << 20) == 1);
+
+	// A flow its worker marked stale goes at the next scan, whatever its timeout.
+	flow_entry* u = t.insert(key_n(2, 17), hash_key(key_n(2, 17)), wrap);
+	REQUIRE(u);
+	u->state = flow_state::udp_established;
+	CHECK(t.expire(wrap + 86400 * second, 1u << 20) == 0);
+	CHECK(t.expire(wrap + (max_timeout_seconds - 10) * second, 1u << 20) == 0);
+	u->last_seen = flow_table::stale_stamp(u->last_seen);
+	CHECK(t.expire(wrap + (max_timeout_seconds - 10) * second, 1u << 20) == 1);
+
+	// The longest timeout is cut to max_timeout_seconds, so it fires before stamps could wrap around.
+	flow_entry* v = t.insert(key_n(3, 17), hash_key(key_n(3, 17)), wrap);
+	REQUIRE(v);
+	v->state = flow_state::udp_established;
+	CHECK(t.expire(wrap + (max_timeout_seconds + 10) * second, 1u << 20) == 1);
+	// A stamp newer than the scan's clock (a worker ahead of the control thread) is not idle.
+	flow_entry* w = t.insert(key_n(4, 17), hash_key(key_n(4, 17)), wrap + 100 * second);
+	REQUIRE(w);
+	w->state = flow_state::udp_established;
+	CHECK(t.idle_seconds(*w, wrap) == 0.0);
+	CHECK(t.expire(wrap, 1u << 20) == 0);
 }
 
 TEST_CASE("a table that is not full evicts nothing, even when a new key's buckets are full of half-open flows")
