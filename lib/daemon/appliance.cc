@@ -208,6 +208,9 @@ appliance::outcome appliance::start_runtime()
 		wc.flows.idle = s_.idle;
 		wc.flows.tsc_hz = rte_get_tsc_hz();
 		wc.tcp_loose_pickup = s_.tcp_loose_pickup;
+		wc.tcp_window = s_.tcp_window == "off"     ? flow::window_mode::off
+		                : s_.tcp_window == "loose" ? flow::window_mode::loose
+		                                           : flow::window_mode::strict;
 		wc.pass_other_l2 = s_.pass_other_l2;
 		wc.send_rejects = s_.send_rejects;
 		wc.drop_martians = s_.drop_martians;

@@ -83,7 +83,11 @@ po::options_description describe(settings& s)
 		 "are never evicted) or drop (new flows are refused). Both are counted.")
 		("flows.tcp-loose-pickup", po::bool_switch(&s.tcp_loose_pickup),
 		 "Let an allowed TCP packet that is not a SYN open a flow (after a restart, say). Off: such packets "
-		 "are dropped as tcp_no_flow.");
+		 "are dropped as tcp_no_flow.")
+		("flows.tcp-window", po::value(&s.tcp_window)->default_value("strict"),
+		 "TCP window tracking once a connection is set up: strict (every segment's sequence and ACK numbers "
+		 "must fall within the windows, else tcp_out_of_window), loose (RSTs only: no blind reset) or off "
+		 "(handshake checks only). Flows picked up mid-stream are not checked.");
 	for (uint32_t st = 0; st < flow::flow_state_count; ++st) {
 		std::string name = "flows.timeout." + std::string(flow::to_string(flow::flow_state(st)));
 		std::replace(name.begin(), name.end(), '_', '-');
@@ -150,6 +154,8 @@ std::string usage_error(const settings& s)
 		return "ports.mode must be pair or replay, not '" + s.mode + "'";
 	if (s.full_policy != "evict-embryonic" && s.full_policy != "drop")
 		return "flows.full-policy must be evict-embryonic or drop";
+	if (s.tcp_window != "strict" && s.tcp_window != "loose" && s.tcp_window != "off")
+		return "flows.tcp-window must be strict, loose or off, not '" + s.tcp_window + "'";
 	if (s.log_target != "stdout" && s.log_target != "syslog")
 		return "log.target must be stdout or syslog";
 	if (s.classifier != "ours" && s.classifier != "rte_acl")

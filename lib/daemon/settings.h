@@ -34,6 +34,7 @@ struct settings {
 	uint32_t flow_capacity = 1u << 20;
 	std::string full_policy;
 	bool tcp_loose_pickup = false;
+	std::string tcp_window;
 	bool pass_other_l2 = false;
 	bool send_rejects = true;
 	bool drop_martians = true;

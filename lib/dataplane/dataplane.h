@@ -37,6 +37,7 @@
 #include "dataplane/spsc_ring.h"
 #include "dataplane/policy.h"
 #include "dataplane/stage_clock.h"
+#include "flow/conntrack.h"
 #include "flow/flow_table.h"
 #include "packet/packet.h"
 
@@ -64,6 +65,7 @@ enum class drop_reason : uint8_t {
 	handoff_full,         // the owning worker's inbox had no room (software distribution)
 	rate_limited,         // a packet of a flow whose rule's `limit ... packets` was spent
 	tcp_invalid_flags,    // a TCP flag combination no stack sends (SYN+FIN, NULL, Xmas; conntrack's table)
+	tcp_out_of_window,    // a TCP segment of a known flow outside its windows (flows.tcp-window)
 	martian_source,       // a source no host can have: 0/8, 127/8, 224/4, 240/4; ::, ::1, ff00::/8
 	land,                 // source address equal to the destination (the land attack)
 	martian_mac,          // a group (multicast or broadcast) source MAC address
@@ -122,6 +124,7 @@ struct worker_config {
 	std::vector<rx_queue_map> queues;
 	flow::table_config flows;
 	bool tcp_loose_pickup = false;
+	flow::window_mode tcp_window = flow::window_mode::strict;  // flows.tcp-window
 	bool pass_other_l2 = false;
 	bool send_rejects = true;
 	bool drop_martians = true;  // sources no host can have (martian_source)

@@ -23,9 +23,17 @@ struct miss_ref {
 	uint8_t pos;
 };
 
-flow::segment segment_of(const packet::parsed& p)
+// What conntrack reads of a packet. Only a SYN's options are looked at (for its window scale); the
+// parser keeps its TCP header, options included, in the first segment.
+flow::segment segment_of(const packet::parsed& p, const rte_mbuf* m)
 {
-	return {p.proto, p.tcp_flags, p.tcp_seq, p.tcp_ack, p.proto == 6 ? p.payload_length : uint16_t(0)};
+	if (p.proto != 6)
+		return {p.proto, 0, 0, 0};
+	const uint8_t scale = (p.tcp_flags & flow::tcp_flag::syn)
+	                          ? packet::syn_window_scale(rte_pktmbuf_mtod(m, const uint8_t*) + p.l4_offset,
+	                                                     uint32_t(p.payload_offset - p.l4_offset))
+	                          : packet::no_window_scale;
+	return {p.proto, p.tcp_flags, p.tcp_seq, p.tcp_ack, p.payload_length, p.tcp_window, scale};
 }
 
 // The flow key of a packet that is not an ICMP error, written into k; returns its hash_key. IPv4 without
@@ -358,8 +366,10 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		}
 		const bool from_opener = reversed[j] == bool(e.opener_is_b);
 		const flow::flow_state before = e.state;
-		if (flow::track(e, segment_of(p), from_opener) == flow::ct_result::invalid) {
-			counters_.drops[size_t(drop_reason::conntrack_invalid)]++;
+		if (const flow::ct_result ct = flow::track(e, segment_of(p, pkts[i]), from_opener, config_.tcp_window);
+		    ct != flow::ct_result::pass) [[unlikely]] {
+			counters_.drops[size_t(ct == flow::ct_result::invalid ? drop_reason::conntrack_invalid
+			                                                      : drop_reason::tcp_out_of_window)]++;
 			return;
 		}
 		// Only flows that had payload candidates read their scan state: idle payload rules cost one byte
@@ -475,7 +485,7 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		// A limited rule over its rate does not match: the flow goes on to the rules after it. Limits and
 		// add-to count flows: a packet that can open none (a stray ACK, an ICMP error) takes no token and
 		// adds nothing, or unsolicited ACKs could drain every limit and fill every set.
-		const bool opens = !p.is_icmp_error() && flow::can_open(segment_of(p), config_.tcp_loose_pickup);
+		const bool opens = !p.is_icmp_error() && flow::can_open(segment_of(p, pkts[i]), config_.tcp_loose_pickup);
 		while (rule != classify::no_match && !pol->limiter_of.empty()) {
 			const uint32_t slot = pol->limiter_of[rule];
 			if (slot == compiled_policy::no_limit)
@@ -542,7 +552,7 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			v[i] = v_allow;
 			continue;
 		}
-		const flow::segment seg = segment_of(p);
+		const flow::segment seg = segment_of(p, pkts[i]);
 		if (!flow::can_open(seg, config_.tcp_loose_pickup)) {
 			counters_.drops[size_t(drop_reason::tcp_no_flow)]++;
 			continue;

@@ -1,12 +1,17 @@
 // Connection tracking: what a packet does to its flow's state, and whether it is valid for that state.
 //
-// Window-less: sequence numbers are checked where the handshake pins them (the SYN-ACK must acknowledge
-// the SYN, and its data with TCP Fast Open, the final handshake ACK must acknowledge the SYN-ACK, a RST
-// to a half-open flow must carry the expected ACK), not against sliding windows. That stops blind handshake spoofing and RST injection
-// into half-open flows without the per-segment bookkeeping of full window tracking.
+// TCP is tracked as Linux conntrack and pf do. The handshake pins sequence numbers exactly (the SYN-ACK
+// must acknowledge the SYN, and its data with TCP Fast Open; the final ACK must acknowledge the SYN-ACK;
+// a RST to a half-open flow must carry the expected ACK). After it, with window tracking on, every
+// segment must fall within the windows: its data no further than the receiver's largest window past what
+// its sender sent before, nor older than that window (retransmissions and keep-alives pass); its ACK
+// no further than what the other side sent, nor more than a window behind. Each side's window scale
+// comes from the SYN and SYN-ACK options (RFC 7323), its largest window from every segment. That refuses
+// blind RST injection and out-of-window data, as conntrack's tcp_in_window and pf's state tracking do.
 // Called by the owner worker only, on its own flow entries.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include "flow/flow_table.h"
@@ -23,6 +28,15 @@ struct segment {
 	uint32_t seq;
 	uint32_t ack;
 	uint16_t payload = 0;  // TCP payload bytes: a SYN's data (TCP Fast Open) moves the ACK that answers it
+	uint16_t window = 0;   // raw window field
+	uint8_t window_scale = 0xff;  // a SYN's window scale option, 0xff none (packet::no_window_scale)
+};
+
+// flows.tcp-window: how established TCP segments are checked against the windows.
+enum class window_mode : uint8_t {
+	strict,  // every segment (tcp_out_of_window otherwise)
+	loose,   // RSTs only: no blind reset, but data is not checked (asymmetric paths, odd stacks)
+	off,     // handshake checks only
 };
 
 // May a TCP segment carry these flags at all? Linux conntrack's table (tcp_valid_flags), PSH, ECE and
@@ -41,7 +55,8 @@ inline bool valid_tcp_flags(uint8_t flags)
 
 enum class ct_result : uint8_t {
 	pass,
-	invalid,  // not a valid packet for the flow's state: drop and count
+	invalid,        // not a valid packet for the flow's state: drop and count
+	out_of_window,  // a valid packet for the state, but outside the windows: drop and count
 };
 
 // May this packet create a flow? TCP: a SYN without ACK (a mid-stream packet of an unknown connection is
@@ -51,7 +66,60 @@ bool can_open(const segment& s, bool tcp_loose_pickup);
 // Initial state of a flow opened by s (from the opener).
 void open(flow_entry& e, const segment& s, bool tcp_loose_pickup);
 
+// flow_entry::window, per side: its window scale in the top 4 bits, its largest window (in units of
+// 2^scale bytes) divided by 16 in the low 12, so that (low + 1) * 16 << scale bounds it from above: both
+// sides in 4 bytes. This is that bound, in bytes (at most 2^30).
+inline uint32_t max_window(uint16_t field) { return ((field & 0xfffu) + 1) << 4 << (field >> 12); }
+
+// Is a segment from side `from` (0 opener, 1 responder) of a synchronized connection within the windows?
+// Data: its end no further past what its sender sent before than the receiver's largest window (the
+// receiver's right edge, its last ACK plus its window, lies inside that), and no older than that window
+// (retransmissions, keep-alives, zero-window probes pass). ACK: not of bytes the other side never sent,
+// nor more than a window behind them (conntrack's MAXACKWINDOW, at least 66000).
+inline bool in_window(const flow_entry& e, const segment& s, uint32_t from)
+{
+	const uint32_t to = from ^ 1u;
+	const uint32_t len = s.payload + ((s.tcp_flags & tcp_flag::syn) ? 1u : 0u) + ((s.tcp_flags & tcp_flag::fin) ? 1u : 0u);
+	// Distances taken both ways round the sequence space, so that half of it away is far either way.
+	const uint32_t receive_window = max_window(e.window[to]);
+	const uint32_t ahead = s.seq + len - e.seq_end[from];
+	if (ahead > receive_window && uint32_t(-ahead) > receive_window)
+		return false;
+	// An ACK ahead of the other side's end is a huge distance behind it.
+	return !(s.tcp_flags & tcp_flag::ack) ||
+	       e.seq_end[to] - s.ack <= std::max<uint32_t>(max_window(e.window[from]), 66000);
+}
+
+// After a segment passed: its sender's end moves forward, its largest window grows (the window field of
+// a segment that is not a SYN is in its sender's scale).
+inline void advance(flow_entry& e, const segment& s, uint32_t from)
+{
+	const uint32_t end = s.seq + s.payload + ((s.tcp_flags & tcp_flag::fin) ? 1u : 0u);
+	if (int32_t(end - e.seq_end[from]) > 0)
+		e.seq_end[from] = end;
+	if (!(s.tcp_flags & tcp_flag::syn) && uint32_t(s.window >> 4) > (e.window[from] & 0xfffu))
+		e.window[from] = uint16_t((e.window[from] & 0xf000u) | uint32_t(s.window >> 4));
+}
+
+// Every other case of track().
+ct_result track_slow(flow_entry& e, const segment& s, bool from_opener, window_mode windows);
+
 // Updates e for a packet from the opener (from_opener) or the responder and says whether it passes.
-ct_result track(flow_entry& e, const segment& s, bool from_opener);
+// Inline for what most packets are: a replied UDP flow, or a segment of an established connection with
+// no SYN, FIN or RST under strict tracking.
+inline ct_result track(flow_entry& e, const segment& s, bool from_opener, window_mode windows)
+{
+	if (e.state == flow_state::tcp_established && windows == window_mode::strict && !e.tcp_liberal &&
+	    !(s.tcp_flags & (tcp_flag::syn | tcp_flag::fin | tcp_flag::rst))) {
+		const uint32_t from = from_opener ? 0 : 1;
+		if (!in_window(e, s, from)) [[unlikely]]
+			return ct_result::out_of_window;
+		advance(e, s, from);
+		return ct_result::pass;
+	}
+	if (e.state == flow_state::udp_established)
+		return ct_result::pass;
+	return track_slow(e, s, from_opener, windows);
+}
 
 } // namespace portcullis::flow

@@ -69,16 +69,18 @@ struct alignas(32) flow_entry {
 	uint32_t created;             // when the first packet came, in the table's coarse units (see age_seconds)
 	uint32_t rule_id;             // rule that allowed the flow
 	uint32_t ruleset_generation;  // rule set it was last judged by
-	uint32_t opener_isn;          // TCP: the opener's and the responder's initial sequence numbers (after a
-	uint32_t responder_isn;       // TFO SYN-ACK, opener_isn + 1 is what it acknowledged; before the SYN-ACK,
-	                              // responder_isn holds the SYN's data length: conntrack.cc)
+	uint32_t seq_end[2];          // TCP, [0] opener, [1] responder: the sequence number after the last byte
+	                              // (or SYN, FIN) each sent; before the SYN-ACK, the opener's ISN and the
+	                              // SYN's data length (conntrack.cc)
 	side_traffic traffic[2];      // [0] from the opener, [1] from the responder
+	uint16_t window[2];           // TCP: each side's window scale and largest window (conntrack.cc)
 	uint8_t generation;           // bumped on every reuse; also in the bucket slot
 	flow_state state;
 	uint8_t opener_is_b : 1;      // which endpoint of the key opened the flow
 	uint8_t opener_direction : 1; // direction (0 in, 1 out) of the opening packet
 	uint8_t fin_seen : 2;         // bit 0: opener sent FIN, bit 1: responder did
 	uint8_t payload_watched : 1;  // its payload is (or was) inspected: only then is the scan state read
+	uint8_t tcp_liberal : 1;      // TCP picked up mid-stream: windows unknown, not checked (as conntrack)
 	uint8_t conn_limit;           // the `max-conn` id that counted this flow, 0 none (dataplane/conn_counts.h)
 };
 static_assert(sizeof(flow_entry) == 96);

@@ -194,6 +194,14 @@ drop_reason parse(const uint8_t* frame, uint32_t len, parsed& out, const parse_o
 drop_reason parse_first_segment(const uint8_t* frame, uint32_t contiguous, uint32_t frame_len, parsed& out,
                                  const parse_options& opt = {});
 
+// What syn_window_scale says of a segment that is not a SYN, or a SYN without the window scale option.
+inline constexpr uint8_t no_window_scale = 0xff;
+
+// The window scale option (RFC 7323, 0..14: a larger shift counts as 14) of a SYN whose TCP header, of
+// header_len bytes with its options, is at tcp; no_window_scale if it is not a SYN or has none. The
+// parser does not look for it: only a flow's SYNs need it (flow/conntrack.h).
+uint8_t syn_window_scale(const uint8_t* tcp, uint32_t header_len);
+
 // Per-core outcome counters (one per lcore, summed by the reader; never shared for writing).
 struct alignas(64) parse_counters {
 	uint64_t packets;

@@ -7,6 +7,7 @@
 // mbuf_headers_segmented. Fields are loaded with explicit big-endian byte loads.
 #include "packet/packet.h"
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <cstring>
@@ -587,6 +588,27 @@ drop_reason parse_first_segment(const uint8_t* frame, uint32_t contiguous, uint3
 drop_reason parse(const uint8_t* frame, uint32_t len, parsed& out, const parse_options& opt)
 {
 	return parse_first_segment(frame, len, len, out, opt);
+}
+
+uint8_t syn_window_scale(const uint8_t* tcp, uint32_t header_len)
+{
+	if (!(tcp[13] & 0x02))
+		return no_window_scale;
+	for (uint32_t at = tcp_min_header; at < header_len;) {
+		const uint8_t kind = tcp[at];
+		if (kind == 0)  // end of options
+			break;
+		if (kind == 1) {  // no-op padding
+			++at;
+			continue;
+		}
+		if (at + 1 >= header_len || tcp[at + 1] < 2 || at + tcp[at + 1] > header_len)
+			break;
+		if (kind == 3 && tcp[at + 1] == 3)
+			return std::min<uint8_t>(tcp[at + 2], 14);
+		at += tcp[at + 1];
+	}
+	return no_window_scale;
 }
 
 } // namespace portcullis::packet

@@ -28,36 +28,36 @@ TEST_CASE("three-way handshake, data and close")
 	flow_entry e{};
 	open(e, tcp(S, 1000, 0), false);
 	CHECK(e.state == flow_state::tcp_syn_sent);
-	CHECK(track(e, tcp(S, 1000, 0), true) == ct_result::pass);            // SYN retransmission
-	CHECK(track(e, tcp(A, 5, 1001), false) == ct_result::invalid);         // responder data before SYN-ACK
-	CHECK(track(e, tcp(S | A, 7000, 999), false) == ct_result::invalid);   // SYN-ACK acking the wrong ISN
-	CHECK(track(e, tcp(S | A, 7000, 1001), false) == ct_result::pass);
+	CHECK(track(e, tcp(S, 1000, 0), true, window_mode::off) == ct_result::pass);            // SYN retransmission
+	CHECK(track(e, tcp(A, 5, 1001), false, window_mode::off) == ct_result::invalid);         // responder data before SYN-ACK
+	CHECK(track(e, tcp(S | A, 7000, 999), false, window_mode::off) == ct_result::invalid);   // SYN-ACK acking the wrong ISN
+	CHECK(track(e, tcp(S | A, 7000, 1001), false, window_mode::off) == ct_result::pass);
 	CHECK(e.state == flow_state::tcp_syn_received);
-	CHECK(track(e, tcp(A, 1001, 6000), true) == ct_result::invalid);       // ACK of a SYN-ACK never sent
-	CHECK(track(e, tcp(A, 1001, 7001), true) == ct_result::pass);
+	CHECK(track(e, tcp(A, 1001, 6000), true, window_mode::off) == ct_result::invalid);       // ACK of a SYN-ACK never sent
+	CHECK(track(e, tcp(A, 1001, 7001), true, window_mode::off) == ct_result::pass);
 	CHECK(e.state == flow_state::tcp_established);
-	CHECK(track(e, tcp(A, 7001, 1500), false) == ct_result::pass);
-	CHECK(track(e, tcp(S, 1, 0), true) == ct_result::invalid);             // SYN inside a connection
-	CHECK(track(e, tcp(F | A, 1500, 7001), true) == ct_result::pass);
+	CHECK(track(e, tcp(A, 7001, 1500), false, window_mode::off) == ct_result::pass);
+	CHECK(track(e, tcp(S, 1, 0), true, window_mode::off) == ct_result::invalid);             // SYN inside a connection
+	CHECK(track(e, tcp(F | A, 1500, 7001), true, window_mode::off) == ct_result::pass);
 	CHECK(e.state == flow_state::tcp_fin_wait);
-	CHECK(track(e, tcp(F | A, 7001, 1501), false) == ct_result::pass);
+	CHECK(track(e, tcp(F | A, 7001, 1501), false, window_mode::off) == ct_result::pass);
 	CHECK(e.state == flow_state::tcp_time_wait);
-	CHECK(track(e, tcp(A, 1501, 7002), true) == ct_result::pass);
+	CHECK(track(e, tcp(A, 1501, 7002), true, window_mode::off) == ct_result::pass);
 	// The same 5-tuple opened again.
-	CHECK(track(e, tcp(S, 9000, 0), true) == ct_result::pass);
+	CHECK(track(e, tcp(S, 9000, 0), true, window_mode::off) == ct_result::pass);
 	CHECK(e.state == flow_state::tcp_syn_sent);
-	CHECK(e.opener_isn == 9000);
+	CHECK(e.seq_end[0] == 9000);
 }
 
 TEST_CASE("RST handling")
 {
 	flow_entry e{};
 	open(e, tcp(S, 1000, 0), false);
-	CHECK(track(e, tcp(R | A, 0, 55), false) == ct_result::invalid);  // blind RST: wrong ack
+	CHECK(track(e, tcp(R | A, 0, 55), false, window_mode::off) == ct_result::invalid);  // blind RST: wrong ack
 	CHECK(e.state == flow_state::tcp_syn_sent);
-	CHECK(track(e, tcp(R | A, 0, 1001), false) == ct_result::pass);   // port closed
+	CHECK(track(e, tcp(R | A, 0, 1001), false, window_mode::off) == ct_result::pass);   // port closed
 	CHECK(e.state == flow_state::tcp_closed);
-	CHECK(track(e, tcp(S | R, 0, 0), true) == ct_result::invalid);
+	CHECK(track(e, tcp(S | R, 0, 0), true, window_mode::off) == ct_result::invalid);
 }
 
 TEST_CASE("UDP and ICMP become established on the first reply")
@@ -66,15 +66,15 @@ TEST_CASE("UDP and ICMP become established on the first reply")
 	open(u, {17, 0, 0, 0}, false);
 	CHECK(u.state == flow_state::udp_new);
 	CHECK(is_embryonic(u.state));
-	CHECK(track(u, {17, 0, 0, 0}, true) == ct_result::pass);
+	CHECK(track(u, {17, 0, 0, 0}, true, window_mode::off) == ct_result::pass);
 	CHECK(u.state == flow_state::udp_new);
-	CHECK(track(u, {17, 0, 0, 0}, false) == ct_result::pass);
+	CHECK(track(u, {17, 0, 0, 0}, false, window_mode::off) == ct_result::pass);
 	CHECK(u.state == flow_state::udp_established);
 	CHECK_FALSE(is_embryonic(u.state));
 	flow_entry i{};
 	open(i, {1, 0, 0, 0}, false);
 	CHECK(i.state == flow_state::icmp_new);
-	track(i, {1, 0, 0, 0}, false);
+	track(i, {1, 0, 0, 0}, false, window_mode::off);
 	CHECK(i.state == flow_state::icmp_replied);
 }
 
@@ -82,11 +82,15 @@ TEST_CASE("a retransmitted SYN-ACK must match the first one")
 {
 	flow_entry e{};
 	open(e, tcp(S, 1000, 0), false);
-	REQUIRE(track(e, tcp(S | A, 7000, 1001), false) == ct_result::pass);
-	CHECK(track(e, tcp(S | A, 7000, 1001), false) == ct_result::pass);
-	CHECK(track(e, tcp(S | A, 7000, 999), false) == ct_result::invalid);
-	CHECK(track(e, tcp(S | A, 7001, 1001), false) == ct_result::invalid);
-	CHECK(track(e, tcp(A | tcp_flag::psh, 7001, 1001), false) == ct_result::invalid);  // data before the handshake ends
+	REQUIRE(track(e, tcp(S | A, 7000, 1001), false, window_mode::off) == ct_result::pass);
+	CHECK(track(e, tcp(S | A, 7000, 1001), false, window_mode::off) == ct_result::pass);
+	CHECK(track(e, tcp(S | A, 7000, 999), false, window_mode::off) == ct_result::invalid);
+	CHECK(track(e, tcp(S | A, 7001, 1001), false, window_mode::off) == ct_result::invalid);
+	// Data before the final ACK (a TCP Fast Open server answering at once) must acknowledge what the
+	// SYN-ACK did.
+	CHECK(track(e, tcp(A | tcp_flag::psh, 7001, 999), false, window_mode::off) == ct_result::invalid);
+	CHECK(track(e, tcp(A | tcp_flag::psh, 7001, 1001), false, window_mode::off) == ct_result::pass);
+	CHECK(track(e, tcp(F | A, 7001, 1001), false, window_mode::off) == ct_result::invalid);  // no FIN before it
 }
 
 TEST_CASE("valid TCP flag combinations follow conntrack's table, PSH, ECE and CWR aside")
@@ -113,24 +117,167 @@ TEST_CASE("a SYN with data (TCP Fast Open): the answer may acknowledge none, som
 		segment syn{6, S, 1000, 0, 580};
 		open(e, syn, false);
 		// Beyond the data: not an answer to this SYN.
-		CHECK(track(e, tcp(S | A, 7000, 1000 + 1 + 581), false) == ct_result::invalid);
-		CHECK(track(e, tcp(S | A, 7000, 1000 + 1 + acked), false) == ct_result::pass);
+		CHECK(track(e, tcp(S | A, 7000, 1000 + 1 + 581), false, window_mode::off) == ct_result::invalid);
+		CHECK(track(e, tcp(S | A, 7000, 1000 + 1 + acked), false, window_mode::off) == ct_result::pass);
 		CHECK(e.state == flow_state::tcp_syn_received);
 		// A retransmitted SYN-ACK must acknowledge what the first did.
-		CHECK(track(e, tcp(S | A, 7000, 1000 + 1 + acked), false) == ct_result::pass);
+		CHECK(track(e, tcp(S | A, 7000, 1000 + 1 + acked), false, window_mode::off) == ct_result::pass);
 		if (acked != 580)
-			CHECK(track(e, tcp(S | A, 7000, 1000 + 1 + 580), false) == ct_result::invalid);
-		CHECK(track(e, tcp(A, 1000 + 1 + acked, 7001), true) == ct_result::pass);
+			CHECK(track(e, tcp(S | A, 7000, 1000 + 1 + 580), false, window_mode::off) == ct_result::invalid);
+		CHECK(track(e, tcp(A, 1000 + 1 + acked, 7001), true, window_mode::off) == ct_result::pass);
 		CHECK(e.state == flow_state::tcp_established);
 	}
 	// Refused: the RST acknowledges the SYN and its data (Linux answers ack = ISN + 1 + length).
 	flow_entry r{};
 	open(r, segment{6, S, 5000, 0, 580}, false);
-	CHECK(track(r, tcp(R | A, 0, 5000 + 1 + 580), false) == ct_result::pass);
+	CHECK(track(r, tcp(R | A, 0, 5000 + 1 + 580), false, window_mode::off) == ct_result::pass);
 	CHECK(r.state == flow_state::tcp_closed);
 	// Without data the SYN-ACK must acknowledge exactly ISN + 1, as before.
 	flow_entry plain{};
 	open(plain, tcp(S, 9000, 0), false);
-	CHECK(track(plain, tcp(S | A, 1, 9000 + 2), false) == ct_result::invalid);
-	CHECK(track(plain, tcp(S | A, 1, 9000 + 1), false) == ct_result::pass);
+	CHECK(track(plain, tcp(S | A, 1, 9000 + 2), false, window_mode::off) == ct_result::invalid);
+	CHECK(track(plain, tcp(S | A, 1, 9000 + 1), false, window_mode::off) == ct_result::pass);
+}
+
+namespace {
+// A segment with its window field; a SYN's window scale option in `scale` (none by default).
+segment seg(uint8_t flags, uint32_t seq, uint32_t ack, uint16_t payload, uint16_t window, uint8_t scale = 0xff)
+{
+	return {6, flags, seq, ack, payload, window, scale};
+}
+
+// A connection set up through e: the opener's ISN is isn_o, the responder's isn_r; both SYNs carry
+// their window and the scale option (0xff: none).
+void handshake(flow_entry& e, uint32_t isn_o, uint32_t isn_r, uint16_t win_o, uint8_t scale_o, uint16_t win_r,
+               uint8_t scale_r, window_mode mode = window_mode::strict)
+{
+	open(e, seg(S, isn_o, 0, 0, win_o, scale_o), false);
+	REQUIRE(track(e, seg(S | A, isn_r, isn_o + 1, 0, win_r, scale_r), false, mode) == ct_result::pass);
+	REQUIRE(track(e, seg(A, isn_o + 1, isn_r + 1, 0, win_o), true, mode) == ct_result::pass);
+	REQUIRE(e.state == flow_state::tcp_established);
+}
+} // namespace
+
+TEST_CASE("strict windows: data within the receiver's largest window passes, beyond it or older than it does not")
+{
+	flow_entry e{};
+	// Scaling on both sides (shift 7): the responder's window field 8000 means 1,024,000 bytes.
+	handshake(e, 1000, 50000, 64240, 7, 65160, 7);
+	CHECK(max_window(e.window[1]) >= 65160);
+	CHECK(track(e, seg(A, 50001, 1001, 0, 8000), false, window_mode::strict) == ct_result::pass);
+	CHECK(max_window(e.window[1]) >= 1'024'000);
+	CHECK(max_window(e.window[1]) <= 1'024'000 + (16 << 7));
+	// A segment ending 1,000,000 bytes past what the opener sent: inside the window.
+	CHECK(track(e, seg(A, 1001 + 1'000'000 - 1400, 50001, 1400, 500), true, window_mode::strict) == ct_result::pass);
+	CHECK(e.seq_end[0] == 1001 + 1'000'000);
+	// Two megabytes further: beyond any window the responder offered.
+	CHECK(track(e, seg(A, 1001 + 3'000'000, 50001, 1400, 500), true, window_mode::strict) == ct_result::out_of_window);
+	CHECK(e.seq_end[0] == 1001 + 1'000'000);
+	// A retransmission of old data passes; data from more than a window back does not.
+	CHECK(track(e, seg(A, 1001 + 500'000, 50001, 1400, 500), true, window_mode::strict) == ct_result::pass);
+	CHECK(track(e, seg(A, 1001 + 1'000'000 - 1'100'000, 50001, 1400, 500), true, window_mode::strict) == ct_result::out_of_window);
+	// A keep-alive (one byte below the next sequence number) passes.
+	CHECK(track(e, seg(A, 1001 + 1'000'000 - 1, 50001, 0, 500), true, window_mode::strict) == ct_result::pass);
+	// ACKs: not of bytes the opener never sent, nor from long before them.
+	CHECK(track(e, seg(A, 50001, 1001 + 1'000'000, 0, 8000), false, window_mode::strict) == ct_result::pass);
+	CHECK(track(e, seg(A, 50001, 1001 + 1'000'001, 0, 8000), false, window_mode::strict) == ct_result::out_of_window);
+	CHECK(track(e, seg(A, 50001, 1001 - 2'000'000, 0, 8000), false, window_mode::strict) == ct_result::out_of_window);
+	CHECK(e.state == flow_state::tcp_established);
+}
+
+TEST_CASE("window scaling is on only when both SYNs carry the option")
+{
+	flow_entry e{};
+	handshake(e, 1000, 50000, 64240, 7, 65160, 0xff);  // the SYN-ACK has none: no scaling either way
+	CHECK(track(e, seg(A, 50001, 1001, 0, 8000), false, window_mode::strict) == ct_result::pass);
+	// The window field 8000 is 8000 bytes now; the largest window seen is still the SYN-ACK's 65160.
+	CHECK(max_window(e.window[1]) < 65160 + 32);
+	CHECK(track(e, seg(A, 1001 + 60'000, 50001, 1000, 500), true, window_mode::strict) == ct_result::pass);
+	CHECK(track(e, seg(A, 1001 + 200'000, 50001, 1000, 500), true, window_mode::strict) == ct_result::out_of_window);
+	// The opener's SYN window was never scaled either: the responder's data may reach about 64 KB past.
+	CHECK(track(e, seg(A, 50001 + 60'000, 1001 + 61'000, 1000, 8000), false, window_mode::strict) == ct_result::pass);
+	CHECK(track(e, seg(A, 50001 + 300'000, 1001 + 61'000, 1000, 8000), false, window_mode::strict) ==
+	      ct_result::out_of_window);
+}
+
+TEST_CASE("a RST is accepted only within the window, in strict and in loose mode")
+{
+	for (const window_mode mode : {window_mode::strict, window_mode::loose, window_mode::off}) {
+		INFO("mode " << int(mode));
+		flow_entry e{};
+		handshake(e, 1000, 50000, 64240, 7, 65160, 7, mode);
+		CHECK(track(e, seg(A, 1001, 50001, 100, 500), true, mode) == ct_result::pass);
+		// A blind RST: the right 5-tuple, a sequence number half the space away.
+		const ct_result blind = track(e, seg(R, 50001 + 0x80000000u, 0, 0, 0), false, mode);
+		CHECK(blind == (mode == window_mode::off ? ct_result::pass : ct_result::out_of_window));
+		if (mode == window_mode::off)
+			continue;
+		CHECK(e.state == flow_state::tcp_established);
+		// Out-of-window data passes only in loose mode.
+		const ct_result data = track(e, seg(A, 1001 + 0x40000000u, 50001, 100, 500), true, mode);
+		CHECK(data == (mode == window_mode::loose ? ct_result::pass : ct_result::out_of_window));
+		// The responder's RST at its next sequence number kills the connection.
+		CHECK(track(e, seg(R | A, 50001, 1101, 0, 0), false, mode) == ct_result::pass);
+		CHECK(e.state == flow_state::tcp_closed);
+	}
+}
+
+TEST_CASE("sequence numbers wrap: a connection whose ISN is near 2^32 crosses zero")
+{
+	flow_entry e{};
+	const uint32_t isn = 0xffffff00u;
+	handshake(e, isn, 0x7fffff00u, 64240, 7, 65160, 7);
+	uint32_t seq = isn + 1;
+	for (int i = 0; i < 10; ++i) {
+		CHECK(track(e, seg(A, seq, 0x7fffff01u, 100, 500), true, window_mode::strict) == ct_result::pass);
+		seq += 100;  // crosses 0 after three segments
+	}
+	CHECK(e.seq_end[0] == uint32_t(isn + 1 + 1000));
+	CHECK(track(e, seg(A, 0x7fffff01u, seq, 0, 500), false, window_mode::strict) == ct_result::pass);
+	CHECK(track(e, seg(A, 0x7fffff01u, seq + 1, 0, 500), false, window_mode::strict) == ct_result::out_of_window);
+	CHECK(track(e, seg(A, isn + 1, 0x7fffff01u, 100, 500), true, window_mode::strict) == ct_result::pass);  // retransmitted
+}
+
+TEST_CASE("zero windows, window probes and a FIN's sequence number")
+{
+	flow_entry e{};
+	handshake(e, 1000, 50000, 64240, 0xff, 65160, 0xff);
+	// The responder closes its window; the opener probes it with one byte.
+	CHECK(track(e, seg(A, 50001, 1001, 0, 0), false, window_mode::strict) == ct_result::pass);
+	CHECK(track(e, seg(A, 1001, 50001, 1, 64240), true, window_mode::strict) == ct_result::pass);
+	CHECK(track(e, seg(A, 1001, 50001, 1, 64240), true, window_mode::strict) == ct_result::pass);  // again
+	// A FIN takes a sequence number: its ACK is one past it, not two.
+	CHECK(track(e, seg(F | A, 1002, 50001, 0, 64240), true, window_mode::strict) == ct_result::pass);
+	CHECK(track(e, seg(A, 50001, 1004, 0, 65160), false, window_mode::strict) == ct_result::out_of_window);
+	CHECK(track(e, seg(A, 50001, 1003, 0, 65160), false, window_mode::strict) == ct_result::pass);
+	CHECK(track(e, seg(F | A, 50001, 1003, 0, 65160), false, window_mode::strict) == ct_result::pass);
+	CHECK(e.state == flow_state::tcp_time_wait);
+	CHECK(track(e, seg(A, 1003, 50002, 0, 64240), true, window_mode::strict) == ct_result::pass);
+	CHECK(track(e, seg(A, 1003, 50003, 0, 64240), true, window_mode::strict) == ct_result::out_of_window);
+}
+
+TEST_CASE("a TCP Fast Open server's data before the final ACK is window-checked too")
+{
+	flow_entry e{};
+	open(e, seg(S, 1000, 0, 300, 64240, 7), false);
+	REQUIRE(track(e, seg(S | A, 9000, 1301, 0, 65160, 7), false, window_mode::strict) == ct_result::pass);
+	CHECK(track(e, seg(A, 9001, 1301, 1000, 500), false, window_mode::strict) == ct_result::pass);
+	CHECK(track(e, seg(A, 9001 + 0x20000000u, 1301, 1000, 500), false, window_mode::strict) == ct_result::out_of_window);
+	// The SYN-ACK retransmitted after that data still matches.
+	CHECK(track(e, seg(S | A, 9000, 1301, 0, 65160, 7), false, window_mode::strict) == ct_result::pass);
+	CHECK(track(e, seg(A, 1301, 10001, 0, 500), true, window_mode::strict) == ct_result::pass);
+	CHECK(e.state == flow_state::tcp_established);
+}
+
+TEST_CASE("a connection picked up mid-stream is not window-checked (its scales are unknown)")
+{
+	flow_entry e{};
+	open(e, seg(A, 123456, 987654, 100, 500), true);
+	CHECK(e.state == flow_state::tcp_established);
+	CHECK(e.tcp_liberal);
+	CHECK(track(e, seg(A, 123456 + 0x40000000u, 987654, 100, 500), true, window_mode::strict) == ct_result::pass);
+	CHECK(track(e, seg(R, 5, 0, 0, 0), false, window_mode::strict) == ct_result::pass);
+	// A new connection on the tuple is tracked again.
+	CHECK(track(e, seg(S, 1000, 0, 0, 64240, 7), true, window_mode::strict) == ct_result::pass);
+	CHECK_FALSE(e.tcp_liberal);
 }

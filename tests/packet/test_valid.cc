@@ -576,3 +576,20 @@ TEST_CASE("drop reason and kind names")
 	CHECK(to_string(packet_kind::arp) == "arp");
 	CHECK(to_string(packet_kind::other_l2) == "other_l2");
 }
+
+TEST_CASE("a SYN's window scale option, found among its other options")
+{
+	auto scale_of = [](uint8_t flags, const bytes& options) {
+		const bytes h = tcp({.flags = flags, .options = options});
+		return syn_window_scale(h.data(), uint32_t(h.size()));
+	};
+	const bytes linux_syn = {2, 4, 0x05, 0xB4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7};  // MSS, SACK, TS, NOP, WS 7
+	CHECK(scale_of(0x02, linux_syn) == 7);
+	CHECK(scale_of(0x12, linux_syn) == 7);                               // SYN-ACK
+	CHECK(scale_of(0x10, linux_syn) == no_window_scale);                 // not a SYN: not looked at
+	CHECK(scale_of(0x02, {2, 4, 0x05, 0xB4}) == no_window_scale);        // no option
+	CHECK(scale_of(0x02, {3, 3, 20}) == 14);                             // RFC 7323: above 14 counts as 14
+	CHECK(scale_of(0x02, {0, 3, 3, 7}) == no_window_scale);              // after the end-of-options mark
+	CHECK(scale_of(0x02, {2, 40, 0x05, 0xB4, 3, 3, 7}) == no_window_scale);  // a length past the header
+	CHECK(scale_of(0x02, {2, 0, 3, 3, 7}) == no_window_scale);           // a zero length stops the walk
+}

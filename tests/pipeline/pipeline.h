@@ -37,6 +37,7 @@ struct pipeline_options {
 	bool replay = false;  // one port carrying both directions, split by inside networks
 	bool drop_martians = true;
 	bool drop_land = true;
+	flow::window_mode tcp_window = flow::window_mode::strict;
 };
 
 class pipeline {

@@ -1,6 +1,7 @@
 #define CATCH_CONFIG_MAIN
 #include <catch2/catch.hpp>
 
+#include <optional>
 #include <set>
 
 #include "packet/packet.h"
@@ -327,6 +328,61 @@ TEST_CASE("a SYN with data (TCP Fast Open) and its answers pass")
 	CHECK(pl.send(outside, tcp4(client, 42002, server, 22, S, 100, 0, pt::filler(580))).to_inside.size() == 1);
 	CHECK(pl.send(inside, tcp4(server, 22, client, 42002, SA, 900, 100 + 1 + 581)).to_outside.empty());
 	CHECK(pl.drops(drop_reason::conntrack_invalid) == 1);
+}
+
+namespace {
+// A TCP frame client <-> server with a chosen window and, on a SYN, the window scale option.
+pt::bytes tcp4w(uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport, uint8_t flags, uint32_t seq, uint32_t ack,
+                uint16_t window, std::optional<uint8_t> scale = {}, size_t payload = 0)
+{
+	pt::bytes options;
+	if (scale)
+		options = {1, 3, 3, *scale};  // NOP, window scale
+	return pt::eth(pt::et_ipv4,
+	               pt::ipv4({.src = src, .dst = dst, .proto = 6},
+	                        pt::tcp({.sport = sport, .dport = dport, .seq = seq, .ack = ack, .flags = flags,
+	                                 .window = window, .options = options},
+	                                pt::filler(payload))),
+	               {}, 60);
+}
+} // namespace
+
+TEST_CASE("TCP window tracking: a forged RST or data outside the windows is dropped, the connection lives on")
+{
+	for (const flow::window_mode mode : {flow::window_mode::strict, flow::window_mode::off}) {
+		INFO("mode " << int(mode));
+		pipeline_options o;
+		o.tcp_window = mode;
+		pipeline pl(gateway, o);
+		const uint32_t c = 100000, s = 7000000;  // ISNs
+		REQUIRE(pl.send(outside, tcp4w(client, 43000, server, 22, S, c, 0, 64240, 7)).to_inside.size() == 1);
+		REQUIRE(pl.send(inside, tcp4w(server, 22, client, 43000, SA, s, c + 1, 65160, 7)).to_outside.size() == 1);
+		REQUIRE(pl.send(outside, tcp4w(client, 43000, server, 22, A, c + 1, s + 1, 502)).to_inside.size() == 1);
+		// The server's window of 1000 << 7 bytes lets the client send 100 KB ahead.
+		CHECK(pl.send(inside, tcp4w(server, 22, client, 43000, A, s + 1, c + 1, 1000)).to_outside.size() == 1);
+		CHECK(pl.send(outside, tcp4w(client, 43000, server, 22, A, c + 1 + 100000, s + 1, 502, {}, 100)).to_inside.size() == 1);
+		// An attacker who knows the 5-tuple but not the sequence numbers: RSTs and data both ways.
+		const bool strict = mode == flow::window_mode::strict;
+		for (const uint32_t guess : {0x40000000u, 0x80000000u, 0xC0000000u}) {
+			CHECK(pl.send(outside, tcp4w(client, 43000, server, 22, R, c + guess, 0, 0)).to_inside.size() == (strict ? 0 : 1));
+			if (!strict)
+				break;  // the flow is closed now
+			CHECK(pl.send(inside, tcp4w(server, 22, client, 43000, uint8_t(R | A), s + guess, c + 1, 0)).to_outside.empty());
+			CHECK(pl.send(inside, tcp4w(server, 22, client, 43000, A, s + guess, c + 1, 1000, {}, 20)).to_outside.empty());
+		}
+		if (!strict)
+			continue;
+		CHECK(pl.drops(drop_reason::tcp_out_of_window) == 9);
+		// The connection still works both ways.
+		CHECK(pl.send(outside, tcp4w(client, 43000, server, 22, A, c + 1 + 100100, s + 1, 502, {}, 10)).to_inside.size() == 1);
+		CHECK(pl.send(inside, tcp4w(server, 22, client, 43000, A, s + 1, c + 1 + 100110, 1000, {}, 10)).to_outside.size() == 1);
+		// An ACK of bytes the client never sent is refused too.
+		CHECK(pl.send(inside, tcp4w(server, 22, client, 43000, A, s + 11, c + 1 + 200000, 1000)).to_outside.empty());
+		CHECK(pl.drops(drop_reason::tcp_out_of_window) == 10);
+		// The server's real RST, at its next sequence number, passes and ends the flow.
+		CHECK(pl.send(inside, tcp4w(server, 22, client, 43000, uint8_t(R | A), s + 11, c + 1 + 100110, 0)).to_outside.size() == 1);
+		CHECK(pl.send(outside, tcp4w(client, 43000, server, 22, S, c + 500000, 0, 64240, 7)).to_inside.size() == 1);  // reopened
+	}
 }
 
 TEST_CASE("a new rule set re-judges existing flows on their next packet")
