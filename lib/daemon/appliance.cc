@@ -177,9 +177,16 @@ appliance::outcome appliance::start_ports()
 		}
 	}
 
-	for (const auto& p : ports_)
+	for (const auto& p : ports_) {
 		std::printf("portcullisd: port %s (%s): %u RX queue(s)%s, %u TX queue(s)\n", p.name.c_str(), p.driver.c_str(),
 		            p.rx_queues, p.symmetric_rss ? " by symmetric RSS on IP addresses" : "", p.tx_queues);
+		// DPDK's AF_PACKET driver asks the kernel to reassemble (PACKET_FANOUT_FLAG_DEFRAG): say what that costs.
+		if (p.driver == "net_af_packet")
+			std::printf("portcullisd: port %s: the kernel reassembles IPv4 fragments in front of net_af_packet, so the "
+			            "fragment checks do not see them and a datagram longer than a ring frame is cut and dropped; "
+			            "net_af_xdp passes them as sent (docs/threat-model.md)\n",
+			            p.name.c_str());
+	}
 	if (pdump_)
 		std::printf("portcullisd: capture: dpdk-dumpcap --file-prefix=%s -i %s (any port above)\n",
 		            std::filesystem::path(rte_eal_get_runtime_dir()).filename().c_str(), ports_[0].name.c_str());

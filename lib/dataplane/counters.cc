@@ -36,6 +36,7 @@ std::string_view to_string(drop_reason r)
 	case drop_reason::rate_limited: return "rate_limited";
 	case drop_reason::tcp_invalid_flags: return "tcp_invalid_flags";
 	case drop_reason::tcp_out_of_window: return "tcp_out_of_window";
+	case drop_reason::fragment_overlap: return "fragment_overlap";
 	case drop_reason::martian_source: return "martian_source";
 	case drop_reason::land: return "land";
 	case drop_reason::martian_mac: return "martian_mac";

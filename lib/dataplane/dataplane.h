@@ -66,6 +66,7 @@ enum class drop_reason : uint8_t {
 	rate_limited,         // a packet of a flow whose rule's `limit ... packets` was spent
 	tcp_invalid_flags,    // a TCP flag combination no stack sends (SYN+FIN, NULL, Xmas; conntrack's table)
 	tcp_out_of_window,    // a TCP segment of a known flow outside its windows (flows.tcp-window)
+	fragment_overlap,     // an IPv4 fragment over bytes of its datagram that another fragment carried
 	martian_source,       // a source no host can have: 0/8, 127/8, 224/4, 240/4; ::, ::1, ff00::/8
 	land,                 // source address equal to the destination (the land attack)
 	martian_mac,          // a group (multicast or broadcast) source MAC address

@@ -5,12 +5,16 @@
 // remembered here for a short time; a later fragment of the same datagram passes if and only if it finds
 // its first fragment's entry. Fragments are not reassembled: the end host does that. What this does not
 // allow through: non-first fragments that arrive before their first fragment (dropped, counted), and the
-// overlap tricks that rewrite a first fragment's L4 header (RFC 1858: the parser drops tiny first
-// fragments and TCP fragments at offset 8, so the ports a rule saw are the ports the host gets).
+// overlap tricks that rewrite what a host reassembles. The parser drops tiny first fragments and TCP
+// fragments at offset 8 (RFC 1858), so the ports a rule saw are the ports the host gets; for IPv4 the
+// entry also keeps which byte ranges of the datagram have passed, and a fragment that overlaps one
+// (RFC 1858's overlap attack, or a duplicate that could carry other bytes: hosts differ in which copy
+// wins) is dropped and counted. IPv6 hosts discard overlapping datagrams themselves (RFC 5722).
 //
 // Per worker, owner-only: a 4-way set-associative array, the oldest entry of a set replaced first.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -46,17 +50,34 @@ public:
 		}
 		victim->k = k;
 		victim->expires = now + ttl_;
+		victim->ranges = 0;
+		victim->tracked = p.family == 4;
+		if (victim->tracked)
+			victim->add(0, data_length(p));
 	}
 
-	// A later fragment: did its first fragment pass, recently?
-	bool allowed(const packet::parsed& p, uint64_t now) const
+	enum class verdict : uint8_t { allowed, no_first, overlap };
+
+	// A later fragment: did its first fragment pass, recently, and does it cover only bytes of the
+	// datagram that no fragment has yet?
+	verdict check(const packet::parsed& p, uint64_t now)
 	{
 		const key k = key_of(p);
-		const entry* set = &slots_[size_t(hash(k) & mask_) * ways];
-		for (uint32_t w = 0; w < ways; ++w)
-			if (set[w].k == k && set[w].expires > now)
-				return true;
-		return false;
+		entry* set = &slots_[size_t(hash(k) & mask_) * ways];
+		for (uint32_t w = 0; w < ways; ++w) {
+			entry& e = set[w];
+			if (!(e.k == k) || e.expires <= now)
+				continue;
+			if (!e.tracked)
+				return verdict::allowed;
+			const uint32_t lo = p.frag_offset, hi = lo + data_length(p);
+			for (uint32_t r = 0; r < e.ranges; ++r)
+				if (lo < e.hi[r] && e.lo[r] < hi)
+					return verdict::overlap;
+			e.add(lo, hi);
+			return verdict::allowed;
+		}
+		return verdict::no_first;
 	}
 
 private:
@@ -67,10 +88,45 @@ private:
 		uint8_t proto, family, pad[2];
 		friend bool operator==(const key& a, const key& b) { return std::memcmp(&a, &b, sizeof(key)) == 0; }
 	};
+	// Byte ranges of the datagram that have passed, [lo, hi), adjacent ones merged: in order, or nearly,
+	// a datagram needs one or two. When more gaps than that are open at once the entry stops tracking
+	// (and stops refusing): a gap-filling fragment must never look like an overlap.
+	static constexpr uint32_t max_ranges = 4;
 	struct entry {
 		key k{};
 		uint64_t expires = 0;
+		uint32_t lo[max_ranges] = {}, hi[max_ranges] = {};
+		uint8_t ranges = 0;
+		bool tracked = false;
+		void add(uint32_t from, uint32_t to)
+		{
+			for (uint32_t r = 0; r < ranges; ++r) {
+				if (hi[r] == from || lo[r] == to) {
+					lo[r] = std::min(lo[r], from);
+					hi[r] = std::max(hi[r], to);
+					// It may now touch another range: join them.
+					for (uint32_t q = 0; q < ranges; ++q)
+						if (q != r && (hi[q] == lo[r] || lo[q] == hi[r])) {
+							lo[r] = std::min(lo[r], lo[q]);
+							hi[r] = std::max(hi[r], hi[q]);
+							lo[q] = lo[ranges - 1], hi[q] = hi[ranges - 1];
+							--ranges;
+							break;
+						}
+					return;
+				}
+			}
+			if (ranges == max_ranges) {
+				tracked = false;
+				return;
+			}
+			lo[ranges] = from;
+			hi[ranges] = to;
+			++ranges;
+		}
 	};
+	// Bytes of the datagram this fragment carries (IPv4: after the IP header).
+	static uint32_t data_length(const packet::parsed& p) { return p.l3_length - uint32_t(p.l4_offset - p.l3_offset); }
 
 	static key key_of(const packet::parsed& p)
 	{

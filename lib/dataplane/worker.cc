@@ -284,10 +284,12 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			continue;
 		}
 		if (p.is_non_first_fragment()) {
-			if (fragments_.allowed(p, now))
+			const auto verdict = fragments_.check(p, now);
+			if (verdict == fragment_verdicts::verdict::allowed)
 				v[i] = v_allow;
 			else
-				counters_.drops[size_t(drop_reason::fragment_no_first)]++;
+				counters_.drops[size_t(verdict == fragment_verdicts::verdict::no_first ? drop_reason::fragment_no_first
+				                                                                       : drop_reason::fragment_overlap)]++;
 			continue;
 		}
 		// Flag combinations no TCP stack sends (SYN+FIN, a NULL or Xmas scan), known flow or not.

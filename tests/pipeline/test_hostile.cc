@@ -151,3 +151,33 @@ TEST_CASE("later fragments follow their first fragment")
 	CHECK(r.to_inside.empty());
 	CHECK(pl.drops(drop_reason::fragment_no_first) == 2);
 }
+
+TEST_CASE("an IPv4 fragment over bytes another fragment of its datagram carried is dropped")
+{
+	pipeline pl(policy);
+	// Outbound UDP datagram of 8 + 88 bytes in fragments of 24: [0,24) first, then the rest.
+	const bytes payload = pt::udp(5000, 53, pt::filler(88));
+	auto piece = [&](uint16_t id, uint16_t from, uint16_t to) {
+		pt::ipv4_spec f = ip4(station, remote, 17);
+		f.id = id;
+		f.frag_offset = from;
+		f.mf = to < payload.size();
+		return v4(f, bytes(payload.begin() + from, payload.begin() + to));
+	};
+	CHECK(pl.send(inside, piece(801, 0, 24)).to_outside.size() == 1);
+	// Over the first fragment's bytes (RFC 1858's rewrite of the L4 header, from offset 16).
+	CHECK(pl.send(inside, piece(801, 16, 40)).to_outside.empty());
+	CHECK(pl.drops(drop_reason::fragment_overlap) == 1);
+	// Out of order: the last piece first, then the middle, which fills the gap exactly.
+	CHECK(pl.send(inside, piece(801, 72, 96)).to_outside.size() == 1);
+	CHECK(pl.send(inside, piece(801, 24, 48)).to_outside.size() == 1);
+	CHECK(pl.send(inside, piece(801, 48, 72)).to_outside.size() == 1);
+	// A duplicate (it could carry other bytes: hosts differ in which copy wins) and a partial overlap.
+	CHECK(pl.send(inside, piece(801, 24, 48)).to_outside.empty());
+	CHECK(pl.send(inside, piece(801, 64, 80)).to_outside.empty());
+	CHECK(pl.drops(drop_reason::fragment_overlap) == 3);
+	// Another datagram of the same hosts is a clean slate.
+	CHECK(pl.send(inside, piece(802, 0, 24)).to_outside.size() == 1);
+	CHECK(pl.send(inside, piece(802, 24, 96)).to_outside.size() == 1);
+	CHECK(pl.drops(drop_reason::fragment_no_first) == 0);
+}
