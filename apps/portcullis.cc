@@ -30,7 +30,10 @@ Commands:
                              direction's default applies. Checks that the fast classifier agrees
                              with the reference one.
   classify FILE FLOWS        Print the verdict for every flow in the file FLOWS (one per line,
-                             '#' comments), then a count per verdict.
+                             '#' comments), then a count per verdict. A flow whose first rule
+                             has payload conditions shows what it does until its payload decides,
+                             and which rules may decide it. Addresses: 198.18.0.5:40000,
+                             [2001:2::5]:40000, or bare (2001:2::5) without a port.
   publish FILE etcd://HOST[:PORT]/KEY
                              Check FILE as above, then store its text under KEY in etcd, where every
                              portcullisd following that key (rules.watch) swaps it in. FILE must be

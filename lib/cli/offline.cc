@@ -154,7 +154,7 @@ std::string unescape(const std::string& in)
 // The flow's first rule has payload conditions: show the payload rules that may still decide it and
 // the payload-free verdict it follows meanwhile; with --payload, scan those bytes as the data path would
 // (same Hyperscan database, same stream logic) and say which rule, and which condition, decides.
-int explain_payload(const rules::ruleset& rs, const rules::flow_tuple& f, uint32_t first, const options& o, streams io)
+inspect::flow_tuple inspect_tuple(const rules::flow_tuple& f)
 {
 	inspect::flow_tuple t{};
 	t.src = f.src;
@@ -164,6 +164,12 @@ int explain_payload(const rules::ruleset& rs, const rules::flow_tuple& f, uint32
 	t.proto = f.proto;
 	t.family = f.v6 ? 6 : 4;
 	t.tcp_flags = f.tcp_flags;
+	return t;
+}
+
+int explain_payload(const rules::ruleset& rs, const rules::flow_tuple& f, uint32_t first, const options& o, streams io)
+{
+	const inspect::flow_tuple t = inspect_tuple(f);
 	const inspect::candidates c = inspect::candidates_for(rs, f.dir, t);
 	io.out << "payload: this flow's payload is inspected; meanwhile it follows "
 	          << (c.payload_free == inspect::no_rule ? std::string("the default (") + std::string(rules::action_name(rs.default_for(f.dir))) + ")"
@@ -386,12 +392,25 @@ int cmd_classify(const arguments& args, const options& o, streams io)
 		const auto& f = flows[i].flow;
 		const uint32_t id = results[i];
 		const uint32_t ref = lookup(*reference[int(f.dir)].built.classifier, *rs, f);
-		const auto verdict = id == classify::no_match ? rules::action_name(rs->default_for(f.dir)) : rules::action_name(rs->rules[id].act);
-		const std::string by = id == classify::no_match ? "default " + std::string(rules::direction_name(f.dir))
-		                                                : where(rs->rules[id]);
+		// A first rule with payload conditions does not decide yet: the flow follows the first
+		// payload-free rule (or the default) until its payload matches a candidate, as explain says.
+		uint32_t follows = id;
+		std::string payload_note;
+		if (id != classify::no_match && !rs->rules[id].payload.empty()) {
+			const inspect::candidates c = inspect::candidates_for(*rs, f.dir, inspect_tuple(f));
+			follows = c.payload_free == inspect::no_rule ? classify::no_match : c.payload_free;
+			payload_note = "  (until its payload decides:";
+			for (uint32_t r : c.rules)
+				payload_note += " " + std::string(rules::action_name(rs->rules[r].act)) + " by " + where(rs->rules[r]);
+			payload_note += ")";
+		}
+		const auto verdict = follows == classify::no_match ? rules::action_name(rs->default_for(f.dir))
+		                                                   : rules::action_name(rs->rules[follows].act);
+		const std::string by = follows == classify::no_match ? "default " + std::string(rules::direction_name(f.dir))
+		                                                     : where(rs->rules[follows]);
 		char buf[64];
 		std::snprintf(buf, sizeof buf, "%-6s %-24s ", std::string(verdict).c_str(), by.c_str());
-		io.out << args[1] << ":" << flows[i].line << ": " << buf << rules::format(f) << "\n";
+		io.out << args[1] << ":" << flows[i].line << ": " << buf << rules::format(f) << payload_note << "\n";
 		++counts[std::string(verdict)];
 		if (id != ref) {
 			io.err << args[1] << ":" << flows[i].line << ": internal error: classifier '"

@@ -47,6 +47,7 @@ endpoint parse_endpoint(const word& w)
 	std::string_view s = w.text;
 	std::string_view host = s, port;
 	bool bracketed = false;
+	bool port_given = false;  // a ':' after the address: a port must follow (a bare IPv6 address may end in ':')
 	if (!s.empty() && s[0] == '[') {
 		const auto close = s.find(']');
 		if (close == std::string_view::npos)
@@ -57,10 +58,12 @@ endpoint parse_endpoint(const word& w)
 			if (s[close + 1] != ':')
 				throw flow_error{w.column, "expected ':PORT' after ']'"};
 			port = s.substr(close + 2);
+			port_given = true;
 		}
 	} else if (const auto colon = s.find(':'); colon != std::string_view::npos && s.find(':', colon + 1) == std::string_view::npos) {
 		host = s.substr(0, colon);
 		port = s.substr(colon + 1);
+		port_given = true;
 	}
 	endpoint e{};
 	const bool looks_v6 = bracketed || host.find(':') != std::string_view::npos;
@@ -76,7 +79,7 @@ endpoint parse_endpoint(const word& w)
 			                               std::string(s) + "'"};
 		e = {false, *a, std::nullopt};
 	}
-	if (!port.empty() || (s.size() && s.back() == ':')) {
+	if (port_given) {
 		if (auto n = parse_number(port, 65535))
 			e.port = uint16_t(*n);
 		else if (auto p = lookup_service(port, nullptr))

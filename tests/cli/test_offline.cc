@@ -231,6 +231,27 @@ TEST_CASE("classify prints a verdict per flow line, then the counts", "[cli][off
 	}
 }
 
+TEST_CASE("classify shows what a flow with payload rules does first, and what its payload may decide", "[cli][offline]")
+{
+	temp_dir dir;
+	const auto file = dir.write("p.rules", "drop tcp to any port 80 content \"evil\"\n"
+	                                       "allow tcp\n");
+	const auto flows = dir.write("f.flows", "tcp 198.18.0.5:40000 -> 198.18.1.10:80 in\n"
+	                                        "tcp 198.18.0.5:40000 -> 198.18.1.10:81 in\n");
+	const auto r = capture([&](streams io) { return cmd_classify({file, flows}, offline_options(), io); });
+	CHECK(r.status == exit_ok);
+	const auto lines = lines_of(r.out);
+	REQUIRE(lines.size() == 3);
+	// Port 80: the allow rule carries it until its payload says otherwise; explain says the same.
+	CHECK(starts_with(lines[0], flows + ":1: allow  " + file + ":2"));
+	CHECK(ends_with(lines[0], "tcp 198.18.0.5:40000 -> 198.18.1.10:80 in  (until its payload decides: drop by " + file + ":1)"));
+	CHECK(starts_with(lines[1], flows + ":2: allow  " + file + ":2"));
+	CHECK(ends_with(lines[1], "-> 198.18.1.10:81 in"));
+	CHECK(lines[2] == "2 flows: allow 2 drop 0 reject 0");
+	const auto e = capture([&](streams io) { return cmd_explain({file, "tcp 198.18.0.5:40000 -> 198.18.1.10:80 in"}, offline_options(), io); });
+	CHECK(e.out.find("meanwhile it follows " + file + ":2: allow tcp\n") != std::string::npos);
+}
+
 TEST_CASE("classify reports every bad flow line as file:line:column and exits 1", "[cli][offline]")
 {
 	temp_dir dir;

@@ -41,6 +41,25 @@ TEST_CASE("flows parse: v4, v6 with brackets, ICMP, protocol numbers, flags", "[
 	f = parse_tuple("47 198.18.0.5 -> 198.18.1.2 in");
 	REQUIRE(f.value);
 	CHECK(f.value->proto == 47);
+
+	// Bare IPv6 addresses that end in ':' (what --help shows and explain prints) are addresses, not an
+	// address and an empty port.
+	f = parse_tuple("icmp6 2001:2::1 -> 2001:2:: in type 1");
+	REQUIRE(f.value);
+	CHECK(f.value->dst == (u128(0x20010002) << 96));
+	CHECK(f.value->sport == 1);
+	f = parse_tuple("47 2001:2:: -> 2001:2::1 in");
+	REQUIRE(f.value);
+	CHECK(f.value->v6);
+	CHECK(f.value->src == (u128(0x20010002) << 96));
+	f = parse_tuple("icmp6 :: -> ::1 in type 1");
+	REQUIRE(f.value);
+	CHECK(f.value->src == 0);
+	CHECK(f.value->dst == 1);
+	CHECK(format(*f.value).find("::1") != std::string::npos);
+	const auto again = parse_tuple(format(*f.value));
+	REQUIRE(again.value);
+	CHECK(again.value->dst == 1);
 }
 
 TEST_CASE("flow errors name the column", "[rules][flow]")
@@ -60,6 +79,8 @@ TEST_CASE("flow errors name the column", "[rules][flow]")
 		     c{"icmp 198.18.0.5:1 -> 198.18.1.2 in", 6, "ports need tcp or udp"},
 		     c{"udp 198.18.0.5:1 -> 198.18.1.2:2 in flags S", 37, "unexpected 'flags'"},
 		     c{"tcp host:1 -> 198.18.1.2:2 in", 5, "expected an address"},
+		     c{"tcp 198.18.0.5: -> 198.18.1.2:2 in", 5, "invalid port ''"},
+		     c{"tcp [2001:2::5]: -> [2001:2::1]:2 in", 5, "invalid port ''"},
 	     }) {
 		INFO(e.text);
 		const auto r = parse_tuple(e.text);
