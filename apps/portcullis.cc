@@ -27,8 +27,9 @@ Commands:
                              exits 0, or prints every error as FILE:LINE:COLUMN: error: ... on
                              stderr and exits 1.
   explain FILE 'FLOW'        Show which rule decides FLOW and why, field by field, or that the
-                             direction's default applies. Checks that the fast classifier agrees
-                             with the reference one.
+                             direction's default applies, with the nearest rules and the fields
+                             each failed on. Checks that the fast classifier agrees with the
+                             reference one.
   classify FILE FLOWS        Print the verdict for every flow in the file FLOWS (one per line,
                              '#' comments), then a count per verdict. A flow whose first rule
                              has payload conditions shows what it does until its payload decides,

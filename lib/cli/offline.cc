@@ -167,6 +167,36 @@ inspect::flow_tuple inspect_tuple(const rules::flow_tuple& f)
 	return t;
 }
 
+// A default verdict: the rules of the flow's direction and family that failed on the fewest fields (at
+// most three, in file order among equals), and the fields that failed, so that a missing rule or a
+// typo in one shows at once.
+void print_nearest(const rules::ruleset& rs, const rules::flow_tuple& f, uint8_t set_bits, streams io)
+{
+	struct near {
+		size_t failed;
+		uint32_t id;
+		std::vector<std::string> why;
+	};
+	std::vector<near> all;
+	for (uint32_t i = 0; i < rs.rules.size(); ++i)
+		if (auto m = rules::mismatches(rs.rules[i], f, set_bits); m && !m->empty()) {
+			// Another protocol is farther than another port: its ports were not even compared.
+			const size_t distance = m->size() + (m->front().starts_with("proto ") ? 1 : 0);
+			all.push_back({distance, i, std::move(*m)});
+		}
+	std::stable_sort(all.begin(), all.end(), [](const near& a, const near& b) { return a.failed < b.failed; });
+	if (all.empty())
+		return;
+	io.out << "nearest rules:\n";
+	for (size_t k = 0; k < all.size() && k < 3; ++k) {
+		const rules::rule& r = rs.rules[all[k].id];
+		io.out << "  " << where(r) << " " << r.text << ":";
+		for (size_t j = 0; j < all[k].why.size(); ++j)
+			io.out << (j ? ";" : "") << " " << all[k].why[j];
+		io.out << "\n";
+	}
+}
+
 int explain_payload(const rules::ruleset& rs, const rules::flow_tuple& f, uint32_t first, const options& o, streams io)
 {
 	const inspect::flow_tuple t = inspect_tuple(f);
@@ -272,6 +302,7 @@ int cmd_explain(const arguments& args, const options& o, streams io)
 	if (id == classify::no_match) {
 		io.out << "verdict: " << rules::action_name(rs->default_for(f.dir)) << " (default "
 		          << rules::direction_name(f.dir) << ": no rule matched)\n";
+		print_nearest(*rs, f, set_bits, io);
 	} else {
 		const auto& r = rs->rules[id];
 		const auto e = rules::explain(r, f, set_bits);

@@ -282,4 +282,35 @@ match_explanation explain(const rule& r, const flow_tuple& f, uint8_t set_bits)
 	return e;
 }
 
+std::optional<std::vector<std::string>> mismatches(const rule& r, const flow_tuple& f, uint8_t set_bits)
+{
+	if (!r.applies(f.dir) || (f.v6 ? !r.match.applies_to_ipv6() : !r.match.applies_to_ipv4()))
+		return std::nullopt;
+	std::vector<std::string> out;
+	auto check = [&](bool ok, const std::string& what, const std::string& value, const std::string& written) {
+		if (!ok)
+			out.push_back(what + " " + value + " not in " + written);
+	};
+	const bool icmp = f.proto == 1 || f.proto == 58;
+	// Ports (or ICMP type and code) mean something only under the rule's protocol: not compared across.
+	const bool proto_ok = in_set(r.match.proto, f.proto);
+	check(proto_ok, "proto", protocol_name(f.proto), r.written.proto);
+	check(f.v6 ? in_set(r.match.src6, f.src) : in_set(r.match.src4, uint32_t(f.src)), "src", format_address(f.v6, f.src),
+	      r.written.src);
+	if (proto_ok)
+		check(in_set(r.match.sport, f.sport), icmp ? "icmp-type" : "sport", std::to_string(f.sport),
+		      icmp ? (r.written.icmp_type.empty() ? "any" : r.written.icmp_type) : r.written.sport);
+	check(f.v6 ? in_set(r.match.dst6, f.dst) : in_set(r.match.dst4, uint32_t(f.dst)), "dst", format_address(f.v6, f.dst),
+	      r.written.dst);
+	if (proto_ok)
+		check(in_set(r.match.dport, f.dport), icmp ? "code" : "dport", std::to_string(f.dport),
+		      icmp ? (r.written.icmp_code.empty() ? "any" : r.written.icmp_code) : r.written.dport);
+	if (r.match.set_bits_mask && (set_bits & r.match.set_bits_mask) != r.match.set_bits_value)
+		out.push_back("sets: an address is not in or out of the rule's sets as it asks (from " + r.written.src + ", to " +
+		              r.written.dst + ")");
+	if (r.match.tcp_flags_mask && (f.tcp_flags & r.match.tcp_flags_mask) != r.match.tcp_flags_value)
+		out.push_back("flags " + format_tcp_flags(f.tcp_flags) + " do not match " + r.written.flags);
+	return out;
+}
+
 } // namespace portcullis::rules

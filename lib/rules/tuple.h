@@ -51,4 +51,9 @@ struct match_explanation {
 // path's live sets); a rule that tests a set is judged on them.
 match_explanation explain(const rule& r, const flow_tuple& f, uint8_t set_bits = 0);
 
+// Every field of f that r's match refuses, each as explain words it ("dport 3389 not in { ssh, http,
+// https }"); empty when r matches. Nothing (nullopt) when r cannot apply at all: another direction or
+// address family. For a default verdict: the rules that came nearest, and what kept each from matching.
+std::optional<std::vector<std::string>> mismatches(const rule& r, const flow_tuple& f, uint8_t set_bits = 0);
+
 } // namespace portcullis::rules

@@ -148,12 +148,25 @@ TEST_CASE("explain says when the direction's default decides", "[cli][offline]")
 		return cmd_explain({file, "udp [2001:2::5]:5353 -> [2001:2::53]:123 in"}, offline_options(), io);
 	});
 	CHECK(in.status == exit_ok);
+	// The nearest rules of that direction and family, and the fields that kept each from matching (the
+	// IPv4-only ones cannot apply and are not listed).
 	CHECK(in.out == "flow:    udp [2001:2::5]:5353 -> [2001:2::53]:123 in\n"
-	                "verdict: drop (default in: no rule matched)\n");
+	                "verdict: drop (default in: no rule matched)\n"
+	                "nearest rules:\n"
+	                "  " + file + ":7 reject in tcp to any port 23: proto udp not in tcp\n");
+	const auto telnet = capture([&](streams io) {
+		return cmd_explain({file, "tcp 198.18.0.5:40000 -> 198.18.1.10:24 in"}, offline_options(), io);
+	});
+	// One field off first (the ssh rule's port, the telnet rule's port), in file order; then the UDP rule.
+	CHECK(ends_with(telnet.out, "nearest rules:\n"
+	                            "  " + file + ":5 allow log in tcp to 198.18.1.10 port 22 counter ssh: dport 24 not in 22\n"
+	                            "  " + file + ":7 reject in tcp to any port 23: dport 24 not in 23\n"
+	                            "  " + file + ":4 allow in udp to 198.18.1.10 port 53: proto tcp not in udp\n"));
 	const auto out = capture([&](streams io) {
 		return cmd_explain({file, "icmp 198.18.1.2 -> 198.18.0.5 out type echo-request"}, offline_options(), io);
 	});
-	CHECK(ends_with(out.out, "verdict: allow (default out: no rule matched)\n"));
+	CHECK(ends_with(out.out, "verdict: allow (default out: no rule matched)\nnearest rules:\n  " + file +
+	                             ":6 drop out udp to any port 53: proto icmp not in udp\n"));
 }
 
 TEST_CASE("explain: a flow that does not parse is a usage error with a caret under its column", "[cli][offline]")
