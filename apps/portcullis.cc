@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include "cli/cli.h"
 #include "control/protocol.h"
 
@@ -54,6 +56,11 @@ Live commands (talk to a running portcullisd over --socket; --json prints the da
   flush flows                Remove every tracked connection.
   stats                      Ports, traffic by direction and verdict, drops by reason, malformed packets
                              by parse reason, flow table, rule generation and swaps, worker load.
+  top                        A live view, refreshed every --interval seconds: rules by packet rate,
+                             drops by reason with rates, top flows by rate (keys r, d, f; s sorts by
+                             packets or bytes; q quits), above them table fill, evictions, expiries,
+                             traffic and each worker's busy ratio. Not on a terminal: the same as
+                             text at each refresh (--count N refreshes, 0: until interrupted).
   explain 'FLOW'             Which live rule decides FLOW and why (one argument: live; with FILE first:
                              offline, as above).
   set list                   The file sets of the active rules: entries, runtime adds and deletes, hits.
@@ -98,7 +105,9 @@ int main(int argc, char** argv)
 		 "live commands: the daemon's control socket")
 		("json", po::bool_switch(&o.json), "live commands: print the daemon's JSON answer (one line) instead")
 		("limit", po::value(&o.limit), "flows: list at most this many (0: only count)")
-		("timeout", po::value(&o.timeout)->default_value(120), "live commands: seconds to wait for the daemon");
+		("timeout", po::value(&o.timeout)->default_value(120), "live commands: seconds to wait for the daemon")
+		("interval", po::value(&o.interval)->default_value(1.0), "top: seconds between refreshes")
+		("count", po::value(&o.count)->default_value(0), "top: refreshes before exiting (0: until q or interrupted)");
 	po::options_description hidden;
 	hidden.add_options()
 		("command", po::value(&command))
@@ -127,6 +136,7 @@ int main(int argc, char** argv)
 		std::cerr << "portcullis: unknown backend '" << backend_name << "' (expected ours or linear)\n";
 		return cli::exit_usage;
 	}
+	o.interactive = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
 	const cli::streams io{std::cout, std::cerr};
 	const cli::daemon_call daemon = cli::over_socket(o);
 	try {
@@ -150,12 +160,14 @@ int main(int argc, char** argv)
 			return cli::cmd_set(args, o, io, daemon);
 		if (command == "stats")
 			return cli::cmd_stats(args, o, io, daemon);
+		if (command == "top")
+			return cli::cmd_top(args, o, io, daemon);
 	} catch (const std::exception& e) {
 		std::cerr << "portcullis: internal error: " << e.what() << "\n";
 		return cli::exit_internal;
 	}
 	std::cerr << (command.empty() ? std::string("portcullis: missing command")
 	                              : "portcullis: unknown command '" + command + "'")
-	          << " (expected check, explain, classify, publish, push, rules, flows, flush, stats, set; see portcullis --help)\n";
+	          << " (expected check, explain, classify, publish, push, rules, flows, flush, stats, top, set; see portcullis --help)\n";
 	return cli::exit_usage;
 }

@@ -39,6 +39,9 @@ struct options {
 	int64_t limit = -1;  // flows: -1 = the daemon's default
 	double timeout = 120;
 	std::optional<std::string> payload;  // explain: the flow's first payload bytes (C escapes allowed)
+	double interval = 1.0;  // top: seconds between refreshes
+	int64_t count = 0;      // top: refreshes before it exits, 0 = until q or interrupted
+	bool interactive = false;  // top: draw on the terminal (stdin and stdout are one) rather than print text
 };
 
 // Where a command prints: results on out, diagnostics on err.
@@ -71,5 +74,7 @@ int cmd_flush(const arguments& args, const options& o, streams io, const daemon_
 int cmd_set(const arguments& args, const options& o, streams io, const daemon_call& daemon);
 int cmd_stats(const arguments& args, const options& o, streams io, const daemon_call& daemon);
 int cmd_explain_live(const std::string& flow, const options& o, streams io, const daemon_call& daemon);
+// Live view (top.cc, top.h).
+int cmd_top(const arguments& args, const options& o, streams io, const daemon_call& daemon);
 
 } // namespace portcullis::cli
