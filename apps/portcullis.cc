@@ -46,6 +46,10 @@ Live commands (talk to a running portcullisd over --socket; --json prints the da
   push FILE                  Validate FILE offline, then have the daemon load it (by absolute path, so
                              includes resolve) and swap it in. Prints the new generation, rule count,
                              compile and quiesce times. A refused rule set leaves the running one.
+                             --dry-run: nothing changes; shows the rules added, removed, moved and
+                             changed against the live set, and the live flows it would cut (the
+                             largest --limit N, default 20), with a warning when your own connection
+                             (--keep ADDR:PORT, or SSH_CONNECTION's) is one of them.
   rules                      The active rules with packets, bytes and time since the last hit; the set's
                              digest and where it came from (the configured file, or a push: runtime
                              only, a restart or SIGHUP loads the configured file again).
@@ -106,6 +110,11 @@ int main(int argc, char** argv)
 		("json", po::bool_switch(&o.json), "live commands: print the daemon's JSON answer (one line) instead")
 		("limit", po::value(&o.limit), "flows: list at most this many (0: only count)")
 		("timeout", po::value(&o.timeout)->default_value(120), "live commands: seconds to wait for the daemon")
+		("dry-run", po::bool_switch(&o.dry_run),
+		 "push: change nothing; show the rule diff and the live flows the set would cut")
+		("keep", po::value(&o.keep),
+		 "push --dry-run: ADDR:PORT of a connection that must not be cut (repeatable; SSH_CONNECTION's client "
+		 "end is added by itself)")
 		("interval", po::value(&o.interval)->default_value(1.0), "top: seconds between refreshes")
 		("count", po::value(&o.count)->default_value(0), "top: refreshes before exiting (0: until q or interrupted)");
 	po::options_description hidden;

@@ -39,6 +39,8 @@ struct options {
 	int64_t limit = -1;  // flows: -1 = the daemon's default
 	double timeout = 120;
 	std::optional<std::string> payload;  // explain: the flow's first payload bytes (C escapes allowed)
+	bool dry_run = false;            // push: preview only
+	std::vector<std::string> keep;   // push --dry-run: ADDR:PORT endpoints whose flows must not be cut
 	double interval = 1.0;  // top: seconds between refreshes
 	int64_t count = 0;      // top: refreshes before it exits, 0 = until q or interrupted
 	bool interactive = false;  // top: draw on the terminal (stdin and stdout are one) rather than print text

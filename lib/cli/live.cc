@@ -1,8 +1,10 @@
 // The live commands: push, rules, flows, flush, stats, explain FLOW and set, one request each to portcullisd
 // over its control socket (docs/control.md). Here: checking arguments, building the request, handling
 // refusals and --json; the answers are printed by render.cc.
+#include <cstdlib>
 #include <filesystem>
 #include <optional>
+#include <sstream>
 #include <ostream>
 #include <string>
 #include <system_error>
@@ -101,9 +103,41 @@ int cmd_push(const arguments& args, const options& o, streams io, const daemon_c
 	}
 	std::error_code ec;
 	const std::string path = std::filesystem::absolute(args[0], ec).lexically_normal().string();
+	json req = {{"cmd", "push"}, {"path", path}};
+	if (o.dry_run) {
+		req["dry_run"] = true;
+		if (o.limit >= 0)
+			req["limit"] = o.limit;
+		// The caller's own connection: --keep endpoints, and the client end of an SSH session.
+		json keep = json::array();
+		std::vector<std::string> endpoints = o.keep;
+		if (const char* ssh = std::getenv("SSH_CONNECTION")) {
+			std::istringstream words(ssh);
+			std::string client, port;
+			if (words >> client >> port) {
+				const bool v6 = client.find(':') != std::string::npos;
+				std::string endpoint = v6 ? std::string(1, '[') : std::string();
+				endpoint.append(client).append(v6 ? "]:" : ":").append(port);
+				endpoints.push_back(std::move(endpoint));
+			}
+		}
+		for (const auto& e : endpoints) {
+			const auto f = rules::parse_tuple("tcp " + e + " -> " + e + " in");
+			if (!f.value || f.column) {
+				io.err << "portcullis: push: --keep takes ADDR:PORT or [ADDR6]:PORT, not '" << e << "'\n";
+				return exit_usage;
+			}
+			keep.push_back({{"address", rules::format_address(f.value->v6, f.value->src)}, {"port", f.value->sport}});
+		}
+		req["keep"] = keep;
+	}
 	int status = exit_ok;
-	if (const auto r = call(daemon, o, io, {{"cmd", "push"}, {"path", path}}, status))
-		render_push(*r, path, io.out);
+	if (const auto r = call(daemon, o, io, req, status)) {
+		if (o.dry_run)
+			render_preview(*r, path, io.out, io.err);
+		else
+			render_push(*r, path, io.out);
+	}
 	return status;
 }
 

@@ -66,6 +66,45 @@ void render_push(const json& r, const std::string& path, std::ostream& out)
 	out << source_line(r.value("source", json::object())) << "\n";
 }
 
+void render_preview(const json& r, const std::string& path, std::ostream& out, std::ostream& warn)
+{
+	const json diff = r.value("diff", json::object());
+	auto list = [&](const char* key) { return diff.value(key, json::array()); };
+	out << "dry run of " << path << ": nothing changed; generation " << r.value("generation", 0) << " stays\n"
+	    << "rules: " << r.value("rules", 0) << " (digest " << r.value("digest", "") << "): " << list("added").size()
+	    << " added, " << list("removed").size() << " removed, " << list("moved").size() << " moved, "
+	    << list("changed").size() << " changed\n";
+	auto where = [](const json& x) { return x.value("file", "") + ":" + std::to_string(x.value("line", 0)); };
+	for (const auto& x : list("added"))
+		out << "  + " << where(x) << ": " << x.value("text", "") << "\n";
+	for (const auto& x : list("removed"))
+		out << "  - " << where(x) << ": " << x.value("text", "") << "\n";
+	for (const auto& x : list("changed"))
+		out << "  ~ " << where(x) << ": " << x.value("was_action", "") << " -> " << x.value("action", "") << ": "
+		    << x.value("text", "") << (x.value("was_text", "") != x.value("text", "") ? " (was: " + x.value("was_text", "") + ")" : "")
+		    << "\n";
+	for (const auto& x : list("moved"))
+		out << "  > " << where(x) << ": #" << x.value("was_index", 0) << " -> #" << x.value("index", 0) << ": "
+		    << x.value("text", "") << "\n";
+	const json flows = r.value("flows", json::object());
+	const json listed = flows.value("listed", json::array());
+	out << "flows: " << flows.value("cut", 0) << " of " << flows.value("live", 0)
+	    << " live flows would be cut when re-judged on their next packet";
+	out << (listed.empty() ? "\n" : listed.size() < flows.value("cut", size_t(0)) ? ", the " + std::to_string(listed.size()) + " largest:\n" : ":\n");
+	auto flow_line = [](const json& f) {
+		const auto& b = f["bytes"];
+		const json rule = f.value("new_rule", json());
+		return f.value("proto", "") + " " + endpoint(f, "src", "sport") + " -> " + endpoint(f, "dst", "dport") + " " +
+		       f.value("direction", "") + "  " + f.value("state", "") + "  " +
+		       std::to_string(b[0].get<uint64_t>() + b[1].get<uint64_t>()) + " bytes  -> " + f.value("new_action", "") +
+		       (rule.is_number() ? " by rule #" + std::to_string(rule.get<uint64_t>()) : std::string(" by default"));
+	};
+	for (const auto& f : listed)
+		out << "  " << flow_line(f) << "\n";
+	for (const auto& f : r.value("keep_cut", json::array()))
+		warn << "WARNING: this rule set would cut your own connection: " << flow_line(f) << "\n";
+}
+
 void render_rules(const json& r, std::ostream& out)
 {
 	const auto& list = r["rules"];

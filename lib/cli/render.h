@@ -25,6 +25,9 @@ std::string source_line(const nlohmann::json& source);
 
 // One renderer per live command's answer.
 void render_push(const nlohmann::json& answer, const std::string& path, std::ostream& out);
+// push --dry-run: the rule diff and the live flows the set would cut; `warn` gets the warning when one of
+// them is the caller's own connection (the answer's keep_cut).
+void render_preview(const nlohmann::json& answer, const std::string& path, std::ostream& out, std::ostream& warn);
 void render_rules(const nlohmann::json& answer, std::ostream& out);
 void render_flows(const nlohmann::json& answer, std::ostream& out);
 void render_flush(const nlohmann::json& answer, std::ostream& out);

@@ -100,6 +100,30 @@ std::optional<json> decode_push(const json& req, parsed_request& r)
 		r.text = string_field(req, "text");
 		r.name = req.contains("name") ? string_field(req, "name") : std::string("pushed.rules");
 	}
+	if (req.contains("dry_run")) {
+		if (!req.at("dry_run").is_boolean())
+			return error_response(error_code::bad_request, "push: \"dry_run\" must be true or false");
+		r.dry_run = req.at("dry_run").get<bool>();
+	}
+	if (req.contains("limit")) {
+		if (!req.at("limit").is_number_unsigned())
+			throw bad_field{"push: \"limit\" must be a non-negative integer"};
+		r.limit = req.at("limit").get<uint64_t>();
+	}
+	if (req.contains("keep")) {
+		const json& keep = req.at("keep");
+		if (!keep.is_array() || !r.dry_run)
+			return error_response(error_code::bad_request, "push: \"keep\" is an array of {address, port}, with \"dry_run\"");
+		for (const auto& k : keep) {
+			const auto a = k.is_object() && k.contains("address") && k.at("address").is_string()
+			                   ? parse_prefix(k.at("address").get<std::string>())
+			                   : std::nullopt;
+			if (!a || (a->v6 ? a->len != 128 : a->len != 32) || !k.contains("port") || !k.at("port").is_number_unsigned() ||
+			    k.at("port").get<uint64_t>() > 65535)
+				return error_response(error_code::bad_request, "push: each \"keep\" entry is {\"address\": ADDR, \"port\": 0-65535}");
+			r.keep.push_back({a->v6, a->addr, uint16_t(k.at("port").get<uint64_t>())});
+		}
+	}
 	return std::nullopt;
 }
 

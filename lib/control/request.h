@@ -44,11 +44,20 @@ struct flow_filter {
 	std::optional<std::string> state;       // a flow state name or its suffix ("established")
 };
 
+// An endpoint a dry-run push must not cut: the caller's own connection (push --keep, SSH_CONNECTION).
+struct keep_endpoint {
+	bool v6 = false;
+	u128 addr = 0;
+	uint16_t port = 0;
+};
+
 struct parsed_request {
 	command cmd = command::stats;
 	// push: by path (absolute) or by text with the name diagnostics and includes use.
 	std::string path;
 	std::string text, name;
+	bool dry_run = false;              // push: compile and report, change nothing
+	std::vector<keep_endpoint> keep;   // push dry run: flows with one of these endpoints are named if cut
 	// flows
 	flow_filter filter;
 	std::optional<uint64_t> limit;  // as asked; the server applies its default and bound

@@ -150,6 +150,10 @@ public:
 	// Removes every flow; returns how many.
 	uint64_t flush_flows();
 
+	// push --dry-run: rs compiled as a push would compile it, for dataplane::judge_flow, but not
+	// published; nothing in the daemon changes (max-conn ids it took are given back at once).
+	dataplane::compile_result compile_preview(rules::ruleset rs);
+
 	std::vector<std::unique_ptr<dataplane::worker>>& workers() { return workers_; }
 	const std::vector<std::unique_ptr<dataplane::worker>>& workers() const { return workers_; }
 	const dataplane::compiled_policy& policy() const { return *active_.load(std::memory_order_relaxed); }

@@ -64,23 +64,7 @@ json server::cmd_flows(const parsed_request& req)
 			++matched;
 			if (list.size() >= limit)
 				return;
-			json j;
-			j["worker"] = w;
-			j["proto"] = rules::format_protocol(e.key.proto);
-			j["family"] = v6 ? 6 : 4;
-			j["src"] = rules::format_address(v6, v6 ? src : u128(uint32_t(src)));
-			j["dst"] = rules::format_address(v6, v6 ? dst : u128(uint32_t(dst)));
-			j["sport"] = sport;
-			j["dport"] = dport;
-			j["direction"] = e.opener_direction ? "out" : "in";
-			j["state"] = st;
-			j["age_s"] = workers[w]->flows().age_seconds(e, now);
-			j["idle_s"] = workers[w]->flows().idle_seconds(e, now);
-			j["packets"] = {e.traffic[0].packets(), e.traffic[1].packets()};
-			j["bytes"] = {e.traffic[0].bytes(), e.traffic[1].bytes()};
-			j["rule"] = e.rule_id;
-			j["rule_generation"] = e.ruleset_generation >> 12;  // the judge stamp's generation part (policy.h)
-			list.push_back(std::move(j));
+			list.push_back(detail::flow_json(e, w, workers[w]->flows(), now));
 		});
 	}
 	json r = ok_response();
@@ -91,6 +75,34 @@ json server::cmd_flows(const parsed_request& req)
 	r["flows"] = std::move(list);
 	return r;
 }
+
+namespace detail {
+
+json flow_json(const flow::flow_entry& e, uint32_t worker, const flow::flow_table& table, uint64_t now)
+{
+	const bool v6 = e.key.family == 6;
+	const bool b_opened = e.opener_is_b != 0;
+	const u128 src = b_opened ? e.key.b() : e.key.a(), dst = b_opened ? e.key.a() : e.key.b();
+	json j;
+	j["worker"] = worker;
+	j["proto"] = rules::format_protocol(e.key.proto);
+	j["family"] = v6 ? 6 : 4;
+	j["src"] = rules::format_address(v6, v6 ? src : u128(uint32_t(src)));
+	j["dst"] = rules::format_address(v6, v6 ? dst : u128(uint32_t(dst)));
+	j["sport"] = b_opened ? e.key.port_b : e.key.port_a;
+	j["dport"] = b_opened ? e.key.port_a : e.key.port_b;
+	j["direction"] = e.opener_direction ? "out" : "in";
+	j["state"] = std::string(flow::to_string(e.state));
+	j["age_s"] = table.age_seconds(e, now);
+	j["idle_s"] = table.idle_seconds(e, now);
+	j["packets"] = {e.traffic[0].packets(), e.traffic[1].packets()};
+	j["bytes"] = {e.traffic[0].bytes(), e.traffic[1].bytes()};
+	j["rule"] = e.rule_id;
+	j["rule_generation"] = e.ruleset_generation >> 12;  // the judge stamp's generation part (policy.h)
+	return j;
+}
+
+} // namespace detail
 
 json server::cmd_flush_flows()
 {

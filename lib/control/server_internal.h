@@ -28,6 +28,10 @@ inline nlohmann::json source_of(const runtime& rt)
 	        {"revision", rt.source().revision}};
 }
 
+// One flow as the flows command lists it: endpoints opener first, state, age, idle, traffic each way,
+// the rule that allowed it. e is the caller's copy of a live entry (the owner may be writing that one).
+nlohmann::json flow_json(const flow::flow_entry& e, uint32_t worker, const flow::flow_table& table, uint64_t now);
+
 // Would the peer's own permissions let it read `file`? The daemon reads as root; push and set load must
 // not read (or quote in errors) a file on behalf of a peer that could not.
 inline bool readable_by(uid_t uid, gid_t gid, const std::vector<gid_t>& groups, const std::string& file)

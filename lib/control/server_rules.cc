@@ -1,13 +1,18 @@
-// The rule-set commands (server.h): push a rule set, list the active rules, explain a flow's verdict.
+// The rule-set commands (server.h): push a rule set (or preview one: dry run), list the active rules,
+// explain a flow's verdict.
 #include "control/server.h"
 
 #include <rte_cycles.h>
 
 #include <algorithm>
+#include <cstring>
+#include <functional>
+#include <map>
 
 #include <sys/stat.h>
 
 #include "control/server_internal.h"
+#include "dataplane/judge.h"
 #include "rules/tuple.h"
 
 namespace portcullis::control {
@@ -75,38 +80,184 @@ bool out_of_window(const dataplane::compiled_policy& pol, uint32_t rule)
 	       !pol.limiters[pol.limiter_of[rule]].in_window.load(std::memory_order_relaxed);
 }
 
+// A push refused (or, dry run, a set that would be): its rule errors as file:line:column, quoted only
+// where the peer may read the file.
+json refusal(const swap_report& report, const std::function<bool(const std::string&)>& readable)
+{
+	json errors = json::array();
+	for (const auto& d : report.errors) {
+		json e = location(d.loc);
+		e["message"] = readable(d.loc.file) ? d.message : "error in a file the requesting user cannot read";
+		errors.push_back(e);
+	}
+	const std::string why = !report.errors.empty()
+	                            ? std::to_string(report.errors.size()) +
+	                                  (report.errors.size() == 1 ? " error" : " errors") + " in the rule set"
+	                            : report.abandoned ? report.error : "the rule set does not compile: " + report.error;
+	json r = error_response(report.errors.empty() ? error_code::failed : error_code::rules,
+	                        why + "; the running rules (generation " + std::to_string(report.generation) + ") stay");
+	r["errors"] = errors;
+	r["generation"] = report.generation;
+	return r;
+}
+
+// A rule's identity across two sets, for the dry run's diff: its counter name when it has one of its
+// own, else its text (a generated "ruleN" names a position, not a rule).
+std::string diff_key(const rules::rule& r)
+{
+	const bool generated = r.counter.size() > 4 && r.counter.compare(0, 4, "rule") == 0 &&
+	                       r.counter.find_first_not_of("0123456789", 4) == std::string::npos;
+	return generated ? "text " + r.text : "counter " + r.counter;
+}
+
+// Added, removed, changed (another action or text under the same name) and moved rules. Moved: of the
+// rules in both sets, those outside a longest run kept in the same relative order.
+json rule_diff(const std::vector<rules::rule>& before, const std::vector<rules::rule>& after)
+{
+	std::map<std::string, std::vector<uint32_t>> old_at;  // a text may be there twice: matched in order
+	for (uint32_t i = 0; i < before.size(); ++i)
+		old_at[diff_key(before[i])].push_back(i);
+	std::map<std::string, size_t> taken;
+	std::vector<int64_t> old_index(after.size(), -1);
+	std::vector<bool> old_kept(before.size(), false);
+	for (uint32_t i = 0; i < after.size(); ++i) {
+		const std::string k = diff_key(after[i]);
+		auto it = old_at.find(k);
+		if (it != old_at.end() && taken[k] < it->second.size()) {
+			old_index[i] = it->second[taken[k]++];
+			old_kept[size_t(old_index[i])] = true;
+		}
+	}
+	// Longest increasing run of old positions, in new order (patience sorting, n log n).
+	std::vector<uint32_t> tails, tail_at, parent(after.size(), UINT32_MAX);
+	for (uint32_t i = 0; i < after.size(); ++i) {
+		if (old_index[i] < 0)
+			continue;
+		const auto pos = std::lower_bound(tails.begin(), tails.end(), uint32_t(old_index[i])) - tails.begin();
+		if (size_t(pos) == tails.size()) {
+			tails.push_back(uint32_t(old_index[i]));
+			tail_at.push_back(i);
+		} else {
+			tails[size_t(pos)] = uint32_t(old_index[i]);
+			tail_at[size_t(pos)] = i;
+		}
+		parent[i] = pos ? tail_at[size_t(pos) - 1] : UINT32_MAX;
+	}
+	std::vector<bool> in_order(after.size(), false);
+	for (uint32_t i = tail_at.empty() ? UINT32_MAX : tail_at.back(); i != UINT32_MAX; i = parent[i])
+		in_order[i] = true;
+
+	json added = json::array(), removed = json::array(), moved = json::array(), changed = json::array();
+	for (uint32_t i = 0; i < after.size(); ++i) {
+		if (old_index[i] < 0) {
+			added.push_back(rule_summary(after[i], i));
+			continue;
+		}
+		const rules::rule& was = before[size_t(old_index[i])];
+		if (was.act != after[i].act || was.text != after[i].text) {
+			json c = rule_summary(after[i], i);
+			c["was_text"] = was.text;
+			c["was_action"] = rules::action_name(was.act);
+			changed.push_back(c);
+		}
+		if (!in_order[i]) {
+			json m = rule_summary(after[i], i);
+			m["was_index"] = old_index[i];
+			moved.push_back(m);
+		}
+	}
+	for (uint32_t i = 0; i < before.size(); ++i)
+		if (!old_kept[i])
+			removed.push_back(rule_summary(before[i], i));
+	return {{"added", added}, {"removed", removed}, {"moved", moved}, {"changed", changed}};
+}
+
 } // namespace
+
+json server::cmd_push_preview(const parsed_request& req, const peer& who)
+{
+	auto readable = [&](const std::string& file) { return detail::readable_by(who.uid, who.gid, who.groups, file); };
+	const dataplane::compiled_policy& live = rt_.policy();
+	swap_report report;
+	report.generation = live.generation;
+	auto parsed = req.path.empty() ? rules::parse_string(req.text, req.name, config_.parse)
+	                               : rules::parse_file(req.path, config_.parse);
+	if (!parsed.rules) {
+		report.errors = std::move(parsed.errors);
+		return refusal(report, readable);
+	}
+	auto compiled = rt_.compile_preview(std::move(*parsed.rules));
+	if (!compiled.policy) {
+		report.error = compiled.error;
+		return refusal(report, readable);
+	}
+	const dataplane::compiled_policy& next = *compiled.policy;
+
+	// Every live flow judged as revalidation will judge it on its next packet after the push.
+	struct cut_flow {
+		uint64_t bytes;
+		json flow;
+	};
+	std::vector<cut_flow> cut, kept_cut;
+	uint64_t live_flows = 0;
+	const uint64_t now = rte_rdtsc();
+	auto& workers = rt_.workers();
+	for (uint32_t w = 0; w < workers.size(); ++w) {
+		workers[w]->flows().for_each([&](const flow::flow_entry& live_entry) {
+			++live_flows;
+			flow::flow_entry e;
+			std::memcpy(static_cast<void*>(&e), &live_entry, sizeof e);
+			const uint32_t rule = dataplane::judge_flow(next, e);
+			if (dataplane::verdict_of(next, e, rule) == rules::action::allow)
+				return;
+			json j = detail::flow_json(e, w, workers[w]->flows(), now);
+			j["new_rule"] = rule == classify::no_match ? json(nullptr) : json(rule);
+			j["new_action"] = rules::action_name(dataplane::verdict_of(next, e, rule));
+			const uint64_t bytes = e.traffic[0].bytes() + e.traffic[1].bytes();
+			const bool v6 = e.key.family == 6;
+			for (const auto& k : req.keep)
+				if (k.v6 == v6 && ((k.addr == e.key.a() && k.port == e.key.port_a) || (k.addr == e.key.b() && k.port == e.key.port_b))) {
+					kept_cut.push_back({bytes, j});
+					break;
+				}
+			cut.push_back({bytes, std::move(j)});
+		});
+	}
+	const size_t limit = std::min<uint64_t>(req.limit.value_or(20), config_.max_flow_limit);
+	std::sort(cut.begin(), cut.end(), [](const cut_flow& a, const cut_flow& b) { return a.bytes > b.bytes; });
+	json listed = json::array(), keep = json::array();
+	for (size_t i = 0; i < cut.size() && i < limit; ++i)
+		listed.push_back(std::move(cut[i].flow));
+	for (auto& k : kept_cut)
+		keep.push_back(std::move(k.flow));
+
+	json r = ok_response();
+	r["dry_run"] = true;
+	r["generation"] = live.generation;
+	r["rules"] = next.rules.rules.size();
+	r["digest"] = ruleset_digest(next.rules);
+	r["diff"] = rule_diff(live.rules.rules, next.rules.rules);
+	r["flows"] = {{"live", live_flows}, {"cut", cut.size()}, {"listed", listed}};
+	r["keep_cut"] = keep;
+	return r;
+}
 
 json server::cmd_push(const parsed_request& req, const peer& who)
 {
 	auto readable = [&](const std::string& file) { return detail::readable_by(who.uid, who.gid, who.groups, file); };
 	const uint64_t before = rt_.policy().generation;
 	swap_report report;
-	if (!req.path.empty()) {
-		if (!readable(req.path))
-			return error_response(error_code::not_readable, "push: " + req.path + " is not readable by uid " +
-			                                                    std::to_string(who.uid));
+	if (!req.path.empty() && !readable(req.path))
+		return error_response(error_code::not_readable, "push: " + req.path + " is not readable by uid " +
+		                                                    std::to_string(who.uid));
+	if (req.dry_run)
+		return cmd_push_preview(req, who);
+	if (!req.path.empty())
 		report = rt_.push_file(req.path, config_.parse);
-	} else {
+	else
 		report = rt_.push_text(req.text, req.name, config_.parse);
-	}
-	if (!report.ok) {
-		json errors = json::array();
-		for (const auto& d : report.errors) {
-			json e = location(d.loc);
-			e["message"] = readable(d.loc.file) ? d.message : "error in a file the requesting user cannot read";
-			errors.push_back(e);
-		}
-		const std::string why = !report.errors.empty()
-		                            ? std::to_string(report.errors.size()) +
-		                                  (report.errors.size() == 1 ? " error" : " errors") + " in the rule set"
-		                            : report.abandoned ? report.error : "the rule set does not compile: " + report.error;
-		json r = error_response(report.errors.empty() ? error_code::failed : error_code::rules,
-		                        why + "; the running rules (generation " + std::to_string(report.generation) + ") stay");
-		r["errors"] = errors;
-		r["generation"] = report.generation;
-		return r;
-	}
+	if (!report.ok)
+		return refusal(report, readable);
 	json r = ok_response();
 	r["generation"] = report.generation;
 	r["previous_generation"] = before;

@@ -260,9 +260,10 @@ pid_t spawn_other_user(const std::string& socket_path, uid_t uid, gid_t gid, std
 }
 
 // Runs the CLI binary with args, serving the socket meanwhile. Returns exit status; stdout in `out`.
-int run_cli(daemon_fixture* d, std::vector<std::string> args, std::string& out)
+int run_cli(daemon_fixture* d, std::vector<std::string> args, std::string& out, std::string* err = nullptr)
 {
 	const fs::path out_file = fs::temp_directory_path() / ("portcullis-control-cli-" + std::to_string(getpid()));
+	const fs::path err_file = fs::temp_directory_path() / ("portcullis-control-cli-err-" + std::to_string(getpid()));
 	args.insert(args.begin(), PORTCULLIS_CLI);
 	std::vector<char*> argv;
 	for (auto& a : args)
@@ -271,6 +272,8 @@ int run_cli(daemon_fixture* d, std::vector<std::string> args, std::string& out)
 	posix_spawn_file_actions_t actions;
 	posix_spawn_file_actions_init(&actions);
 	posix_spawn_file_actions_addopen(&actions, 1, out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (err)
+		posix_spawn_file_actions_addopen(&actions, 2, err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	pid_t pid;
 	REQUIRE(posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ) == 0);
 	posix_spawn_file_actions_destroy(&actions);
@@ -287,6 +290,13 @@ int run_cli(daemon_fixture* d, std::vector<std::string> args, std::string& out)
 	ss << in.rdbuf();
 	out = ss.str();
 	fs::remove(out_file);
+	if (err) {
+		std::ifstream e(err_file);
+		std::stringstream es;
+		es << e.rdbuf();
+		*err = es.str();
+		fs::remove(err_file);
+	}
 	return rc;
 }
 
@@ -445,6 +455,96 @@ TEST_CASE("push swaps rules in, a broken push leaves them, and the live views ag
 	r = d.ask({{"cmd", "rules"}});
 	CHECK(find_rule(r, 1, "web.rules") != nullptr);
 	CHECK((*find_rule(r, 1, "web.rules"))["packets"] == 4);
+}
+
+TEST_CASE("push dry run: the rule diff and the live flows the set would cut, and nothing changes")
+{
+	daemon_fixture d;
+	REQUIRE(d.ask({{"cmd", "push"}, {"path", (d.dir / "good.rules").string()}})["ok"] == true);
+	// Two connections in: web (port 80) and ssh (port 22), from 198.18.0.5:40000 and :40001.
+	REQUIRE(d.passes_in(40000, 80));
+	REQUIRE(d.passes_in(40001, 22));
+	// The new set: the outbound rule first, no ssh, a DNS rule added.
+	write_file(d.dir / "nossh.rules", "default in drop\ndefault out allow\nallow out from 198.18.1.0/24\n"
+	                                  "allow in tcp to 198.18.1.10 port 80\nallow in udp to 198.18.1.10 port 53\n");
+	const json keep_ssh = json::array({{{"address", "198.18.0.5"}, {"port", 40001}}});
+	json r = d.ask({{"cmd", "push"}, {"path", (d.dir / "nossh.rules").string()}, {"dry_run", true}, {"keep", keep_ssh}});
+	REQUIRE(r["ok"] == true);
+	CHECK(r["dry_run"] == true);
+	CHECK(r["generation"] == 2);
+	CHECK(r["rules"] == 3);
+	REQUIRE(r["diff"]["added"].size() == 1);
+	CHECK(r["diff"]["added"][0]["text"] == "allow in udp to 198.18.1.10 port 53");
+	REQUIRE(r["diff"]["removed"].size() == 1);
+	CHECK(r["diff"]["removed"][0]["text"] == "allow in tcp to 198.18.1.10 port 22");
+	// Of the two rules kept, one changed places relative to the other.
+	CHECK(r["diff"]["moved"].size() == 1);
+	CHECK(r["diff"]["changed"].empty());
+	CHECK(r["flows"]["live"] == 2);
+	CHECK(r["flows"]["cut"] == 1);
+	REQUIRE(r["flows"]["listed"].size() == 1);
+	const json cut = r["flows"]["listed"][0];
+	CHECK(cut["dport"] == 22);
+	CHECK(cut["sport"] == 40001);
+	CHECK(cut["new_action"] == "drop");
+	CHECK(cut["new_rule"].is_null());  // the default
+	REQUIRE(r["keep_cut"].size() == 1);
+	CHECK(r["keep_cut"][0]["dport"] == 22);
+	// The web connection's end is not cut.
+	r = d.ask({{"cmd", "push"}, {"path", (d.dir / "nossh.rules").string()}, {"dry_run", true},
+	           {"keep", json::array({{{"address", "198.18.0.5"}, {"port", 40000}}})}});
+	CHECK(r["keep_cut"].empty());
+	// Nothing changed: generation 2 still runs, ssh still gets in, both flows live.
+	CHECK(d.rt->policy().generation == 2);
+	CHECK(d.passes_in(40002, 22));
+	CHECK(d.ask({{"cmd", "flows"}})["live"] == 3);
+
+	// A changed action under the same counter name.
+	write_file(d.dir / "named.rules", "default in drop\nallow in tcp to 198.18.1.10 port 22 counter ssh\n");
+	REQUIRE(d.ask({{"cmd", "push"}, {"path", (d.dir / "named.rules").string()}})["ok"] == true);
+	write_file(d.dir / "named2.rules", "default in drop\nreject in tcp to 198.18.1.10 port 22 counter ssh\n");
+	r = d.ask({{"cmd", "push"}, {"path", (d.dir / "named2.rules").string()}, {"dry_run", true}});
+	REQUIRE(r["diff"]["changed"].size() == 1);
+	CHECK(r["diff"]["changed"][0]["was_action"] == "allow");
+	CHECK(r["diff"]["changed"][0]["action"] == "reject");
+	// All three: the two ssh connections by the reject rule, the web one (which named.rules no longer
+	// allows, but which has sent nothing since, so was not re-judged yet) by the default.
+	CHECK(r["flows"]["cut"] == 3);
+
+	// A broken set: its errors as a push gives them, and nothing changes.
+	r = d.ask({{"cmd", "push"}, {"path", (d.dir / "broken.rules").string()}, {"dry_run", true}});
+	CHECK(r["ok"] == false);
+	CHECK(r["code"] == "rules");
+	REQUIRE(r["errors"].size() == 1);
+	CHECK(r["errors"][0]["line"] == 3);
+	CHECK(d.rt->swaps_failed() == 0);
+	// keep without dry_run, or malformed: refused.
+	CHECK(d.ask({{"cmd", "push"}, {"path", (d.dir / "nossh.rules").string()}, {"keep", keep_ssh}})["code"] == "bad_request");
+	CHECK(d.ask({{"cmd", "push"}, {"path", (d.dir / "nossh.rules").string()}, {"dry_run", true},
+	             {"keep", json::array({{{"address", "198.18.0.0/24"}, {"port", 1}}})}})["code"] == "bad_request");
+
+	// The CLI: the diff, the cut flow, and the warning when SSH_CONNECTION's client end is one of them.
+	std::string out, err;
+	setenv("SSH_CONNECTION", "198.18.0.5 40001 198.18.1.10 22", 1);
+	const int rc = run_cli(&d, {"--socket", d.socket.string(), "push", "--dry-run", (d.dir / "named2.rules").string()}, out, &err);
+	unsetenv("SSH_CONNECTION");
+	CHECK(rc == 0);
+	CHECK(out.find("nothing changed; generation 3 stays") != std::string::npos);
+	CHECK(out.find("  ~ ") != std::string::npos);
+	CHECK(out.find("flows: 3 of 3 live flows would be cut") != std::string::npos);
+	CHECK(out.find("198.18.0.5:40001 -> 198.18.1.10:22 in") != std::string::npos);
+	CHECK(err.find("WARNING: this rule set would cut your own connection: tcp 198.18.0.5:40001 -> 198.18.1.10:22") !=
+	      std::string::npos);
+	CHECK(run_cli(&d, {"--socket", d.socket.string(), "push", "--dry-run", "--keep", "198.18.0.9:22", "--keep",
+	                   "[2001:2::5]:22", (d.dir / "named2.rules").string()}, out, &err) == 0);
+	CHECK(err.find("WARNING") == std::string::npos);
+	CHECK(run_cli(&d, {"--socket", d.socket.string(), "push", "--dry-run", "--keep", "198.18.0.5:40000",
+	                   (d.dir / "named2.rules").string()}, out, &err) == 0);
+	CHECK(err.find("WARNING: this rule set would cut your own connection: tcp 198.18.0.5:40000 -> 198.18.1.10:80") !=
+	      std::string::npos);
+	CHECK(run_cli(&d, {"--socket", d.socket.string(), "push", "--dry-run", "--keep", "nonsense",
+	                   (d.dir / "named2.rules").string()}, out, &err) == 2);
+	CHECK(d.rt->policy().generation == 3);
 }
 
 TEST_CASE("protocol errors are answered, close that connection, and the server keeps serving")
