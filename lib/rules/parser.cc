@@ -31,6 +31,15 @@ parse_result parser::run(const std::string& path, std::optional<std::string_view
 	else
 		parse_path(path, nullptr, 0, path);
 	parse_result r;
+	// Also at the end: a flag set at any time before the parse returns makes it abandoned.
+	if (cancel_requested()) {
+		r.abandoned = true;
+		diagnostic d;
+		d.loc.file = path;
+		d.message = "parse abandoned: cancelled before the end of the rule set";
+		r.errors.push_back(std::move(d));
+		return r;
+	}
 	r.errors = std::move(errors_);
 	if (r.errors.empty())
 		r.rules = std::move(rs_);
@@ -41,6 +50,8 @@ parse_result parser::run(const std::string& path, std::optional<std::string_view
 
 void parser::parse_text(const std::string& path, std::string content, int depth)
 {
+	if (cancel_requested())
+		return;
 	if (content.size() > opts_.max_file_bytes) {
 		add_error({path, 0, 0}, "file is " + std::to_string(content.size()) +
 		                            " bytes, more than the limit of " + std::to_string(opts_.max_file_bytes));
@@ -60,8 +71,11 @@ void parser::parse_text(const std::string& path, std::string content, int depth)
 	for (size_t i = 0; i < f.tokens.size() && !stop_; ++i) {
 		if (f.tokens[i].kind != token_kind::newline)
 			continue;
-		if (i > start)
+		if (i > start) {
+			if (++statements_ % cancel_check_statements == 0 && cancel_requested())
+				break;
 			statement(f, start, i, depth);
+		}
 		start = i + 1;
 	}
 	include_stack_.pop_back();

@@ -28,6 +28,8 @@ void parser::parse_path(const std::string& path, const source_location* from, in
 	auto report = [&](std::string msg) {
 		add_error(from ? *from : source_location{path, 0, 0}, std::move(msg));
 	};
+	if (cancel_requested())
+		return;
 	std::error_code ec;
 	const auto size = std::filesystem::file_size(path, ec);
 	if (ec) {

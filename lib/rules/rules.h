@@ -15,10 +15,17 @@
 // changing its tuple_match: the classifiers never see them; lib/inspect compiles them. Regexes are
 // validated with Hyperscan at parse time, so a rule set that parses compiles in lib/inspect.
 //
+// Cancelling: a parse given parse_options::cancel looks at the flag before each file, every
+// cancel_check_statements statements and at the end, and once it finds it set gives up with
+// parse_result::abandoned (no ruleset, one diagnostic saying so): the daemon asked to stop does not wait
+// for a huge file. Lexing one file (16 MiB at most) is not interrupted.
+//
 // Threads: the functions are pure (they read files, nothing global) and may run on any thread; the
-// control plane parses off the data path and hands the matches to classify::build().
+// control plane parses off the data path and hands the matches to classify::build(). The cancel flag
+// may be set from any thread (or a signal handler) while a parse runs.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -195,7 +202,12 @@ struct diagnostic {
 struct parse_result {
 	std::optional<ruleset> rules;  // present iff errors is empty
 	std::vector<diagnostic> errors;
+	bool abandoned = false;        // parse_options::cancel was set: no rules, errors holds one saying so
 };
+
+// How often a parse looks at parse_options::cancel: one relaxed load per this many statements (about a
+// millisecond of parsing on the benchmark host), and once before each file.
+inline constexpr size_t cancel_check_statements = 4096;
 
 struct parse_options {
 	// Extra service names (ports) beyond the built-in table; built-in names win. Empty = none.
@@ -213,6 +225,9 @@ struct parse_options {
 	// Where `set NAME = country {...}` finds the GeoIP country databases (Debian's geoip-database:
 	// GeoIP.dat for IPv4, GeoIPv6.dat for IPv6).
 	std::string geoip_dir = "/usr/share/GeoIP";
+	// When set (the control plane points it at its stopping flag), the parse gives up once it reads
+	// true: parse_result::abandoned. Must outlive the call.
+	const std::atomic<bool>* cancel = nullptr;
 };
 
 parse_result parse_file(const std::string& path, const parse_options& opts = {});

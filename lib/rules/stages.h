@@ -127,6 +127,14 @@ public:
 private:
 	void add_error(source_location loc, std::string msg) { errors_.push_back({std::move(loc), std::move(msg)}); }
 
+	// One relaxed load; once set, stop_ ends every statement loop (includes unwind through theirs).
+	bool cancel_requested()
+	{
+		if (!cancelled_ && opts_.cancel && opts_.cancel->load(std::memory_order_relaxed))
+			cancelled_ = stop_ = true;
+		return cancelled_;
+	}
+
 	// ---- token helpers: the cursor over the statement being parsed (all stages) ---------------
 
 	source_location loc(const token& t) const { return {file_->path, t.line, t.column}; }
@@ -264,7 +272,9 @@ private:
 	std::optional<source_location> default_in_at_, default_out_at_;
 	std::vector<std::string> include_stack_;
 	std::vector<std::unique_ptr<source_file>> files_;
-	bool stop_ = false;  // too many rules: further statements would only repeat the error
+	bool stop_ = false;  // too many rules or cancelled: further statements would only repeat the error
+	bool cancelled_ = false;  // opts_.cancel was seen set: the result is abandoned, whatever was parsed
+	size_t statements_ = 0;   // in every file so far, for the cancel check's period
 	std::string apps_dir_;
 	std::map<std::string, std::optional<std::vector<payload_pattern>>> apps_;  // nullopt: broken bundle
 	pattern_state pattern_state_;

@@ -1,8 +1,11 @@
 // Each construct of the language compiles to the exact ranges expected.
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "classify/classify.h"
 #include "helpers.h"
@@ -391,4 +394,54 @@ TEST_CASE("every shipped rule set parses", "[rules][examples]")
 	REQUIRE(gw.rules);
 	CHECK(gw.rules->default_in == action::drop);
 	CHECK(gw.rules->default_out == action::allow);
+}
+
+// A cancel flag set before the call, or by another thread while a large set is parsed, abandons the parse:
+// no rules, one diagnostic, abandoned set. (The outcome is asserted, not how long it took.)
+TEST_CASE("a set cancel flag abandons the parse", "[parse][cancel]")
+{
+	std::string big = "default in drop\n";
+	for (int i = 0; i < 200000; ++i)
+		big += "drop in tcp from 10." + std::to_string(i / 65536 % 256) + "." + std::to_string(i / 256 % 256) + "." +
+		       std::to_string(i % 256) + " to 198.18.1.1 port " + std::to_string(1 + i % 65000) + "\n";
+	std::atomic<bool> cancel{false};
+	parse_options o = no_services();
+	o.cancel = &cancel;
+	SECTION("not set: parses as usual")
+	{
+		auto r = parse_string("allow in tcp to 198.18.1.1 port 22\n", "t.rules", o);
+		CHECK(!r.abandoned);
+		CHECK(r.rules.has_value());
+	}
+	SECTION("not set: a large set parses whole, past many cancel checks")
+	{
+		auto r = parse_string(big, "t.rules", o);
+		CHECK(!r.abandoned);
+		REQUIRE(r.rules.has_value());
+		CHECK(r.rules->rules.size() == 200000);
+	}
+	SECTION("set before the call")
+	{
+		cancel = true;
+		auto r = parse_string(big, "t.rules", o);
+		CHECK(r.abandoned);
+		CHECK(!r.rules.has_value());
+		REQUIRE(r.errors.size() == 1);
+		CHECK(r.errors[0].message.find("abandoned") != std::string::npos);
+	}
+	SECTION("set by another thread while parsing")
+	{
+		std::atomic<bool> started{false};
+		std::thread setter([&] {
+			while (!started.load())
+				std::this_thread::yield();
+			std::this_thread::sleep_for(std::chrono::milliseconds(5));
+			cancel = true;
+		});
+		started = true;
+		auto r = parse_string(big, "t.rules", o);
+		setter.join();
+		CHECK(r.abandoned);
+		CHECK(!r.rules.has_value());
+	}
 }
