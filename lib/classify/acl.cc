@@ -123,11 +123,17 @@ acl_ctx_ptr make_context(const char* family, const rte_acl_config& config, const
 // priority than every rule of a later one. ClassBench sets build as one context.
 constexpr size_t max_contexts = 64;
 
+// Gives up (false, `abandoned` set) when the cancel flag is set before a context is made: one
+// rte_acl_build runs to its end, there is no way into it.
 template <class Rule>
 bool build_chain(const char* family, const rte_acl_config& config, const Rule* rules, size_t count,
                  acl_method wanted, acl_method& chosen, size_t& bytes, std::vector<acl_ctx_ptr>& chain,
-                 std::string& error)
+                 std::string& error, const std::atomic<bool>* cancel, bool& abandoned)
 {
+	if (cancelled(cancel)) {
+		abandoned = true;
+		return false;
+	}
 	int rc = 0;
 	acl_ctx_ptr ctx = make_context(family, config, rules, uint32_t(count), sizeof(Rule), wanted, chosen, bytes,
 	                               error, rc);
@@ -143,8 +149,9 @@ bool build_chain(const char* family, const rte_acl_config& config, const Rule* r
 	}
 	error.clear();
 	const size_t half = count / 2;
-	return build_chain(family, config, rules, half, wanted, chosen, bytes, chain, error) &&
-	       build_chain(family, config, rules + half, count - half, wanted, chosen, bytes, chain, error);
+	return build_chain(family, config, rules, half, wanted, chosen, bytes, chain, error, cancel, abandoned) &&
+	       build_chain(family, config, rules + half, count - half, wanted, chosen, bytes, chain, error, cancel,
+	                   abandoned);
 }
 
 class acl_classifier final : public classifier {
@@ -278,9 +285,10 @@ size_t rte_acl_context_count(const classifier& c)
 	return 0;
 }
 
-build_result build_rte_acl(std::span<const rule_entry> rules, acl_method method)
+build_result build_rte_acl(std::span<const rule_entry> rules, acl_method method, const std::atomic<bool>* cancel)
 {
 	build_result result;
+	bool abandoned = false;
 	if (rules.size() >= RTE_ACL_MAX_PRIORITY) {
 		result.error = "too many rules for rte_acl priorities";
 		return result;
@@ -291,20 +299,22 @@ build_result build_rte_acl(std::span<const rule_entry> rules, acl_method method)
 
 	const field_modes modes4 = choose_modes(rules, false);
 	std::vector<acl_rule<f4_count>> rules4;
-	if (!expand_v4(rules, modes4, rules4, result.error))
-		return result;
+	if (!expand_v4(rules, modes4, rules4, result.error, cancel, abandoned))
+		return abandoned ? abandoned_build() : std::move(result);
 	if (!rules4.empty() && !build_chain("v4", config_v4(modes4), rules4.data(), rules4.size(), method, chosen,
-	                                    bytes, v4, result.error))
-		return result;
+	                                    bytes, v4, result.error, cancel, abandoned))
+		return abandoned ? abandoned_build() : std::move(result);
 	rules4 = {};
 
 	const field_modes modes6 = choose_modes(rules, true);
 	std::vector<acl_rule<f6_count>> rules6;
-	if (!expand_v6(rules, modes6, rules6, result.error))
-		return result;
+	if (!expand_v6(rules, modes6, rules6, result.error, cancel, abandoned))
+		return abandoned ? abandoned_build() : std::move(result);
 	if (!rules6.empty() && !build_chain("v6", config_v6(modes6), rules6.data(), rules6.size(), method, chosen,
-	                                    bytes, v6, result.error))
-		return result;
+	                                    bytes, v6, result.error, cancel, abandoned))
+		return abandoned ? abandoned_build() : std::move(result);
+	if (cancelled(cancel))  // the last rte_acl_build ran while the flag was set
+		return abandoned_build();
 
 	// With no context at all nothing was asked of rte_acl; still report the method it would use, from
 	// a throwaway context, so the name is never "best".

@@ -39,7 +39,9 @@ std::optional<acl_method> parse_acl_method(std::string_view name);
 
 // Fails (with a reason) when the method is not supported here, a rule set expands beyond what
 // rte_acl can hold, or rte_acl_build fails (out of memory).
-build_result build_rte_acl(std::span<const rule_entry> rules, acl_method method = acl_method::best);
+// `cancel`: see classify.h, "Cancelling a build".
+build_result build_rte_acl(std::span<const rule_entry> rules, acl_method method = acl_method::best,
+                           const std::atomic<bool>* cancel = nullptr);
 
 // The method an rte_acl classifier runs ("avx512x16", never "best"); empty if c is another backend.
 std::string rte_acl_method_name(const classifier& c);

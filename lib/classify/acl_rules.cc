@@ -199,7 +199,7 @@ field_modes choose_modes(std::span<const rule_entry> rules, bool v6)
 }
 
 bool expand_v4(std::span<const rule_entry> rules, const field_modes& modes, std::vector<acl_rule<f4_count>>& out,
-               std::string& error)
+               std::string& error, const std::atomic<bool>* cancel, bool& abandoned)
 {
 	uint64_t total = 0;
 	for (size_t i = 0; i < rules.size(); ++i) {
@@ -216,6 +216,10 @@ bool expand_v4(std::span<const rule_entry> rules, const field_modes& modes, std:
 	}
 	out.reserve(total);
 	for (size_t i = 0; i < rules.size(); ++i) {
+		if (i % cancel_check_events == 0 && cancelled(cancel)) {
+			abandoned = true;
+			return false;
+		}
 		const tuple_match& m = *rules[i].match;
 		if (!can_match(m, false))
 			continue;
@@ -252,12 +256,16 @@ bool expand_v4(std::span<const rule_entry> rules, const field_modes& modes, std:
 }
 
 bool expand_v6(std::span<const rule_entry> rules, const field_modes& modes, std::vector<acl_rule<f6_count>>& out,
-               std::string& error)
+               std::string& error, const std::atomic<bool>* cancel, bool& abandoned)
 {
 	std::vector<std::pair<u128, int>> src, dst;
 	for (int pass = 0; pass < 2; ++pass) {
 		uint64_t total = 0;
 		for (size_t i = 0; i < rules.size(); ++i) {
+			if (i % cancel_check_events == 0 && cancelled(cancel)) {
+				abandoned = true;
+				return false;
+			}
 			const tuple_match& m = *rules[i].match;
 			if (!can_match(m, true))
 				continue;

@@ -81,9 +81,10 @@ rte_acl_config config_v6(const field_modes& modes);
 
 // Every rule that can match in the family, as rte_acl rules in priority order (rule index i gets
 // priority RTE_ACL_MAX_PRIORITY - i, userdata id + 1). Fails when the expansion grows too large.
+// Gives up (false, `abandoned` set) when cancel is seen set, every cancel_check_events rules.
 bool expand_v4(std::span<const rule_entry> rules, const field_modes& modes, std::vector<acl_rule<f4_count>>& out,
-               std::string& error);
+               std::string& error, const std::atomic<bool>* cancel, bool& abandoned);
 bool expand_v6(std::span<const rule_entry> rules, const field_modes& modes, std::vector<acl_rule<f6_count>>& out,
-               std::string& error);
+               std::string& error, const std::atomic<bool>* cancel, bool& abandoned);
 
 } // namespace portcullis::classify::acl_rules

@@ -177,8 +177,10 @@ bool join_small_fields(partition_store& ps, field_classes<uint16_t>& sport, fiel
 	return true;
 }
 
+// Null when cancel is seen set (between field cuts, or within one).
 template <bool v6>
-std::unique_ptr<partition_store> build_partition(std::span<const rule_entry> rules, const bitvector_options& opt)
+std::unique_ptr<partition_store> build_partition(std::span<const rule_entry> rules, const bitvector_options& opt,
+                                                 cancel_watch& cancel)
 {
 	auto ps = std::make_unique<partition_store>();
 	std::vector<range_set<uint8_t>> flags(rules.size()), sets(rules.size());
@@ -197,11 +199,13 @@ std::unique_ptr<partition_store> build_partition(std::span<const rule_entry> rul
 	}
 	ps->bytes += ps->rule_ids.size() * sizeof(uint32_t);
 
-	auto fsp = cut_field(sport);
-	auto fdp = cut_field(dport);
-	auto fpr = cut_field(proto);
-	auto ffl = cut_field(tcp_flags);
-	auto fsb = cut_field(set_bits);  // matches_everything when no rule has a set-bits mask
+	auto fsp = cut_field(sport, cancel);
+	auto fdp = cut_field(dport, cancel);
+	auto fpr = cut_field(proto, cancel);
+	auto ffl = cut_field(tcp_flags, cancel);
+	auto fsb = cut_field(set_bits, cancel);  // matches_everything when no rule has a set-bits mask
+	if (cancel.seen)
+		return nullptr;
 	int top_bits = opt.top_bits;
 	if constexpr (!v6) {
 		std::vector<const range_set<uint32_t>*> src, dst;
@@ -209,8 +213,10 @@ std::unique_ptr<partition_store> build_partition(std::span<const rule_entry> rul
 			src.push_back(&r.match->src4);
 			dst.push_back(&r.match->dst4);
 		}
-		auto fs = cut_field(src);
-		auto fd = cut_field(dst);
+		auto fs = cut_field(src, cancel);
+		auto fd = cut_field(dst, cancel);
+		if (cancel.seen)
+			return nullptr;
 		if (top_bits < 0)
 			top_bits = choose_top_bits(fs, fd, fsp, fdp);
 		auto add4 = [&](field f, field_classes<uint32_t>& fc, range_store& store, range_index& view) {
@@ -240,9 +246,13 @@ std::unique_ptr<partition_store> build_partition(std::span<const rule_entry> rul
 		};
 		if (top_bits < 0)
 			top_bits = choose_top_bits(fsp, fdp);
-		auto fs = cut_field(src);
+		auto fs = cut_field(src, cancel);
+		if (cancel.seen)
+			return nullptr;
 		add6(field::src, fs, ps->src6, ps->view.src6);
-		auto fd = cut_field(dst);
+		auto fd = cut_field(dst, cancel);
+		if (cancel.seen)
+			return nullptr;
 		add6(field::dst, fd, ps->dst6, ps->view.dst6);
 	}
 
@@ -284,8 +294,10 @@ std::unique_ptr<partition_store> build_partition(std::span<const rule_entry> rul
 
 class bitvector_classifier final : public classifier {
 public:
-	bitvector_classifier(std::span<const rule_entry> rules, const bitvector_options& opt)
+	// False when the build was cancelled (the object is then half-built and must be discarded).
+	bool build(std::span<const rule_entry> rules, const bitvector_options& opt)
 	{
+		cancel_watch cancel{opt.cancel};
 		std::vector<rule_entry> v4, v6;
 		for (const auto& r : rules) {
 			if (r.match->applies_to_ipv4())
@@ -293,13 +305,15 @@ public:
 			if (r.match->applies_to_ipv6())
 				v6.push_back(r);
 		}
-		build_family<false>(v4, opt, stores4_, views4_);
-		build_family<true>(v6, opt, stores6_, views6_);
+		if (!build_family<false>(v4, opt, cancel, stores4_, views4_) ||
+		    !build_family<true>(v6, opt, cancel, stores6_, views6_))
+			return false;
 		const bool avx512 = opt.allow_avx512 && __builtin_cpu_supports("avx512f") &&
 		                    __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
 		                    __builtin_cpu_supports("avx512dq");
 		run4_ = avx512 ? bv::avx512::run_v4 : bv::scalar::run_v4;
 		run6_ = avx512 ? bv::avx512::run_v6 : bv::scalar::run_v6;
+		return true;
 	}
 
 	backend kind() const override { return backend::ours; }
@@ -323,20 +337,27 @@ public:
 
 private:
 	template <bool v6>
-	static void build_family(const std::vector<rule_entry>& rules, const bitvector_options& opt, std::vector<std::unique_ptr<partition_store>>& stores,
+	static bool build_family(const std::vector<rule_entry>& rules, const bitvector_options& opt,
+	                         cancel_watch& cancel, std::vector<std::unique_ptr<partition_store>>& stores,
 	                         std::vector<partition>& views)
 	{
 		for (size_t at = 0; at < rules.size(); at += max_partition_rules) {
+			if (cancel())
+				return false;
 			const size_t count = std::min<size_t>(max_partition_rules, rules.size() - at);
-			stores.push_back(build_partition<v6>(std::span(rules).subspan(at, count), opt));
+			auto store = build_partition<v6>(std::span(rules).subspan(at, count), opt, cancel);
+			if (!store)
+				return false;
+			stores.push_back(std::move(store));
 			views.push_back(stores.back()->view);
 		}
+		return !cancel();
 	}
 
 	std::vector<std::unique_ptr<partition_store>> stores4_, stores6_;
 	std::vector<partition> views4_, views6_;
-	run_v4_fn run4_;
-	run_v6_fn run6_;
+	run_v4_fn run4_ = nullptr;
+	run_v6_fn run6_ = nullptr;
 };
 
 } // namespace
@@ -350,7 +371,10 @@ build_result build_bitvector(std::span<const rule_entry> rules, const bitvector_
 			return r;
 		}
 	}
-	r.classifier = std::make_unique<bitvector_classifier>(rules, opt);
+	auto c = std::make_unique<bitvector_classifier>();
+	if (!c->build(rules, opt))
+		return abandoned_build();
+	r.classifier = std::move(c);
 	return r;
 }
 

@@ -32,6 +32,8 @@ struct bitvector_options {
 	// Tests force every port and IPv4 range index to a top table of 2^top_bits entries (capped at the
 	// field's width) so that each layout runs on every rule set; -1 lets the build choose per field.
 	int top_bits = -1;
+	// Set from another thread to abandon the build (classify.h, "Cancelling a build").
+	const std::atomic<bool>* cancel = nullptr;
 };
 
 build_result build_bitvector(std::span<const rule_entry> rules, const bitvector_options& = {});

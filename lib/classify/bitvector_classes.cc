@@ -63,7 +63,7 @@ size_t class_builder::bytes() const
 }
 
 template <class T>
-field_classes<T> cut_field(const std::vector<const range_set<T>*>& sets)
+field_classes<T> cut_field(const std::vector<const range_set<T>*>& sets, cancel_watch& cancel)
 {
 	const uint32_t nrules = uint32_t(sets.size());
 	const uint32_t nchunks = (nrules + chunk_bits - 1) / chunk_bits;
@@ -106,9 +106,15 @@ field_classes<T> cut_field(const std::vector<const range_set<T>*>& sets)
 	};
 
 	size_t e = 0;
+	size_t emitted = 0;
 	if (events.empty() || events[0].at != T(0))
 		emit(T(0));
+	if (cancel())
+		return out;
 	while (e < events.size()) {
+		// Each emit interns up to 64 chunks: the sweep is where a big partition spends its time.
+		if (++emitted % cancel_check_events == 0 && cancel())
+			return out;
 		const T at = events[e].at;
 		for (; e < events.size() && events[e].at == at; ++e) {
 			const uint32_t r = events[e].rule;
@@ -141,10 +147,10 @@ std::vector<uint16_t> direct_table(const field_classes<T>& fc, size_t size)
 	return table;
 }
 
-template field_classes<uint8_t> cut_field(const std::vector<const range_set<uint8_t>*>&);
-template field_classes<uint16_t> cut_field(const std::vector<const range_set<uint16_t>*>&);
-template field_classes<uint32_t> cut_field(const std::vector<const range_set<uint32_t>*>&);
-template field_classes<u128> cut_field(const std::vector<const range_set<u128>*>&);
+template field_classes<uint8_t> cut_field(const std::vector<const range_set<uint8_t>*>&, cancel_watch&);
+template field_classes<uint16_t> cut_field(const std::vector<const range_set<uint16_t>*>&, cancel_watch&);
+template field_classes<uint32_t> cut_field(const std::vector<const range_set<uint32_t>*>&, cancel_watch&);
+template field_classes<u128> cut_field(const std::vector<const range_set<u128>*>&, cancel_watch&);
 template std::vector<uint16_t> direct_table(const field_classes<uint8_t>&, size_t);
 template std::vector<uint16_t> direct_table(const field_classes<uint16_t>&, size_t);
 

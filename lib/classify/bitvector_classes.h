@@ -47,6 +47,14 @@ struct class_builder {
 	size_t bytes() const;
 };
 
+// Remembers that the build's cancel flag was seen set, so that every later step gives up at once.
+struct cancel_watch {
+	const std::atomic<bool>* flag = nullptr;
+	bool seen = false;
+
+	bool operator()() { return seen = seen || cancelled(flag); }
+};
+
 // Result of cutting one field into equivalence classes.
 template <class T>
 struct field_classes {
@@ -61,9 +69,10 @@ struct field_classes {
 
 // Sweep the field's value space once, in order of the rules' range boundaries, keeping the set of rules
 // that cover the current point; every time it changes, intern its chunks and the class they form.
+// Gives up (returning what it has) when `cancel` is seen set; the caller checks cancel.seen.
 // Instantiated in bitvector_classes.cc for the field types: uint8_t, uint16_t, uint32_t and u128.
 template <class T>
-field_classes<T> cut_field(const std::vector<const range_set<T>*>& sets);
+field_classes<T> cut_field(const std::vector<const range_set<T>*>& sets, cancel_watch& cancel);
 
 // Fill a direct table (ports, protocol, flags, set bits) from intervals.
 // Instantiated for uint8_t and uint16_t.

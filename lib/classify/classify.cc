@@ -34,13 +34,21 @@ bool matches(const tuple_match& m, const key_v6& k)
 	       (k.set_bits & m.set_bits_mask) == m.set_bits_value;
 }
 
-build_result build(backend b, std::span<const rule_entry> rules)
+build_result abandoned_build()
+{
+	build_result r;
+	r.abandoned = true;
+	r.error = "build abandoned: cancelled";
+	return r;
+}
+
+build_result build(backend b, std::span<const rule_entry> rules, const std::atomic<bool>* cancel)
 {
 	const auto start = std::chrono::steady_clock::now();
 	build_result r;
 	switch (b) {
-	case backend::ours: r = build_bitvector(rules); break;
-	case backend::rte_acl: r = build_rte_acl(rules); break;
+	case backend::ours: r = build_bitvector(rules, bitvector_options{.cancel = cancel}); break;
+	case backend::rte_acl: r = build_rte_acl(rules, acl_method::best, cancel); break;
 	case backend::linear: r = build_linear(rules); break;
 	}
 	r.build_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();

@@ -10,8 +10,14 @@
 //   backend::rte_acl  DPDK's rte_acl, the baseline we measure against and a fallback;
 //   backend::linear   brute force over the rule list, the reference the tests compare against.
 // A burst may hold any number of keys; implementations split it internally.
+//
+// Cancelling a build: given a cancel flag, a builder looks at it between its steps (ours: before each
+// partition and each field cut, every cancel_check_events sweep events within a cut; rte_acl: while
+// expanding rules and before each rte_acl context, whose rte_acl_build cannot itself be interrupted;
+// linear: not at all, it only copies the list) and once it finds it set returns build_result::abandoned.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -72,11 +78,23 @@ public:
 struct build_result {
 	std::unique_ptr<portcullis::classify::classifier> classifier;  // null on failure
 	std::string error;                       // why, when classifier is null
+	bool abandoned = false;                  // the cancel flag was set: classifier null, error says so
 	double build_ms = 0;
 };
 
+// How often a build sweeping rules looks at its cancel flag: one relaxed load per this many rules or
+// events (well under a millisecond of build work each).
+inline constexpr size_t cancel_check_events = 4096;
+
+inline bool cancelled(const std::atomic<bool>* cancel)
+{
+	return cancel && cancel->load(std::memory_order_relaxed);
+}
+build_result abandoned_build();  // abandoned = true and its error
+
 // Rules are given in priority order. The match objects need only live for the duration of the call.
-build_result build(backend b, std::span<const rule_entry> rules);
+// `cancel`, when given, may be set from another thread to abandon the build (see the top of this file).
+build_result build(backend b, std::span<const rule_entry> rules, const std::atomic<bool>* cancel = nullptr);
 
 // Reference semantics, shared by the linear backend and by tests.
 bool matches(const tuple_match& m, const key_v4& k);

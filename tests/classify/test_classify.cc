@@ -5,7 +5,11 @@
 // The random cases are reproducible from their seed; set PORTCULLIS_TEST_SEED to try other seeds.
 #include <catch2/catch.hpp>
 
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
+#include <functional>
+#include <thread>
 
 #include "classify/acl.h"
 #include "classify/bitvector.h"
@@ -641,5 +645,75 @@ TEST_CASE("random rule sets with large-set tests: every backend agrees with line
 		                          " rules with set tests, seed " + std::to_string(seed);
 		check_all(label, rules, keys4, keys6, bursts[index % std::size(bursts)]);
 		++index;
+	}
+}
+
+// A cancel flag set before the build, or by another thread during the build of a large set, abandons it:
+// no classifier, abandoned set. (The outcome is asserted, not how long it took.)
+TEST_CASE("a set cancel flag abandons every builder", "[classify][cancel]")
+{
+	std::vector<tuple_match> rules;
+	for (uint32_t i = 0; i < 100000; ++i) {
+		tuple_match m = any_match(true, false);
+		m.src4 = {cidr4(0xC6120000 + (i * 7919u) % 131072u, 32)};  // distinct hosts of 198.18.0.0/15
+		m.dport = {{uint16_t(1 + i % 65000), uint16_t(1 + i % 65000)}};
+		m.proto = {{6, 6}};
+		rules.push_back(m);
+	}
+	const auto entries = entries_of(rules);
+	std::atomic<bool> cancel{false};
+	const std::vector<std::pair<std::string, std::function<build_result()>>> builders = {
+		{"ours", [&] { return build_bitvector(entries, bitvector_options{.cancel = &cancel}); }},
+		{"rte_acl", [&] { return build_rte_acl(entries, acl_method::best, &cancel); }},
+		{"build(ours)", [&] { return classify::build(backend::ours, entries, &cancel); }},
+		{"build(rte_acl)", [&] { return classify::build(backend::rte_acl, entries, &cancel); }},
+	};
+	SECTION("set before the call")
+	{
+		cancel = true;
+		for (const auto& [name, b] : builders) {
+			INFO(name);
+			auto r = b();
+			CHECK(r.abandoned);
+			CHECK(!r.classifier);
+			CHECK(r.error.find("abandoned") != std::string::npos);
+		}
+	}
+	SECTION("set by another thread during the build")
+	{
+		for (const auto& [name, b] : builders) {
+			INFO(name);
+			cancel = false;
+			std::atomic<bool> started{false};
+			std::thread setter([&] {
+				while (!started.load())
+					std::this_thread::yield();
+				std::this_thread::sleep_for(std::chrono::milliseconds(5));
+				cancel = true;
+			});
+			started = true;
+			auto r = b();
+			setter.join();
+			CHECK(r.abandoned);
+			CHECK(!r.classifier);
+		}
+	}
+	SECTION("not set: a small set builds and classifies as without the flag")
+	{
+		const std::vector<tuple_match> few(rules.begin(), rules.begin() + 10);
+		const auto few_entries = entries_of(few);
+		const key_v4 hit = key4(few[3].src4[0].lo, 0xC6120101, 40000, few[3].dport[0].lo, 6);
+		const key_v4 miss = key4(0xC613FFFF, 0xC6120101, 40000, 1, 17);
+		for (backend b : {backend::ours, backend::rte_acl}) {
+			INFO(backend_name(b));
+			auto r = classify::build(b, few_entries, &cancel);
+			CHECK(!r.abandoned);
+			REQUIRE(r.classifier);
+			const key_v4 keys[2] = {hit, miss};
+			uint32_t results[2];
+			r.classifier->classify(keys, 2, results);
+			CHECK(results[0] == few_entries[3].id);
+			CHECK(results[1] == no_match);
+		}
 	}
 }
