@@ -62,11 +62,25 @@ bool compiled_policy::update_schedules(int64_t unix_seconds)
 	return changed;
 }
 
+namespace {
+
+compile_result abandoned()
+{
+	compile_result out;
+	out.abandoned = true;
+	out.error = "compile abandoned: cancelled";
+	return out;
+}
+
+} // namespace
+
 compile_result compile(rules::ruleset rs, uint64_t generation, uint32_t workers, classify::backend backend,
-                       const inspect::scan_config& scan, conn_counts* conns)
+                       const inspect::scan_config& scan, conn_counts* conns, const std::atomic<bool>* cancel)
 {
 	const auto start = std::chrono::steady_clock::now();
 	compile_result out;
+	if (classify::cancelled(cancel))
+		return abandoned();
 	auto p = std::make_unique<compiled_policy>();
 	p->generation = generation;
 	p->judge_stamp.store(uint32_t(generation << 12), std::memory_order_relaxed);
@@ -84,7 +98,9 @@ compile_result compile(rules::ruleset rs, uint64_t generation, uint32_t workers,
 		std::vector<classify::rule_entry> entries;
 		for (uint32_t index : rules::rules_for(p->rules, d))
 			entries.push_back({index, &p->rules.rules[index].match});
-		auto built = classify::build(backend, entries);
+		auto built = classify::build(backend, entries, cancel);
+		if (built.abandoned)
+			return abandoned();
 		if (!built.classifier) {
 			out.error = "cannot build the " + std::string(rules::direction_name(d)) + " classifier: " + built.error;
 			return out;
@@ -98,13 +114,17 @@ compile_result compile(rules::ruleset rs, uint64_t generation, uint32_t workers,
 			std::vector<classify::rule_entry> entries;
 			for (uint32_t index : rules::payload_free_rules_for(p->rules, d))
 				entries.push_back({index, &p->rules.rules[index].match});
-			auto built = classify::build(backend, entries);
+			auto built = classify::build(backend, entries, cancel);
+			if (built.abandoned)
+				return abandoned();
 			if (!built.classifier) {
 				out.error = "cannot build the payload-free classifier: " + built.error;
 				return out;
 			}
 			p->classifier_free[uint32_t(d)] = std::move(built.classifier);
 		}
+		if (classify::cancelled(cancel))
+			return abandoned();
 		auto db = inspect::database::build(p->rules);
 		if (!db.db) {
 			out.error = db.error;
@@ -116,6 +136,8 @@ compile_result compile(rules::ruleset rs, uint64_t generation, uint32_t workers,
 			out.error = "payload inspection: " + proto.error;
 			return out;
 		}
+		if (classify::cancelled(cancel))
+			return abandoned();
 		for (uint32_t w = 0; w < p->workers; ++w) {
 			auto clone = proto.s->clone();
 			if (!clone.s) {
@@ -125,6 +147,8 @@ compile_result compile(rules::ruleset rs, uint64_t generation, uint32_t workers,
 			p->inspect_scratch.push_back(std::move(clone.s));
 		}
 	}
+	if (classify::cancelled(cancel))
+		return abandoned();
 	uint32_t limited = 0;
 	for (const auto& r : p->rules.rules)
 		limited += r.limit.has_value() || r.max_conn.has_value() || r.during.has_value();
@@ -180,7 +204,9 @@ compile_result compile(rules::ruleset rs, uint64_t generation, uint32_t workers,
 						entries.push_back({index, &p->rules.rules[index].match});
 				if (entries.empty())
 					continue;
-				auto built = classify::build(backend, entries);
+				auto built = classify::build(backend, entries, cancel);
+				if (built.abandoned)
+					return abandoned();
 				if (!built.classifier) {
 					out.error = "cannot build the classifier after a limited rule: " + built.error;
 					return out;
@@ -190,6 +216,8 @@ compile_result compile(rules::ruleset rs, uint64_t generation, uint32_t workers,
 			++slot;
 		}
 	}
+	if (classify::cancelled(cancel))
+		return abandoned();
 	constexpr uint32_t per_line = 64 / sizeof(rule_counter);
 	p->counter_stride = uint32_t((p->rules.rules.size() + per_line - 1) / per_line * per_line + per_line);
 	p->counters = std::make_unique<rule_counter[]>(size_t(p->workers) * p->counter_stride);

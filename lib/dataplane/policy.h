@@ -190,13 +190,18 @@ struct compiled_policy {
 struct compile_result {
 	std::unique_ptr<compiled_policy> policy;  // null on failure
 	std::string error;
+	bool abandoned = false;  // `cancel` was set: policy null, error says so
 };
 
 // Builds both directions' classifiers for rs. `generation` is stamped into the result.
 // `conns`: where `max-conn` rules count flows (the runtime's, kept across pushes); a rule set with
 // max-conn does not compile without it.
+// `cancel`, when given, may be set from another thread (the daemon's stopping flag): the classifier
+// builds look at it as they go (classify.h), and compile looks at it between its steps (each
+// classifier, the payload database, each worker's scratch, the classifiers after limited rules); once
+// set, it gives up with `abandoned`. The Hyperscan database build itself runs to its end.
 compile_result compile(rules::ruleset rs, uint64_t generation, uint32_t workers,
                        classify::backend backend = classify::backend::ours, const inspect::scan_config& scan = {},
-                       conn_counts* conns = nullptr);
+                       conn_counts* conns = nullptr, const std::atomic<bool>* cancel = nullptr);
 
 } // namespace portcullis::dataplane
