@@ -218,6 +218,14 @@ rule_totals runtime::rule_counters(uint32_t rule) const
 	return t;
 }
 
+rules::parse_options runtime::cancellable(const rules::parse_options& opts) const
+{
+	rules::parse_options o = opts;
+	if (!o.cancel)
+		o.cancel = stopping_;
+	return o;
+}
+
 swap_report runtime::abandon(const std::string& what)
 {
 	swap_report report;
@@ -235,7 +243,10 @@ swap_report runtime::push(rules::ruleset rs, rule_origin from)
 		return abandon(file);
 	note("rules: " + file + ": " + std::to_string(rs.rules.size()) + " rules parsed, compiling");
 	swap_report report;
-	auto compiled = dataplane::compile(std::move(rs), next_generation_, uint32_t(workers_.size()), backend_, {}, &conns_);
+	auto compiled = dataplane::compile(std::move(rs), next_generation_, uint32_t(workers_.size()), backend_, {},
+	                                   &conns_, stopping_);
+	if (compiled.abandoned)
+		return abandon(file);
 	if (!compiled.policy) {
 		++swaps_failed_;
 		report.error = compiled.error;
@@ -303,7 +314,9 @@ swap_report runtime::push_file(const std::string& path, const rules::parse_optio
 	if (stopping())
 		return abandon(path);
 	note("rules: reading " + path + " (" + std::string(origin_name(from)) + ")");
-	auto parsed = rules::parse_file(path, opts);
+	auto parsed = rules::parse_file(path, cancellable(opts));
+	if (parsed.abandoned)
+		return abandon(path);
 	if (!parsed.rules) {
 		swap_report report;
 		report.errors = std::move(parsed.errors);
@@ -321,7 +334,9 @@ swap_report runtime::push_text(const std::string& text, const std::string& name,
 {
 	if (stopping())
 		return abandon(name);
-	auto parsed = rules::parse_string(text, name, opts);
+	auto parsed = rules::parse_string(text, name, cancellable(opts));
+	if (parsed.abandoned)
+		return abandon(name);
 	if (!parsed.rules) {
 		swap_report report;
 		report.errors = std::move(parsed.errors);

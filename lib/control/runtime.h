@@ -15,10 +15,14 @@
 // restart or a reload brings the configured file back. source() says which one is active, digest()
 // identifies it.
 //
-// Stopping: abandon_pushes_when(flag) makes a push that finds the flag set at one of its steps (before
-// reading, after parsing, after compiling) give up without publishing: a daemon asked to stop keeps the
-// rule set it had, and the push is answered as abandoned. A step in progress (parsing, compiling) runs
-// to its end; the workers stop on their own flag meanwhile, so nothing is forwarded while it finishes.
+// Stopping: abandon_pushes_when(flag) makes a push that finds the flag set give up without publishing:
+// a daemon asked to stop keeps the rule set it had, and the push is answered as abandoned. The push looks
+// at its steps (before reading, after parsing, after compiling), and hands the flag to the steps
+// themselves as their cancel flag (rules::parse_options::cancel, dataplane::compile's cancel), which look
+// at it every few thousand statements or rules and between partitions, classifiers and rte_acl contexts:
+// a stop during a huge parse or compile waits for one such slice (one rte_acl_build, one Hyperscan
+// database build at most), not for the whole step. The workers stop on their own flag meanwhile, so
+// nothing is forwarded while it finishes.
 //
 // Threads: every member function is for the control thread (one at a time); workers only read the
 // published policy pointer. Other control-plane threads (the metrics exporter's) may read the policy,
@@ -176,6 +180,8 @@ private:
 			log_(line);
 	}
 	swap_report abandon(const std::string& what);
+	// opts with the stopping flag as its cancel flag (unless the caller gave one).
+	rules::parse_options cancellable(const rules::parse_options& opts) const;
 	template <class Change>
 	set_report change_set(const std::string& name, Change&& change);
 	void retire(std::unique_ptr<const sets::set_version> old);

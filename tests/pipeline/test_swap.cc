@@ -9,6 +9,7 @@
 #include <rte_ring.h>
 
 #include <atomic>
+#include <chrono>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -180,4 +181,96 @@ TEST_CASE("rule pushes under load lose no allowed packet and let no forbidden on
 	// Each push frees the set before it: 26 more pushes of 10,000-rule sets leave the heap where it was
 	// (1 MiB of slack for allocator fragmentation; one set's classifiers alone take more than that).
 	CHECK(heap_at_end <= heap_after_warmup + (1u << 20));
+}
+
+// dataplane::compile given a cancel flag: set before the call, nothing is built (abandoned, no policy);
+// not set, the set compiles as without it.
+TEST_CASE("compile with a set cancel flag is abandoned")
+{
+	env();
+	std::atomic<bool> cancel{false};
+	for (bool set : {true, false}) {
+		INFO("cancel set: " << set);
+		cancel = set;
+		auto parsed = rules::parse_string(rule_set(true), "a.rules");
+		REQUIRE(parsed.rules);
+		auto c = dataplane::compile(std::move(*parsed.rules), 7, 1, classify::backend::ours, {}, nullptr, &cancel);
+		CHECK(c.abandoned == set);
+		CHECK((c.policy != nullptr) == !set);
+		if (set)
+			CHECK(c.error.find("abandoned") != std::string::npos);
+		else
+			CHECK(c.policy->generation == 7);
+	}
+}
+
+// A push with the stopping flag raised (before it, once it is compiling, or by another thread while a
+// large set is parsed or compiled) is abandoned: nothing is published and the old generation stays; with
+// the flag down again pushes publish as before. (The outcome is asserted, not how long it took.)
+TEST_CASE("a push while stopping is abandoned and the old generation stays")
+{
+	environment& e = env();
+	auto parsed = rules::parse_string(rule_set(true), "a.rules");
+	REQUIRE(parsed.rules);
+	dataplane::worker_config wc;
+	wc.flows.capacity = 1 << 12;
+	wc.flows.tsc_hz = 1'000'000'000;
+	wc.queues.push_back({e.port[outside], 0, 0, {e.port[inside], e.port[inside]}, 0});
+	control::runtime rt({wc}, std::move(*parsed.rules), classify::backend::ours);
+	REQUIRE(rt.error().empty());
+	const std::string digest = rt.digest();
+	std::atomic<bool> stopping{false};
+	rt.abandon_pushes_when(stopping);
+	std::vector<std::string> log;
+
+	SECTION("raised before the push")
+	{
+		stopping = true;
+		const control::swap_report r = rt.push_text(rule_set(false), "b.rules");
+		CHECK(r.abandoned);
+		CHECK(!r.ok);
+	}
+	SECTION("raised as the compile starts: the compile itself gives up")
+	{
+		rt.set_log([&](const std::string& line) {
+			log.push_back(line);
+			if (line.find("parsed, compiling") != std::string::npos)
+				stopping = true;
+		});
+		const control::swap_report r = rt.push_text(rule_set(false), "b.rules");
+		CHECK(r.abandoned);
+		CHECK(!r.ok);
+		// The compile began (the parse was not cut short) and the push was abandoned, not refused.
+		REQUIRE(log.size() == 2);
+		CHECK(log[0].find("10002 rules parsed, compiling") != std::string::npos);
+		CHECK(log[1].find("abandoned (stopping)") != std::string::npos);
+		CHECK(rt.swaps_failed() == 0);
+	}
+	SECTION("raised by another thread during a large push")
+	{
+		std::string big = rule_set(false);
+		for (int i = 0; i < 200000; ++i)
+			big += "drop in tcp from 198.19." + std::to_string(i / 256 % 256) + "." + std::to_string(i % 256) +
+			       " to 198.18.9.1 port " + std::to_string(1 + i % 65000) + "\n";
+		std::atomic<bool> started{false};
+		std::thread setter([&] {
+			while (!started.load())
+				std::this_thread::yield();
+			std::this_thread::sleep_for(std::chrono::milliseconds(5));
+			stopping = true;
+		});
+		started = true;
+		const control::swap_report r = rt.push_text(big, "big.rules");
+		setter.join();
+		CHECK(r.abandoned);
+		CHECK(!r.ok);
+	}
+	CHECK(rt.policy().generation == 1);
+	CHECK(rt.digest() == digest);
+	CHECK(rt.swaps_ok() == 0);
+	stopping = false;
+	rt.set_log({});
+	const control::swap_report r = rt.push_text(rule_set(false), "b.rules");
+	CHECK(r.ok);
+	CHECK(rt.policy().generation == 2);
 }
