@@ -365,9 +365,10 @@ uint64_t runtime::flush_flows()
 
 dataplane::compile_result runtime::compile_preview(rules::ruleset rs)
 {
-	// Compiled as a push compiles (conns_ too, so that max-conn rules compile); the max-conn ids only
-	// the preview's names took are given back at once.
-	auto compiled = dataplane::compile(std::move(rs), next_generation_, uint32_t(workers_.size()), backend_, {}, &conns_);
+	// Compiled as a push compiles (conns_ too, so that max-conn rules compile, and given up when the
+	// daemon stops); the max-conn ids only the preview's names took are given back at once.
+	auto compiled =
+		dataplane::compile(std::move(rs), next_generation_, uint32_t(workers_.size()), backend_, {}, &conns_, stopping_);
 	conns_.in_use(max_conn_names(owned_->rules));
 	return compiled;
 }
