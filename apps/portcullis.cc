@@ -50,6 +50,9 @@ Live commands (talk to a running portcullisd over --socket; --json prints the da
                              changed against the live set, and the live flows it would cut (the
                              largest --limit N, default 20), with a warning when your own connection
                              (--keep ADDR:PORT, or SSH_CONNECTION's) is one of them.
+                             --confirm 2m: the rules active before come back after 2 minutes unless
+                             `portcullis confirm` comes first (commit confirmed).
+  confirm                    Keep the rules of a push --confirm; shown as pending in rules and stats.
   rules                      The active rules with packets, bytes and time since the last hit; the set's
                              digest and where it came from (the configured file, or a push: runtime
                              only, a restart or SIGHUP loads the configured file again).
@@ -110,6 +113,8 @@ int main(int argc, char** argv)
 		("json", po::bool_switch(&o.json), "live commands: print the daemon's JSON answer (one line) instead")
 		("limit", po::value(&o.limit), "flows: list at most this many (0: only count)")
 		("timeout", po::value(&o.timeout)->default_value(120), "live commands: seconds to wait for the daemon")
+		("confirm", po::value<std::string>()->notifier([&](const std::string& v) { o.confirm = v; }),
+		 "push: the rules active before come back after this long (e.g. 2m) unless `portcullis confirm`")
 		("dry-run", po::bool_switch(&o.dry_run),
 		 "push: change nothing; show the rule diff and the live flows the set would cut")
 		("keep", po::value(&o.keep),
@@ -169,6 +174,8 @@ int main(int argc, char** argv)
 			return cli::cmd_set(args, o, io, daemon);
 		if (command == "stats")
 			return cli::cmd_stats(args, o, io, daemon);
+		if (command == "confirm")
+			return cli::cmd_confirm(args, o, io, daemon);
 		if (command == "top")
 			return cli::cmd_top(args, o, io, daemon);
 	} catch (const std::exception& e) {
@@ -177,6 +184,6 @@ int main(int argc, char** argv)
 	}
 	std::cerr << (command.empty() ? std::string("portcullis: missing command")
 	                              : "portcullis: unknown command '" + command + "'")
-	          << " (expected check, explain, classify, publish, push, rules, flows, flush, stats, top, set; see portcullis --help)\n";
+	          << " (expected check, explain, classify, publish, push, confirm, rules, flows, flush, stats, top, set; see portcullis --help)\n";
 	return cli::exit_usage;
 }

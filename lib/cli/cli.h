@@ -40,6 +40,7 @@ struct options {
 	double timeout = 120;
 	std::optional<std::string> payload;  // explain: the flow's first payload bytes (C escapes allowed)
 	bool dry_run = false;            // push: preview only
+	std::optional<std::string> confirm;  // push: the previous rules come back after this long (2m) unless confirmed
 	std::vector<std::string> keep;   // push --dry-run: ADDR:PORT endpoints whose flows must not be cut
 	double interval = 1.0;  // top: seconds between refreshes
 	int64_t count = 0;      // top: refreshes before it exits, 0 = until q or interrupted
@@ -69,6 +70,7 @@ int cmd_publish(const arguments& args, const options& o, streams io);
 
 // Live (live.cc).
 int cmd_push(const arguments& args, const options& o, streams io, const daemon_call& daemon);
+int cmd_confirm(const arguments& args, const options& o, streams io, const daemon_call& daemon);
 int cmd_rules(const arguments& args, const options& o, streams io, const daemon_call& daemon);
 int cmd_flows(const arguments& args, const options& o, streams io, const daemon_call& daemon);
 int cmd_flush(const arguments& args, const options& o, streams io, const daemon_call& daemon);

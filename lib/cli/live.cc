@@ -63,6 +63,28 @@ std::optional<json> call(const daemon_call& daemon, const options& o, streams io
 	return r.response;
 }
 
+// "90", "90s", "15m", "1h", "7d" -> seconds; nullopt when not that or out of range.
+std::optional<uint64_t> parse_duration(const std::string& s)
+{
+	if (s.empty())
+		return std::nullopt;
+	uint64_t unit = 1;
+	std::string digits = s;
+	switch (s.back()) {
+	case 's': unit = 1; digits.pop_back(); break;
+	case 'm': unit = 60; digits.pop_back(); break;
+	case 'h': unit = 3600; digits.pop_back(); break;
+	case 'd': unit = 86400; digits.pop_back(); break;
+	default: break;
+	}
+	if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos)
+		return std::nullopt;
+	const uint64_t v = std::stoull(digits) * unit;
+	if (v == 0 || v > control::max_set_timeout_s)
+		return std::nullopt;
+	return v;
+}
+
 // A flow that does not parse is a usage error with a caret under the column, as offline.
 bool parse_flow(const std::string& flow, std::ostream& err)
 {
@@ -104,6 +126,15 @@ int cmd_push(const arguments& args, const options& o, streams io, const daemon_c
 	std::error_code ec;
 	const std::string path = std::filesystem::absolute(args[0], ec).lexically_normal().string();
 	json req = {{"cmd", "push"}, {"path", path}};
+	if (o.confirm) {
+		const auto t = parse_duration(*o.confirm);
+		if (!t || *t > control::max_confirm_s || o.dry_run) {
+			io.err << "portcullis: push: --confirm takes a time such as 2m, up to a day (and not with --dry-run), not '"
+			       << *o.confirm << "'\n";
+			return exit_usage;
+		}
+		req["confirm_s"] = *t;
+	}
 	if (o.dry_run) {
 		req["dry_run"] = true;
 		if (o.limit >= 0)
@@ -138,6 +169,18 @@ int cmd_push(const arguments& args, const options& o, streams io, const daemon_c
 		else
 			render_push(*r, path, io.out);
 	}
+	return status;
+}
+
+int cmd_confirm(const arguments& args, const options& o, streams io, const daemon_call& daemon)
+{
+	if (!args.empty()) {
+		io.err << "portcullis: confirm takes no arguments\n";
+		return exit_usage;
+	}
+	int status = exit_ok;
+	if (const auto r = call(daemon, o, io, {{"cmd", "confirm"}}, status))
+		io.out << "confirmed: generation " << r->value("generation", 0) << " stays\n";
 	return status;
 }
 
@@ -229,28 +272,6 @@ int cmd_explain_live(const std::string& flow, const options& o, streams io, cons
 	if (const auto r = call(daemon, o, io, {{"cmd", "explain"}, {"flow", flow}}, status))
 		render_explain(*r, o.verbose, io.out);
 	return status;
-}
-
-// "90", "90s", "15m", "1h", "7d" -> seconds; nullopt when not that or out of range.
-std::optional<uint64_t> parse_duration(const std::string& s)
-{
-	if (s.empty())
-		return std::nullopt;
-	uint64_t unit = 1;
-	std::string digits = s;
-	switch (s.back()) {
-	case 's': unit = 1; digits.pop_back(); break;
-	case 'm': unit = 60; digits.pop_back(); break;
-	case 'h': unit = 3600; digits.pop_back(); break;
-	case 'd': unit = 86400; digits.pop_back(); break;
-	default: break;
-	}
-	if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos)
-		return std::nullopt;
-	const uint64_t v = std::stoull(digits) * unit;
-	if (v == 0 || v > control::max_set_timeout_s)
-		return std::nullopt;
-	return v;
 }
 
 int cmd_set(const arguments& args, const options& o, streams io, const daemon_call& daemon)

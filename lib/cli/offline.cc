@@ -432,7 +432,7 @@ int cmd_classify(const arguments& args, const options& o, streams io)
 			follows = c.payload_free == inspect::no_rule ? classify::no_match : c.payload_free;
 			payload_note = "  (until its payload decides:";
 			for (uint32_t r : c.rules)
-				payload_note += " " + std::string(rules::action_name(rs->rules[r].act)) + " by " + where(rs->rules[r]);
+				payload_note.append(" ").append(rules::action_name(rs->rules[r].act)).append(" by ").append(where(rs->rules[r]));
 			payload_note += ")";
 		}
 		const auto verdict = follows == classify::no_match ? rules::action_name(rs->default_for(f.dir))

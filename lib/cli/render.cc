@@ -58,12 +58,22 @@ std::string source_line(const json& src)
 	return "source: pushed " + file + " (runtime only: a restart or SIGHUP loads the configured " + configured + ")";
 }
 
+// A pending push --confirm: what comes back, and when.
+std::string rollback_line(const json& rollback)
+{
+	if (!rollback.is_object())
+		return {};
+	return "unconfirmed: generation " + std::to_string(rollback.value("restores_generation", 0)) +
+	       "'s rules come back in " + duration(rollback.value("seconds_left", 0.0)) + " unless `portcullis confirm` keeps generation " +
+	       std::to_string(rollback.value("confirms_generation", 0)) + "\n";
+}
+
 void render_push(const json& r, const std::string& path, std::ostream& out)
 {
 	out << "pushed " << path << ": generation " << r.value("generation", 0) << " (was " << r.value("previous_generation", 0)
 	    << "), " << r.value("rules", 0) << " rules, digest " << r.value("digest", "") << ", compiled in "
 	    << fixed(r.value("compile_ms", 0.0), 2) << " ms, quiesced in " << fixed(r.value("quiesce_us", 0.0), 1) << " us\n";
-	out << source_line(r.value("source", json::object())) << "\n";
+	out << source_line(r.value("source", json::object())) << "\n" << rollback_line(r.value("rollback", json()));
 }
 
 void render_preview(const json& r, const std::string& path, std::ostream& out, std::ostream& warn)
@@ -111,7 +121,8 @@ void render_rules(const json& r, std::ostream& out)
 	out << "generation " << r.value("generation", 0) << ", " << list.size() << " rules, default in "
 	    << r.value("default_in", "") << ", default out " << r.value("default_out", "") << ", digest "
 	    << r.value("digest", "") << "\n"
-	    << source_line(r.value("source", json::object())) << "\n";
+	    << source_line(r.value("source", json::object())) << "\n"
+	    << rollback_line(r.value("rollback", json()));
 	char line[160];
 	std::snprintf(line, sizeof line, "%5s %12s %14s %9s  %s\n", "#", "PACKETS", "BYTES", "LAST HIT", "WHERE: RULE");
 	out << line;
@@ -222,6 +233,8 @@ void render_stats(const json& r, std::ostream& out)
 	    << rl.value("swaps_ok", 0) << " swaps (" << rl.value("swaps_failed", 0) << " refused), last compile "
 	    << fixed(rl.value("last_compile_ms", 0.0), 2) << " ms, last quiesce " << fixed(rl.value("last_quiesce_us", 0.0), 1)
 	    << " us, digest " << rl.value("digest", "") << "\n  " << source_line(rl.value("source", json::object())) << "\n";
+	if (const std::string pending = rollback_line(rl.value("rollback", json())); !pending.empty())
+		out << "  " << pending;
 	if (r.contains("rules_watch")) {
 		const auto& w = r["rules_watch"];
 		out << "rules.watch: " << w.value("url", "") << (w.value("connected", false) ? " (connected)" : " (NOT connected)")

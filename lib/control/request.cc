@@ -105,6 +105,14 @@ std::optional<json> decode_push(const json& req, parsed_request& r)
 			return error_response(error_code::bad_request, "push: \"dry_run\" must be true or false");
 		r.dry_run = req.at("dry_run").get<bool>();
 	}
+	if (req.contains("confirm_s") && req.contains("dry_run"))
+		return error_response(error_code::bad_request, "push: \"confirm_s\" and \"dry_run\" do not go together");
+	if (req.contains("confirm_s")) {
+		const json& c = req.at("confirm_s");
+		if (!c.is_number_unsigned() || c.get<uint64_t>() == 0 || c.get<uint64_t>() > max_confirm_s)
+			return error_response(error_code::bad_request, "push: \"confirm_s\" must be 1 to " + std::to_string(max_confirm_s) + " seconds");
+		r.confirm_s = c.get<uint64_t>();
+	}
 	if (req.contains("limit")) {
 		if (!req.at("limit").is_number_unsigned())
 			throw bad_field{"push: \"limit\" must be a non-negative integer"};
@@ -321,10 +329,12 @@ decode_result decode_request(std::string_view line)
 			r.cmd = command::explain, error = decode_explain(req, r);
 		else if (cmd == "set")
 			r.cmd = command::set, error = decode_set(req, r);
+		else if (cmd == "confirm")
+			r.cmd = command::confirm;
 		else
 			return fail(error_response(error_code::unknown_command,
 			                           "unknown command '" + cmd +
-			                               "' (expected push, rules, flows, flush_flows, stats, explain or set)"));
+			                               "' (expected push, confirm, rules, flows, flush_flows, stats, explain or set)"));
 	} catch (const bad_field& e) {
 		return fail(error_response(error_code::bad_request, "bad request field: " + e.message));
 	}

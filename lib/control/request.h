@@ -26,7 +26,7 @@ namespace portcullis::control {
 // Arrays and objects inside one another, the request object being level 1. Real requests use 3.
 inline constexpr size_t max_request_depth = 64;
 
-enum class command : uint8_t { push, rules, flows, flush_flows, stats, explain, set };
+enum class command : uint8_t { push, rules, flows, flush_flows, stats, explain, set, confirm };
 
 // An address or a CIDR prefix, in host-order numbers as flow keys hold them.
 struct address_prefix {
@@ -57,6 +57,7 @@ struct parsed_request {
 	std::string path;
 	std::string text, name;
 	bool dry_run = false;              // push: compile and report, change nothing
+	uint64_t confirm_s = 0;            // push: the previous rules come back after this long unless confirmed
 	std::vector<keep_endpoint> keep;   // push dry run: flows with one of these endpoints are named if cut
 	// flows
 	flow_filter filter;
@@ -70,6 +71,7 @@ struct parsed_request {
 };
 
 inline constexpr uint64_t max_set_timeout_s = 366ull * 24 * 3600;  // a year
+inline constexpr uint64_t max_confirm_s = 24 * 3600;               // push --confirm: a day at most
 
 struct decode_result {
 	std::optional<parsed_request> req;  // present iff `error` is null

@@ -291,6 +291,11 @@ swap_report runtime::push(rules::ruleset rs, rule_origin from)
 	conns_.in_use(max_conn_names(owned_->rules));
 
 	++swaps_ok_;
+	// Any push confirms a pending rollback (a confirmed push arms it again after this returns).
+	if (rollback_.pending)
+		note("rules: generation " + std::to_string(rollback_.confirms_generation) + " confirmed by the push of generation " +
+		     std::to_string(owned_->generation));
+	rollback_ = {};
 	last_compile_seconds_ = report.compile_ms / 1000;
 	last_quiesce_us_ = report.quiesce_us;
 	last_swap_unix_ = unix_now();
@@ -371,6 +376,58 @@ dataplane::compile_result runtime::compile_preview(rules::ruleset rs)
 		dataplane::compile(std::move(rs), next_generation_, uint32_t(workers_.size()), backend_, {}, &conns_, stopping_);
 	conns_.in_use(max_conn_names(owned_->rules));
 	return compiled;
+}
+
+void runtime::save_for_rollback()
+{
+	if (rollback_.pending && rollback_rules_)
+		return;  // an unconfirmed set is running: the one before it is still what comes back
+	std::shared_lock reader(guard_);
+	rollback_rules_ = saved_rules{owned_->rules, source_, owned_->generation};
+}
+
+void runtime::arm_rollback(double deadline_unix)
+{
+	if (!rollback_rules_)
+		return;
+	rollback_ = {true, deadline_unix, owned_->generation, rollback_rules_->generation};
+	char when[64];
+	std::snprintf(when, sizeof when, "%.0f", deadline_unix);
+	note("rules: generation " + std::to_string(owned_->generation) + " must be confirmed by unix time " + when +
+	     ", or generation " + std::to_string(rollback_rules_->generation) + "'s rules come back");
+}
+
+bool runtime::confirm()
+{
+	if (!rollback_.pending)
+		return false;
+	note("rules: generation " + std::to_string(rollback_.confirms_generation) + " confirmed");
+	rollback_ = {};
+	rollback_rules_.reset();
+	return true;
+}
+
+std::optional<swap_report> runtime::roll_back_if_due(double unix_seconds)
+{
+	if (!rollback_.pending || unix_seconds < rollback_.deadline_unix || !rollback_rules_)
+		return std::nullopt;
+	note("rules: generation " + std::to_string(rollback_.confirms_generation) +
+	     " was not confirmed in time: rolling back to generation " + std::to_string(rollback_rules_->generation) +
+	     "'s rules");
+	saved_rules saved = std::move(*rollback_rules_);
+	rollback_rules_.reset();
+	rollback_ = {};
+	const rule_source before = saved.source;
+	swap_report report = push(std::move(saved.rules), before.origin);
+	if (report.ok) {
+		source_.file = before.file;
+		source_.revision = before.revision;
+	} else {
+		// Could not compile what once compiled (a set file changed meanwhile?): the unconfirmed set stays,
+		// and says so in the log; no further attempt.
+		note("rules: rollback failed: " + report.error + "; generation " + std::to_string(report.generation) + " stays");
+	}
+	return report;
 }
 
 } // namespace portcullis::control

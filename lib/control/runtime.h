@@ -38,6 +38,7 @@
 #include <mutex>
 #include <shared_mutex>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -154,6 +155,28 @@ public:
 	// Removes every flow; returns how many.
 	uint64_t flush_flows();
 
+	// ---- commit confirmed (push --confirm) ----
+	// After a confirmed push, the rules active before it come back at the deadline unless confirm()
+	// comes first. Any other successful push (plain push, reload, etcd) confirms; a second confirmed push
+	// while one is pending keeps the older rules as the ones to come back, with its own deadline. Held
+	// in memory only: a restart loads the configured file, as ever.
+	struct rollback_state {
+		bool pending = false;
+		double deadline_unix = 0;
+		uint64_t confirms_generation = 0;  // the generation confirm() would keep
+		uint64_t restores_generation = 0;  // the generation whose rules come back
+	};
+	// The rules active now, to come back unless confirmed: call before the confirmed push (it keeps the
+	// pending ones when a rollback is already armed). Then arm_rollback() once that push succeeded.
+	void save_for_rollback();
+	void arm_rollback(double deadline_unix);
+	// Keeps the rules now active; false when no rollback was pending.
+	bool confirm();
+	// Control loop: past the deadline, pushes the saved rules back (as generation N+1). Returns that
+	// push's report, or nothing when no rollback was due.
+	std::optional<swap_report> roll_back_if_due(double unix_seconds);
+	rollback_state rollback() const { return rollback_; }
+
 	// push --dry-run: rs compiled as a push would compile it, for dataplane::judge_flow, but not
 	// published; nothing in the daemon changes (max-conn ids it took are given back at once).
 	dataplane::compile_result compile_preview(rules::ruleset rs);
@@ -201,6 +224,13 @@ private:
 	const std::atomic<bool>* stopping_ = nullptr;
 	std::function<void(const std::string&)> log_;
 	uint64_t next_generation_ = 1;
+	rollback_state rollback_;
+	struct saved_rules {
+		rules::ruleset rules;
+		rule_source source;
+		uint64_t generation = 0;
+	};
+	std::optional<saved_rules> rollback_rules_;  // what comes back; kept while a rollback is pending
 	uint64_t swaps_ok_ = 0, swaps_failed_ = 0;
 	double last_swap_unix_ = 0, last_compile_seconds_ = 0, last_quiesce_us_ = 0;
 };

@@ -115,6 +115,7 @@ private:
 
 	nlohmann::json cmd_push(const parsed_request& req, const peer& who);
 	nlohmann::json cmd_push_preview(const parsed_request& req, const peer& who);  // push with dry_run
+	nlohmann::json cmd_confirm();
 	nlohmann::json cmd_rules();
 	nlohmann::json cmd_flows(const parsed_request& req);
 	nlohmann::json cmd_flush_flows();

@@ -37,6 +37,7 @@ json server::handle(const std::string& line, const peer& who, bool& close)
 		case command::stats: resp = cmd_stats(); break;
 		case command::explain: resp = cmd_explain(req); break;
 		case command::set: resp = cmd_set(req, who); break;
+		case command::confirm: resp = cmd_confirm(); break;
 		}
 	} catch (const std::exception& e) {
 		resp = error_response(error_code::failed, std::string("internal error: ") + e.what());

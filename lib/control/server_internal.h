@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,20 @@ inline nlohmann::json source_of(const runtime& rt)
 // One flow as the flows command lists it: endpoints opener first, state, age, idle, traffic each way,
 // the rule that allowed it. e is the caller's copy of a live entry (the owner may be writing that one).
 nlohmann::json flow_json(const flow::flow_entry& e, uint32_t worker, const flow::flow_table& table, uint64_t now);
+
+// A pending commit-confirmed rollback (push --confirm), or null when none is pending.
+inline nlohmann::json rollback_of(const runtime& rt)
+{
+	const runtime::rollback_state r = rt.rollback();
+	if (!r.pending)
+		return nullptr;
+	const double now =
+		std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+	return {{"deadline_unix", r.deadline_unix},
+	        {"seconds_left", std::max(0.0, r.deadline_unix - now)},
+	        {"confirms_generation", r.confirms_generation},
+	        {"restores_generation", r.restores_generation}};
+}
 
 // Would the peer's own permissions let it read `file`? The daemon reads as root; push and set load must
 // not read (or quote in errors) a file on behalf of a peer that could not.

@@ -252,15 +252,21 @@ json server::cmd_push(const parsed_request& req, const peer& who)
 		                                                    std::to_string(who.uid));
 	if (req.dry_run)
 		return cmd_push_preview(req, who);
+	if (req.confirm_s)
+		rt_.save_for_rollback();
 	if (!req.path.empty())
 		report = rt_.push_file(req.path, config_.parse);
 	else
 		report = rt_.push_text(req.text, req.name, config_.parse);
 	if (!report.ok)
 		return refusal(report, readable);
+	if (req.confirm_s)
+		rt_.arm_rollback(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count() +
+		                 double(req.confirm_s));
 	json r = ok_response();
 	r["generation"] = report.generation;
 	r["previous_generation"] = before;
+	r["rollback"] = detail::rollback_of(rt_);
 	r["rules"] = report.rules;
 	r["compile_ms"] = report.compile_ms;
 	r["quiesce_us"] = report.quiesce_us;
@@ -303,7 +309,18 @@ json server::cmd_rules()
 	r["files"] = pol.rules.files;
 	r["digest"] = rt_.digest();
 	r["source"] = source_of(rt_);
+	r["rollback"] = detail::rollback_of(rt_);
 	r["rules"] = list;
+	return r;
+}
+
+json server::cmd_confirm()
+{
+	const uint64_t generation = rt_.rollback().confirms_generation;
+	if (!rt_.confirm())
+		return error_response(error_code::failed, "confirm: no push is waiting to be confirmed");
+	json r = ok_response();
+	r["generation"] = generation;
 	return r;
 }
 

@@ -130,7 +130,8 @@ json server::cmd_stats()
 	              {"last_compile_ms", rt_.last_compile_seconds() * 1000},
 	              {"last_quiesce_us", rt_.last_quiesce_us()},
 	              {"digest", rt_.digest()},
-	              {"source", source_of(rt_)}};
+	              {"source", source_of(rt_)},
+	              {"rollback", detail::rollback_of(rt_)}};
 	if (config_.rules_feed) {
 		const rules_feed_status f = config_.rules_feed();
 		r["rules_watch"] = {{"url", f.url}, {"connected", f.connected}, {"state", f.state}, {"revision", f.revision}};

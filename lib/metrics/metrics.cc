@@ -318,6 +318,16 @@ std::vector<pm::MetricFamily> collect(const control::runtime& rt, const exporter
 			                      .add({{"url", f.url}}, double(f.revision))
 			                      .take());
 		}
+		const control::runtime::rollback_state rollback = rt.rollback();
+		out.push_back(gauge("portcullis_ruleset_rollback_pending",
+		                    "1 while a push --confirm waits for `portcullis confirm`; the previous rules come back at "
+		                    "portcullis_ruleset_rollback_deadline_timestamp_seconds otherwise.")
+		                      .add(rollback.pending ? 1 : 0)
+		                      .take());
+		out.push_back(gauge("portcullis_ruleset_rollback_deadline_timestamp_seconds",
+		                    "Unix time a pending push --confirm rolls back at; 0 when none is pending.")
+		                      .add(rollback.pending ? rollback.deadline_unix : 0.0)
+		                      .take());
 		out.push_back(gauge("portcullis_ruleset_last_swap_timestamp_seconds",
 		                    "Unix time the active rule set was published (start-up or the last successful swap).")
 		                      .add(rt.last_swap_unix())

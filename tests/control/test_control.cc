@@ -547,6 +547,76 @@ TEST_CASE("push dry run: the rule diff and the live flows the set would cut, and
 	CHECK(d.rt->policy().generation == 3);
 }
 
+TEST_CASE("push --confirm: the previous rules come back at the deadline unless confirmed")
+{
+	daemon_fixture d;
+	auto now = [] { return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count(); };
+	const std::string v1_digest = d.rt->digest();
+	// Generation 2 (web allowed), pending for 120 s: visible in the answer, rules and stats.
+	json r = d.ask({{"cmd", "push"}, {"path", (d.dir / "good.rules").string()}, {"confirm_s", 120}});
+	REQUIRE(r["ok"] == true);
+	CHECK(r["generation"] == 2);
+	REQUIRE(r["rollback"].is_object());
+	CHECK(r["rollback"]["restores_generation"] == 1);
+	CHECK(r["rollback"]["confirms_generation"] == 2);
+	CHECK(r["rollback"]["seconds_left"].get<double>() > 100);
+	CHECK(d.ask({{"cmd", "rules"}})["rollback"]["deadline_unix"].get<double>() > now() + 100);
+	CHECK(d.ask({{"cmd", "stats"}})["rules"]["rollback"]["restores_generation"] == 1);
+	REQUIRE(d.passes_in(41000, 80));
+	// Not due yet: nothing happens.
+	CHECK_FALSE(d.rt->roll_back_if_due(now()).has_value());
+	CHECK(d.rt->policy().generation == 2);
+	// A second confirmed push while pending still brings back generation 1's rules.
+	write_file(d.dir / "v3.rules", "default in drop\ndefault out allow\nallow in tcp to 198.18.1.10 port 443\n");
+	r = d.ask({{"cmd", "push"}, {"path", (d.dir / "v3.rules").string()}, {"confirm_s", 60}});
+	REQUIRE(r["ok"] == true);
+	CHECK(r["rollback"]["restores_generation"] == 1);
+	CHECK(r["rollback"]["confirms_generation"] == 3);
+	// Past the deadline: generation 1's rules come back as generation 4, with their digest and source.
+	const auto back = d.rt->roll_back_if_due(now() + 61);
+	REQUIRE(back.has_value());
+	CHECK(back->ok);
+	CHECK(d.rt->policy().generation == 4);
+	CHECK(d.rt->digest() == v1_digest);
+	CHECK(d.rt->source().file == (d.dir / "v1.rules").string());
+	CHECK(d.ask({{"cmd", "rules"}})["rollback"].is_null());
+	CHECK_FALSE(d.passes_in(41001, 443));  // v3's rule is gone
+	CHECK(d.passes_in(41002, 22));         // v1's ssh rule is back
+	CHECK_FALSE(d.rt->roll_back_if_due(now() + 1000).has_value());  // once
+
+	// Confirmed in time: it stays, and a confirm with nothing pending is refused.
+	r = d.ask({{"cmd", "push"}, {"path", (d.dir / "good.rules").string()}, {"confirm_s", 30}});
+	REQUIRE(r["ok"] == true);
+	r = d.ask({{"cmd", "confirm"}});
+	CHECK(r["ok"] == true);
+	CHECK(r["generation"] == 5);
+	CHECK_FALSE(d.rt->roll_back_if_due(now() + 100).has_value());
+	CHECK(d.rt->policy().generation == 5);
+	CHECK(d.ask({{"cmd", "confirm"}})["ok"] == false);
+	// A plain push confirms a pending one too.
+	REQUIRE(d.ask({{"cmd", "push"}, {"path", (d.dir / "v3.rules").string()}, {"confirm_s", 30}})["ok"] == true);
+	REQUIRE(d.ask({{"cmd", "push"}, {"path", (d.dir / "good.rules").string()}})["ok"] == true);
+	CHECK(d.ask({{"cmd", "rules"}})["rollback"].is_null());
+	CHECK_FALSE(d.rt->roll_back_if_due(now() + 100).has_value());
+	// A refused confirmed push arms nothing; bad values are refused.
+	CHECK(d.ask({{"cmd", "push"}, {"path", (d.dir / "broken.rules").string()}, {"confirm_s", 30}})["ok"] == false);
+	CHECK(d.ask({{"cmd", "rules"}})["rollback"].is_null());
+	CHECK(d.ask({{"cmd", "push"}, {"path", (d.dir / "v3.rules").string()}, {"confirm_s", 0}})["code"] == "bad_request");
+	CHECK(d.ask({{"cmd", "push"}, {"path", (d.dir / "v3.rules").string()}, {"confirm_s", 30}, {"dry_run", true}})["code"] ==
+	      "bad_request");
+
+	// The CLI: push --confirm shows what comes back, confirm keeps it.
+	std::string out;
+	CHECK(run_cli(&d, {"--socket", d.socket.string(), "push", "--confirm", "2m", (d.dir / "v3.rules").string()}, out) == 0);
+	CHECK(out.find("unconfirmed: generation 7's rules come back in") != std::string::npos);
+	CHECK(run_cli(&d, {"--socket", d.socket.string(), "rules"}, out) == 0);
+	CHECK(out.find("unless `portcullis confirm` keeps generation 8") != std::string::npos);
+	CHECK(run_cli(&d, {"--socket", d.socket.string(), "confirm"}, out) == 0);
+	CHECK(out == "confirmed: generation 8 stays\n");
+	CHECK(run_cli(&d, {"--socket", d.socket.string(), "confirm"}, out) == 1);
+	CHECK(run_cli(&d, {"--socket", d.socket.string(), "push", "--confirm", "soon", (d.dir / "v3.rules").string()}, out) == 2);
+}
+
 TEST_CASE("protocol errors are answered, close that connection, and the server keeps serving")
 {
 	daemon_fixture d;

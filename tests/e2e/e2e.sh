@@ -158,6 +158,23 @@ expect "the forger saw the handshake and sent both RSTs" "wrong-rst sent right-r
 expect "a blind RST does not end the connection, the exact one does" "pong pong pong pong pong pong reset " "$pings"
 expect "the blind RST was dropped as tcp_out_of_window" "1" "$(( $(drops tcp_out_of_window) - before ))"
 
+# push --confirm with nobody confirming: the rules before it come back by themselves at the deadline,
+# while pings flow through both swaps, none lost.
+{ cat "$rules"; echo "allow in tcp to 198.18.1.10 port 8081"; } >"$work/confirm.rules"
+gen_before=$("$cli" --socket "$work/control.sock" rules --json | "$py" -c 'import json, sys; print(json.load(sys.stdin)["generation"])')
+ip netns exec "$ns_out" ping -n -i 0.02 -c 250 -W 1 198.18.1.10 >"$work/ping.log" 2>&1 &
+ping_pid=$!
+sleep 0.5
+expect "push --confirm 2s" "0" "$("$cli" --socket "$work/control.sock" push --confirm 2s "$work/confirm.rules" >"$work/confirm.log" 2>&1; echo $?)"
+grep -q "unconfirmed: generation $gen_before's rules come back" "$work/confirm.log" || { echo "not ok: push --confirm says what comes back: $(cat "$work/confirm.log")"; failures=$((failures + 1)); }
+expect "the unconfirmed rules are in force" "hello 8081" "$(client "$ns_out" 198.18.1.10 8081)"
+sleep 2.5
+expect "unconfirmed at the deadline: the rules before it are back" "timeout" "$(client "$ns_out" 198.18.1.10 8081)"
+expect "as a new generation, with nothing pending" "$((gen_before + 2)) True" "$("$cli" --socket "$work/control.sock" rules --json | "$py" -c 'import json, sys; r = json.load(sys.stdin); print(r["generation"], r["rollback"] is None)')"
+wait "$ping_pid"
+expect "no ping lost through the push and the rollback" "250 received" "$(grep -o '[0-9]* received' "$work/ping.log")"
+grep -q "was not confirmed in time: rolling back" "$work/daemon.log" || { echo "not ok: the rollback is logged"; failures=$((failures + 1)); }
+
 cat >"$work/closed.rules" <<'RULES'
 default in drop
 default out allow
