@@ -179,7 +179,7 @@ public:
 private:
 	int direction_of(const rx_queue_map& q, const packet::parsed& p) const;
 	verdict judge_new(const compiled_policy& pol, const packet::parsed& p, int dir, rte_mbuf* m, uint32_t& rule);
-	bool revalidate(const compiled_policy& pol, flow::flow_entry& e, uint32_t stamp);
+	bool revalidate(const compiled_policy& pol, flow::flow_entry& e, uint32_t stamp, uint32_t now_stamp);
 	void send(uint16_t port, uint16_t queue, rte_mbuf** pkts, uint16_t n);
 	uint16_t distribute(rte_mbuf** pkts, uint16_t n, uint16_t port);
 	const rx_queue_map* queue_of_port(uint16_t port) const;

@@ -160,12 +160,14 @@ int worker::direction_of(const rx_queue_map& q, const packet::parsed& p) const
 	return 0;
 }
 
-bool worker::revalidate(const compiled_policy& pol, flow::flow_entry& e, uint32_t stamp)
+bool worker::revalidate(const compiled_policy& pol, flow::flow_entry& e, uint32_t stamp, uint32_t now_stamp)
 {
 	const uint32_t rule = judge_flow(pol, e);
 	if (verdict_of(pol, e, rule) != rules::action::allow) {
 		// Let the control thread reap it at its next scan; until then every packet re-checks and drops.
-		__atomic_store_n(&e.last_seen, flow::flow_table::stale_stamp(e.last_seen), __ATOMIC_RELAXED);
+		// From now, not from the flow's own stamp: its next packets mark it again, and must not push the
+		// stamp round past the point where it looks fresh.
+		__atomic_store_n(&e.last_seen, flow::flow_table::stale_stamp(now_stamp), __ATOMIC_RELAXED);
 		return false;
 	}
 	e.rule_id = rule;
@@ -310,7 +312,7 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			v[i] = v_allow;
 			return;
 		}
-		if (e.ruleset_generation != stamp && !revalidate(*pol, e, stamp)) {
+		if (e.ruleset_generation != stamp && !revalidate(*pol, e, stamp, now_stamp)) {
 			counters_.drops[size_t(drop_reason::revalidated)]++;
 			return;
 		}

@@ -398,6 +398,15 @@ allow in tcp to 198.18.1.10 port http
 	CHECK(pl.send(inside, tcp4(server, 22, client, 40000, SA, 900, 101)).to_outside.empty());
 	CHECK(pl.drops(drop_reason::revalidated) == 1);
 	CHECK(pl.send(inside, tcp4(server, 80, client, 40001, SA, 900, 101)).to_outside.size() == 1);
+	// The revoked flow goes at the next expiry scan, however many packets it got after (each marks it
+	// for reaping again; the marks must not add up to a fresh-looking stamp).
+	for (int i = 0; i < 5; ++i)
+		CHECK(pl.send(inside, tcp4(server, 22, client, 40000, SA, 900, 101)).to_outside.empty());
+	CHECK(pl.drops(drop_reason::revalidated) == 6);
+	auto& table = pl.worker().flows();
+	CHECK(table.size() == 2);
+	CHECK(table.expire(rte_rdtsc(), 1u << 20) == 1);
+	CHECK(table.size() == 1);
 }
 
 TEST_CASE("a rule over its rate limit does not match: the flow goes on to the next rule")
