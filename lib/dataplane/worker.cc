@@ -34,7 +34,7 @@ flow::segment segment_of(const packet::parsed& p, const rte_mbuf* m)
 	                          ? packet::syn_window_scale(rte_pktmbuf_mtod(m, const uint8_t*) + p.l4_offset,
 	                                                     uint32_t(p.payload_offset - p.l4_offset))
 	                          : packet::no_window_scale;
-	return {p.proto, p.tcp_flags, p.tcp_seq, p.tcp_ack, p.payload_length, p.tcp_window, scale};
+	return {p.proto, p.tcp_flags, p.tcp_seq, p.tcp_ack, p.payload_length, p.tcp_window, scale, p.is_fragment()};
 }
 
 // The flow key of a packet that is not an ICMP error, written into k; returns its hash_key. IPv4 without

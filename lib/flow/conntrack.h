@@ -30,6 +30,9 @@ struct segment {
 	uint16_t payload = 0;  // TCP payload bytes: a SYN's data (TCP Fast Open) moves the ACK that answers it
 	uint16_t window = 0;   // raw window field
 	uint8_t window_scale = 0xff;  // a SYN's window scale option, 0xff none (packet::no_window_scale)
+	// A first fragment: the segment runs on past this packet, its length unknown here. Its flow is no
+	// longer window-checked (an ACK of the whole segment would look like one of bytes never sent).
+	bool partial = false;
 };
 
 // flows.tcp-window: how established TCP segments are checked against the windows.
@@ -109,6 +112,8 @@ ct_result track_slow(flow_entry& e, const segment& s, bool from_opener, window_m
 // no SYN, FIN or RST under strict tracking.
 inline ct_result track(flow_entry& e, const segment& s, bool from_opener, window_mode windows)
 {
+	if (s.partial) [[unlikely]]
+		e.tcp_liberal = 1;
 	if (e.state == flow_state::tcp_established && windows == window_mode::strict && !e.tcp_liberal &&
 	    !(s.tcp_flags & (tcp_flag::syn | tcp_flag::fin | tcp_flag::rst))) {
 		const uint32_t from = from_opener ? 0 : 1;

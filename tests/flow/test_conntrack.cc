@@ -281,3 +281,54 @@ TEST_CASE("a connection picked up mid-stream is not window-checked (its scales a
 	CHECK(track(e, seg(S, 1000, 0, 0, 64240, 7), true, window_mode::strict) == ct_result::pass);
 	CHECK_FALSE(e.tcp_liberal);
 }
+
+TEST_CASE("a RST ends a window-tracked flow only at the sender's next sequence number")
+{
+	flow_entry e{};
+	handshake(e, 1000, 50000, 64240, 7, 65160, 7);
+	REQUIRE(track(e, seg(A, 50001, 1001, 500, 500), false, window_mode::strict) == ct_result::pass);  // 500 bytes
+	// In the window but not exact: passed (the host answers with a challenge ACK), the flow stays.
+	CHECK(track(e, seg(R, 50001 + 100, 0, 0, 0), false, window_mode::strict) == ct_result::pass);
+	CHECK(e.state == flow_state::tcp_established);
+	CHECK(track(e, seg(R | A, 50001 + 500 - 1, 1001, 0, 0), false, window_mode::strict) == ct_result::pass);
+	CHECK(e.state == flow_state::tcp_established);
+	// The challenge ACK still passes; the RST at the exact next sequence number ends the flow.
+	CHECK(track(e, seg(A, 1001, 50501, 0, 500), true, window_mode::strict) == ct_result::pass);
+	CHECK(track(e, seg(R | A, 50501, 1001, 0, 0), false, window_mode::strict) == ct_result::pass);
+	CHECK(e.state == flow_state::tcp_closed);
+	// Without window tracking any RST the handshake checks let through ends it, as before.
+	flow_entry off{};
+	handshake(off, 1000, 50000, 64240, 7, 65160, 7, window_mode::off);
+	CHECK(track(off, seg(R, 12345, 0, 0, 0), false, window_mode::off) == ct_result::pass);
+	CHECK(off.state == flow_state::tcp_closed);
+}
+
+TEST_CASE("the responder's SYN-ACK retransmitted after the final ACK passes and changes nothing")
+{
+	flow_entry e{};
+	handshake(e, 1000, 50000, 64240, 7, 65160, 7);
+	CHECK(track(e, seg(S | A, 50000, 1001, 0, 65160, 7), false, window_mode::strict) == ct_result::pass);
+	CHECK(e.state == flow_state::tcp_established);
+	CHECK(e.seq_end[1] == 50001);
+	// Not one acknowledging what the opener never sent, nor a SYN from the opener.
+	CHECK(track(e, seg(S | A, 50000, 900000, 0, 65160, 7), false, window_mode::strict) == ct_result::invalid);
+	CHECK(track(e, seg(S, 1000, 0, 0, 64240, 7), true, window_mode::strict) == ct_result::invalid);
+}
+
+TEST_CASE("a fragmented segment takes its flow out of window checks; a fragmented SYN's data may be acknowledged")
+{
+	flow_entry e{};
+	handshake(e, 1000, 50000, 64240, 7, 65160, 7);
+	segment first = seg(A | tcp_flag::psh, 1001, 50001, 480, 500);  // 480 of a 1000-byte segment
+	first.partial = true;
+	CHECK(track(e, first, true, window_mode::strict) == ct_result::pass);
+	CHECK(e.tcp_liberal);
+	// The ACK of the whole segment: beyond what this packet showed, and still passed.
+	CHECK(track(e, seg(A, 50001, 2001, 0, 500), false, window_mode::strict) == ct_result::pass);
+
+	flow_entry syn_flow{};
+	segment syn = seg(S, 7000, 0, 1400, 64240, 7);
+	syn.partial = true;  // a fragmented SYN with 3000 bytes of TCP Fast Open data
+	open(syn_flow, syn, false);
+	CHECK(track(syn_flow, seg(S | A, 90000, 7001 + 3000, 0, 65160, 7), false, window_mode::strict) == ct_result::pass);
+}
