@@ -9,7 +9,9 @@
 // fragments at offset 8 (RFC 1858), so the ports a rule saw are the ports the host gets; for IPv4 the
 // entry also keeps which byte ranges of the datagram have passed, and a fragment that overlaps one
 // (RFC 1858's overlap attack, or a duplicate that could carry other bytes: hosts differ in which copy
-// wins) is dropped and counted. IPv6 hosts discard overlapping datagrams themselves (RFC 5722).
+// wins) is dropped and counted, a first fragment sent again included. So is a fragment that would leave
+// a datagram in more than four separate pieces at once: past that the ranges could not be followed, and
+// no sender scatters a datagram so. IPv6 hosts discard overlapping datagrams themselves (RFC 5722).
 //
 // Per worker, owner-only: a 4-way set-associative array, the oldest entry of a set replaced first.
 #pragma once
@@ -48,10 +50,13 @@ public:
 			if (set[w].expires < victim->expires)
 				victim = &set[w];
 		}
+		const bool same = victim->k == k && victim->expires > now;
 		victim->k = k;
 		victim->expires = now + ttl_;
-		victim->ranges = 0;
-		victim->tracked = p.family == 4;
+		if (!same) {
+			victim->ranges = 0;
+			victim->tracked = p.family == 4;
+		}
 		if (victim->tracked)
 			victim->add(0, data_length(p));
 	}
@@ -59,25 +64,24 @@ public:
 	enum class verdict : uint8_t { allowed, no_first, overlap };
 
 	// A later fragment: did its first fragment pass, recently, and does it cover only bytes of the
-	// datagram that no fragment has yet?
+	// datagram that no fragment has yet? Its bytes are recorded.
 	verdict check(const packet::parsed& p, uint64_t now)
 	{
-		const key k = key_of(p);
-		entry* set = &slots_[size_t(hash(k) & mask_) * ways];
-		for (uint32_t w = 0; w < ways; ++w) {
-			entry& e = set[w];
-			if (!(e.k == k) || e.expires <= now)
-				continue;
-			if (!e.tracked)
-				return verdict::allowed;
-			const uint32_t lo = p.frag_offset, hi = lo + data_length(p);
-			for (uint32_t r = 0; r < e.ranges; ++r)
-				if (lo < e.hi[r] && e.lo[r] < hi)
-					return verdict::overlap;
-			e.add(lo, hi);
+		entry* e = find(p, now);
+		if (!e)
+			return verdict::no_first;
+		if (!e->tracked)
 			return verdict::allowed;
-		}
-		return verdict::no_first;
+		const uint32_t lo = p.frag_offset, hi = lo + data_length(p);
+		return e->overlaps(lo, hi) || !e->add(lo, hi) ? verdict::overlap : verdict::allowed;
+	}
+
+	// A first fragment, before the rules judge it: one of a datagram whose first fragment passed
+	// already would overlap its bytes. (remember() records it once it passes.)
+	bool first_overlaps(const packet::parsed& p, uint64_t now)
+	{
+		const entry* e = find(p, now);
+		return e && e->tracked && e->overlaps(0, data_length(p));
 	}
 
 private:
@@ -89,8 +93,7 @@ private:
 		friend bool operator==(const key& a, const key& b) { return std::memcmp(&a, &b, sizeof(key)) == 0; }
 	};
 	// Byte ranges of the datagram that have passed, [lo, hi), adjacent ones merged: in order, or nearly,
-	// a datagram needs one or two. When more gaps than that are open at once the entry stops tracking
-	// (and stops refusing): a gap-filling fragment must never look like an overlap.
+	// a datagram needs one or two.
 	static constexpr uint32_t max_ranges = 4;
 	struct entry {
 		key k{};
@@ -98,7 +101,15 @@ private:
 		uint32_t lo[max_ranges] = {}, hi[max_ranges] = {};
 		uint8_t ranges = 0;
 		bool tracked = false;
-		void add(uint32_t from, uint32_t to)
+		bool overlaps(uint32_t from, uint32_t to) const
+		{
+			for (uint32_t r = 0; r < ranges; ++r)
+				if (from < hi[r] && lo[r] < to)
+					return true;
+			return false;
+		}
+		// False when the datagram would be in more than max_ranges pieces.
+		bool add(uint32_t from, uint32_t to)
 		{
 			for (uint32_t r = 0; r < ranges; ++r) {
 				if (hi[r] == from || lo[r] == to) {
@@ -113,18 +124,26 @@ private:
 							--ranges;
 							break;
 						}
-					return;
+					return true;
 				}
 			}
-			if (ranges == max_ranges) {
-				tracked = false;
-				return;
-			}
+			if (ranges == max_ranges)
+				return false;
 			lo[ranges] = from;
 			hi[ranges] = to;
 			++ranges;
+			return true;
 		}
 	};
+	entry* find(const packet::parsed& p, uint64_t now)
+	{
+		const key k = key_of(p);
+		entry* set = &slots_[size_t(hash(k) & mask_) * ways];
+		for (uint32_t w = 0; w < ways; ++w)
+			if (set[w].k == k && set[w].expires > now)
+				return &set[w];
+		return nullptr;
+	}
 	// Bytes of the datagram this fragment carries (IPv4: after the IP header).
 	static uint32_t data_length(const packet::parsed& p) { return p.l3_length - uint32_t(p.l4_offset - p.l3_offset); }
 

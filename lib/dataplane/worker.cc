@@ -199,6 +199,9 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 	bool reversed[max_burst];
 	uint8_t which[max_burst];
 	uint32_t m = 0;
+	uint8_t later_fragments[max_burst];  // non-first fragments whose first had not passed when they were seen
+	uint32_t nlater = 0;
+	bool fragments_seen = false;  // a first fragment in this burst: remember() it once it is judged
 
 	for (uint16_t i = 0; i < n; ++i) {
 		const packet::parsed& p = parsed[i];
@@ -239,14 +242,22 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			counters_.drops[size_t(drop_reason::land)]++;
 			continue;
 		}
-		if (p.is_non_first_fragment()) {
-			const auto verdict = fragments_.check(p, now);
-			if (verdict == fragment_verdicts::verdict::allowed)
-				v[i] = v_allow;
-			else
-				counters_.drops[size_t(verdict == fragment_verdicts::verdict::no_first ? drop_reason::fragment_no_first
-				                                                                       : drop_reason::fragment_overlap)]++;
-			continue;
+		if (p.is_fragment()) [[unlikely]] {
+			if (p.is_non_first_fragment()) {
+				const auto verdict = fragments_.check(p, now);
+				if (verdict == fragment_verdicts::verdict::allowed)
+					v[i] = v_allow;
+				else if (verdict == fragment_verdicts::verdict::no_first)
+					later_fragments[nlater++] = uint8_t(i);  // its first may be in this burst: decided below
+				else
+					counters_.drops[size_t(drop_reason::fragment_overlap)]++;
+				continue;
+			}
+			if (fragments_.first_overlaps(p, now)) {  // a first fragment sent again
+				counters_.drops[size_t(drop_reason::fragment_overlap)]++;
+				continue;
+			}
+			fragments_seen = true;
 		}
 		// Flag combinations no TCP stack sends (SYN+FIN, a NULL or Xmas scan), known flow or not.
 		if (p.proto == 6 && !p.is_icmp_error() && !flow::valid_tcp_flags(p.tcp_flags)) [[unlikely]] {
@@ -552,6 +563,23 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 	}
 	clock.lap(stage::open);
 
+	// First fragments that passed let their datagrams' later fragments follow, those of this burst too
+	// (a sender's fragments come back to back, often in one burst).
+	if (nlater || fragments_seen) [[unlikely]] {
+		for (uint16_t i = 0; i < n; ++i)
+			if (v[i] == v_allow && parsed[i].is_fragment() && !parsed[i].is_non_first_fragment())
+				fragments_.remember(parsed[i], now);
+		for (uint32_t k = 0; k < nlater; ++k) {
+			const uint8_t i = later_fragments[k];
+			const auto verdict = fragments_.check(parsed[i], now);
+			if (verdict == fragment_verdicts::verdict::allowed)
+				v[i] = v_allow;
+			else
+				counters_.drops[size_t(verdict == fragment_verdicts::verdict::no_first ? drop_reason::fragment_no_first
+				                                                                       : drop_reason::fragment_overlap)]++;
+		}
+	}
+
 	// Port and verdict counters, added once per burst (every packet of a burst came in on q.port).
 	uint64_t verdict_packets[2][3] = {}, verdict_bytes[2][3] = {}, rx_bytes = 0;
 	for (uint16_t i = 0; i < n; ++i) {
@@ -578,8 +606,6 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		if (v[i] == v_drop) {
 			dropped[ndropped++] = pkts[i];
 		} else {
-			if (v[i] == v_allow && parsed[i].is_fragment() && !parsed[i].is_non_first_fragment())
-				fragments_.remember(parsed[i], now);
 			const uint16_t port = out_port[i] % max_ports;
 			out[port][out_n[port]++] = pkts[i];
 			counters_.rejects_sent += v[i] == v_reject;

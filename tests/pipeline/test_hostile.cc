@@ -181,3 +181,50 @@ TEST_CASE("an IPv4 fragment over bytes another fragment of its datagram carried 
 	CHECK(pl.send(inside, piece(802, 24, 96)).to_outside.size() == 1);
 	CHECK(pl.drops(drop_reason::fragment_no_first) == 0);
 }
+
+TEST_CASE("fragment overlaps: a first fragment sent again, a datagram scattered in pieces, fragments in one burst")
+{
+	pipeline pl(policy);
+	const bytes payload = pt::udp(5000, 53, pt::filler(192));  // 200 bytes of datagram
+	auto piece = [&](uint16_t id, uint16_t from, uint16_t to) {
+		pt::ipv4_spec f = ip4(station, remote, 17);
+		f.id = id;
+		f.frag_offset = from;
+		f.mf = to < payload.size();
+		return v4(f, bytes(payload.begin() + from, payload.begin() + to));
+	};
+	// The first fragment again, then other bytes where the first second fragment went: both refused.
+	CHECK(pl.send(inside, piece(901, 0, 24)).to_outside.size() == 1);
+	CHECK(pl.send(inside, piece(901, 24, 48)).to_outside.size() == 1);
+	CHECK(pl.send(inside, piece(901, 0, 24)).to_outside.empty());
+	CHECK(pl.send(inside, piece(901, 24, 48)).to_outside.empty());
+	CHECK(pl.drops(drop_reason::fragment_overlap) == 2);
+	// Scattered: four separate pieces are followed, a fifth gap is refused.
+	CHECK(pl.send(inside, piece(902, 0, 16)).to_outside.size() == 1);
+	CHECK(pl.send(inside, piece(902, 40, 56)).to_outside.size() == 1);
+	CHECK(pl.send(inside, piece(902, 80, 96)).to_outside.size() == 1);
+	CHECK(pl.send(inside, piece(902, 120, 136)).to_outside.size() == 1);
+	CHECK(pl.send(inside, piece(902, 160, 176)).to_outside.empty());
+	CHECK(pl.drops(drop_reason::fragment_overlap) == 3);
+	// A filler that joins two pieces is fine.
+	CHECK(pl.send(inside, piece(902, 16, 40)).to_outside.size() == 1);
+	CHECK(pl.send(inside, piece(902, 160, 176)).to_outside.size() == 1);
+	// All of a datagram's fragments in one burst, the later ones even before their first: all pass.
+	pl.inject(inside, piece(903, 104, 200));
+	pl.inject(inside, piece(903, 0, 48));
+	pl.inject(inside, piece(903, 48, 104));
+	pl.run();
+	CHECK(pl.sent(outside).size() == 3);
+	CHECK(pl.drops(drop_reason::fragment_no_first) == 0);
+	// A burst whose later fragment's first is dropped: the follower is dropped too, and counted once.
+	pt::ipv4_spec denied = ip4(client, station, 17);
+	denied.id = 904;
+	denied.mf = true;
+	pl.inject(outside, v4(denied, pt::head(pt::udp(1, 9999, pt::filler(40)), 24)));
+	denied.mf = false;
+	denied.frag_offset = 24;
+	pl.inject(outside, v4(denied, pt::filler(24)));
+	pl.run();
+	CHECK(pl.sent(inside).empty());
+	CHECK(pl.drops(drop_reason::fragment_no_first) == 1);
+}
