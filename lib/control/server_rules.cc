@@ -193,43 +193,59 @@ json server::cmd_push_preview(const parsed_request& req, const peer& who)
 	}
 	const dataplane::compiled_policy& next = *compiled.policy;
 
-	// Every live flow judged as revalidation will judge it on its next packet after the push.
+	// Every live flow judged as revalidation will judge it on its next packet after the push. Only the
+	// `limit` largest cut flows are kept (a heap, smallest on top), and the keep matches: a preview that
+	// cuts millions of flows costs a scan, not millions of answers.
 	struct cut_flow {
 		uint64_t bytes;
-		json flow;
+		uint32_t worker, rule;
+		flow::flow_entry entry;
 	};
-	std::vector<cut_flow> cut, kept_cut;
-	uint64_t live_flows = 0;
-	const uint64_t now = rte_rdtsc();
+	auto larger = [](const cut_flow& a, const cut_flow& b) { return a.bytes > b.bytes; };
+	const size_t limit = std::min<uint64_t>(req.limit.value_or(20), config_.max_flow_limit);
+	std::vector<cut_flow> largest, kept_cut;
+	uint64_t live_flows = 0, cut = 0;
 	auto& workers = rt_.workers();
 	for (uint32_t w = 0; w < workers.size(); ++w) {
 		workers[w]->flows().for_each([&](const flow::flow_entry& live_entry) {
 			++live_flows;
-			flow::flow_entry e;
-			std::memcpy(static_cast<void*>(&e), &live_entry, sizeof e);
-			const uint32_t rule = dataplane::judge_flow(next, e);
-			if (dataplane::verdict_of(next, e, rule) == rules::action::allow)
+			cut_flow c{0, w, 0, {}};
+			std::memcpy(static_cast<void*>(&c.entry), &live_entry, sizeof c.entry);
+			const flow::flow_entry& e = c.entry;
+			c.rule = dataplane::judge_flow(next, e);
+			if (dataplane::verdict_of(next, e, c.rule) == rules::action::allow)
 				return;
-			json j = detail::flow_json(e, w, workers[w]->flows(), now);
-			j["new_rule"] = rule == classify::no_match ? json(nullptr) : json(rule);
-			j["new_action"] = rules::action_name(dataplane::verdict_of(next, e, rule));
-			const uint64_t bytes = e.traffic[0].bytes() + e.traffic[1].bytes();
+			++cut;
+			c.bytes = e.traffic[0].bytes() + e.traffic[1].bytes();
 			const bool v6 = e.key.family == 6;
 			for (const auto& k : req.keep)
 				if (k.v6 == v6 && ((k.addr == e.key.a() && k.port == e.key.port_a) || (k.addr == e.key.b() && k.port == e.key.port_b))) {
-					kept_cut.push_back({bytes, j});
+					kept_cut.push_back(c);
 					break;
 				}
-			cut.push_back({bytes, std::move(j)});
+			if (largest.size() < limit) {
+				largest.push_back(c);
+				std::push_heap(largest.begin(), largest.end(), larger);
+			} else if (limit && c.bytes > largest.front().bytes) {
+				std::pop_heap(largest.begin(), largest.end(), larger);
+				largest.back() = c;
+				std::push_heap(largest.begin(), largest.end(), larger);
+			}
 		});
 	}
-	const size_t limit = std::min<uint64_t>(req.limit.value_or(20), config_.max_flow_limit);
-	std::sort(cut.begin(), cut.end(), [](const cut_flow& a, const cut_flow& b) { return a.bytes > b.bytes; });
+	std::sort_heap(largest.begin(), largest.end(), larger);  // largest first
+	const uint64_t now = rte_rdtsc();
+	auto answer = [&](const cut_flow& c) {
+		json j = detail::flow_json(c.entry, c.worker, workers[c.worker]->flows(), now);
+		j["new_rule"] = c.rule == classify::no_match ? json(nullptr) : json(c.rule);
+		j["new_action"] = rules::action_name(dataplane::verdict_of(next, c.entry, c.rule));
+		return j;
+	};
 	json listed = json::array(), keep = json::array();
-	for (size_t i = 0; i < cut.size() && i < limit; ++i)
-		listed.push_back(std::move(cut[i].flow));
-	for (auto& k : kept_cut)
-		keep.push_back(std::move(k.flow));
+	for (const auto& c : largest)
+		listed.push_back(answer(c));
+	for (const auto& c : kept_cut)
+		keep.push_back(answer(c));
 
 	json r = ok_response();
 	r["dry_run"] = true;
@@ -237,7 +253,7 @@ json server::cmd_push_preview(const parsed_request& req, const peer& who)
 	r["rules"] = next.rules.rules.size();
 	r["digest"] = ruleset_digest(next.rules);
 	r["diff"] = rule_diff(live.rules.rules, next.rules.rules);
-	r["flows"] = {{"live", live_flows}, {"cut", cut.size()}, {"listed", listed}};
+	r["flows"] = {{"live", live_flows}, {"cut", cut}, {"listed", listed}};
 	r["keep_cut"] = keep;
 	return r;
 }

@@ -510,6 +510,14 @@ TEST_CASE("push dry run: the rule diff and the live flows the set would cut, and
 	// All three: the two ssh connections by the reject rule, the web one (which named.rules no longer
 	// allows, but which has sent nothing since, so was not re-judged yet) by the default.
 	CHECK(r["flows"]["cut"] == 3);
+	CHECK(r["flows"]["listed"].size() == 3);
+	// The largest by bytes first, at most `limit` of them.
+	REQUIRE(d.send(outside, tcp4(client_host, 40003, server_host, 22, S, 100, 0, portcullis::packet::test::filler(1000)))
+	            .to_inside.size() == 1);  // a SYN with data: the largest flow
+	r = d.ask({{"cmd", "push"}, {"path", (d.dir / "named2.rules").string()}, {"dry_run", true}, {"limit", 1}});
+	CHECK(r["flows"]["cut"] == 4);
+	REQUIRE(r["flows"]["listed"].size() == 1);
+	CHECK(r["flows"]["listed"][0]["sport"] == 40003);
 
 	// A broken set: its errors as a push gives them, and nothing changes.
 	r = d.ask({{"cmd", "push"}, {"path", (d.dir / "broken.rules").string()}, {"dry_run", true}});
@@ -531,7 +539,7 @@ TEST_CASE("push dry run: the rule diff and the live flows the set would cut, and
 	CHECK(rc == 0);
 	CHECK(out.find("nothing changed; generation 3 stays") != std::string::npos);
 	CHECK(out.find("  ~ ") != std::string::npos);
-	CHECK(out.find("flows: 3 of 3 live flows would be cut") != std::string::npos);
+	CHECK(out.find("flows: 4 of 4 live flows would be cut") != std::string::npos);
 	CHECK(out.find("198.18.0.5:40001 -> 198.18.1.10:22 in") != std::string::npos);
 	CHECK(err.find("WARNING: this rule set would cut your own connection: tcp 198.18.0.5:40001 -> 198.18.1.10:22") !=
 	      std::string::npos);
