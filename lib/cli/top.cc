@@ -119,8 +119,9 @@ std::vector<row> flow_rows(const json& before, const json& now, double dt)
 	std::vector<row> rows;
 	for (const auto& f : now.value("flows", json::array())) {
 		const auto it = prev.find(flow_key(f));
-		// A flow that was not there before: its whole life so far, over that life (or the interval).
-		const double span = it == prev.end() ? std::min(dt, std::max(f.value("age_s", dt), 1e-3)) : dt;
+		// A flow not in the last listing (new, or new to the sample a large table gives): its whole
+		// life so far, over that life.
+		const double span = it == prev.end() ? std::max(f.value("age_s", dt), 1e-3) : dt;
 		const auto [p0, b0] = it == prev.end() ? std::pair<uint64_t, uint64_t>{0, 0} : it->second;
 		const double pps = rate(p0, both(f, "packets"), span), bps = rate(b0, both(f, "bytes"), span);
 		rows.push_back({pps, bps, pad(f.value("proto", ""), 6) + pad(endpoint(f, "src", "sport") + " -> " + endpoint(f, "dst", "dport"), 52) +
@@ -145,6 +146,7 @@ std::vector<std::string> top_frame(const top_snapshot& before, const top_snapsho
 	              fixed(dt, 1) + "s  view: " + view_name + "  sort: " + (sort == top_sort::packets ? "packets" : "bytes"));
 	const json f0 = s0.value("flows", json::object()), f1 = s1.value("flows", json::object());
 	const uint64_t live = count(f1, "live"), capacity = count(f1, "capacity");
+	const size_t sampled = now.flows.value("flows", json::array()).size();
 	out.push_back("flows " + std::to_string(live) + " of " + std::to_string(capacity) + " (" +
 	              fixed(capacity ? 100.0 * double(live) / double(capacity) : 0, 1) + "%)  opened " +
 	              si(rate(count(f0, "opened"), count(f1, "opened"), dt)) + "/s  evicted " +
@@ -175,6 +177,8 @@ std::vector<std::string> top_frame(const top_snapshot& before, const top_snapsho
 		out.push_back(pad("DROP REASON", 40) + right("PKT/S", 9) + right("TOTAL", 10));
 		table = drop_rows(s0, s1, dt);
 	} else {
+		if (sampled < live)
+			out.back() = "busiest of " + std::to_string(sampled) + " flows listed (of " + std::to_string(live) + " live)";
 		out.push_back(pad("PROTO", 6) + pad("FLOW (OPENER FIRST)", 52) + pad("STATE", 17) + right("PKT/S", 9) + right("B/S", 9));
 		table = flow_rows(before.flows, now.flows, dt);
 	}
@@ -186,7 +190,8 @@ std::vector<std::string> top_frame(const top_snapshot& before, const top_snapsho
 
 namespace {
 
-// The flows a refresh lists to find the busiest: enough for a gateway's view, bounded for the daemon.
+// The flows a refresh lists to find the busiest: enough for a gateway's view, bounded for the daemon. A
+// larger table is seen through this sample (the daemon lists in table order), which the header says.
 constexpr uint64_t top_flow_sample = 10'000;
 
 double steady_seconds()

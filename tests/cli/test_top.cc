@@ -90,6 +90,13 @@ TEST_CASE("top: a flow's rate, a new flow's over its life, and a counter that we
 	CHECK(lines[7].find("  800    80.0k") != std::string::npos);
 	CHECK(lines[8].find("198.18.0.5:40000") != std::string::npos);
 	CHECK(lines[8].find("  100    10.0k") != std::string::npos);
+	// A flow new to the listing but an hour old is rated over its hour, not over the interval.
+	b = snapshot(1, 3);
+	b.flows["flows"].push_back(flow("198.18.0.7", 40002, 3'600'000, 360'000'000, 3600));
+	lines = top_frame(a, b, top_view::flows, top_sort::packets, 10);
+	REQUIRE(lines.size() == 9);
+	CHECK(lines[7].find("198.18.0.7:40002") != std::string::npos);
+	CHECK(lines[7].find(" 1.0k   100.0k") != std::string::npos);
 	// The daemon restarted: its counters start again from zero, counted from zero, not as negative.
 	lines = top_frame(snapshot(0, 3), snapshot(1, 1), top_view::rules, top_sort::packets, 10);
 	CHECK(lines[7].find("   300      600      300  allow out") != std::string::npos);
