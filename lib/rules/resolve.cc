@@ -94,11 +94,28 @@ void parser::include_statement(int depth)
 
 // ---- names and atoms ---------------------------------------------------------------------------
 
+namespace {
+
+// `$martians`, there without a definition (a `set martians` of one's own takes its place): the sources no
+// host can have, as dataplane.drop-martians drops them before any rule (docs/threat-model.md).
+named_set builtin_martians()
+{
+	named_set s;
+	s.addrs.v4 = {{0x00000000u, 0x00ffffffu}, {0x7f000000u, 0x7fffffffu}, {0xe0000000u, 0xffffffffu}};  // 0/8 127/8 224/3
+	s.addrs.v6 = {{0, 1}, {u128(0xff) << 120, ~u128(0)}};  // ::, ::1, ff00::/8
+	s.loc = {"(built-in $martians)", 0, 0};
+	return s;
+}
+
+} // namespace
+
 const named_set& parser::lookup_set(const token& t)
 {
 	if (t.text.empty())
 		fail(t, "expected a set name after '$'");
 	auto it = sets_.find(std::string(t.text));
+	if (it == sets_.end() && t.text == "martians")
+		it = sets_.emplace("martians", builtin_martians()).first;
 	if (it == sets_.end())
 		fail(t, "unknown set '$" + std::string(t.text) + "' (sets must be defined with 'set' or 'ports' before use)");
 	if (it->second.broken)

@@ -126,6 +126,21 @@ TEST_CASE("mixed v4/v6 sets fill both families", "[rules][parse]")
 	CHECK(m.applies_to_ipv6());
 }
 
+TEST_CASE("$martians is there without a definition; a set of one's own of that name takes its place", "[rules][parse]")
+{
+	auto rs = parse_ok("drop in from $martians\nallow in to !$martians\n");
+	REQUIRE(rs.rules.size() == 2);
+	const auto& m = rs.rules[0].match;
+	CHECK(m.src4 == ranges<uint32_t>{{0, ip4(0, 255, 255, 255)}, {ip4(127, 0, 0, 0), ip4(127, 255, 255, 255)},
+	                                 {ip4(224, 0, 0, 0), 0xffffffffu}});
+	CHECK(m.src6 == ranges<u128>{{0, 1}, {u128(0xff) << 120, ~u128(0)}});
+	// Its complement: every other address, 198.18.0.0/15 among them.
+	CHECK(contains(rs.rules[1].match.dst4, ip4(198, 18, 1, 10)));
+	CHECK_FALSE(contains(rs.rules[1].match.dst4, ip4(127, 0, 0, 1)));
+	rs = parse_ok("set martians = { 198.18.9.9 }\ndrop in from $martians\n");
+	CHECK(rs.rules[0].match.src4 == ranges<uint32_t>{{ip4(198, 18, 9, 9), ip4(198, 18, 9, 9)}});
+}
+
 TEST_CASE("a v4-only source with any destination applies to IPv4 only", "[rules][parse]")
 {
 	const rule r = parse_one("allow from 198.18.0.0/15");
