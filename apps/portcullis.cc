@@ -27,7 +27,11 @@ Commands:
   check FILE                 Parse and compile a rule file offline. Prints a summary (rules per
                              direction and address family, classifier size, compile time) and
                              exits 0, or prints every error as FILE:LINE:COLUMN: error: ... on
-                             stderr and exits 1.
+                             stderr and exits 1. --lint: also warn, as FILE:LINE:COLUMN: warning:,
+                             of rules that never match (shadowed), that change no verdict
+                             (redundant), that an earlier rule of another action partly overlaps
+                             (correlated), of unused sets and of wide inbound allows; exact, on
+                             the rules' ranges (--json for CI). A push prints the same warnings.
   explain FILE 'FLOW'        Show which rule decides FLOW and why, field by field, or that the
                              direction's default applies, with the nearest rules and the fields
                              each failed on. Checks that the fast classifier agrees with the
@@ -115,6 +119,9 @@ int main(int argc, char** argv)
 		("timeout", po::value(&o.timeout)->default_value(120), "live commands: seconds to wait for the daemon")
 		("confirm", po::value<std::string>()->notifier([&](const std::string& v) { o.confirm = v; }),
 		 "push: the rules active before come back after this long (e.g. 2m) unless `portcullis confirm`")
+		("lint", po::bool_switch(&o.lint),
+		 "check: also report shadowed, redundant and correlated rules, unused sets and wide allows (with --json: "
+		 "as JSON)")
 		("dry-run", po::bool_switch(&o.dry_run),
 		 "push: change nothing; show the rule diff and the live flows the set would cut")
 		("keep", po::value(&o.keep),

@@ -39,6 +39,7 @@ struct options {
 	int64_t limit = -1;  // flows: -1 = the daemon's default
 	double timeout = 120;
 	std::optional<std::string> payload;  // explain: the flow's first payload bytes (C escapes allowed)
+	bool lint = false;               // check: also report shadowed, redundant, correlated rules... (lint.h)
 	bool dry_run = false;            // push: preview only
 	std::optional<std::string> confirm;  // push: the previous rules come back after this long (2m) unless confirmed
 	std::vector<std::string> keep;   // push --dry-run: ADDR:PORT endpoints whose flows must not be cut

@@ -10,6 +10,7 @@
 #include <system_error>
 
 #include "cli/cli.h"
+#include "cli/offline.h"
 #include "cli/render.h"
 #include "control/request.h"
 #include "rules/rules.h"
@@ -27,6 +28,9 @@ daemon_call over_socket(const options& o)
 }
 
 namespace {
+
+// Pushes of more rules than this skip the lint's warnings (check --lint runs it on any size).
+constexpr size_t max_push_lint_rules = 20'000;
 
 // Sends req; on an answer with "ok":true returns it, otherwise prints why and sets status to the exit code.
 // With --json every answer (or the client's failure, in the same shape) is printed as one line here, and
@@ -123,6 +127,9 @@ int cmd_push(const arguments& args, const options& o, streams io, const daemon_c
 		}
 		return exit_failed;
 	}
+	// The lint's warnings, as check --lint gives them (not for huge sets: it is quadratic in rules).
+	if (!o.json && parsed.rules->rules.size() <= max_push_lint_rules)
+		print_lint(lint::lint(*parsed.rules), *parsed.rules, io.err);
 	std::error_code ec;
 	const std::string path = std::filesystem::absolute(args[0], ec).lexically_normal().string();
 	json req = {{"cmd", "push"}, {"path", path}};

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cctype>
 #include <cstdio>
 #include <fstream>
@@ -14,6 +15,7 @@
 
 #include "classify/classify.h"
 #include "inspect/inspect.h"
+#include "lint/lint.h"
 #include "packet/packet.h"
 #include "rules/rules.h"
 #include "rules/tuple.h"
@@ -115,10 +117,43 @@ int cmd_check(const arguments& args, const options& o, streams io)
 	}
 	char timing[32];
 	std::snprintf(timing, sizeof timing, "%.2f", ms);
-	io.out << args[0] << ": OK, " << rs->rules.size() << " rules in " << rs->files.size()
-	          << (rs->files.size() == 1 ? " file" : " files") << " (" << per_direction << "), classifier '"
-	          << classify::backend_name(o.backend) << "' " << bytes << " bytes, compiled in " << timing << " ms\n";
+	if (!o.lint) {
+		io.out << args[0] << ": OK, " << rs->rules.size() << " rules in " << rs->files.size()
+		       << (rs->files.size() == 1 ? " file" : " files") << " (" << per_direction << "), classifier '"
+		       << classify::backend_name(o.backend) << "' " << bytes << " bytes, compiled in " << timing << " ms\n";
+		return exit_ok;
+	}
+	const auto started = std::chrono::steady_clock::now();
+	const lint::report report = lint::lint(*rs);
+	const double lint_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+	if (o.json) {
+		nlohmann::json findings = nlohmann::json::array();
+		for (const auto& f : report.findings) {
+			nlohmann::json by = nlohmann::json::array();
+			for (uint32_t b : f.by)
+				by.push_back({{"file", rs->rules[b].loc.file}, {"line", rs->rules[b].loc.line}, {"index", b}});
+			findings.push_back({{"kind", lint::kind_name(f.what)}, {"file", f.loc.file}, {"line", f.loc.line},
+			                    {"column", f.loc.column}, {"rule", f.rule >= 0 ? nlohmann::json(f.rule) : nlohmann::json(nullptr)},
+			                    {"message", f.message}, {"by", by}});
+		}
+		io.out << nlohmann::json{{"ok", true}, {"rules", rs->rules.size()}, {"findings", findings},
+		                         {"undecided", report.undecided}, {"lint_ms", lint_ms}}.dump()
+		       << "\n";
+		return exit_ok;
+	}
+	print_lint(report, *rs, io.out);
+	io.out << args[0] << ": " << rs->rules.size() << " rules, " << report.findings.size()
+	       << (report.findings.size() == 1 ? " warning" : " warnings")
+	       << (report.undecided ? ", " + std::to_string(report.undecided) + " rules too intricate to decide" : std::string())
+	       << "\n";
 	return exit_ok;
+}
+
+void print_lint(const lint::report& report, const rules::ruleset& rs, std::ostream& out)
+{
+	for (const auto& f : report.findings)
+		out << f.loc.file << ":" << f.loc.line << ":" << f.loc.column << ": warning: " << lint::kind_name(f.what) << ": "
+		    << (f.rule >= 0 ? rs.rules[size_t(f.rule)].text + ": " : std::string()) << f.message << "\n";
 }
 
 // Publishing goes through the same check as `check`: a set that does not compile here would be refused

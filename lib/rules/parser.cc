@@ -41,8 +41,12 @@ parse_result parser::run(const std::string& path, std::optional<std::string_view
 		return r;
 	}
 	r.errors = std::move(errors_);
-	if (r.errors.empty())
+	if (r.errors.empty()) {
+		for (const auto& [name, s] : sets_)
+			if (!s.used)
+				rs_.unused_sets.push_back({name, s.loc, s.is_ports});
 		r.rules = std::move(rs_);
+	}
 	return r;
 }
 

@@ -114,10 +114,13 @@ const named_set& parser::lookup_set(const token& t)
 	if (t.text.empty())
 		fail(t, "expected a set name after '$'");
 	auto it = sets_.find(std::string(t.text));
-	if (it == sets_.end() && t.text == "martians")
+	if (it == sets_.end() && t.text == "martians") {
 		it = sets_.emplace("martians", builtin_martians()).first;
+		it->second.used = true;
+	}
 	if (it == sets_.end())
 		fail(t, "unknown set '$" + std::string(t.text) + "' (sets must be defined with 'set' or 'ports' before use)");
+	it->second.used = true;
 	if (it->second.broken)
 		fail(t, "");
 	return it->second;
@@ -134,6 +137,7 @@ file_set_use parser::file_set_atom()
 	if (!at_end() && peek().kind == token_kind::var) {
 		auto it = sets_.find(std::string(peek().text));
 		if (it != sets_.end() && it->second.is_file) {
+			it->second.used = true;
 			const token& t = next();
 			if (it->second.broken)
 				fail(t, "");

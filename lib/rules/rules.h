@@ -190,6 +190,13 @@ struct ruleset {
 	action default_in = action::drop;
 	action default_out = action::allow;
 	std::vector<std::string> files;  // every file read, the top one first
+	// Sets and port sets defined but never named by a rule or another set (portcullis check --lint).
+	struct unused_set {
+		std::string name;
+		source_location loc;
+		bool ports = false;
+	};
+	std::vector<unused_set> unused_sets;
 
 	action default_for(direction d) const { return d == direction::in ? default_in : default_out; }
 };

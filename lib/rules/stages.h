@@ -62,6 +62,7 @@ struct named_set {
 	std::string file;
 	size_t entries = 0;
 	source_location loc;
+	bool used = false;  // named by a rule or another set (for lint's unused sets)
 };
 
 // `from $S` / `to !$S` where S is a file set: the rule tests a key bit instead of an address field.

@@ -789,9 +789,18 @@ TEST_CASE("the CLI binary against the server: output and exit codes")
 	CHECK(j["ok"] == true);
 	CHECK(j["rules"]["generation"] == 1);
 
-	CHECK(run_cli(&d, {"--socket", d.socket.string(), "push", (d.dir / "good.rules").string()}, out) == 0);
+	std::string err;
+	CHECK(run_cli(&d, {"--socket", d.socket.string(), "push", (d.dir / "good.rules").string()}, out, &err) == 0);
 	CHECK(out.find("generation 2") != std::string::npos);
+	// good.rules allows out what its default allows anyway: the lint says so, the push goes on.
+	CHECK(err.find("good.rules:5:1: warning: redundant: allow out from 198.18.1.0/24") != std::string::npos);
 	CHECK(d.rt->policy().generation == 2);
+	// A push warns of what check --lint finds, and still goes through.
+	write_file(d.dir / "shadow.rules", "default in drop\nallow in tcp to 198.18.1.0/24\nallow in tcp to 198.18.1.10 port 80\n");
+	CHECK(run_cli(&d, {"--socket", d.socket.string(), "push", (d.dir / "shadow.rules").string()}, out, &err) == 0);
+	CHECK(err.find("shadow.rules:3:1: warning: shadowed: allow in tcp to 198.18.1.10 port 80: never matches") != std::string::npos);
+	CHECK(d.rt->policy().generation == 3);
+	CHECK(run_cli(&d, {"--socket", d.socket.string(), "push", (d.dir / "good.rules").string()}, out) == 0);
 	// Refused offline: the daemon never sees it.
 	CHECK(run_cli(&d, {"--socket", d.socket.string(), "push", (d.dir / "broken.rules").string()}, out) == 1);
 	CHECK(d.rt->swaps_failed() == 0);
