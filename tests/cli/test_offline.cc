@@ -60,6 +60,37 @@ TEST_CASE("check summarises a good rule file and exits 0", "[cli][offline]")
 	}
 }
 
+TEST_CASE("check --lint prints each finding as file:line:column, or JSON for CI", "[cli][offline]")
+{
+	temp_dir dir;
+	const auto file = dir.write("l.rules", "default in drop\n"
+	                                       "set spare = { 198.18.5.0/24 }\n"
+	                                       "allow in tcp to 198.18.1.0/24 port { 80, 443 }\n"
+	                                       "allow in tcp to 198.18.1.10 port 80\n");
+	auto o = offline_options();
+	o.lint = true;
+	auto r = capture([&](streams io) { return cmd_check({file}, o, io); });
+	CHECK(r.status == exit_ok);
+	const auto lines = lines_of(r.out);
+	REQUIRE(lines.size() == 3);
+	CHECK(lines[0] == file + ":4:1: warning: shadowed: allow in tcp to 198.18.1.10 port 80: never matches: " + file +
+	                      ":3 covers all of it");
+	CHECK(lines[1] == file + ":2:5: warning: unused-set: set 'spare' is never used");
+	CHECK(lines[2] == file + ": 2 rules, 2 warnings");
+	o.json = true;
+	r = capture([&](streams io) { return cmd_check({file}, o, io); });
+	const auto j = nlohmann::json::parse(r.out);
+	CHECK(j["ok"] == true);
+	CHECK(j["undecided"] == 0);
+	REQUIRE(j["findings"].size() == 2);
+	CHECK(j["findings"][0]["kind"] == "shadowed");
+	CHECK(j["findings"][0]["line"] == 4);
+	CHECK(j["findings"][0]["rule"] == 1);
+	CHECK(j["findings"][0]["by"][0]["line"] == 3);
+	CHECK(j["findings"][1]["kind"] == "unused-set");
+	CHECK(j["findings"][1]["rule"].is_null());
+}
+
 TEST_CASE("check counts the files an include brings in", "[cli][offline]")
 {
 	temp_dir dir;
