@@ -36,8 +36,9 @@ public:
 		slots_.resize(size_t(sets) * ways);
 	}
 
-	// A first fragment passed: its datagram's other fragments may follow until now + ttl.
-	void remember(const packet::parsed& p, uint64_t now)
+	// A first fragment passed: its datagram's other fragments may follow until now + ttl. False when a
+	// first fragment of the same datagram passed already (two in one burst): this one overlaps it.
+	bool remember(const packet::parsed& p, uint64_t now)
 	{
 		const key k = key_of(p);
 		entry* set = &slots_[size_t(hash(k) & mask_) * ways];
@@ -57,8 +58,11 @@ public:
 			victim->ranges = 0;
 			victim->tracked = p.family == 4;
 		}
-		if (victim->tracked)
-			victim->add(0, data_length(p));
+		if (!victim->tracked)
+			return true;
+		if (same && victim->overlaps(0, data_length(p)))
+			return false;
+		return victim->add(0, data_length(p));
 	}
 
 	enum class verdict : uint8_t { allowed, no_first, overlap };

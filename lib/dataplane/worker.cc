@@ -567,8 +567,11 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 	// (a sender's fragments come back to back, often in one burst).
 	if (nlater || fragments_seen) [[unlikely]] {
 		for (uint16_t i = 0; i < n; ++i)
-			if (v[i] == v_allow && parsed[i].is_fragment() && !parsed[i].is_non_first_fragment())
-				fragments_.remember(parsed[i], now);
+			if (v[i] == v_allow && parsed[i].is_fragment() && !parsed[i].is_non_first_fragment() &&
+			    !fragments_.remember(parsed[i], now)) {
+				v[i] = v_drop;  // a second first fragment of one datagram in this burst
+				counters_.drops[size_t(drop_reason::fragment_overlap)]++;
+			}
 		for (uint32_t k = 0; k < nlater; ++k) {
 			const uint8_t i = later_fragments[k];
 			const auto verdict = fragments_.check(parsed[i], now);

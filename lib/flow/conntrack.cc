@@ -122,15 +122,21 @@ ct_result track_tcp(flow_entry& e, const segment& s, bool from_opener, window_mo
 				return ct_result::pass;
 			return ct_result::invalid;
 		}
+		if (rst && windows != window_mode::off && !e.tcp_liberal) {
+			// Tracked windows: only a RST at the sender's next sequence number ends the flow. One elsewhere
+			// in the window passes but changes nothing, not even the sender's end: an RFC 5961 host answers
+			// it with a challenge ACK rather than dropping the connection, and the flow must still carry
+			// that answer (conntrack keeps such a connection established too).
+			if (!in_window(e, s, from))
+				return ct_result::out_of_window;
+			if (s.seq != e.seq_end[from])
+				return ct_result::pass;
+			set_state(e, flow_state::tcp_closed);
+			return ct_result::pass;
+		}
 		if (!window_allows(e, s, from, windows))
 			return ct_result::out_of_window;
 		if (rst) {
-			// Tracked windows: only a RST at the sender's next sequence number ends the flow. One elsewhere
-			// in the window passes but changes nothing: an RFC 5961 host answers it with a challenge ACK
-			// rather than dropping the connection, and the flow must still carry that answer (conntrack
-			// keeps such a connection established too).
-			if (windows != window_mode::off && !e.tcp_liberal && s.seq != e.seq_end[from])
-				return ct_result::pass;
 			set_state(e, flow_state::tcp_closed);
 			return ct_result::pass;
 		}
@@ -183,7 +189,8 @@ void open(flow_entry& e, const segment& s, bool tcp_loose_pickup)
 			e.seq_end[1] = s.partial ? 0xffffu : s.payload;
 			e.window[0] = window_field(s.window_scale <= 14 ? s.window_scale : scale_unknown, s.window);
 			e.window[1] = 0;
-			e.tcp_liberal = s.partial ? 1 : 0;
+			e.tcp_liberal = 0;
+			e.tcp_fragmented = s.partial ? 1 : 0;
 			set_state(e, flow_state::tcp_syn_sent);
 		} else {
 			// Picked up mid-stream: neither side's window scale is known, so the windows are not checked

@@ -30,8 +30,9 @@ struct segment {
 	uint16_t payload = 0;  // TCP payload bytes: a SYN's data (TCP Fast Open) moves the ACK that answers it
 	uint16_t window = 0;   // raw window field
 	uint8_t window_scale = 0xff;  // a SYN's window scale option, 0xff none (packet::no_window_scale)
-	// A first fragment: the segment runs on past this packet, its length unknown here. Its flow is no
-	// longer window-checked (an ACK of the whole segment would look like one of bytes never sent).
+	// A first fragment: the segment runs on past this packet, its length unknown here. Its start is
+	// checked as any segment's; the flow's ACKs may then run up to 64 KB past what was seen sent (an ACK
+	// of the whole segment would otherwise look like one of bytes never sent).
 	bool partial = false;
 };
 
@@ -88,9 +89,11 @@ inline bool in_window(const flow_entry& e, const segment& s, uint32_t from)
 	const uint32_t ahead = s.seq + len - e.seq_end[from];
 	if (ahead > receive_window && uint32_t(-ahead) > receive_window)
 		return false;
-	// An ACK ahead of the other side's end is a huge distance behind it.
+	// An ACK ahead of the other side's end is a huge distance behind it (except by up to one datagram
+	// once a side sent a fragmented segment whose end this flow never saw).
 	return !(s.tcp_flags & tcp_flag::ack) ||
-	       e.seq_end[to] - s.ack <= std::max<uint32_t>(max_window(e.window[from]), 66000);
+	       e.seq_end[to] - s.ack <= std::max<uint32_t>(max_window(e.window[from]), 66000) ||
+	       (e.tcp_fragmented && s.ack - e.seq_end[to] <= 0xffffu);
 }
 
 // After a segment passed: its sender's end moves forward, its largest window grows (the window field of
@@ -113,7 +116,7 @@ ct_result track_slow(flow_entry& e, const segment& s, bool from_opener, window_m
 inline ct_result track(flow_entry& e, const segment& s, bool from_opener, window_mode windows)
 {
 	if (s.partial) [[unlikely]]
-		e.tcp_liberal = 1;
+		e.tcp_fragmented = 1;
 	if (e.state == flow_state::tcp_established && windows == window_mode::strict && !e.tcp_liberal &&
 	    !(s.tcp_flags & (tcp_flag::syn | tcp_flag::fin | tcp_flag::rst))) {
 		const uint32_t from = from_opener ? 0 : 1;

@@ -81,6 +81,7 @@ struct alignas(32) flow_entry {
 	uint8_t fin_seen : 2;         // bit 0: opener sent FIN, bit 1: responder did
 	uint8_t payload_watched : 1;  // its payload is (or was) inspected: only then is the scan state read
 	uint8_t tcp_liberal : 1;      // TCP picked up mid-stream: windows unknown, not checked (as conntrack)
+	uint8_t tcp_fragmented : 1;   // a side sent a fragmented segment: its ACKs may run up to 64 KB ahead
 	uint8_t conn_limit;           // the `max-conn` id that counted this flow, 0 none (dataplane/conn_counts.h)
 };
 static_assert(sizeof(flow_entry) == 96);

@@ -292,6 +292,10 @@ TEST_CASE("a RST ends a window-tracked flow only at the sender's next sequence n
 	CHECK(e.state == flow_state::tcp_established);
 	CHECK(track(e, seg(R | A, 50001 + 500 - 1, 1001, 0, 0), false, window_mode::strict) == ct_result::pass);
 	CHECK(e.state == flow_state::tcp_established);
+	// Ahead of the next sequence number but in the window: passed, and the sender's end stays.
+	CHECK(track(e, seg(R, 50501 + 10000, 0, 0, 0), false, window_mode::strict) == ct_result::pass);
+	CHECK(e.state == flow_state::tcp_established);
+	CHECK(e.seq_end[1] == 50501);
 	// The challenge ACK still passes; the RST at the exact next sequence number ends the flow.
 	CHECK(track(e, seg(A, 1001, 50501, 0, 500), true, window_mode::strict) == ct_result::pass);
 	CHECK(track(e, seg(R | A, 50501, 1001, 0, 0), false, window_mode::strict) == ct_result::pass);
@@ -315,16 +319,23 @@ TEST_CASE("the responder's SYN-ACK retransmitted after the final ACK passes and 
 	CHECK(track(e, seg(S, 1000, 0, 0, 64240, 7), true, window_mode::strict) == ct_result::invalid);
 }
 
-TEST_CASE("a fragmented segment takes its flow out of window checks; a fragmented SYN's data may be acknowledged")
+TEST_CASE("a fragmented segment is checked by its start; ACKs of it may run past what was seen; a fragmented SYN's data may be acknowledged")
 {
 	flow_entry e{};
 	handshake(e, 1000, 50000, 64240, 7, 65160, 7);
 	segment first = seg(A | tcp_flag::psh, 1001, 50001, 480, 500);  // 480 of a 1000-byte segment
 	first.partial = true;
 	CHECK(track(e, first, true, window_mode::strict) == ct_result::pass);
-	CHECK(e.tcp_liberal);
+	CHECK_FALSE(e.tcp_liberal);
 	// The ACK of the whole segment: beyond what this packet showed, and still passed.
 	CHECK(track(e, seg(A, 50001, 2001, 0, 500), false, window_mode::strict) == ct_result::pass);
+	// A spoofed first fragment far out of the window is refused like any segment, and changes nothing:
+	// a RST elsewhere in the window still does not end the flow.
+	segment spoof = seg(A, 0x80000000u, 50001, 480, 500);
+	spoof.partial = true;
+	CHECK(track(e, spoof, true, window_mode::strict) == ct_result::out_of_window);
+	CHECK(track(e, seg(R, 0x12345678u, 0, 0, 0), true, window_mode::strict) == ct_result::out_of_window);
+	CHECK(e.state == flow_state::tcp_established);
 
 	flow_entry syn_flow{};
 	segment syn = seg(S, 7000, 0, 1400, 64240, 7);

@@ -216,6 +216,12 @@ TEST_CASE("fragment overlaps: a first fragment sent again, a datagram scattered 
 	pl.run();
 	CHECK(pl.sent(outside).size() == 3);
 	CHECK(pl.drops(drop_reason::fragment_no_first) == 0);
+	// Two first fragments of one datagram in one burst: the second overlaps the first.
+	pl.inject(inside, piece(905, 0, 24));
+	pl.inject(inside, piece(905, 0, 48));
+	pl.run();
+	CHECK(pl.sent(outside).size() == 1);
+	CHECK(pl.drops(drop_reason::fragment_overlap) == 4);
 	// A burst whose later fragment's first is dropped: the follower is dropped too, and counted once.
 	pt::ipv4_spec denied = ip4(client, station, 17);
 	denied.id = 904;
