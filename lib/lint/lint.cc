@@ -84,9 +84,14 @@ prepared prepare(const rules::rule& r, size_t max_boxes)
 
 // from -= what, piece by piece: a box that meets one of what's is cut into the parts outside it (at most
 // two per dimension). False when the pieces would pass max_boxes (from is then unusable).
-bool subtract(std::vector<box>& from, const std::vector<box>& what, size_t max_boxes, bool& touched)
+bool subtract(std::vector<box>& from, const std::vector<box>& what, size_t max_boxes, bool& touched, uint64_t& budget)
 {
 	for (const box& w : what) {
+		// Each piece looked at costs one unit of the rule's budget: a rule that would take more is left
+		// undecided, so that no rule set can make the lint (and every push) run for ever.
+		if (budget < from.size())
+			return false;
+		budget -= from.size();
 		// In place: a box that w misses stays where it is; one it meets is replaced by its pieces outside
 		// w, appended after the boxes still to look at.
 		const size_t before = from.size();
@@ -124,8 +129,8 @@ bool subtract(std::vector<box>& from, const std::vector<box>& what, size_t max_b
 	return true;
 }
 
-// Is all of a inside b? (Undecided, past max_boxes, counts as no.)
-bool inside(const std::vector<box>& a, const std::vector<box>& b, size_t max_boxes);
+// Is all of a inside b? (Undecided, past max_boxes or the budget, counts as no.)
+bool inside(const std::vector<box>& a, const std::vector<box>& b, size_t max_boxes, uint64_t& budget);
 
 bool meets(const std::vector<box>& a, const box& a_bound, const std::vector<box>& b, const box& b_bound)
 {
@@ -138,11 +143,11 @@ bool meets(const std::vector<box>& a, const box& a_bound, const std::vector<box>
 	return false;
 }
 
-bool inside(const std::vector<box>& a, const std::vector<box>& b, size_t max_boxes)
+bool inside(const std::vector<box>& a, const std::vector<box>& b, size_t max_boxes, uint64_t& budget)
 {
 	std::vector<box> rest = a;
 	bool touched = false;
-	return subtract(rest, b, max_boxes, touched) && rest.empty();
+	return subtract(rest, b, max_boxes, touched, budget) && rest.empty();
 }
 
 std::string where(const rules::rule& r) { return r.loc.file + ":" + std::to_string(r.loc.line); }
@@ -194,6 +199,7 @@ report lint(const rules::ruleset& rs, const options& opt)
 		bool any_view = false, reachable = false, redundant = true;
 		std::vector<uint32_t> covered_by, correlated, redundant_by;
 		bool by_default = false, redundancy_undecided = false;
+		uint64_t budget = opt.work_per_rule;
 		for (int dir = 0; dir < 2 && !undecided; ++dir) {
 			if (!p[i].dirs[dir])
 				continue;
@@ -213,12 +219,12 @@ report lint(const rules::ruleset& rs, const options& opt)
 					// this one is the usual exception before a catch-all, not a question of order.
 					if (rs.rules[j].act != r.act && correlated.size() < opt.max_correlated &&
 					    std::find(correlated.begin(), correlated.end(), j) == correlated.end() &&
-					    !inside(e.boxes[fam], p[i].boxes[fam], opt.max_boxes))
+					    !inside(e.boxes[fam], p[i].boxes[fam], opt.max_boxes, budget))
 						correlated.push_back(j);
 					if (!takes)
 						continue;
 					bool touched = false;
-					if (!subtract(left, e.boxes[fam], opt.max_boxes, touched)) {
+					if (!subtract(left, e.boxes[fam], opt.max_boxes, touched, budget)) {
 						undecided = true;
 						break;
 					}
@@ -236,16 +242,23 @@ report lint(const rules::ruleset& rs, const options& opt)
 				}
 				for (uint32_t j = i + 1; j < n && !left.empty() && redundant && !redundancy_undecided; ++j) {
 					const prepared& l = p[j];
-					if (!l.dirs[dir] || !meets(left, left_bound, l.boxes[fam], l.bound[fam]))
+					if (!l.dirs[dir])
 						continue;
-					if (rs.rules[j].act != r.act) {
+					if (l.too_many[fam]) {  // its pieces were not built: whether it takes these packets is not known
+						redundancy_undecided = true;
+						break;
+					}
+					if (!meets(left, left_bound, l.boxes[fam], l.bound[fam]))
+						continue;
+					// Another action, or the same with more to it (a limit, a payload condition, add-to, log):
+					// without this rule those packets would be treated differently.
+					const rules::rule& later = rs.rules[j];
+					if (later.act != r.act || l.opaque || later.add_to || later.log) {
 						redundant = false;
 						break;
 					}
-					if (l.opaque)
-						continue;
 					bool touched = false;
-					if (!subtract(left, l.boxes[fam], opt.max_boxes, touched)) {
+					if (!subtract(left, l.boxes[fam], opt.max_boxes, touched, budget)) {
 						redundancy_undecided = true;  // reachable for sure; redundant, not known: not claimed
 						break;
 					}
