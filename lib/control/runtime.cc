@@ -291,10 +291,11 @@ swap_report runtime::push(rules::ruleset rs, rule_origin from)
 	conns_.in_use(max_conn_names(owned_->rules));
 
 	++swaps_ok_;
-	// Any push confirms a pending rollback (a confirmed push arms it again after this returns).
+	// Any push confirms a pending rollback (a confirmed push arms it again after this returns, and the
+	// log says so then).
 	if (rollback_.pending)
-		note("rules: generation " + std::to_string(rollback_.confirms_generation) + " confirmed by the push of generation " +
-		     std::to_string(owned_->generation));
+		note("rules: generation " + std::to_string(rollback_.confirms_generation) + " kept: generation " +
+		     std::to_string(owned_->generation) + " was pushed over it");
 	rollback_ = {};
 	last_compile_seconds_ = report.compile_ms / 1000;
 	last_quiesce_us_ = report.quiesce_us;
@@ -386,13 +387,21 @@ void runtime::save_for_rollback()
 	rollback_rules_ = saved_rules{owned_->rules, source_, owned_->generation};
 }
 
-void runtime::arm_rollback(double deadline_unix)
+double runtime::steady_seconds()
+{
+	return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+void runtime::arm_rollback(double seconds)
 {
 	if (!rollback_rules_)
 		return;
-	rollback_ = {true, deadline_unix, owned_->generation, rollback_rules_->generation};
+	{
+		std::unique_lock writer(guard_);
+		rollback_ = {true, steady_seconds() + seconds, unix_now() + seconds, owned_->generation, rollback_rules_->generation};
+	}
 	char when[64];
-	std::snprintf(when, sizeof when, "%.0f", deadline_unix);
+	std::snprintf(when, sizeof when, "%.0f", rollback_.deadline_unix);
 	note("rules: generation " + std::to_string(owned_->generation) + " must be confirmed by unix time " + when +
 	     ", or generation " + std::to_string(rollback_rules_->generation) + "'s rules come back");
 }
@@ -402,29 +411,36 @@ bool runtime::confirm()
 	if (!rollback_.pending)
 		return false;
 	note("rules: generation " + std::to_string(rollback_.confirms_generation) + " confirmed");
-	rollback_ = {};
+	{
+		std::unique_lock writer(guard_);
+		rollback_ = {};
+	}
 	rollback_rules_.reset();
 	return true;
 }
 
-std::optional<swap_report> runtime::roll_back_if_due(double unix_seconds)
+std::optional<swap_report> runtime::roll_back_if_due(double now_steady)
 {
-	if (!rollback_.pending || unix_seconds < rollback_.deadline_unix || !rollback_rules_)
+	if (!rollback_.pending || now_steady < rollback_.deadline || !rollback_rules_)
 		return std::nullopt;
 	note("rules: generation " + std::to_string(rollback_.confirms_generation) +
 	     " was not confirmed in time: rolling back to generation " + std::to_string(rollback_rules_->generation) +
 	     "'s rules");
 	saved_rules saved = std::move(*rollback_rules_);
 	rollback_rules_.reset();
-	rollback_ = {};
+	{
+		std::unique_lock writer(guard_);
+		rollback_ = {};
+	}
 	const rule_source before = saved.source;
 	swap_report report = push(std::move(saved.rules), before.origin);
 	if (report.ok) {
+		std::unique_lock writer(guard_);
 		source_.file = before.file;
 		source_.revision = before.revision;
 	} else {
-		// Could not compile what once compiled (a set file changed meanwhile?): the unconfirmed set stays,
-		// and says so in the log; no further attempt.
+		// Could not compile what once compiled (no room for its classifiers, say): the unconfirmed set
+		// stays, and says so in the log; no further attempt.
 		note("rules: rollback failed: " + report.error + "; generation " + std::to_string(report.generation) + " stays");
 	}
 	return report;

@@ -162,19 +162,24 @@ public:
 	// in memory only: a restart loads the configured file, as ever.
 	struct rollback_state {
 		bool pending = false;
-		double deadline_unix = 0;
+		double deadline = 0;               // steady_seconds(): a wall-clock step moves nothing
+		double deadline_unix = 0;          // the same moment on the wall clock when armed, for people
 		uint64_t confirms_generation = 0;  // the generation confirm() would keep
 		uint64_t restores_generation = 0;  // the generation whose rules come back
 	};
 	// The rules active now, to come back unless confirmed: call before the confirmed push (it keeps the
 	// pending ones when a rollback is already armed). Then arm_rollback() once that push succeeded.
 	void save_for_rollback();
-	void arm_rollback(double deadline_unix);
+	void arm_rollback(double seconds);
+	// The clock rollbacks are timed by: steady_clock, in seconds.
+	static double steady_seconds();
 	// Keeps the rules now active; false when no rollback was pending.
 	bool confirm();
-	// Control loop: past the deadline, pushes the saved rules back (as generation N+1). Returns that
-	// push's report, or nothing when no rollback was due.
-	std::optional<swap_report> roll_back_if_due(double unix_seconds);
+	// Control loop: past the deadline (steady_seconds()), pushes the saved rules back (as generation N+1),
+	// as they were parsed then: set files as read then too (a push or reload reads them again). Returns
+	// that push's report, or nothing when no rollback was due.
+	std::optional<swap_report> roll_back_if_due(double now_steady);
+	// Written by the control thread under the writer lock; other threads read it under reader_lock().
 	rollback_state rollback() const { return rollback_; }
 
 	// push --dry-run: rs compiled as a push would compile it, for dataplane::judge_flow, but not

@@ -39,10 +39,8 @@ inline nlohmann::json rollback_of(const runtime& rt)
 	const runtime::rollback_state r = rt.rollback();
 	if (!r.pending)
 		return nullptr;
-	const double now =
-		std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 	return {{"deadline_unix", r.deadline_unix},
-	        {"seconds_left", std::max(0.0, r.deadline_unix - now)},
+	        {"seconds_left", std::max(0.0, r.deadline - runtime::steady_seconds())},
 	        {"confirms_generation", r.confirms_generation},
 	        {"restores_generation", r.restores_generation}};
 }

@@ -277,8 +277,7 @@ json server::cmd_push(const parsed_request& req, const peer& who)
 	if (!report.ok)
 		return refusal(report, readable);
 	if (req.confirm_s)
-		rt_.arm_rollback(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count() +
-		                 double(req.confirm_s));
+		rt_.arm_rollback(double(req.confirm_s));
 	json r = ok_response();
 	r["generation"] = report.generation;
 	r["previous_generation"] = before;

@@ -77,7 +77,7 @@ void appliance::control_loop()
 		rt_->apply_set_adds();
 		rt_->update_schedules(int64_t(std::time(nullptr)));
 		// An unconfirmed push --confirm past its deadline: the previous rules come back (logged).
-		rt_->roll_back_if_due(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
+		rt_->roll_back_if_due(control::runtime::steady_seconds());
 		rt_->expire_sets();
 		rule_log_->flush(*rt_);
 		const auto now = std::chrono::steady_clock::now();

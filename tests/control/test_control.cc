@@ -558,7 +558,8 @@ TEST_CASE("push dry run: the rule diff and the live flows the set would cut, and
 TEST_CASE("push --confirm: the previous rules come back at the deadline unless confirmed")
 {
 	daemon_fixture d;
-	auto now = [] { return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count(); };
+	auto now = [] { return control::runtime::steady_seconds(); };
+	auto unix_now = [] { return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count(); };
 	const std::string v1_digest = d.rt->digest();
 	// Generation 2 (web allowed), pending for 120 s: visible in the answer, rules and stats.
 	json r = d.ask({{"cmd", "push"}, {"path", (d.dir / "good.rules").string()}, {"confirm_s", 120}});
@@ -568,7 +569,7 @@ TEST_CASE("push --confirm: the previous rules come back at the deadline unless c
 	CHECK(r["rollback"]["restores_generation"] == 1);
 	CHECK(r["rollback"]["confirms_generation"] == 2);
 	CHECK(r["rollback"]["seconds_left"].get<double>() > 100);
-	CHECK(d.ask({{"cmd", "rules"}})["rollback"]["deadline_unix"].get<double>() > now() + 100);
+	CHECK(d.ask({{"cmd", "rules"}})["rollback"]["deadline_unix"].get<double>() > unix_now() + 100);
 	CHECK(d.ask({{"cmd", "stats"}})["rules"]["rollback"]["restores_generation"] == 1);
 	REQUIRE(d.passes_in(41000, 80));
 	// Not due yet: nothing happens.
