@@ -15,21 +15,13 @@ import socket
 import struct
 import sys
 
-
-def checksum(data):
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
+from rawpacket import with_tcp_checksum
 
 
 def syn(src, dst, port, data_len):
     data = bytes((i * 7) & 0xFF for i in range(data_len))
     tcp = struct.pack("!HHIIBBHHH", 40000, port, 1000, 0, 5 << 4, 0x02, 64240, 0, 0) + data
-    pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!BBH", 0, 6, len(tcp))
-    return tcp[:16] + struct.pack("!H", checksum(pseudo + tcp)) + tcp[18:]
+    return with_tcp_checksum(src, dst, tcp)
 
 
 def fragment(src, dst, ident, offset, data, more):

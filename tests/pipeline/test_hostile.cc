@@ -33,6 +33,17 @@ pt::ipv4_spec ip4(uint32_t src, uint32_t dst, uint8_t proto)
 	return s;
 }
 
+// The bytes [from, to) of an outbound UDP datagram (from the inside station to a remote host) as one
+// IPv4 fragment of datagram `id`; `from` a multiple of 8.
+bytes fragment_of(const bytes& datagram, uint16_t id, uint16_t from, uint16_t to)
+{
+	pt::ipv4_spec f = ip4(station, remote, 17);
+	f.id = id;
+	f.frag_offset = from;
+	f.mf = to < datagram.size();
+	return v4(f, bytes(datagram.begin() + from, datagram.begin() + to));
+}
+
 pt::tcp_spec syn(uint16_t dport)
 {
 	pt::tcp_spec t;
@@ -157,13 +168,7 @@ TEST_CASE("an IPv4 fragment over bytes another fragment of its datagram carried 
 	pipeline pl(policy);
 	// Outbound UDP datagram of 8 + 88 bytes in fragments of 24: [0,24) first, then the rest.
 	const bytes payload = pt::udp(5000, 53, pt::filler(88));
-	auto piece = [&](uint16_t id, uint16_t from, uint16_t to) {
-		pt::ipv4_spec f = ip4(station, remote, 17);
-		f.id = id;
-		f.frag_offset = from;
-		f.mf = to < payload.size();
-		return v4(f, bytes(payload.begin() + from, payload.begin() + to));
-	};
+	auto piece = [&](uint16_t id, uint16_t from, uint16_t to) { return fragment_of(payload, id, from, to); };
 	CHECK(pl.send(inside, piece(801, 0, 24)).to_outside.size() == 1);
 	// Over the first fragment's bytes (RFC 1858's rewrite of the L4 header, from offset 16).
 	CHECK(pl.send(inside, piece(801, 16, 40)).to_outside.empty());
@@ -186,13 +191,7 @@ TEST_CASE("fragment overlaps: a first fragment sent again, a datagram scattered 
 {
 	pipeline pl(policy);
 	const bytes payload = pt::udp(5000, 53, pt::filler(192));  // 200 bytes of datagram
-	auto piece = [&](uint16_t id, uint16_t from, uint16_t to) {
-		pt::ipv4_spec f = ip4(station, remote, 17);
-		f.id = id;
-		f.frag_offset = from;
-		f.mf = to < payload.size();
-		return v4(f, bytes(payload.begin() + from, payload.begin() + to));
-	};
+	auto piece = [&](uint16_t id, uint16_t from, uint16_t to) { return fragment_of(payload, id, from, to); };
 	// The first fragment again, then other bytes where the first second fragment went: both refused.
 	CHECK(pl.send(inside, piece(901, 0, 24)).to_outside.size() == 1);
 	CHECK(pl.send(inside, piece(901, 24, 48)).to_outside.size() == 1);
