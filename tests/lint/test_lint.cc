@@ -140,12 +140,14 @@ TEST_CASE("lint agrees with a brute force over every distinct point on random sm
 	const char* addrs[] = {"198.18.0.0", "198.18.0.1", "198.18.0.2", "198.18.0.0/31", "198.18.0.2/31", "198.18.0.0/30", "any"};
 	size_t shadowed_seen = 0, redundant_seen = 0;
 	for (int round = 0; round < 300; ++round) {
-		std::string text = std::string("default in ") + actions[rng() % 2] + "\n";
+		// Both directions, each with its default; a rule for one of them or (no keyword) both.
+		const char* directions[] = {" in", " out", ""};
+		std::string text = std::string("default in ") + actions[rng() % 2] + "\ndefault out " + actions[rng() % 2] + "\n";
 		const int n = 2 + int(rng() % 7);
 		for (int i = 0; i < n; ++i) {
 			const std::string proto = protos[rng() % 3];
-			std::string line = std::string(actions[rng() % 3]) + " in" + (proto.empty() ? "" : " " + proto) + " from " +
-			                   addrs[rng() % 7] + " to " + addrs[rng() % 7];
+			std::string line = std::string(actions[rng() % 3]) + directions[rng() % 3] + (proto.empty() ? "" : " " + proto) +
+			                   " from " + addrs[rng() % 7] + " to " + addrs[rng() % 7];
 			if (!proto.empty() && rng() % 2) {  // ports need tcp or udp
 				const uint32_t lo = rng() % 8, hi = lo + rng() % 4;
 				line += " port " + std::to_string(lo) + (hi > lo ? "-" + std::to_string(hi) : "");
@@ -173,6 +175,7 @@ TEST_CASE("lint agrees with a brute force over every distinct point on random sm
 		const auto dst_c = cuts([](const tuple_match& m) { return m.dst4; });
 		const auto dport_c = cuts([](const tuple_match& m) { return m.dport; });
 		std::vector<bool> reached(rs.rules.size(), false), changes(rs.rules.size(), false);
+		for (const auto dir : {rules::direction::in, rules::direction::out})
 		for (u128 pr : protos_c) {
 			if (pr > 255)
 				continue;
@@ -186,7 +189,7 @@ TEST_CASE("lint agrees with a brute force over every distinct point on random sm
 						if (dp > 65535)
 							continue;
 						auto matches = [&](const rules::rule& r) {
-							return contains(r.match.proto, uint8_t(pr)) && contains(r.match.src4, uint32_t(s)) &&
+							return r.applies(dir) && contains(r.match.proto, uint8_t(pr)) && contains(r.match.src4, uint32_t(s)) &&
 							       contains(r.match.dst4, uint32_t(d)) && contains(r.match.sport, uint16_t(0)) &&
 							       contains(r.match.dport, uint16_t(dp));
 						};
@@ -197,7 +200,7 @@ TEST_CASE("lint agrees with a brute force over every distinct point on random sm
 						if (first == rs.rules.size())
 							continue;
 						reached[first] = true;
-						rules::action without = rs.default_in;
+						rules::action without = rs.default_for(dir);
 						for (size_t j = first + 1; j < rs.rules.size(); ++j)
 							if (rs.rules[j].match.applies_to_ipv4() && matches(rs.rules[j])) {
 								without = rs.rules[j].act;
