@@ -17,9 +17,7 @@ namespace {
 // landing at the same position does not inherit them.
 std::string carry_key(const rules::rule& r)
 {
-	const bool generated = r.counter.size() > 4 && r.counter.compare(0, 4, "rule") == 0 &&
-	                       r.counter.find_first_not_of("0123456789", 4) == std::string::npos;
-	return generated ? r.counter + "\n" + r.text : r.counter;
+	return has_generated_counter(r) ? r.counter + "\n" + r.text : r.counter;
 }
 
 double unix_now()

@@ -84,6 +84,13 @@ struct rule_source {
 // read from another path have the same digest.
 std::string ruleset_digest(const rules::ruleset& rs);
 
+// Is the rule's counter the parser's positional "ruleN" rather than a `counter NAME` of the operator's?
+inline bool has_generated_counter(const rules::rule& r)
+{
+	return r.counter.size() > 4 && r.counter.compare(0, 4, "rule") == 0 &&
+	       r.counter.find_first_not_of("0123456789", 4) == std::string::npos;
+}
+
 struct rule_totals {
 	uint64_t packets = 0, bytes = 0, last_hit_tsc = 0;
 };

@@ -105,9 +105,7 @@ json refusal(const swap_report& report, const std::function<bool(const std::stri
 // own, else its text (a generated "ruleN" names a position, not a rule).
 std::string diff_key(const rules::rule& r)
 {
-	const bool generated = r.counter.size() > 4 && r.counter.compare(0, 4, "rule") == 0 &&
-	                       r.counter.find_first_not_of("0123456789", 4) == std::string::npos;
-	return generated ? "text " + r.text : "counter " + r.counter;
+	return has_generated_counter(r) ? "text " + r.text : "counter " + r.counter;
 }
 
 // Added, removed, changed (another action or text under the same name) and moved rules. Moved: of the
