@@ -202,6 +202,20 @@ inline constexpr uint8_t no_window_scale = 0xff;
 // parser does not look for it: only a flow's SYNs need it (flow/conntrack.h).
 uint8_t syn_window_scale(const uint8_t* tcp, uint32_t header_len);
 
+// The TCP options the SYN proxy reads and rewrites (dataplane/synproxy.cc), from a TCP header of
+// header_len bytes with its options at tcp. Offsets are from the start of the TCP header, 0 when the
+// option is absent; a malformed option list ends the walk (what was found before it stands).
+struct tcp_options {
+	uint16_t mss = 0;                         // 0: none
+	uint8_t window_scale = no_window_scale;   // 0..14, as syn_window_scale
+	bool sack_permitted = false;
+	uint8_t timestamp_at = 0;                 // the TS option's kind byte (RFC 7323: 10 bytes)
+	uint8_t sack_at = 0;                      // the SACK option's kind byte
+	uint8_t sack_blocks = 0;                  // its blocks, 8 bytes each (at most 4)
+	uint32_t ts_value = 0, ts_echo = 0;
+};
+tcp_options tcp_options_of(const uint8_t* tcp, uint32_t header_len);
+
 // Per-core outcome counters (one per lcore, summed by the reader; never shared for writing).
 struct alignas(64) parse_counters {
 	uint64_t packets;

@@ -611,4 +611,38 @@ uint8_t syn_window_scale(const uint8_t* tcp, uint32_t header_len)
 	return no_window_scale;
 }
 
+tcp_options tcp_options_of(const uint8_t* tcp, uint32_t header_len)
+{
+	tcp_options o;
+	auto be32 = [](const uint8_t* b) { return uint32_t(b[0]) << 24 | uint32_t(b[1]) << 16 | uint32_t(b[2]) << 8 | b[3]; };
+	for (uint32_t at = tcp_min_header; at < header_len;) {
+		const uint8_t kind = tcp[at];
+		if (kind == 0)
+			break;
+		if (kind == 1) {
+			++at;
+			continue;
+		}
+		if (at + 1 >= header_len || tcp[at + 1] < 2 || at + tcp[at + 1] > header_len)
+			break;
+		const uint8_t len = tcp[at + 1];
+		if (kind == 2 && len == 4)
+			o.mss = uint16_t(tcp[at + 2] << 8 | tcp[at + 3]);
+		else if (kind == 3 && len == 3)
+			o.window_scale = std::min<uint8_t>(tcp[at + 2], 14);
+		else if (kind == 4 && len == 2)
+			o.sack_permitted = true;
+		else if (kind == 5 && len >= 10 && (len - 2) % 8 == 0) {
+			o.sack_at = uint8_t(at);
+			o.sack_blocks = uint8_t((len - 2) / 8);
+		} else if (kind == 8 && len == 10) {
+			o.timestamp_at = uint8_t(at);
+			o.ts_value = be32(tcp + at + 2);
+			o.ts_echo = be32(tcp + at + 6);
+		}
+		at += len;
+	}
+	return o;
+}
+
 } // namespace portcullis::packet
