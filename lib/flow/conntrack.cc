@@ -180,6 +180,7 @@ bool can_open(const segment& s, bool tcp_loose_pickup)
 void open(flow_entry& e, const segment& s, bool tcp_loose_pickup)
 {
 	e.fin_seen = 0;
+	e.syn_proxied = 0;  // a new connection on the tuple of a proxied one is not proxied (synproxy.h)
 	switch (s.proto) {
 	case 6:
 		if ((s.tcp_flags & tcp_flag::syn) || !tcp_loose_pickup) {

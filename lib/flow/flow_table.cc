@@ -497,6 +497,10 @@ uint32_t flow_table::expire(uint64_t now, uint32_t buckets)
 	for (uint32_t i = 0; i < buckets && i < bucket_count_; ++i) {
 		const uint32_t b = uint32_t(expire_cursor_);
 		expire_cursor_ = b + 1 == bucket_count_ ? 0 : b + 1;
+		if (b == 0) {
+			half_open_.store(sweep_half_open_, std::memory_order_relaxed);
+			sweep_half_open_ = 0;
+		}
 		for (uint32_t s = 0; s < bucket_slots; ++s) {
 			const uint32_t w = buckets_[b].slots[s].load(std::memory_order_acquire);
 			if (!w)
@@ -505,8 +509,10 @@ uint32_t flow_table::expire(uint64_t now, uint32_t buckets)
 			const flow_state state = load_state(e);
 			// A stamp newer than now (the owner's clock ran ahead of ours) is idle < 0: not expired.
 			const int32_t idle = int32_t(now_stamp - __atomic_load_n(&e.last_seen, __ATOMIC_RELAXED));
-			if (idle <= int32_t(idle_stamps_[uint32_t(state) % flow_state_count]))
+			if (idle <= int32_t(idle_stamps_[uint32_t(state) % flow_state_count])) {
+				sweep_half_open_ += state == flow_state::tcp_syn_sent || state == flow_state::tcp_syn_received;
 				continue;
+			}
 			// The generation in w makes this fail if the owner evicted and reused the entry meanwhile.
 			if (clear_slot(b, s, w)) {
 				counters_.expired[uint32_t(state) % flow_state_count].fetch_add(1, std::memory_order_relaxed);

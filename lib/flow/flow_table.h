@@ -82,6 +82,7 @@ struct alignas(32) flow_entry {
 	uint8_t payload_watched : 1;  // its payload is (or was) inspected: only then is the scan state read
 	uint8_t tcp_liberal : 1;      // TCP picked up mid-stream: windows unknown, not checked (as conntrack)
 	uint8_t tcp_fragmented : 1;   // a side sent a fragmented segment: its ACKs may run up to 64 KB ahead
+	uint8_t syn_proxied : 1;      // opened by a SYN cookie: its sequence numbers are translated (synproxy.h)
 	uint8_t conn_limit;           // the `max-conn` id that counted this flow, 0 none (dataplane/conn_counts.h)
 };
 static_assert(sizeof(flow_entry) == 96);
@@ -179,6 +180,9 @@ public:
 	}
 	// Live flows (approximate while workers run).
 	uint64_t size() const;
+	// Half-open TCP flows (SYN sent or SYN-ACK seen) as the last complete expiry sweep counted them: a
+	// picture up to one sweep old, which the adaptive SYN cookies read (0 until a sweep completes).
+	uint32_t half_open() const { return half_open_.load(std::memory_order_relaxed); }
 
 	// ---- anyone ----
 	// Seconds since the flow's first packet, to an eighth of a second or better (entries keep their
@@ -286,8 +290,11 @@ private:
 
 	alignas(64) std::atomic<uint64_t> quiescent_epoch_{0};
 
+	alignas(64) std::atomic<uint32_t> half_open_{0};
+
 	// Control-thread-only.
-	alignas(64) size_t expire_cursor_ = 0;
+	size_t expire_cursor_ = 0;
+	uint32_t sweep_half_open_ = 0;  // half-open flows the sweep in progress has passed
 	struct retired {
 		uint32_t index;
 		uint64_t epoch;
