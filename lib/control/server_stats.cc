@@ -122,6 +122,15 @@ json server::cmd_stats()
 	              {"reply_packets", t.reply_packets},
 	              {"related_icmp", t.related_icmp},
 	              {"rejects_sent", t.rejects_sent}};
+	const auto mode = workers.empty() ? dataplane::syncookie_mode::never : workers[0]->config().syncookies.mode;
+	r["syncookies"] = {{"mode", mode == dataplane::syncookie_mode::always  ? "always"
+	                            : mode == dataplane::syncookie_mode::never ? "never"
+	                                                                      : "adaptive"},
+	                   {"active_workers", t.syncookies_active},
+	                   {"sent", t.syncookies_sent},
+	                   {"accepted", t.syncookies_accepted},
+	                   {"failed", t.syncookies_failed},
+	                   {"handshakes", t.synproxy_handshakes}};
 	r["rules"] = {{"generation", rt_.policy().generation},
 	              {"count", rt_.policy().rules.rules.size()},
 	              {"swaps_ok", rt_.swaps_ok()},

@@ -218,6 +218,13 @@ appliance::outcome appliance::start_runtime()
 		wc.tcp_window = s_.tcp_window == "off"     ? flow::window_mode::off
 		                : s_.tcp_window == "loose" ? flow::window_mode::loose
 		                                           : flow::window_mode::strict;
+		wc.syncookies.mode = s_.syncookies == "always"  ? dp::syncookie_mode::always
+		                     : s_.syncookies == "never" ? dp::syncookie_mode::never
+		                                                : dp::syncookie_mode::adaptive;
+		wc.syncookies.rate = s_.syncookies_rate;
+		wc.syncookies.half_open = s_.syncookies_half_open;
+		wc.syncookies.mss = uint16_t(s_.syncookie_mss);
+		wc.syncookies.window_scale = uint8_t(s_.syncookie_wscale);
 		wc.pass_other_l2 = s_.pass_other_l2;
 		wc.send_rejects = s_.send_rejects;
 		wc.drop_martians = s_.drop_martians;

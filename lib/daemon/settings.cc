@@ -87,7 +87,20 @@ po::options_description describe(settings& s)
 		("flows.tcp-window", po::value(&s.tcp_window)->default_value("strict"),
 		 "TCP window tracking once a connection is set up: strict (every segment's sequence and ACK numbers "
 		 "must fall within the windows, else tcp_out_of_window), loose (RSTs only: no blind reset) or off "
-		 "(handshake checks only). Flows picked up mid-stream are not checked.");
+		 "(handshake checks only). Flows picked up mid-stream are not checked.")
+		("flows.syncookies", po::value(&s.syncookies)->default_value("adaptive"),
+		 "SYN proxy with SYN cookies: never, always, or adaptive (on while a worker sees more new SYNs per "
+		 "second than flows.syncookies-rate or its table holds more half-open flows than "
+		 "flows.syncookies-half-open of it, and a second after). While on, an allowed SYN is answered by the "
+		 "firewall and creates no flow; the client's ACK opens it and the handshake is replayed to the server.")
+		("flows.syncookies-rate", po::value(&s.syncookies_rate)->default_value(10000),
+		 "Adaptive SYN cookies: new SYNs per second, per worker, that turn them on.")
+		("flows.syncookies-half-open", po::value(&s.syncookies_half_open)->default_value(0.25),
+		 "Adaptive SYN cookies: the share of a worker's table in half-open TCP flows that turns them on.")
+		("flows.syncookie-mss", po::value(&s.syncookie_mss)->default_value(1460),
+		 "The MSS the proxy's SYN-ACK announces: set it to the protected servers' (536..9000).")
+		("flows.syncookie-wscale", po::value(&s.syncookie_wscale)->default_value(7),
+		 "The window scale the proxy's SYN-ACK announces: set it to the protected servers' (0..14).");
 	for (uint32_t st = 0; st < flow::flow_state_count; ++st) {
 		std::string name = "flows.timeout." + std::string(flow::to_string(flow::flow_state(st)));
 		std::replace(name.begin(), name.end(), '_', '-');
@@ -156,6 +169,14 @@ std::string usage_error(const settings& s)
 		return "flows.full-policy must be evict-embryonic or drop";
 	if (s.tcp_window != "strict" && s.tcp_window != "loose" && s.tcp_window != "off")
 		return "flows.tcp-window must be strict, loose or off, not '" + s.tcp_window + "'";
+	if (s.syncookies != "never" && s.syncookies != "always" && s.syncookies != "adaptive")
+		return "flows.syncookies must be never, always or adaptive, not '" + s.syncookies + "'";
+	if (s.syncookie_mss < 536 || s.syncookie_mss > 9000)
+		return "flows.syncookie-mss must be 536..9000";
+	if (s.syncookie_wscale > 14)
+		return "flows.syncookie-wscale must be 0..14";
+	if (!(s.syncookies_half_open > 0 && s.syncookies_half_open <= 1))
+		return "flows.syncookies-half-open must be a share of the table, above 0 and at most 1";
 	if (s.log_target != "stdout" && s.log_target != "syslog")
 		return "log.target must be stdout or syslog";
 	if (s.classifier != "ours" && s.classifier != "rte_acl")

@@ -35,6 +35,11 @@ struct settings {
 	std::string full_policy;
 	bool tcp_loose_pickup = false;
 	std::string tcp_window;
+	std::string syncookies;
+	uint32_t syncookies_rate = 10000;
+	double syncookies_half_open = 0.25;
+	uint32_t syncookie_mss = 1460;
+	uint32_t syncookie_wscale = 7;
 	bool pass_other_l2 = false;
 	bool send_rejects = true;
 	bool drop_martians = true;

@@ -40,6 +40,7 @@ std::string_view to_string(drop_reason r)
 	case drop_reason::martian_source: return "martian_source";
 	case drop_reason::land: return "land";
 	case drop_reason::martian_mac: return "martian_mac";
+	case drop_reason::synproxy_pending: return "synproxy_pending";
 	case drop_reason::count_: break;
 	}
 	return "unknown";
@@ -68,6 +69,11 @@ void accumulate(worker_counters& t, const worker_counters& c)
 	t.payload_decided += c.payload_decided;
 	t.set_adds += c.set_adds;
 	t.set_adds_lost += c.set_adds_lost;
+	t.syncookies_sent += c.syncookies_sent;
+	t.syncookies_accepted += c.syncookies_accepted;
+	t.syncookies_failed += c.syncookies_failed;
+	t.synproxy_handshakes += c.synproxy_handshakes;
+	t.syncookies_active += c.syncookies_active;
 	t.busy_tsc += c.busy_tsc;
 	t.idle_tsc += c.idle_tsc;
 	t.polls += c.polls;

@@ -37,6 +37,7 @@
 #include "dataplane/spsc_ring.h"
 #include "dataplane/policy.h"
 #include "dataplane/stage_clock.h"
+#include "dataplane/synproxy.h"
 #include "flow/conntrack.h"
 #include "flow/flow_table.h"
 #include "packet/packet.h"
@@ -70,6 +71,7 @@ enum class drop_reason : uint8_t {
 	martian_source,       // a source no host can have: 0/8, 127/8, 224/4, 240/4; ::, ::1, ff00::/8
 	land,                 // source address equal to the destination (the land attack)
 	martian_mac,          // a group (multicast or broadcast) source MAC address
+	synproxy_pending,     // from a client of a SYN-proxied flow whose server has not answered yet
 	count_
 };
 inline constexpr size_t drop_reason_count = size_t(drop_reason::count_);
@@ -90,6 +92,10 @@ struct alignas(64) worker_counters {
 	uint64_t payload_decided; // flows a payload rule decided (see inspect_counters for the rest)
 	uint64_t set_adds;        // add-to requests queued for the control thread
 	uint64_t set_adds_lost;   // add-to requests refused by a full queue
+	// SYN proxy (synproxy.h): cookie SYN-ACKs sent, ACKs whose cookie opened a flow, ACKs of no flow
+	// checked for a cookie that carried none, server handshakes completed; whether cookies are on now.
+	uint64_t syncookies_sent, syncookies_accepted, syncookies_failed, synproxy_handshakes;
+	uint64_t syncookies_active;
 	uint64_t busy_tsc, idle_tsc, polls, idle_polls;
 	// Of busy_tsc, the time spent inside the driver's rx_burst and tx_burst: the rest is the worker's own.
 	uint64_t driver_rx_tsc, driver_tx_tsc;
@@ -130,6 +136,7 @@ struct worker_config {
 	bool send_rejects = true;
 	bool drop_martians = true;  // sources no host can have (martian_source)
 	bool drop_land = true;      // source address == destination address (land)
+	syncookie_config syncookies;  // flows.syncookies
 	// A port that receives every dropped packet (a net_null sink, say), so that dpdk-dumpcap can capture
 	// the drops on it; -1 frees them. Costs a TX burst per burst with drops: for troubleshooting.
 	int drop_port = -1;
@@ -184,6 +191,8 @@ private:
 	uint16_t distribute(rte_mbuf** pkts, uint16_t n, uint16_t port);
 	const rx_queue_map* queue_of_port(uint16_t port) const;
 	bool make_reject(rte_mbuf* m, const packet::parsed& p);
+	// Adaptive SYN cookies: once a tick, are they on?
+	void update_syncookies(uint64_t now);
 
 	worker_config config_;
 	const std::atomic<compiled_policy*>& policy_;
@@ -193,6 +202,14 @@ private:
 	inspect::flow_streams streams_;  // payload scan state, by flow entry index
 	log_ring log_;
 	spsc_ring<set_add_record> set_adds_;
+	// SYN proxy: the cookie secret, the per-flow translation state (by table index; empty when never),
+	// whether cookies answer SYNs now, and the adaptive mode's tick.
+	flow::cookie_secret cookie_key_;
+	std::vector<proxy_state> proxy_;
+	bool cookies_on_ = false;
+	uint64_t cookies_checked_until_ = 0;  // ACKs of no flow are checked for cookies until then (TSC)
+	uint64_t cookie_tick_end_ = 0, cookies_hold_until_ = 0;
+	uint32_t tick_syns_ = 0;
 	worker_counters counters_{};
 };
 

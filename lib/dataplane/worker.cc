@@ -17,6 +17,9 @@ namespace portcullis::dataplane {
 namespace {
 
 constexpr uint8_t v_allow = uint8_t(verdict::allow), v_drop = uint8_t(verdict::drop), v_reject = uint8_t(verdict::reject);
+// The SYN proxy's own answers (a cookie SYN-ACK, the ACK to a server): sent back out the port the packet
+// came in on, and counted with the allowed packets (their rules allowed them).
+constexpr uint8_t v_answer = 3;
 
 // Where a miss's classifier key sits: list = direction * 2 + (IPv6 ? 1 : 0).
 struct miss_ref {
@@ -147,6 +150,29 @@ worker::worker(const worker_config& config, const std::atomic<compiled_policy*>&
 		config_.burst = max_burst;
 	if (config_.conns)
 		table_.on_remove(&conn_counts::flow_removed, config_.conns);
+	if (config_.syncookies.mode != syncookie_mode::never) {
+		proxy_.resize(size_t(table_.capacity()) + 1);
+		cookie_key_ = flow::cookie_secret::random();
+		cookies_on_ = config_.syncookies.mode == syncookie_mode::always;
+		counters_.syncookies_active = cookies_on_;
+	}
+}
+
+void worker::update_syncookies(uint64_t now)
+{
+	const uint64_t tick = config_.flows.tsc_hz / 10;
+	const syncookie_config& c = config_.syncookies;
+	const bool pressed = uint64_t(tick_syns_) * 10 > c.rate ||
+	                     double(table_.half_open()) > c.half_open * double(table_.capacity());
+	if (pressed) {
+		cookies_on_ = true;
+		cookies_hold_until_ = now + config_.flows.tsc_hz;
+	} else if (now >= cookies_hold_until_) {
+		cookies_on_ = false;
+	}
+	counters_.syncookies_active = cookies_on_;
+	tick_syns_ = 0;
+	cookie_tick_end_ = now + tick;
 }
 
 int worker::direction_of(const rx_queue_map& q, const packet::parsed& p) const
@@ -186,6 +212,9 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 	// The stamp flows judged in this burst carry, read before any rule's schedule is: a schedule edge
 	// after this read leaves them with the older stamp, so they are judged again on their next packet.
 	const uint32_t stamp = pol ? pol->judge_stamp.load(std::memory_order_acquire) : 0;
+	if (config_.syncookies.mode == syncookie_mode::adaptive && now >= cookie_tick_end_) [[unlikely]]
+		update_syncookies(now);
+	const bool check_cookies = now < cookies_checked_until_;
 
 	packet::parsed parsed[max_burst];
 	packet::parse_burst(pkts, n, parsed, counters_.parse);
@@ -335,7 +364,29 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		}
 		const bool from_opener = reversed[j] == bool(e.opener_is_b);
 		const flow::flow_state before = e.state;
-		if (const flow::ct_result ct = flow::track(e, segment_of(p, pkts[i]), from_opener, config_.tcp_window);
+		flow::segment seg = segment_of(p, pkts[i]);
+		if (e.syn_proxied) [[unlikely]] {
+			proxy_state& ps = proxy_[table_.index_of(&e)];
+			if (e.state == flow::flow_state::tcp_syn_sent) {
+				const proxy_step step = server_handshake(e, ps, pkts[i], p, seg, from_opener, config_.syncookies,
+				                                         config_.tcp_window);
+				if (step == proxy_step::drop) {
+					counters_.drops[size_t(from_opener ? drop_reason::synproxy_pending : drop_reason::conntrack_invalid)]++;
+					return;
+				}
+				__atomic_store_n(&e.last_seen, now_stamp, __ATOMIC_RELAXED);
+				if (step == proxy_step::answered) {
+					counters_.synproxy_handshakes++;
+					v[i] = v_answer;
+					out_port[i] = q.port;
+				} else {
+					v[i] = v_allow;
+				}
+				return;
+			}
+			to_server_numbers(seg, ps, from_opener);
+		}
+		if (const flow::ct_result ct = flow::track(e, seg, from_opener, config_.tcp_window);
 		    ct != flow::ct_result::pass) [[unlikely]] {
 			counters_.drops[size_t(ct == flow::ct_result::invalid ? drop_reason::conntrack_invalid
 			                                                      : drop_reason::tcp_out_of_window)]++;
@@ -359,6 +410,8 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			rc.last_hit_tsc = now;
 		}
 		v[i] = v_allow;
+		if (e.syn_proxied) [[unlikely]]
+			translate(pkts[i], p, proxy_[table_.index_of(&e)], from_opener);
 		if (!pol->dns_sets.empty() && !from_opener && p.proto == 17 && p.sport == 53)
 			counters_.set_adds += snoop_dns(*pol, p, pkts[i], set_adds_, counters_.set_adds_lost);
 	};
@@ -379,15 +432,31 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 	uint32_t results[4][max_burst];
 	uint8_t list_size[4] = {};
 	miss_ref miss[max_burst];
+	// The client MSS of an ACK that returns a good SYN cookie (0: none): it opens its flow, judged by the
+	// rules as its SYN was (the classifier sees SYN for its flags).
+	uint16_t cookie_mss[max_burst];
+	const uint32_t cookie_now = check_cookies ? flow::cookie_count(now, config_.flows.tsc_hz) : 0;
 	for (uint32_t x = 0; x < nmiss; ++x) {
 		const uint16_t i = which[miss_j[x]];
 		const packet::parsed& p = parsed[i];
 		const uint8_t list = uint8_t(dir[i] * 2 + (p.family == 6 ? 1 : 0));
 		const uint8_t pos = list_size[list]++;
-		if (p.family == 6)
+		cookie_mss[x] = 0;
+		if (check_cookies && p.proto == 6 && !p.is_icmp_error() && !p.is_fragment() &&
+		    (p.tcp_flags & (flow::tcp_flag::syn | flow::tcp_flag::rst | flow::tcp_flag::fin | flow::tcp_flag::ack)) ==
+		        flow::tcp_flag::ack) [[unlikely]] {
+			cookie_mss[x] = cookie_of_ack(p, cookie_key_, cookie_now);
+			counters_.syncookies_failed += cookie_mss[x] == 0;
+		}
+		if (p.family == 6) {
 			k6[dir[i]][pos] = key6_of(p);
-		else
+			if (cookie_mss[x])
+				k6[dir[i]][pos].tcp_flags = flow::tcp_flag::syn;
+		} else {
 			k4[dir[i]][pos] = key4_of(p);
+			if (cookie_mss[x])
+				k4[dir[i]][pos].tcp_flags = flow::tcp_flag::syn;
+		}
 		miss[x] = {list, pos};
 	}
 	if (pol->tests_sets()) {
@@ -522,9 +591,23 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			continue;
 		}
 		const flow::segment seg = segment_of(p, pkts[i]);
-		if (!flow::can_open(seg, config_.tcp_loose_pickup)) {
+		const bool proxied = cookie_mss[x] != 0;
+		if (!proxied && !flow::can_open(seg, config_.tcp_loose_pickup)) {
 			counters_.drops[size_t(drop_reason::tcp_no_flow)]++;
 			continue;
+		}
+		if (p.proto == 6 && (p.tcp_flags & (flow::tcp_flag::syn | flow::tcp_flag::ack)) == flow::tcp_flag::syn) {
+			++tick_syns_;
+			// SYN cookies on: the proxy answers the SYN itself, and the table sees nothing of it.
+			if (cookies_on_ && !p.is_fragment() &&
+			    answer_syn(pkts[i], p, config_.syncookies, cookie_key_, flow::cookie_count(now, config_.flows.tsc_hz),
+			               uint32_t(now / (config_.flows.tsc_hz / 1000)))) {
+				counters_.syncookies_sent++;
+				cookies_checked_until_ = now + 128 * config_.flows.tsc_hz;
+				v[i] = v_answer;
+				out_port[i] = q.port;
+				continue;
+			}
 		}
 		// A max-conn rule's flow is counted before the table can see it, so that whoever removes it
 		// (conn_counts::flow_removed, maybe the control thread at once) always has a count to take back.
@@ -543,7 +626,16 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			counters_.drops[size_t(drop_reason::flow_table_full)]++;
 			continue;
 		}
-		flow::open(*e, seg, config_.tcp_loose_pickup);
+		if (proxied) {
+			if (!replay_syn(*e, proxy_[table_.index_of(e)], pkts[i], p, cookie_mss[x])) {
+				__atomic_store_n(&e->last_seen, flow::flow_table::stale_stamp(now_stamp), __ATOMIC_RELAXED);
+				counters_.drops[size_t(drop_reason::malformed)]++;
+				continue;
+			}
+			counters_.syncookies_accepted++;
+		} else {
+			flow::open(*e, seg, config_.tcp_loose_pickup);
+		}
 		e->rule_id = rule;
 		e->ruleset_generation = stamp;
 		e->opener_direction = uint8_t(d);
@@ -557,7 +649,8 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			const inspect::plan plan = inspect::plan_for(first_any, rule);
 			streams_.begin(*pol->inspect_scratch[config_.index], index, plan, p, rules::direction(d));
 			e->payload_watched = plan.inspect();
-			if (e->payload_watched && !payload_allows(*pol, *e, p, pkts[i], true, q, i))
+			// A proxied flow's packet is now the SYN to the server: no payload to scan.
+			if (e->payload_watched && !proxied && !payload_allows(*pol, *e, p, pkts[i], true, q, i))
 				v[i] = v[i] == v_reject ? v_reject : v_drop;
 		}
 	}
@@ -588,8 +681,9 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 	for (uint16_t i = 0; i < n; ++i) {
 		const uint32_t len = pkts[i]->pkt_len;
 		rx_bytes += len;
-		verdict_packets[dir[i]][v[i]]++;
-		verdict_bytes[dir[i]][v[i]] += len;
+		const uint8_t counted = v[i] == v_answer ? v_allow : v[i];
+		verdict_packets[dir[i]][counted]++;
+		verdict_bytes[dir[i]][counted] += len;
 	}
 	counters_.rx_packets[q.port % max_ports] += n;
 	counters_.rx_bytes[q.port % max_ports] += rx_bytes;

@@ -72,6 +72,8 @@ struct totals {
 	uint64_t drops[dp::drop_reason_count] = {};
 	uint64_t malformed[packet::drop_reason_count] = {};
 	uint64_t flows_opened = 0, reply_packets = 0, related_icmp = 0, rejects_sent = 0;
+	uint64_t syncookies_sent = 0, syncookies_accepted = 0, syncookies_failed = 0, synproxy_handshakes = 0;
+	uint64_t syncookies_active = 0;
 	// Flow tables.
 	uint64_t flows = 0, capacity = 0, inserts = 0, refused_full = 0, refused_buckets = 0, evicted_embryonic = 0;
 	uint64_t expired[flow::flow_state_count] = {};
@@ -102,6 +104,11 @@ totals sum(const control::runtime& rt)
 		t.reply_packets += peek(c.reply_packets);
 		t.related_icmp += peek(c.related_icmp);
 		t.rejects_sent += peek(c.rejects_sent);
+		t.syncookies_sent += peek(c.syncookies_sent);
+		t.syncookies_accepted += peek(c.syncookies_accepted);
+		t.syncookies_failed += peek(c.syncookies_failed);
+		t.synproxy_handshakes += peek(c.synproxy_handshakes);
+		t.syncookies_active += peek(c.syncookies_active);
 
 		const flow::flow_table& ft = w->flows();
 		const flow::table_counters& fc = ft.counters();
@@ -218,6 +225,15 @@ std::vector<pm::MetricFamily> collect(const control::runtime& rt, const exporter
 	out.push_back(counter("portcullis_reply_packets_total", "Packets passed as the reply of an allowed flow.").add(double(t.reply_packets)).take());
 	out.push_back(counter("portcullis_related_icmp_total", "ICMP errors passed as related to a known flow.").add(double(t.related_icmp)).take());
 	out.push_back(counter("portcullis_rejects_sent_total", "TCP RSTs and ICMP unreachables sent for reject rules.").add(double(t.rejects_sent)).take());
+	out.push_back(counter("portcullis_syncookies_total", "SYN proxy: cookie SYN-ACKs sent, ACKs whose cookie opened a flow "
+	                      "(accepted), ACKs of no flow without a good cookie (failed), server handshakes completed.")
+	                      .add({{"event", "sent"}}, double(t.syncookies_sent))
+	                      .add({{"event", "accepted"}}, double(t.syncookies_accepted))
+	                      .add({{"event", "failed"}}, double(t.syncookies_failed))
+	                      .add({{"event", "handshake"}}, double(t.synproxy_handshakes))
+	                      .take());
+	out.push_back(gauge("portcullis_syncookies_active_workers", "Workers answering SYNs with cookies now (flows.syncookies).")
+	                      .add(double(t.syncookies_active)).take());
 	out.push_back(gauge("portcullis_flows", "Live flows in all flow tables.").add(double(t.flows)).take());
 	out.push_back(gauge("portcullis_flow_capacity", "Flows the flow tables can hold in all.").add(double(t.capacity)).take());
 	out.push_back(counter("portcullis_flow_inserts_total", "Flows inserted into the flow tables.").add(double(t.inserts)).take());

@@ -48,6 +48,7 @@ pipeline::pipeline(const std::string& rules_text, const pipeline_options& opt)
 	wc.drop_martians = opt.drop_martians;
 	wc.drop_land = opt.drop_land;
 	wc.tcp_window = opt.tcp_window;
+	wc.syncookies = opt.syncookies;
 	if (opt.replay) {
 		wc.queues.push_back({e.port[outside], 0, -1, {e.port[inside], e.port[outside]}, 0});
 		wc.inside4 = {{0xC6120100u, 0xC61201FFu}};  // 198.18.1.0/24

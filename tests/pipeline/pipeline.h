@@ -38,6 +38,7 @@ struct pipeline_options {
 	bool drop_martians = true;
 	bool drop_land = true;
 	flow::window_mode tcp_window = flow::window_mode::strict;
+	dataplane::syncookie_config syncookies;  // never, unless a test says
 };
 
 class pipeline {

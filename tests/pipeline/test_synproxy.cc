@@ -1,0 +1,368 @@
+// The SYN proxy (flows.syncookies, dataplane/synproxy.h) through the real worker: cookie SYN-ACKs, the
+// replayed handshake, sequence/timestamp/SACK/window translation, refusals, forged cookies, the
+// adaptive mode. Every frame the proxy writes or rewrites must carry a valid TCP checksum.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <thread>
+
+#include "packet/packet.h"
+#include "pipeline.h"
+
+using namespace portcullis;
+using namespace portcullis::test;
+using dataplane::drop_reason;
+namespace pt = portcullis::packet::test;
+
+namespace {
+
+const char* proxied_rules = R"(
+default in drop
+default out allow
+allow in tcp to 198.18.1.10 port { ssh, http }
+allow in tcp to 2001:2:0:1::10 port ssh
+)";
+
+constexpr uint32_t client = 0xC6120005;  // 198.18.0.5
+constexpr uint32_t server = 0xC612010A;  // 198.18.1.10
+constexpr uint8_t S = 0x02, A = 0x10, R = 0x04, SA = 0x12, PA = 0x18;
+
+struct options {
+	uint16_t mss = 0;
+	bool sack_permitted = false;
+	bool timestamps = false;
+	uint32_t ts_value = 0, ts_echo = 0;
+	int scale = -1;
+	std::vector<std::pair<uint32_t, uint32_t>> sack;
+};
+
+pt::bytes option_bytes(const options& o)
+{
+	pt::bytes b;
+	if (o.mss)
+		b.insert(b.end(), {2, 4, uint8_t(o.mss >> 8), uint8_t(o.mss)});
+	if (o.sack_permitted)
+		b.insert(b.end(), {4, 2});
+	if (o.timestamps) {
+		b.insert(b.end(), {1, 8, 10});  // one no-op: the timestamps start at an odd offset
+		pt::put32(b, o.ts_value);
+		pt::put32(b, o.ts_echo);
+	}
+	if (o.scale >= 0)
+		b.insert(b.end(), {1, 3, 3, uint8_t(o.scale)});
+	if (!o.sack.empty()) {
+		b.insert(b.end(), {1, 1, 5, uint8_t(2 + 8 * o.sack.size())});
+		for (auto [l, r] : o.sack) {
+			pt::put32(b, l);
+			pt::put32(b, r);
+		}
+	}
+	return b;
+}
+
+// The one's complement sum of the TCP segment of a frame with its pseudo-header: 0xffff when the
+// checksum is right.
+uint16_t tcp_sum(const pt::bytes& f)
+{
+	const packet::parsed p = pt::parse_bytes(f);
+	const uint8_t* ip = f.data() + p.l3_offset;
+	const uint32_t l4_len = p.payload_offset - p.l4_offset + p.payload_length;
+	uint32_t sum = 6 + l4_len;
+	auto add = [&](const uint8_t* b, size_t n) {
+		for (size_t i = 0; i + 1 < n; i += 2)
+			sum += uint32_t(b[i]) << 8 | b[i + 1];
+		if (n & 1)
+			sum += uint32_t(b[n - 1]) << 8;
+	};
+	if (p.family == 4)
+		add(ip + 12, 8);
+	else
+		add(ip + 8, 32);
+	add(f.data() + p.l4_offset, l4_len);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return uint16_t(sum);
+}
+
+// Writes the TCP checksum into a frame, as a sending host would.
+pt::bytes checksummed(pt::bytes f)
+{
+	const packet::parsed p = pt::parse_bytes(f);
+	f[p.l4_offset + 16] = f[p.l4_offset + 17] = 0;
+	const uint16_t c = uint16_t(~tcp_sum(f));
+	f[p.l4_offset + 16] = uint8_t(c >> 8);
+	f[p.l4_offset + 17] = uint8_t(c);
+	return f;
+}
+
+pt::bytes seg4(uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport, uint8_t flags, uint32_t seq, uint32_t ack,
+               const options& o = {}, uint16_t window = 502, size_t payload = 0)
+{
+	return checksummed(pt::eth(pt::et_ipv4,
+	                           pt::ipv4({.src = src, .dst = dst, .proto = 6},
+	                                    pt::tcp({.sport = sport, .dport = dport, .seq = seq, .ack = ack, .flags = flags,
+	                                             .window = window, .options = option_bytes(o)},
+	                                            pt::filler(payload))),
+	                           {}, 60));
+}
+
+struct seen {
+	packet::parsed p;
+	packet::tcp_options o;
+	uint16_t sum;
+};
+seen look(const pt::bytes& f)
+{
+	seen s{pt::parse_bytes(f), {}, tcp_sum(f)};
+	s.o = packet::tcp_options_of(f.data() + s.p.l4_offset, uint32_t(s.p.payload_offset - s.p.l4_offset));
+	return s;
+}
+
+pipeline_options cookies(dataplane::syncookie_mode mode = dataplane::syncookie_mode::always)
+{
+	pipeline_options o;
+	o.syncookies.mode = mode;
+	o.syncookies.mss = 1460;
+	o.syncookies.window_scale = 7;
+	return o;
+}
+
+const flow::flow_entry* flow_of(pipeline& pl, uint16_t sport, uint16_t dport = 22)
+{
+	bool reversed = false;
+	const flow::flow_key k = flow::make_key(4, 6, client, server, sport, dport, reversed);
+	return pl.worker().flows().lookup(k, flow::hash_key(k));
+}
+
+} // namespace
+
+TEST_CASE("SYN proxy: the SYN gets a cookie, the ACK opens the flow, the handshake is replayed, both ways are translated")
+{
+	pipeline pl(proxied_rules, cookies());
+	const uint32_t c = 1000000, s = 0x7ffffff0;  // the server's ISN wraps within the connection
+	// The client's SYN, with every option: answered by the proxy out of the port it came in on.
+	auto r = pl.send(outside, seg4(client, 40000, server, 22, S, c, 0,
+	                               {.mss = 1460, .sack_permitted = true, .timestamps = true, .ts_value = 1000, .scale = 8},
+	                               64240));
+	CHECK(r.to_inside.empty());
+	REQUIRE(r.to_outside.size() == 1);
+	const seen synack = look(r.to_outside[0]);
+	CHECK(synack.sum == 0xffff);
+	CHECK(synack.p.src.v4 == server);
+	CHECK(synack.p.dst.v4 == client);
+	CHECK(synack.p.sport == 22);
+	CHECK(synack.p.dport == 40000);
+	CHECK(synack.p.tcp_flags == SA);
+	CHECK(synack.p.tcp_ack == c + 1);
+	CHECK(synack.o.mss == 1460);
+	CHECK(synack.o.window_scale == 7);
+	CHECK(synack.o.sack_permitted);
+	CHECK(synack.o.ts_echo == 1000);
+	CHECK(pl.worker().flows().size() == 0);  // no state for a SYN
+	CHECK(pl.worker().counters().syncookies_sent == 1);
+	const uint32_t cookie = synack.p.tcp_seq, proxy_ts = synack.o.ts_value;
+
+	// The client's ACK returns the cookie: the flow opens and the SYN goes on to the server, with the
+	// client's ISN and the options the cookie kept.
+	r = pl.send(outside, seg4(client, 40000, server, 22, A, c + 1, cookie + 1,
+	                          {.timestamps = true, .ts_value = 1001, .ts_echo = proxy_ts}, 502));
+	CHECK(r.to_outside.empty());
+	REQUIRE(r.to_inside.size() == 1);
+	const seen syn = look(r.to_inside[0]);
+	CHECK(syn.sum == 0xffff);
+	CHECK(syn.p.src.v4 == client);
+	CHECK(syn.p.tcp_flags == S);
+	CHECK(syn.p.tcp_seq == c);
+	CHECK(syn.o.mss == 1460);
+	CHECK(syn.o.window_scale == 8);
+	CHECK(syn.o.sack_permitted);
+	CHECK(syn.o.ts_value == 1001);
+	CHECK(pl.worker().counters().syncookies_accepted == 1);
+	const flow::flow_entry* e = flow_of(pl, 40000);
+	REQUIRE(e);
+	CHECK(e->syn_proxied);
+	CHECK(e->state == flow::flow_state::tcp_syn_sent);
+
+	// Data the client sends before the server answered waits for its retransmission.
+	CHECK(pl.send(outside, seg4(client, 40000, server, 22, PA, c + 1, cookie + 1,
+	                            {.timestamps = true, .ts_value = 1002, .ts_echo = proxy_ts}, 502, 30))
+	          .to_inside.empty());
+	CHECK(pl.drops(drop_reason::synproxy_pending) == 1);
+
+	// The server's SYN-ACK is answered by the proxy, with the ACK the client would have sent.
+	r = pl.send(inside, seg4(server, 22, client, 40000, SA, s, c + 1,
+	                         {.mss = 1400, .sack_permitted = true, .timestamps = true, .ts_value = 5000, .ts_echo = 1001,
+	                          .scale = 9},
+	                         65160));
+	CHECK(r.to_outside.empty());
+	REQUIRE(r.to_inside.size() == 1);
+	const seen ack = look(r.to_inside[0]);
+	CHECK(ack.sum == 0xffff);
+	CHECK(ack.p.src.v4 == client);
+	CHECK(ack.p.tcp_flags == A);
+	CHECK(ack.p.tcp_seq == c + 1);
+	CHECK(ack.p.tcp_ack == s + 1);
+	CHECK(ack.p.tcp_window == 502);
+	CHECK(ack.o.ts_value == 1001);
+	CHECK(ack.o.ts_echo == 5000);
+	CHECK(e->state == flow::flow_state::tcp_established);
+	CHECK(pl.worker().counters().synproxy_handshakes == 1);
+
+	// Server to client: its numbers moved into the cookie's, its timestamps into the proxy's, its window
+	// from its scale (9) into the announced one (7).
+	r = pl.send(inside, seg4(server, 22, client, 40000, PA, s + 1, c + 1,
+	                         {.timestamps = true, .ts_value = 5010, .ts_echo = 1001}, 100, 200));
+	REQUIRE(r.to_outside.size() == 1);
+	const seen down = look(r.to_outside[0]);
+	CHECK(down.sum == 0xffff);
+	CHECK(down.p.tcp_seq == cookie + 1);
+	CHECK(down.p.tcp_ack == c + 1);
+	CHECK(down.o.ts_value == proxy_ts + 10);
+	CHECK(down.o.ts_echo == 1001);
+	CHECK(down.p.tcp_window == 400);
+	CHECK(down.p.payload_length == 200);
+
+	// Client to server: its ACK, its timestamp echo and its SACK blocks in the server's numbers.
+	r = pl.send(outside, seg4(client, 40000, server, 22, PA, c + 1, cookie + 101,
+	                          {.timestamps = true, .ts_value = 1003, .ts_echo = proxy_ts + 10,
+	                           .sack = {{cookie + 151, cookie + 201}}},
+	                          502, 30));
+	REQUIRE(r.to_inside.size() == 1);
+	const seen up = look(r.to_inside[0]);
+	CHECK(up.sum == 0xffff);
+	CHECK(up.p.tcp_seq == c + 1);
+	CHECK(up.p.tcp_ack == s + 101);
+	CHECK(up.o.ts_value == 1003);
+	CHECK(up.o.ts_echo == 5010);
+	REQUIRE(up.o.sack_blocks == 1);
+	const pt::bytes& f = r.to_inside[0];
+	const uint32_t left = uint32_t(f[up.p.l4_offset + up.o.sack_at + 2]) << 24 | f[up.p.l4_offset + up.o.sack_at + 3] << 16 |
+	                      f[up.p.l4_offset + up.o.sack_at + 4] << 8 | f[up.p.l4_offset + up.o.sack_at + 5];
+	CHECK(left == s + 151);
+
+	// Window tracking runs in the server's numbers: an ACK (in the client's) of bytes the server never
+	// sent is out of the window.
+	CHECK(pl.send(outside, seg4(client, 40000, server, 22, A, c + 31, cookie + 100000, {}, 502)).to_inside.empty());
+	CHECK(pl.drops(drop_reason::tcp_out_of_window) == 1);
+	CHECK(pl.worker().counters().flows_opened == 1);
+}
+
+TEST_CASE("SYN proxy: forged and stale cookies open nothing")
+{
+	pipeline pl(proxied_rules, cookies());
+	auto r = pl.send(outside, seg4(client, 40001, server, 22, S, 500, 0, {.mss = 1460}));
+	REQUIRE(r.to_outside.size() == 1);
+	const uint32_t cookie = look(r.to_outside[0]).p.tcp_seq;
+	// Wrong cookie, right cookie on another port, right cookie with another ISN: all tcp_no_flow.
+	CHECK(pl.send(outside, seg4(client, 40001, server, 22, A, 501, cookie + 2)).to_inside.empty());
+	CHECK(pl.send(outside, seg4(client, 40002, server, 22, A, 501, cookie + 1)).to_inside.empty());
+	CHECK(pl.send(outside, seg4(client, 40001, server, 22, A, 502, cookie + 1)).to_inside.empty());
+	CHECK(pl.drops(drop_reason::tcp_no_flow) == 3);
+	CHECK(pl.worker().counters().syncookies_failed == 3);
+	CHECK(pl.worker().flows().size() == 0);
+	// A good cookie for a port the rules do not allow opens nothing either (the SYN was never answered,
+	// but an attacker who guessed one must still meet the rules).
+	CHECK(pl.send(outside, seg4(client, 40003, server, 25, S, 500, 0)).to_outside.empty());
+	// Without timestamps the cookie keeps the MSS only, rounded down to one it can carry.
+	r = pl.send(outside, seg4(client, 40004, server, 80, S, 900, 0, {.mss = 1400, .sack_permitted = true, .scale = 7}));
+	REQUIRE(r.to_outside.size() == 1);
+	const seen synack = look(r.to_outside[0]);
+	CHECK(synack.o.mss == 1460);
+	CHECK(synack.o.window_scale == packet::no_window_scale);
+	CHECK(!synack.o.sack_permitted);
+	CHECK(synack.o.timestamp_at == 0);
+	r = pl.send(outside, seg4(client, 40004, server, 80, A, 901, synack.p.tcp_seq + 1));
+	REQUIRE(r.to_inside.size() == 1);
+	const seen syn = look(r.to_inside[0]);
+	CHECK(syn.o.mss == 1300);
+	CHECK(syn.o.window_scale == packet::no_window_scale);
+	CHECK(!syn.o.sack_permitted);
+	CHECK(syn.sum == 0xffff);
+}
+
+TEST_CASE("SYN proxy: a server that refuses resets the client at its next expected byte")
+{
+	pipeline pl(proxied_rules, cookies());
+	auto r = pl.send(outside, seg4(client, 40010, server, 22, S, 700, 0, {.mss = 1460}));
+	REQUIRE(r.to_outside.size() == 1);
+	const uint32_t cookie = look(r.to_outside[0]).p.tcp_seq;
+	REQUIRE(pl.send(outside, seg4(client, 40010, server, 22, A, 701, cookie + 1)).to_inside.size() == 1);
+	// A RST that does not acknowledge the SYN is not the server's answer.
+	CHECK(pl.send(inside, seg4(server, 22, client, 40010, uint8_t(R | A), 0, 9999)).to_outside.empty());
+	r = pl.send(inside, seg4(server, 22, client, 40010, uint8_t(R | A), 0, 701));
+	REQUIRE(r.to_outside.size() == 1);
+	const seen rst = look(r.to_outside[0]);
+	CHECK(rst.p.tcp_seq == cookie + 1);
+	CHECK(rst.sum == 0xffff);
+	CHECK(flow_of(pl, 40010)->state == flow::flow_state::tcp_closed);
+}
+
+TEST_CASE("SYN proxy over IPv6")
+{
+	pipeline pl(proxied_rules, cookies());
+	const u128 c6 = pt::v6addr(0x2001000200000000ull, 5), s6 = pt::v6addr(0x2001000200000001ull, 0x10);
+	auto seg6 = [&](bool from_client, uint8_t flags, uint32_t seq, uint32_t ack, const options& o = {}) {
+		return checksummed(pt::eth(
+			pt::et_ipv6,
+			pt::ipv6({.src = from_client ? c6 : s6, .dst = from_client ? s6 : c6, .next_header = 6},
+			         pt::tcp({.sport = uint16_t(from_client ? 41000 : 22), .dport = uint16_t(from_client ? 22 : 41000),
+			                  .seq = seq, .ack = ack, .flags = flags, .window = 1000, .options = option_bytes(o)})),
+			{}, 60));
+	};
+	auto r = pl.send(outside, seg6(true, S, 10, 0, {.mss = 1440, .timestamps = true, .ts_value = 77, .scale = 2}));
+	REQUIRE(r.to_outside.size() == 1);
+	const seen synack = look(r.to_outside[0]);
+	CHECK(synack.sum == 0xffff);
+	CHECK(synack.p.src.v6 == s6);
+	r = pl.send(outside, seg6(true, A, 11, synack.p.tcp_seq + 1, {.timestamps = true, .ts_value = 78, .ts_echo = synack.o.ts_value}));
+	REQUIRE(r.to_inside.size() == 1);
+	const seen syn = look(r.to_inside[0]);
+	CHECK(syn.o.mss == 1440);
+	CHECK(syn.o.window_scale == 2);
+	r = pl.send(inside, seg6(false, SA, 50, 11, {.mss = 1440, .timestamps = true, .ts_value = 9, .ts_echo = 78, .scale = 7}));
+	REQUIRE(r.to_inside.size() == 1);
+	r = pl.send(inside, seg6(false, A, 51, 11, {.timestamps = true, .ts_value = 10, .ts_echo = 78}));
+	REQUIRE(r.to_outside.size() == 1);
+	const seen down = look(r.to_outside[0]);
+	CHECK(down.p.tcp_seq == synack.p.tcp_seq + 1);
+	CHECK(down.sum == 0xffff);
+}
+
+TEST_CASE("adaptive SYN cookies: on past the SYN rate, off again a second after it stops")
+{
+	pipeline_options o = cookies(dataplane::syncookie_mode::adaptive);
+	o.syncookies.rate = 100;  // 10 SYNs in a tenth of a second
+	pipeline pl(proxied_rules, o);
+	CHECK(pl.worker().counters().syncookies_active == 0);
+	// Below the rate: plain SYNs open flows and go on to the server.
+	for (uint16_t port = 0; port < 5; ++port)
+		CHECK(pl.send(outside, seg4(client, uint16_t(42000 + port), server, 22, S, 1, 0)).to_inside.size() == 1);
+	// A burst of SYNs past the rate: the next tick turns cookies on.
+	for (uint16_t port = 5; port < 40; ++port)
+		pl.inject(outside, seg4(client, uint16_t(42000 + port), server, 22, S, 1, 0));
+	pl.run();
+	pl.sent(inside);
+	// The worker's clock runs at the test's assumed 1 GHz (pipeline.cc): a tick is at most 100 ms here.
+	bool on = false;
+	for (int round = 0; round < 50 && !on; ++round) {
+		std::this_thread::sleep_for(std::chrono::milliseconds(10));
+		auto r = pl.send(outside, seg4(client, uint16_t(43000 + round), server, 22, S, 1, 0, {.mss = 1460}));
+		on = r.to_outside.size() == 1;
+	}
+	REQUIRE(on);
+	CHECK(pl.worker().counters().syncookies_active == 1);
+	// While on, SYNs are answered and the table does not grow.
+	const uint64_t flows_before = pl.worker().flows().size();
+	for (uint16_t port = 0; port < 20; ++port)
+		CHECK(pl.send(outside, seg4(client, uint16_t(45000 + port), server, 22, S, 1, 0)).to_outside.size() == 1);
+	CHECK(pl.worker().flows().size() == flows_before);
+	// Quiet for more than the hold time: off again, and SYNs open flows as before.
+	bool off = false;
+	for (int round = 0; round < 40 && !off; ++round) {
+		std::this_thread::sleep_for(std::chrono::milliseconds(100));
+		auto r = pl.send(outside, seg4(client, uint16_t(44000 + round), server, 22, S, 1, 0));
+		off = r.to_inside.size() == 1;
+	}
+	CHECK(off);
+	CHECK(pl.worker().counters().syncookies_active == 0);
+}
