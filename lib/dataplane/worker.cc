@@ -597,7 +597,14 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			continue;
 		}
 		if (p.proto == 6 && (p.tcp_flags & (flow::tcp_flag::syn | flow::tcp_flag::ack)) == flow::tcp_flag::syn) {
-			++tick_syns_;
+			// Adaptive: the SYN that takes the tick past the rate turns cookies on at once, not at the tick's
+			// end, so a flood does not fill the table for the rest of the tick.
+			if (++tick_syns_ * uint64_t(10) > config_.syncookies.rate && !cookies_on_ &&
+			    config_.syncookies.mode == syncookie_mode::adaptive) [[unlikely]] {
+				cookies_on_ = true;
+				cookies_hold_until_ = now + config_.flows.tsc_hz;
+				counters_.syncookies_active = 1;
+			}
 			// SYN cookies on: the proxy answers the SYN itself, and the table sees nothing of it.
 			if (cookies_on_ && !p.is_fragment() &&
 			    answer_syn(pkts[i], p, config_.syncookies, cookie_key_, flow::cookie_count(now, config_.flows.tsc_hz),
