@@ -70,6 +70,7 @@ struct options {
 	uint32_t flows = 1000;
 	uint32_t capacity = 1u << 16;
 	std::vector<double> shares = {0.5, 0.9, 0.99};
+	std::vector<double> cookie_shares = {0.99};  // the same with SYN cookies always on
 	uint16_t burst = 32;
 	std::string rules_file = PORTCULLIS_RULES_DIR "/gateway.rules";
 	unsigned lcore = 1;
@@ -177,7 +178,7 @@ pass_result run_pass(harness& h, connections& c, flood_source& flood, double sha
 
 bool parse_options(int argc, char** argv, options& o, int& exit_code)
 {
-	std::string shares = "0.5,0.9,0.99";
+	std::string shares = "0.5,0.9,0.99", cookie_shares = "0.99";
 	po::options_description desc(
 	    "usage: bench-flood [options]\n"
 	    "Established TCP connections through one worker, without and during a SYN flood that overfills the\n"
@@ -190,6 +191,8 @@ bool parse_options(int argc, char** argv, options& o, int& exit_code)
 	    ("flows", po::value(&o.flows)->default_value(o.flows), "established connections")
 	    ("capacity", po::value(&o.capacity)->default_value(o.capacity), "flow table capacity")
 	    ("shares", po::value(&shares)->default_value(shares), "flood shares of all packets, comma-separated, each in (0, 0.99]")
+	    ("cookie-shares", po::value(&cookie_shares)->default_value(cookie_shares),
+	     "flood shares to run again with SYN cookies always on (flows.syncookies); empty for none")
 	    ("burst", po::value(&o.burst)->default_value(o.burst), "packets per burst (1-64)")
 	    ("rules", po::value(&o.rules_file)->default_value(o.rules_file), "rule file (must allow inbound TCP to 198.18.1.10 ports 80, 443)")
 	    ("lcore", po::value(&o.lcore)->default_value(o.lcore), "EAL lcore to run on")
@@ -208,11 +211,19 @@ bool parse_options(int argc, char** argv, options& o, int& exit_code)
 		exit_code = 0;
 		return false;
 	}
-	o.shares.clear();
-	std::stringstream ss(shares);
-	for (std::string s; std::getline(ss, s, ',');)
-		o.shares.push_back(std::atof(s.c_str()));
-	const bool bad_share = std::any_of(o.shares.begin(), o.shares.end(), [](double s) { return !(s > 0 && s <= 0.99); });
+	auto split = [](const std::string& text) {
+		std::vector<double> v;
+		std::stringstream ss(text);
+		for (std::string s; std::getline(ss, s, ',');)
+			v.push_back(std::atof(s.c_str()));
+		return v;
+	};
+	o.shares = split(shares);
+	o.cookie_shares = split(cookie_shares);
+	auto bad = [](const std::vector<double>& v) {
+		return std::any_of(v.begin(), v.end(), [](double s) { return !(s > 0 && s <= 0.99); });
+	};
+	const bool bad_share = bad(o.shares) || bad(o.cookie_shares);
 	if (o.shares.empty() || bad_share || o.burst < 1 || o.burst > dp::max_burst || o.flows < 2 * o.burst ||
 	    o.flows >= o.capacity || o.passes < 1 || o.seconds <= 0) {
 		std::cerr << "bench-flood: bad option values (shares in (0, 0.99], burst 1-64, 2*burst <= flows < capacity)\n";
@@ -220,6 +231,136 @@ bool parse_options(int argc, char** argv, options& o, int& exit_code)
 		return false;
 	}
 	return true;
+}
+
+// One flood share: passes without and with the flood, one JSON line. False when a check failed.
+bool run_share(harness& h, connections& conns, flood_source& flood, const options& o, double share,
+               dp::syncookie_mode cookies, const std::string& machine)
+{
+	bool failed = false;
+	std::vector<double> base_mpps, flood_mpps, pass_ratio, syn_mpps, total_mpps, base_untrimmed, flood_untrimmed;
+	uint64_t rounds = 0, discarded = 0;
+	pass_result sum_base, sum_flood;
+	uint64_t established_min = o.flows, live_max = 0;
+	const flow::table_counters& tc = h.worker->flows().counters();
+	const uint64_t inserts0 = tc.inserts, evicted0 = tc.evicted_embryonic, refused_full0 = tc.refused_full,
+	               refused_buckets0 = tc.refused_buckets;
+	const dp::worker_counters& wc = h.worker->counters();
+	const uint64_t full_drops0 = wc.drops[size_t(dp::drop_reason::flow_table_full)];
+	const uint64_t opened0 = wc.flows_opened, synacks0 = wc.syncookies_sent;
+	const bool proxied = cookies == dp::syncookie_mode::always;
+	uint64_t drops0 = 0;
+	for (size_t r = 0; r < dp::drop_reason_count; ++r)
+		drops0 += wc.drops[r];
+	const uint64_t hz = rte_get_tsc_hz();
+	for (uint32_t pass = 0; pass < o.passes && !failed; ++pass) {
+		const pass_result a = run_pass(h, conns, flood, 0, o.seconds);
+		const pass_result f = run_pass(h, conns, flood, share, o.seconds);
+		const census c = count_flows(h.worker->flows());
+		established_min = std::min(established_min, c.established);
+		live_max = std::max(live_max, c.live);
+		expire_flood(h);
+		for (const pass_result* p : {&a, &f}) {
+			pass_result& s = p == &a ? sum_base : sum_flood;
+			s.est_packets += p->est_packets, s.est_tsc += p->est_tsc, s.est_dropped += p->est_dropped;
+			s.flood_packets += p->flood_packets, s.flood_tsc += p->flood_tsc;
+			s.flood_forwarded += p->flood_forwarded;
+			s.size_max = std::max(s.size_max, p->size_max);
+			failed |= p->failed;
+		}
+		// Rates over the rounds the OS did not interrupt (see trim); packets per round are fixed.
+		const trimmed at = trim(a.est_rounds), ft = trim(f.est_rounds), st = trim(f.flood_rounds);
+		auto mpps = [&](uint64_t packets, uint64_t tsc) { return tsc ? double(packets) * double(hz) / double(tsc) / 1e6 : 0.0; };
+		const double am = mpps(at.rounds * 2 * o.burst, at.tsc), fm = mpps(ft.rounds * 2 * o.burst, ft.tsc);
+		base_mpps.push_back(am);
+		flood_mpps.push_back(fm);
+		pass_ratio.push_back(am > 0 ? fm / am : 0);
+		syn_mpps.push_back(mpps(st.rounds * o.burst, st.tsc));
+		total_mpps.push_back(mpps(ft.rounds * 2 * o.burst + st.rounds * o.burst, ft.tsc + st.tsc));
+		base_untrimmed.push_back(mpps(a.est_packets, a.est_tsc));
+		flood_untrimmed.push_back(mpps(f.est_packets, f.est_tsc));
+		rounds += a.est_rounds.size() + f.est_rounds.size() + f.flood_rounds.size();
+		discarded += at.discarded + ft.discarded + st.discarded;
+		std::fprintf(stderr, "bench-flood: share %.2f pass %u: established %.2f Mpps without, %.2f during (%.3f); "
+		             "flood %.2f Mpps; table max %lu of %u, %lu live, %lu established\n",
+		             share, pass + 1, am, fm, pass_ratio.back(), syn_mpps.back(), (unsigned long)f.size_max,
+		             o.capacity, (unsigned long)c.live, (unsigned long)c.established);
+	}
+	uint64_t drops = 0;
+	for (size_t r = 0; r < dp::drop_reason_count; ++r)
+		drops += wc.drops[r];
+	const uint64_t est_dropped = sum_base.est_dropped + sum_flood.est_dropped;
+	const uint64_t size_max = std::max(sum_base.size_max, sum_flood.size_max);
+	const uint64_t evicted = tc.evicted_embryonic - evicted0;
+	const double ours = median(flood_mpps), base = median(base_mpps);
+	// Flood SYNs the worker dropped (the table refused them: flow_table_full) are the only drops
+	// expected; every established packet is checked above.
+	// With SYN cookies the flood must leave no trace in the table: no entry past the established ones,
+	// no SYN forwarded to the server, every one answered.
+	const uint64_t flood_entries = size_max > o.flows ? size_max - o.flows : 0;
+	const uint64_t synacks = wc.syncookies_sent - synacks0;
+	const bool ok = !failed && est_dropped == 0 && size_max <= o.capacity && live_max <= o.capacity &&
+	                established_min == o.flows &&
+	                (!proxied || (flood_entries == 0 && sum_flood.flood_forwarded == 0 && synacks == sum_flood.flood_packets));
+	const uint64_t full_drops = wc.drops[size_t(dp::drop_reason::flow_table_full)] - full_drops0;
+	bench::json_line()
+	    .text("bench", "flood")
+	    .text("case", "syn_flood_share" + bench::fixed(share * 100, 0) + (proxied ? "_syncookies" : ""))
+	    .text("syncookies", proxied ? "always" : "never")
+	    .fixed("flood_share", share, 2)
+	    .integer("flows_established", o.flows)
+	    .integer("flow_capacity", o.capacity)
+	    .integer("burst", o.burst)
+	    .integer("passes", flood_mpps.size())
+	    .fixed("seconds_per_pass", o.seconds, 1)
+	    .text("ours", "established_during_flood")
+	    .fixed("ours_mpps", ours, 3)
+	    .text("baseline", "established_without_flood")
+	    .fixed("baseline_mpps", base, 3)
+	    .fixed("ratio", base > 0 ? ours / base : 0.0, 3)
+	    .raw("goal", "0.9")
+	    .fixed_array("pass_ratios", pass_ratio, 3)
+	    .fixed("ratio_all_rounds",
+	           median(base_untrimmed) > 0 ? median(flood_untrimmed) / median(base_untrimmed) : 0.0, 3)
+	    .integer("rounds", rounds)
+	    .integer("rounds_discarded", discarded)
+	    .fixed("established_ns_per_packet", ours > 0 ? 1e3 / ours : 0.0, 1)
+	    .fixed("baseline_ns_per_packet", base > 0 ? 1e3 / base : 0.0, 1)
+	    .fixed("flood_mpps", median(syn_mpps), 3)
+	    .fixed("total_mpps", median(total_mpps), 3)
+	    .integer("established_packets", sum_base.est_packets + sum_flood.est_packets)
+	    .integer("established_dropped", est_dropped)
+	    .integer("flood_packets", sum_flood.flood_packets)
+	    .integer("flood_forwarded", sum_flood.flood_forwarded)
+	    .integer("flows_opened", wc.flows_opened - opened0)
+	    .fixed("table_fills", double(wc.flows_opened - opened0) / double(o.capacity), 1)
+	    .integer("flow_table_max", size_max)
+	    .integer("flood_entries_max", flood_entries)
+	    .integer("syncookies_sent", synacks)
+	    .fixed("synack_mpps", sum_flood.flood_tsc ? double(synacks) * double(hz) / double(sum_flood.flood_tsc) / 1e6 : 0.0, 3)
+	    .integer("flow_table_live_max", live_max)
+	    .integer("established_alive_min", established_min)
+	    .integer("flow_inserts", tc.inserts - inserts0)
+	    .integer("evicted_embryonic", evicted)
+	    .integer("refused_full", tc.refused_full - refused_full0)
+	    .integer("refused_buckets", tc.refused_buckets - refused_buckets0)
+	    .integer("drops_flow_table_full", full_drops)
+	    .integer("drops_other", drops - drops0 - full_drops)
+	    .boolean("ok", ok)
+	    .text("machine", machine)
+	    .print();
+	if (!ok) {
+		std::fprintf(stderr, "bench-flood: FAILED: %lu established packets dropped, table max %lu (live %lu) of %u, "
+		             "%lu of %u connections left established\n",
+		             (unsigned long)est_dropped, (unsigned long)size_max, (unsigned long)live_max, o.capacity,
+		             (unsigned long)established_min, o.flows);
+		for (size_t r = 0; r < dp::drop_reason_count; ++r)
+			if (wc.drops[r])
+				std::fprintf(stderr, "bench-flood: dropped %lu as %s\n", (unsigned long)wc.drops[r],
+				             std::string(dp::to_string(dp::drop_reason(r))).c_str());
+		failed = true;
+	}
+	return !failed;
 }
 
 } // namespace
@@ -244,135 +385,30 @@ int main(int argc, char** argv)
 		std::fprintf(stderr, "bench-flood: %s\n", err.c_str());
 		return 1;
 	}
-	std::mt19937_64 rng(o.seed);
-	connections conns = make_connections(o.flows, rng);
-	if (auto err = handshake(h, o.flows); !err.empty()) {
-		std::fprintf(stderr, "bench-flood: %s\n", err.c_str());
-		return 1;
-	}
-	if (const census c = count_flows(h.worker->flows()); c.established != o.flows) {
-		std::fprintf(stderr, "bench-flood: %lu of %u connections established after the handshakes\n",
-		             (unsigned long)c.established, o.flows);
-		return 1;
-	}
-	flood_source flood{o.seed * 0x9E3779B97F4A7C15ull | 1};
-	run_pass(h, conns, flood, 0, o.warmup);
-
 	const std::string machine = bench::machine();
 	bool failed = false;
-	for (const double share : o.shares) {
-		std::vector<double> base_mpps, flood_mpps, pass_ratio, syn_mpps, total_mpps, base_untrimmed, flood_untrimmed;
-		uint64_t rounds = 0, discarded = 0;
-		pass_result sum_base, sum_flood;
-		uint64_t established_min = o.flows, live_max = 0;
-		const flow::table_counters& tc = h.worker->flows().counters();
-		const uint64_t inserts0 = tc.inserts, evicted0 = tc.evicted_embryonic, refused_full0 = tc.refused_full,
-		               refused_buckets0 = tc.refused_buckets;
-		const dp::worker_counters& wc = h.worker->counters();
-		const uint64_t full_drops0 = wc.drops[size_t(dp::drop_reason::flow_table_full)];
-		const uint64_t opened0 = wc.flows_opened;
-		uint64_t drops0 = 0;
-		for (size_t r = 0; r < dp::drop_reason_count; ++r)
-			drops0 += wc.drops[r];
-		const uint64_t hz = rte_get_tsc_hz();
-		for (uint32_t pass = 0; pass < o.passes && !failed; ++pass) {
-			const pass_result a = run_pass(h, conns, flood, 0, o.seconds);
-			const pass_result f = run_pass(h, conns, flood, share, o.seconds);
-			const census c = count_flows(h.worker->flows());
-			established_min = std::min(established_min, c.established);
-			live_max = std::max(live_max, c.live);
-			expire_flood(h);
-			for (const pass_result* p : {&a, &f}) {
-				pass_result& s = p == &a ? sum_base : sum_flood;
-				s.est_packets += p->est_packets, s.est_tsc += p->est_tsc, s.est_dropped += p->est_dropped;
-				s.flood_packets += p->flood_packets, s.flood_tsc += p->flood_tsc;
-				s.flood_forwarded += p->flood_forwarded;
-				s.size_max = std::max(s.size_max, p->size_max);
-				failed |= p->failed;
-			}
-			// Rates over the rounds the OS did not interrupt (see trim); packets per round are fixed.
-			const trimmed at = trim(a.est_rounds), ft = trim(f.est_rounds), st = trim(f.flood_rounds);
-			auto mpps = [&](uint64_t packets, uint64_t tsc) { return tsc ? double(packets) * double(hz) / double(tsc) / 1e6 : 0.0; };
-			const double am = mpps(at.rounds * 2 * o.burst, at.tsc), fm = mpps(ft.rounds * 2 * o.burst, ft.tsc);
-			base_mpps.push_back(am);
-			flood_mpps.push_back(fm);
-			pass_ratio.push_back(am > 0 ? fm / am : 0);
-			syn_mpps.push_back(mpps(st.rounds * o.burst, st.tsc));
-			total_mpps.push_back(mpps(ft.rounds * 2 * o.burst + st.rounds * o.burst, ft.tsc + st.tsc));
-			base_untrimmed.push_back(mpps(a.est_packets, a.est_tsc));
-			flood_untrimmed.push_back(mpps(f.est_packets, f.est_tsc));
-			rounds += a.est_rounds.size() + f.est_rounds.size() + f.flood_rounds.size();
-			discarded += at.discarded + ft.discarded + st.discarded;
-			std::fprintf(stderr, "bench-flood: share %.2f pass %u: established %.2f Mpps without, %.2f during (%.3f); "
-			             "flood %.2f Mpps; table max %lu of %u, %lu live, %lu established\n",
-			             share, pass + 1, am, fm, pass_ratio.back(), syn_mpps.back(), (unsigned long)f.size_max,
-			             o.capacity, (unsigned long)c.live, (unsigned long)c.established);
+	const std::pair<dp::syncookie_mode, const std::vector<double>*> modes[] = {
+	    {dp::syncookie_mode::never, &o.shares}, {dp::syncookie_mode::always, &o.cookie_shares}};
+	for (const auto& [cookies, shares] : modes) {
+		if (shares->empty() || failed)
+			continue;
+		// A fresh worker and the same connections, opened through it (the SYN proxy's way with cookies).
+		h.restart_worker(cookies);
+		std::mt19937_64 rng(o.seed);
+		connections conns = make_connections(o.flows, rng);
+		if (auto err = handshake(h, o.flows, conns); !err.empty()) {
+			std::fprintf(stderr, "bench-flood: %s\n", err.c_str());
+			return 1;
 		}
-		uint64_t drops = 0;
-		for (size_t r = 0; r < dp::drop_reason_count; ++r)
-			drops += wc.drops[r];
-		const uint64_t est_dropped = sum_base.est_dropped + sum_flood.est_dropped;
-		const uint64_t size_max = std::max(sum_base.size_max, sum_flood.size_max);
-		const uint64_t evicted = tc.evicted_embryonic - evicted0;
-		const double ours = median(flood_mpps), base = median(base_mpps);
-		// Flood SYNs the worker dropped (the table refused them: flow_table_full) are the only drops
-		// expected; every established packet is checked above.
-		const bool ok = !failed && est_dropped == 0 && size_max <= o.capacity && live_max <= o.capacity &&
-		                established_min == o.flows;
-		const uint64_t full_drops = wc.drops[size_t(dp::drop_reason::flow_table_full)] - full_drops0;
-		bench::json_line()
-		    .text("bench", "flood")
-		    .text("case", "syn_flood_share" + bench::fixed(share * 100, 0))
-		    .fixed("flood_share", share, 2)
-		    .integer("flows_established", o.flows)
-		    .integer("flow_capacity", o.capacity)
-		    .integer("burst", o.burst)
-		    .integer("passes", flood_mpps.size())
-		    .fixed("seconds_per_pass", o.seconds, 1)
-		    .text("ours", "established_during_flood")
-		    .fixed("ours_mpps", ours, 3)
-		    .text("baseline", "established_without_flood")
-		    .fixed("baseline_mpps", base, 3)
-		    .fixed("ratio", base > 0 ? ours / base : 0.0, 3)
-		    .raw("goal", "0.9")
-		    .fixed_array("pass_ratios", pass_ratio, 3)
-		    .fixed("ratio_all_rounds",
-		           median(base_untrimmed) > 0 ? median(flood_untrimmed) / median(base_untrimmed) : 0.0, 3)
-		    .integer("rounds", rounds)
-		    .integer("rounds_discarded", discarded)
-		    .fixed("established_ns_per_packet", ours > 0 ? 1e3 / ours : 0.0, 1)
-		    .fixed("baseline_ns_per_packet", base > 0 ? 1e3 / base : 0.0, 1)
-		    .fixed("flood_mpps", median(syn_mpps), 3)
-		    .fixed("total_mpps", median(total_mpps), 3)
-		    .integer("established_packets", sum_base.est_packets + sum_flood.est_packets)
-		    .integer("established_dropped", est_dropped)
-		    .integer("flood_packets", sum_flood.flood_packets)
-		    .integer("flood_forwarded", sum_flood.flood_forwarded)
-		    .integer("flows_opened", wc.flows_opened - opened0)
-		    .fixed("table_fills", double(wc.flows_opened - opened0) / double(o.capacity), 1)
-		    .integer("flow_table_max", size_max)
-		    .integer("flow_table_live_max", live_max)
-		    .integer("established_alive_min", established_min)
-		    .integer("flow_inserts", tc.inserts - inserts0)
-		    .integer("evicted_embryonic", evicted)
-		    .integer("refused_full", tc.refused_full - refused_full0)
-		    .integer("refused_buckets", tc.refused_buckets - refused_buckets0)
-		    .integer("drops_flow_table_full", full_drops)
-		    .integer("drops_other", drops - drops0 - full_drops)
-		    .boolean("ok", ok)
-		    .text("machine", machine)
-		    .print();
-		if (!ok) {
-			std::fprintf(stderr, "bench-flood: FAILED: %lu established packets dropped, table max %lu (live %lu) of %u, "
-			             "%lu of %u connections left established\n",
-			             (unsigned long)est_dropped, (unsigned long)size_max, (unsigned long)live_max, o.capacity,
-			             (unsigned long)established_min, o.flows);
-			for (size_t r = 0; r < dp::drop_reason_count; ++r)
-				if (wc.drops[r])
-					std::fprintf(stderr, "bench-flood: dropped %lu as %s\n", (unsigned long)wc.drops[r],
-					             std::string(dp::to_string(dp::drop_reason(r))).c_str());
-			failed = true;
+		if (const census c = count_flows(h.worker->flows()); c.established != o.flows) {
+			std::fprintf(stderr, "bench-flood: %lu of %u connections established after the handshakes\n",
+			             (unsigned long)c.established, o.flows);
+			return 1;
 		}
+		flood_source flood{o.seed * 0x9E3779B97F4A7C15ull | 1};
+		run_pass(h, conns, flood, 0, o.warmup);
+		for (const double share : *shares)
+			failed |= !run_share(h, conns, flood, o, share, cookies, machine);
 	}
 	h.stop();
 	rte_eal_cleanup();

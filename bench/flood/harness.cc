@@ -51,16 +51,22 @@ std::string harness::start(const std::string& rules_file, uint16_t burst_size, u
 	active.store(policy.get());
 
 	// The daemon's two-port wiring: what arrives outside goes in and leaves inside, and back.
-	dp::worker_config wc;
-	wc.burst = burst_size;
-	wc.flows.capacity = capacity;
-	wc.flows.policy = flow::full_policy::evict_embryonic;
-	wc.flows.tsc_hz = rte_get_tsc_hz();
-	wc.queues.push_back({port[outside], 0, 0, {port[inside], port[inside]}, 0});
-	wc.queues.push_back({port[inside], 0, 1, {port[outside], port[outside]}, 0});
-	worker = std::make_unique<dp::worker>(wc, active, nullptr);
+	config.burst = burst_size;
+	config.flows.capacity = capacity;
+	config.flows.policy = flow::full_policy::evict_embryonic;
+	config.flows.tsc_hz = rte_get_tsc_hz();
+	config.queues.push_back({port[outside], 0, 0, {port[inside], port[inside]}, 0});
+	config.queues.push_back({port[inside], 0, 1, {port[outside], port[outside]}, 0});
 	burst = burst_size;
+	restart_worker(dp::syncookie_mode::never);
 	return {};
+}
+
+void harness::restart_worker(dp::syncookie_mode cookies)
+{
+	worker.reset();
+	config.syncookies.mode = cookies;
+	worker = std::make_unique<dp::worker>(config, active, nullptr);
 }
 
 bool harness::inject(int side, const tcp_frame* const* frames, uint16_t n)
@@ -91,6 +97,23 @@ uint32_t harness::drain(int side)
 	return total;
 }
 
+uint32_t harness::drain(int side, std::vector<tcp_frame>& frames)
+{
+	uint32_t total = 0;
+	void* objs[256];
+	for (unsigned n; (n = rte_ring_dequeue_burst(tx[side], objs, 256, nullptr)) > 0;) {
+		for (unsigned i = 0; i < n; ++i) {
+			const rte_mbuf* m = static_cast<rte_mbuf*>(objs[i]);
+			tcp_frame f{};
+			std::memcpy(f.bytes, rte_pktmbuf_mtod(m, const uint8_t*), std::min<uint32_t>(m->data_len, sizeof f.bytes));
+			frames.push_back(f);
+		}
+		rte_pktmbuf_free_bulk(reinterpret_cast<rte_mbuf**>(objs), n);
+		total += n;
+	}
+	return total;
+}
+
 uint64_t harness::timed_poll()
 {
 	const uint64_t t0 = rte_rdtsc_precise();
@@ -104,37 +127,67 @@ void harness::stop()
 	dp::stop_ports(ports);
 }
 
-std::string handshake(harness& h, uint32_t n)
+namespace {
+
+uint32_t get32(const uint8_t* b) { return uint32_t(b[0]) << 24 | uint32_t(b[1]) << 16 | uint32_t(b[2]) << 8 | b[3]; }
+constexpr size_t tcp_seq_at = 14 + 20 + 4, tcp_ack_at = 14 + 20 + 8;  // in make_tcp4's frames
+
+// One step of a handshake: m frames in on side `from`, each answered by one frame out on side `to`.
+std::string step(harness& h, const std::vector<tcp_frame>& in, int from, int to, std::vector<tcp_frame>& out)
 {
-	using namespace flow::tcp_flag;
+	const tcp_frame* f[dp::max_burst];
+	for (size_t i = 0; i < in.size(); ++i)
+		f[i] = &in[i];
+	if (!h.inject(from, f, uint16_t(in.size())))
+		return "cannot inject the handshakes";
+	h.worker->poll_once();
+	out.clear();
+	const uint32_t passed = h.drain(to, out);
+	h.drain(1 - to);
+	if (passed != in.size())
+		return "handshake packets dropped (" + std::to_string(in.size() - passed) + " of " + std::to_string(in.size()) +
+		       "): do the rules allow inbound TCP to 198.18.1.10 ports 80 and 443?";
+	return {};
+}
+
+} // namespace
+
+std::string handshake(harness& h, uint32_t n, connections& c)
+{
+	namespace tf = flow::tcp_flag;
+	const bool proxied = h.config.syncookies.mode == dp::syncookie_mode::always;
 	for (uint32_t base = 0; base < n; base += h.burst) {
 		const uint16_t m = uint16_t(std::min<uint32_t>(h.burst, n - base));
-		std::vector<tcp_frame> syn, syn_ack, ack;
+		std::vector<tcp_frame> syns, syn_acks, acks, out;
 		for (uint32_t i = base; i < base + m; ++i) {
 			const uint32_t client = client_net + (i % 1024);
 			const uint16_t cport = uint16_t(20000 + i / 1024), sport = i % 2 ? https : http;
 			const uint32_t cisn = 1000 + i, sisn = 500000 + i;
-			syn.push_back(make_tcp4(client, cport, server, sport, flow::tcp_flag::syn, cisn, 0, 0));
-			syn_ack.push_back(make_tcp4(server, sport, client, cport, flow::tcp_flag::syn | flow::tcp_flag::ack, sisn, cisn + 1, 0));
-			ack.push_back(make_tcp4(client, cport, server, sport, flow::tcp_flag::ack, cisn + 1, sisn + 1, 0));
+			syns.push_back(make_tcp4(client, cport, server, sport, tf::syn, cisn, 0, 0));
+			syn_acks.push_back(make_tcp4(server, sport, client, cport, tf::syn | tf::ack, sisn, cisn + 1, 0));
+			acks.push_back(make_tcp4(client, cport, server, sport, tf::ack, cisn + 1, sisn + 1, 0));
 		}
-		const struct {
-			std::vector<tcp_frame>* frames;
-			int from;
-		} steps[] = {{&syn, outside}, {&syn_ack, inside}, {&ack, outside}};
-		for (const auto& step : steps) {
-			const tcp_frame* f[dp::max_burst];
-			for (uint16_t i = 0; i < m; ++i)
-				f[i] = &(*step.frames)[i];
-			if (!h.inject(step.from, f, m))
-				return "cannot inject the handshakes";
-			h.worker->poll_once();
-			const uint32_t passed = h.drain(1 - step.from);
-			h.drain(step.from);
-			if (passed != m)
-				return "handshake packets dropped (" + std::to_string(m - passed) + " of " + std::to_string(m) +
-				       "): do the rules allow inbound TCP to 198.18.1.10 ports 80 and 443?";
+		if (!proxied) {
+			for (const auto& [frames, from] : {std::pair{&syns, outside}, std::pair{&syn_acks, inside}, std::pair{&acks, outside}})
+				if (auto err = step(h, *frames, from, 1 - from, out); !err.empty())
+					return err;
+			continue;
 		}
+		// The proxy answers each SYN back to its client, in order; the client's ACK returns its cookie.
+		if (auto err = step(h, syns, outside, outside, out); !err.empty())
+			return err;
+		for (uint16_t k = 0; k < m; ++k) {
+			const uint32_t cookie = get32(out[k].bytes + tcp_seq_at);
+			acks[k] = make_tcp4(client_net + ((base + k) % 1024), uint16_t(20000 + (base + k) / 1024), server,
+			                   (base + k) % 2 ? https : http, tf::ack, 1000 + base + k + 1, cookie + 1, 0);
+			tcp_frame& data = c.to_server[base + k];
+			for (int b = 0; b < 4; ++b)
+				data.bytes[tcp_ack_at + b] = uint8_t((cookie + 1) >> (24 - 8 * b));
+		}
+		if (auto err = step(h, acks, outside, inside, out); !err.empty())  // the SYNs to the server
+			return err;
+		if (auto err = step(h, syn_acks, inside, inside, out); !err.empty())  // answered by the proxy's ACKs
+			return err;
 	}
 	return {};
 }

@@ -31,17 +31,22 @@ struct harness {
 	std::unique_ptr<dataplane::compiled_policy> policy;
 	std::atomic<dataplane::compiled_policy*> active{nullptr};
 	std::unique_ptr<dataplane::worker> worker;
+	dataplane::worker_config config;
 	uint16_t burst = 32;
 
 	// The ports, the policy compiled from rules_file, and a worker with a flow table of `capacity`
 	// entries that evicts embryonic flows when full. Empty on success, else why not.
 	std::string start(const std::string& rules_file, uint16_t burst_size, uint32_t capacity);
+	// A fresh worker (an empty flow table) on the same ports, with SYN cookies as given.
+	void restart_worker(dataplane::syncookie_mode cookies);
 
 	// Frames into fresh mbufs on a side's RX ring. False when the pool or the ring has no room.
 	bool inject(int side, const tcp_frame* const* frames, uint16_t n);
 
 	// Frees what the worker transmitted on a side; returns how many.
 	uint32_t drain(int side);
+	// As drain, keeping a copy of each frame's first 64 bytes.
+	uint32_t drain(int side, std::vector<tcp_frame>& frames);
 
 	// One poll round over both ports, timed.
 	uint64_t timed_poll();
@@ -50,8 +55,10 @@ struct harness {
 };
 
 // The three-way handshakes of the first n connections (see connections) through the worker, a burst at
-// a time. Empty on success.
-std::string handshake(harness& h, uint32_t n);
+// a time. With SYN cookies always on, the proxy's dance (the client's SYN answered with a cookie, its ACK
+// turned into the SYN to the server, the server's SYN-ACK answered by the proxy), and c's segments to
+// the server then acknowledge their cookie, as a real client's would. Empty on success.
+std::string handshake(harness& h, uint32_t n, connections& c);
 
 // Removes the flood's half-open flows as the control thread would a minute later; established flows stay.
 void expire_flood(harness& h);
