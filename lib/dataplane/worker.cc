@@ -416,6 +416,11 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			counters_.set_adds += snoop_dns(*pol, p, pkts[i], set_adds_, counters_.set_adds_lost);
 	};
 
+	// Proxied flows read their translation state: fetch it for the whole burst before the first needs it.
+	if (!proxy_.empty()) [[unlikely]]
+		for (uint32_t j = 0; j < m; ++j)
+			if (found[j] && found[j]->syn_proxied)
+				__builtin_prefetch(&proxy_[table_.index_of(found[j])]);
 	// Known flows first; the rest are misses, classified per direction and family in one call each.
 	uint32_t nmiss = 0;
 	uint8_t miss_j[max_burst];
@@ -459,7 +464,7 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		}
 		miss[x] = {list, pos};
 	}
-	if (pol->tests_sets()) {
+	if (pol && pol->tests_sets()) {
 		for (uint32_t d = 0; d < 2; ++d) {
 			for (uint32_t x = 0; x < list_size[d * 2]; ++x) {
 				k4[d][x].set_bits = pol->set_bits(k4[d][x].src, k4[d][x].dst);

@@ -33,7 +33,7 @@ struct options {
 	bool timestamps = false;
 	uint32_t ts_value = 0, ts_echo = 0;
 	int scale = -1;
-	std::vector<std::pair<uint32_t, uint32_t>> sack;
+	std::vector<std::pair<uint32_t, uint32_t>> sack = {};
 };
 
 pt::bytes option_bytes(const options& o)
