@@ -16,6 +16,7 @@
 
 #include "control/telemetry.h"
 #include "daemon/eal.h"
+#include "daemon/xdp_check.h"
 #include "daemon/pdump_callbacks.h"
 #include "daemon/report.h"
 #include "daemon/signals.h"
@@ -99,6 +100,13 @@ appliance::outcome appliance::configure()
 appliance::outcome appliance::start_eal()
 {
 	eal_words_ = eal_arguments(s_);
+	// Each would fail the EAL's probe with a vaguer message, and a probe that fails on an interface whose
+	// XDP program belongs to a running daemon detaches it: stop here instead.
+	if (const auto problems = af_xdp_problems(eal_words_); !problems.empty()) {
+		for (const std::string& problem : problems)
+			std::fprintf(stderr, "portcullisd: af_xdp: %s\n", problem.c_str());
+		return exit_config;
+	}
 	std::vector<char*> eal_argv;
 	for (auto& w : eal_words_)
 		eal_argv.push_back(w.data());
