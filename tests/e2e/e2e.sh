@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# End to end: two network namespaces, a host in each, Portcullis between them on AF_PACKET (pair.sh).
-# Real TCP/UDP/ICMP from real sockets through the real daemon. Needs root and ip netns; exits 77 (skip)
-# without them. Usage: e2e.sh PORTCULLISD RULES CLI
+# End to end: two network namespaces, a host in each, Portcullis between them on AF_PACKET, or on AF_XDP
+# with E2E_DRIVER=af_xdp (pair.sh): the same checks, the same verdicts, on both kernel-interface drivers.
+# Real TCP/UDP/ICMP from real sockets through the real daemon. Needs root and ip netns (and AF_XDP in
+# the kernel for af_xdp); exits 77 (skip) without them. Usage: [E2E_DRIVER=af_xdp] e2e.sh PORTCULLISD RULES CLI
 set -u
 daemon=$1
 rules=$2
 cli=$3
 source "$(dirname "$0")/pair.sh"
-start_pair af_packet "$rules"
+start_pair "${E2E_DRIVER:-af_packet}" "$rules"
 
 server() {  # ns port: a TCP server that answers every connection with "hello PORT"
 	ip netns exec "$1" "$py" -c '
