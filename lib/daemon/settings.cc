@@ -89,12 +89,13 @@ po::options_description describe(settings& s)
 		 "must fall within the windows, else tcp_out_of_window), loose (RSTs only: no blind reset) or off "
 		 "(handshake checks only). Flows picked up mid-stream are not checked.")
 		("flows.syncookies", po::value(&s.syncookies)->default_value("adaptive"),
-		 "SYN proxy with SYN cookies: never, always, or adaptive (on while a worker sees more new SYNs per "
-		 "second than flows.syncookies-rate or its table holds more half-open flows than "
-		 "flows.syncookies-half-open of it, and a second after). While on, an allowed SYN is answered by the "
-		 "firewall and creates no flow; the client's ACK opens it and the handshake is replayed to the server.")
-		("flows.syncookies-rate", po::value(&s.syncookies_rate)->default_value(10000),
-		 "Adaptive SYN cookies: new SYNs per second, per worker, that turn them on.")
+		 "SYN proxy with SYN cookies for inbound connections: never, always, or adaptive (on while a worker "
+		 "sees more new inbound SYNs per second than flows.syncookies-rate, its table holds more half-open "
+		 "flows than flows.syncookies-half-open of it, or it evicts half-open flows for room; and a second "
+		 "after). While on, an allowed SYN is answered by the firewall and creates no flow; the client's ACK "
+		 "opens it and the handshake is replayed to the server.")
+		("flows.syncookies-rate", po::value(&s.syncookies_rate)->default_value(50000),
+		 "Adaptive SYN cookies: new inbound SYNs per second, per worker, that turn them on (at least 1).")
 		("flows.syncookies-half-open", po::value(&s.syncookies_half_open)->default_value(0.25),
 		 "Adaptive SYN cookies: the share of a worker's table in half-open TCP flows that turns them on.")
 		("flows.syncookie-mss", po::value(&s.syncookie_mss)->default_value(1460),
@@ -171,6 +172,8 @@ std::string usage_error(const settings& s)
 		return "flows.tcp-window must be strict, loose or off, not '" + s.tcp_window + "'";
 	if (s.syncookies != "never" && s.syncookies != "always" && s.syncookies != "adaptive")
 		return "flows.syncookies must be never, always or adaptive, not '" + s.syncookies + "'";
+	if (s.syncookies_rate == 0)
+		return "flows.syncookies-rate must be at least 1 (flows.syncookies = always answers every SYN)";
 	if (s.syncookie_mss < 536 || s.syncookie_mss > 9000)
 		return "flows.syncookie-mss must be 536..9000";
 	if (s.syncookie_wscale > 14)

@@ -36,7 +36,7 @@ struct settings {
 	bool tcp_loose_pickup = false;
 	std::string tcp_window;
 	std::string syncookies;
-	uint32_t syncookies_rate = 10000;
+	uint32_t syncookies_rate = 50000;
 	double syncookies_half_open = 0.25;
 	uint32_t syncookie_mss = 1460;
 	uint32_t syncookie_wscale = 7;

@@ -210,6 +210,7 @@ private:
 	uint64_t cookies_checked_until_ = 0;  // ACKs of no flow are checked for cookies until then (TSC)
 	uint64_t cookie_tick_end_ = 0, cookies_hold_until_ = 0;
 	uint32_t tick_syns_ = 0;
+	uint64_t evicted_at_tick_ = 0;
 	worker_counters counters_{};
 };
 

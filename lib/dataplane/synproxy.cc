@@ -89,7 +89,7 @@ bool replay_syn(flow::flow_entry& e, proxy_state& s, rte_mbuf* m, const packet::
 	s.ts_delta = o.ts_echo;       // the proxy's timestamp, likewise
 	s.client_ts = o.ts_value;
 	s.client_window = p.tcp_window;
-	s.client_scale = kept.window_scale <= 14 ? kept.window_scale : packet::no_window_scale;
+	s.client_scale = kept.window_scale <= 14 ? kept.window_scale : 15;
 	s.timestamps = o.timestamp_at != 0;
 
 	option_writer opt;
@@ -104,7 +104,8 @@ bool replay_syn(flow::flow_entry& e, proxy_state& s, rte_mbuf* m, const packet::
 	if (!write_tcp(m, p, false, isn, 0, tcp_flag::syn, window, opt.bytes, opt.n))
 		return false;
 	// Conntrack follows the connection as the server sees it: from the SYN it is sent now.
-	flow::open(e, flow::segment{6, tcp_flag::syn, isn, 0, 0, window, s.client_scale}, false);
+	flow::open(e, flow::segment{6, tcp_flag::syn, isn, 0, 0, window, s.client_scale <= 14 ? uint8_t(s.client_scale) : packet::no_window_scale},
+	           false);
 	e.syn_proxied = 1;
 	return true;
 }
@@ -133,17 +134,19 @@ proxy_step server_handshake(flow::flow_entry& e, proxy_state& s, rte_mbuf* m, co
 	s.seq_delta = cookie - p.tcp_seq;
 	s.timestamps = s.timestamps && o.timestamp_at;
 	s.ts_delta = s.timestamps ? proxy_ts - o.ts_value : 0;
-	const bool scaled = s.client_scale <= 14;
-	s.window_shift = int8_t((scaled && o.window_scale <= 14 ? o.window_scale : 0) - (scaled ? c.window_scale : 0));
+	const bool client_scales = s.client_scale <= 14, server_scales = client_scales && o.window_scale <= 14;
+	s.window_shift = int8_t((server_scales ? o.window_scale : 0) - (client_scales ? c.window_scale : 0));
+	s.client_shift = client_scales && !server_scales ? s.client_scale : 0;
 
 	// The ACK the client would have sent, in this frame, back to the server; conntrack takes it as sent.
 	option_writer opt;
 	if (s.timestamps)
 		opt.sack_and_timestamps(false, s.client_ts, o.ts_value);
 	const uint32_t ack = p.tcp_seq + 1;
-	if (!write_tcp(m, p, true, client_next, ack, tcp_flag::ack, s.client_window, opt.bytes, opt.n))
+	const uint16_t window = client_window_for_server(s.client_window, s);
+	if (!write_tcp(m, p, true, client_next, ack, tcp_flag::ack, window, opt.bytes, opt.n))
 		return proxy_step::drop;
-	const flow::segment client_ack{6, tcp_flag::ack, client_next, ack, 0, s.client_window};
+	const flow::segment client_ack{6, tcp_flag::ack, client_next, ack, 0, window};
 	return flow::track(e, client_ack, true, windows) == flow::ct_result::pass ? proxy_step::answered : proxy_step::drop;
 }
 
@@ -164,6 +167,11 @@ void translate(rte_mbuf* m, const packet::parsed& p, const proxy_state& s, bool 
 				const uint32_t at = o.sack_at + 2u + b * 8 + edge * 4;
 				replace32(tcp, at, csum, get32(tcp + at) - s.seq_delta);
 			}
+		if (s.client_shift && !(p.tcp_flags & tcp_flag::syn)) {
+			uint8_t old_bytes[2] = {tcp[14], tcp[15]};
+			put16(tcp + 14, client_window_for_server(p.tcp_window, s));
+			adjust_checksum(csum, old_bytes, tcp + 14, 2, false);
+		}
 		return;
 	}
 	replace32(tcp, 4, csum, p.tcp_seq + s.seq_delta);
@@ -178,6 +186,39 @@ void translate(rte_mbuf* m, const packet::parsed& p, const proxy_state& s, bool 
 		put16(tcp + 14, uint16_t(scaled));
 		adjust_checksum(csum, old_bytes, tcp + 14, 2, false);
 	}
+}
+
+void translate_quoted(rte_mbuf* m, const packet::parsed& p, const proxy_state& s)
+{
+	// The quoted IP header follows the 8-byte ICMP header; its TCP header's sequence number, 4 bytes in,
+	// is what the server checks. Only a quote whose TCP header starts right after a plain IP header (no
+	// IPv6 extension headers) is rewritten.
+	if (m->nb_segs != 1 || p.inner.proto != 6)
+		return;
+	uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
+	uint8_t* icmp = frame + p.l4_offset;
+	const uint32_t quoted_ip = p.l4_offset + 8u;
+	if (quoted_ip + 1 > m->data_len)
+		return;
+	uint32_t quoted_tcp;
+	if (p.inner.family == 4)
+		quoted_tcp = quoted_ip + (frame[quoted_ip] & 0xfu) * 4u;
+	else if (quoted_ip + 40 <= m->data_len && frame[quoted_ip + 6] == 6)
+		quoted_tcp = quoted_ip + 40;
+	else
+		return;
+	if (quoted_tcp + 8 > m->data_len)
+		return;
+	// The ICMP(v6) checksum covers the quote: adjust it for the new bytes (at an even or odd distance
+	// from the ICMP header, where its sum starts).
+	const uint32_t at = quoted_tcp + 4 - p.l4_offset;
+	replace32(icmp, at, icmp + 2, get32(icmp + at) - s.seq_delta);
+}
+
+bool answer_synack_again(rte_mbuf* m, const packet::parsed& p, const proxy_state& s)
+{
+	return write_tcp(m, p, true, p.tcp_ack, p.tcp_seq + 1, tcp_flag::ack, client_window_for_server(s.client_window, s),
+	                 nullptr, 0);
 }
 
 } // namespace portcullis::dataplane

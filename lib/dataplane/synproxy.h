@@ -11,12 +11,16 @@
 // apply: the SYN-ACK announces `syncookie-mss` and `syncookie-wscale`, which should be the servers' own,
 // and TCP Fast Open data in a SYN is not taken (the client sends it again after the handshake).
 //
-// Modes: never; always; adaptive, on while a worker sees more new SYNs per second than `rate`, or while
-// the half-open flows of its table (as the last expiry sweep counted them) pass a share of it, and for a
-// second after either stops. Cookies are checked on ACKs of no flow for two minutes after the last one
-// was sent.
+// Only inbound SYNs (from the outside port, to the servers the proxy stands in for) are answered:
+// outbound connections go to servers whose options the proxy cannot know.
+//
+// Modes: never; always; adaptive, on while a worker sees more new inbound SYNs per second than `rate`,
+// while the half-open flows of its table (as the last expiry sweep counted them) pass a share of it, or
+// while its table evicts half-open flows to make room, and for a second after all stop. Cookies are
+// checked on ACKs of no flow for two minutes after the last one was sent.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include "flow/conntrack.h"
@@ -33,7 +37,7 @@ struct syncookie_config {
 	syncookie_mode mode = syncookie_mode::never;
 	uint16_t mss = 1460;         // the MSS the proxy's SYN-ACK announces: the servers'
 	uint8_t window_scale = 7;    // the window scale it announces: the servers'
-	uint32_t rate = 10000;       // adaptive: new SYNs per second (per worker) that turn cookies on
+	uint32_t rate = 50000;       // adaptive: new inbound SYNs per second (per worker) that turn cookies on
 	double half_open = 0.25;     // adaptive: half-open share of the table that turns them on
 };
 
@@ -43,9 +47,12 @@ struct proxy_state {
 	uint32_t ts_delta;       // added to the server's timestamps (until its SYN-ACK: the proxy's own)
 	uint32_t client_ts;      // until the server's SYN-ACK: the client's timestamp, for the ACK to it
 	uint16_t client_window;  // until then: the client's window field, likewise
-	uint8_t client_scale;    // the client's window scale, packet::no_window_scale when not in use
-	int8_t window_shift : 6; // the server's window scale minus the one announced to the client
-	uint8_t timestamps : 1;  // both ends use timestamps: they are translated
+	uint8_t client_scale : 4;  // the client's window scale, 15 when not in use
+	// A server that declined window scaling reads the client's window fields unscaled: they are scaled
+	// up by this much on the way to it (0 when both scale).
+	uint8_t client_shift : 4;
+	int8_t window_shift : 6;   // the server's window scale minus the one announced to the client
+	uint8_t timestamps : 1;    // both ends use timestamps: they are translated
 };
 static_assert(sizeof(proxy_state) == 16);
 
@@ -80,12 +87,30 @@ proxy_step server_handshake(flow::flow_entry& e, proxy_state& s, rte_mbuf* m, co
                             const flow::segment& seg, bool from_client, const syncookie_config& c,
                             flow::window_mode windows);
 
-// The client's ACK number in the server's sequence space, for conntrack (which follows the server's).
+// A client's window field as the server reads it.
+inline uint16_t client_window_for_server(uint16_t window, const proxy_state& s)
+{
+	return uint16_t(std::min<uint32_t>(uint32_t(window) << s.client_shift, 0xffff));
+}
+
+// A client's segment as the server will see it, for conntrack (which follows the server's numbers): its
+// ACK in the server's sequence space, its window in the server's reading.
 inline void to_server_numbers(flow::segment& seg, const proxy_state& s, bool from_client)
 {
-	if (from_client)
+	if (from_client) {
 		seg.ack -= s.seq_delta;
+		seg.window = client_window_for_server(seg.window, s);
+	}
 }
+
+// An ICMP error about a proxied flow whose quoted segment the client's side sent back towards the server
+// (a path-MTU "fragmentation needed", say): the quoted sequence number goes back into the server's
+// numbers, or the server's stack takes the error for a stray and ignores it.
+void translate_quoted(rte_mbuf* m, const packet::parsed& p, const proxy_state& s);
+
+// A retransmission of the server's SYN-ACK after the flow was set up (the proxy's ACK was lost):
+// rewritten into that ACK again, back to the server. False when m cannot be rewritten.
+bool answer_synack_again(rte_mbuf* m, const packet::parsed& p, const proxy_state& s);
 
 // Rewrites a packet of an established proxied flow for its receiver (checksum adjusted in place).
 void translate(rte_mbuf* m, const packet::parsed& p, const proxy_state& s, bool from_client);

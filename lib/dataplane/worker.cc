@@ -162,8 +162,13 @@ void worker::update_syncookies(uint64_t now)
 {
 	const uint64_t tick = config_.flows.tsc_hz / 10;
 	const syncookie_config& c = config_.syncookies;
+	// Pressure: inbound SYNs past the rate in the last tick, half-open flows past their share of the table
+	// at the last expiry sweep, or half-open flows evicted to make room since the last tick.
+	const uint64_t evicted = table_.counters().evicted_embryonic.load(std::memory_order_relaxed);
 	const bool pressed = uint64_t(tick_syns_) * 10 > c.rate ||
-	                     double(table_.half_open()) > c.half_open * double(table_.capacity());
+	                     double(table_.half_open()) > c.half_open * double(table_.capacity()) ||
+	                     evicted != evicted_at_tick_;
+	evicted_at_tick_ = evicted;
 	if (pressed) {
 		cookies_on_ = true;
 		cookies_hold_until_ = now + config_.flows.tsc_hz;
@@ -350,6 +355,9 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		if (p.is_icmp_error()) {
 			counters_.related_icmp++;
 			v[i] = v_allow;
+			// About a segment the server sent: the quote holds it in the client's numbers (translated).
+			if (e.syn_proxied && e.state != flow::flow_state::tcp_syn_sent && reversed[j] != bool(e.opener_is_b)) [[unlikely]]
+				translate_quoted(pkts[i], p, proxy_[table_.index_of(&e)]);
 			return;
 		}
 		if (e.ruleset_generation != stamp && !revalidate(*pol, e, stamp, now_stamp)) {
@@ -410,8 +418,17 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			rc.last_hit_tsc = now;
 		}
 		v[i] = v_allow;
-		if (e.syn_proxied) [[unlikely]]
-			translate(pkts[i], p, proxy_[table_.index_of(&e)], from_opener);
+		if (e.syn_proxied) [[unlikely]] {
+			const proxy_state& ps = proxy_[table_.index_of(&e)];
+			// The server sent its SYN-ACK again (the proxy's ACK was lost): the proxy answers it again; the
+			// client, established long since, is not asked.
+			if (!from_opener && (p.tcp_flags & flow::tcp_flag::syn) && answer_synack_again(pkts[i], p, ps)) {
+				v[i] = v_answer;
+				out_port[i] = q.port;
+			} else {
+				translate(pkts[i], p, ps, from_opener);
+			}
+		}
 		if (!pol->dns_sets.empty() && !from_opener && p.proto == 17 && p.sport == 53)
 			counters_.set_adds += snoop_dns(*pol, p, pkts[i], set_adds_, counters_.set_adds_lost);
 	};
@@ -529,6 +546,9 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		// add-to count flows: a packet that can open none (a stray ACK, an ICMP error) takes no token and
 		// adds nothing, or unsolicited ACKs could drain every limit and fill every set.
 		const bool opens = !p.is_icmp_error() && flow::can_open(segment_of(p, pkts[i]), config_.tcp_loose_pickup);
+		// An ACK returning a cookie opens its flow now: its rate token was taken by its SYN, but a max-conn
+		// count is checked here, when the flow is counted (its SYN counted nothing).
+		const bool cookie_ack = cookie_mss[x] != 0;
 		while (rule != classify::no_match && !pol->limiter_of.empty()) {
 			const uint32_t slot = pol->limiter_of[rule];
 			if (slot == compiled_policy::no_limit)
@@ -539,11 +559,11 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			// Outside its schedule the rule is not there, for every packet; max-conn next, then the rate,
 			// for packets that can open a flow: a source at its count takes no token.
 			const bool in_force = lim.in_window.load(std::memory_order_relaxed);
-			if (in_force && !opens)
+			if (in_force && !opens && !cookie_ack)
 				break;
 			if (in_force &&
 			    (lim.max_conn == 0 || pol->conns->count(lim.conn_id, conn_counts::source_key(v6, source)) < lim.max_conn) &&
-			    lim.admit(now, lim.source_hash(v6, source)))
+			    (cookie_ack || lim.admit(now, lim.source_hash(v6, source))))
 				break;
 			if (in_force)
 				pol->counter(config_.index, rule).over_limit++;
@@ -601,7 +621,9 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			counters_.drops[size_t(drop_reason::tcp_no_flow)]++;
 			continue;
 		}
-		if (p.proto == 6 && (p.tcp_flags & (flow::tcp_flag::syn | flow::tcp_flag::ack)) == flow::tcp_flag::syn) {
+		// The proxy stands in for the servers behind it: inbound SYNs only. A connection from inside to an
+		// arbitrary server outside is never proxied (the SYN-ACK could not announce that server's options).
+		if (d == 0 && p.proto == 6 && (p.tcp_flags & (flow::tcp_flag::syn | flow::tcp_flag::ack)) == flow::tcp_flag::syn) {
 			// Adaptive: the SYN that takes the tick past the rate turns cookies on at once, not at the tick's
 			// end, so a flood does not fill the table for the rest of the tick.
 			if (++tick_syns_ * uint64_t(10) > config_.syncookies.rate && !cookies_on_ &&
@@ -659,7 +681,14 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		if (pol->inspects) {
 			const uint32_t index = table_.index_of(e);
 			const inspect::plan plan = inspect::plan_for(first_any, rule);
-			streams_.begin(*pol->inspect_scratch[config_.index], index, plan, p, rules::direction(d));
+			if (proxied) {
+				// Payload rules match the flow's opening tuple as its SYN had it, as the classifier did.
+				packet::parsed opening = p;
+				opening.tcp_flags = flow::tcp_flag::syn;
+				streams_.begin(*pol->inspect_scratch[config_.index], index, plan, opening, rules::direction(d));
+			} else {
+				streams_.begin(*pol->inspect_scratch[config_.index], index, plan, p, rules::direction(d));
+			}
 			e->payload_watched = plan.inspect();
 			// A proxied flow's packet is now the SYN to the server: no payload to scan.
 			if (e->payload_watched && !proxied && !payload_allows(*pol, *e, p, pkts[i], true, q, i))

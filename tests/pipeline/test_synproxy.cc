@@ -6,6 +6,7 @@
 #include <chrono>
 #include <thread>
 
+#include "dataplane/frame.h"
 #include "packet/packet.h"
 #include "pipeline.h"
 
@@ -365,4 +366,154 @@ TEST_CASE("adaptive SYN cookies: on past the SYN rate, off again a second after 
 	}
 	CHECK(off);
 	CHECK(pl.worker().counters().syncookies_active == 0);
+}
+
+namespace {
+// A connection opened through the proxy: the client's SYN and cookie ACK, the server's SYN-ACK (answered
+// by the proxy). Returns the cookie; ack_window gets the window of the proxy's ACK to the server.
+uint32_t proxied_open(pipeline& pl, uint16_t sport, uint16_t dport, uint32_t c, uint32_t s, options client_options,
+                      options server_options, uint16_t* ack_window = nullptr)
+{
+	auto r = pl.send(outside, seg4(client, sport, server, dport, S, c, 0, client_options, 64240));
+	REQUIRE(r.to_outside.size() == 1);
+	const seen synack = look(r.to_outside[0]);
+	const options ack{.timestamps = client_options.timestamps, .ts_value = client_options.ts_value + 1,
+	                  .ts_echo = synack.o.ts_value};
+	r = pl.send(outside, seg4(client, sport, server, dport, A, c + 1, synack.p.tcp_seq + 1, ack, 502));
+	REQUIRE(r.to_inside.size() == 1);
+	server_options.ts_echo = client_options.ts_value + 1;
+	r = pl.send(inside, seg4(server, dport, client, sport, SA, s, c + 1, server_options, 65160));
+	REQUIRE(r.to_inside.size() == 1);
+	if (ack_window)
+		*ack_window = look(r.to_inside[0]).p.tcp_window;
+	return synack.p.tcp_seq;
+}
+} // namespace
+
+TEST_CASE("SYN proxy: max-conn counts the flows that cookies open")
+{
+	const char* rules = "default in drop\ndefault out allow\n"
+	                    "allow in tcp to 198.18.1.10 port ssh max-conn 2 per-source\n";
+	pipeline pl(rules, cookies());
+	// Five SYNs in parallel all get cookies (a SYN counts nothing); only two of their ACKs open a flow.
+	std::vector<uint32_t> cookie;
+	for (uint16_t k = 0; k < 5; ++k) {
+		auto r = pl.send(outside, seg4(client, uint16_t(50000 + k), server, 22, S, 100, 0, {.mss = 1460}));
+		REQUIRE(r.to_outside.size() == 1);
+		cookie.push_back(look(r.to_outside[0]).p.tcp_seq);
+	}
+	size_t opened = 0;
+	for (uint16_t k = 0; k < 5; ++k)
+		opened += pl.send(outside, seg4(client, uint16_t(50000 + k), server, 22, A, 101, cookie[k] + 1)).to_inside.size();
+	CHECK(opened == 2);
+	CHECK(pl.worker().flows().size() == 2);
+}
+
+TEST_CASE("SYN proxy: a payload rule with flags matches a proxied flow as its SYN opened it")
+{
+	const char* rules = "default in drop\ndefault out allow\n"
+	                    "drop in tcp to 198.18.1.10 port 80 flags S/SA content \"evil\"\n"
+	                    "allow in tcp to 198.18.1.10 port 80\n";
+	pipeline pl(rules, cookies());
+	const uint32_t cookie = proxied_open(pl, 40100, 80, 1000, 5000, {.mss = 1460}, {.mss = 1460});
+	const pt::bytes evil = {'G', 'E', 'T', ' ', 'e', 'v', 'i', 'l'};
+	const pt::bytes f = pt::eth(pt::et_ipv4,
+	                            pt::ipv4({.src = client, .dst = server, .proto = 6},
+	                                     pt::tcp({.sport = 40100, .dport = 80, .seq = 1001, .ack = cookie + 1,
+	                                              .flags = PA, .window = 502},
+	                                             evil)),
+	                            {}, 60);
+	CHECK(pl.send(outside, checksummed(f)).to_inside.empty());
+	CHECK(pl.drops(drop_reason::rule_drop) == 1);
+}
+
+TEST_CASE("SYN proxy: a server without window scaling reads the client's windows scaled up for it")
+{
+	pipeline pl(proxied_rules, cookies());
+	uint16_t window = 0;
+	// The client scales by 8 (with the proxy); the server's SYN-ACK has no window scale option.
+	const uint32_t cookie =
+		proxied_open(pl, 40200, 22, 1000, 5000, {.mss = 1460, .timestamps = true, .ts_value = 10, .scale = 8},
+		             {.mss = 1460, .timestamps = true, .ts_value = 77}, &window);
+	CHECK(window == 0xffff);  // 502 << 8, capped
+	auto r = pl.send(outside, seg4(client, 40200, server, 22, A, 1001, cookie + 1,
+	                               {.timestamps = true, .ts_value = 12, .ts_echo = 0}, 100));
+	REQUIRE(r.to_inside.size() == 1);
+	const seen up = look(r.to_inside[0]);
+	CHECK(up.p.tcp_window == 100 << 8);
+	CHECK(up.sum == 0xffff);
+	// The server's windows, unscaled, are scaled down into the 7 announced to the client.
+	r = pl.send(inside, seg4(server, 22, client, 40200, A, 5001, 1001, {.timestamps = true, .ts_value = 78}, 25600));
+	REQUIRE(r.to_outside.size() == 1);
+	CHECK(look(r.to_outside[0]).p.tcp_window == 25600 >> 7);
+}
+
+TEST_CASE("SYN proxy: an ICMP error about a server's segment reaches the server in its own numbers")
+{
+	pipeline pl(proxied_rules, cookies());
+	const uint32_t s = 5000;
+	proxied_open(pl, 40300, 22, 1000, s, {.mss = 1460}, {.mss = 1460});
+	auto r = pl.send(inside, seg4(server, 22, client, 40300, PA, s + 1, 1001, {}, 100, 300));
+	REQUIRE(r.to_outside.size() == 1);
+	// A router on the client's side: fragmentation needed, quoting the segment as it saw it.
+	const pt::bytes& down = r.to_outside[0];
+	const packet::parsed dp = pt::parse_bytes(down);
+	pt::bytes icmp = pt::icmp(3, 4, 1400, pt::bytes(down.begin() + dp.l3_offset, down.begin() + dp.l4_offset + 8));
+	const uint16_t c = dataplane::frame::fold(dataplane::frame::sum_bytes(icmp.data(), icmp.size()));
+	icmp[2] = uint8_t(c >> 8);
+	icmp[3] = uint8_t(c);
+	r = pl.send(outside, pt::eth(pt::et_ipv4, pt::ipv4({.src = 0xC6120001, .dst = server, .proto = 1}, icmp), {}, 60));
+	REQUIRE(r.to_inside.size() == 1);
+	const pt::bytes& error = r.to_inside[0];
+	const packet::parsed ep = pt::parse_bytes(error);
+	const uint8_t* quoted_tcp = error.data() + ep.l4_offset + 8 + 20;
+	CHECK(dataplane::frame::get32(quoted_tcp + 4) == s + 1);
+	const size_t icmp_len = ep.l3_length - (ep.l4_offset - ep.l3_offset);
+	CHECK(dataplane::frame::fold(dataplane::frame::sum_bytes(error.data() + ep.l4_offset, icmp_len)) == 0);
+}
+
+TEST_CASE("SYN proxy: the server's SYN-ACK sent again is answered again, not passed to the client")
+{
+	pipeline pl(proxied_rules, cookies());
+	proxied_open(pl, 40400, 22, 1000, 5000, {.mss = 1460}, {.mss = 1460});
+	auto r = pl.send(inside, seg4(server, 22, client, 40400, SA, 5000, 1001, {.mss = 1460}, 65160));
+	CHECK(r.to_outside.empty());
+	REQUIRE(r.to_inside.size() == 1);
+	const seen ack = look(r.to_inside[0]);
+	CHECK(ack.p.tcp_flags == A);
+	CHECK(ack.p.tcp_seq == 1001);
+	CHECK(ack.p.tcp_ack == 5001);
+	CHECK(ack.sum == 0xffff);
+}
+
+TEST_CASE("SYN proxy: outbound connections are never proxied")
+{
+	pipeline pl(proxied_rules, cookies());
+	auto r = pl.send(inside, seg4(server, 33000, 0xC6120035, 443, S, 1, 0, {.mss = 1460}));
+	CHECK(r.to_inside.empty());
+	CHECK(r.to_outside.size() == 1);
+	CHECK(pl.worker().counters().syncookies_sent == 0);
+	CHECK(pl.worker().flows().size() == 1);
+}
+
+TEST_CASE("SYN proxy: a proxied flow that closed opens again unproxied on the same tuple")
+{
+	pipeline pl(proxied_rules, cookies());
+	const uint32_t s = 5000;
+	const uint32_t cookie = proxied_open(pl, 40600, 22, 1000, s, {.mss = 1460}, {.mss = 1460});
+	constexpr uint8_t FA = 0x11;
+	REQUIRE(pl.send(outside, seg4(client, 40600, server, 22, FA, 1001, cookie + 1)).to_inside.size() == 1);
+	auto r = pl.send(inside, seg4(server, 22, client, 40600, FA, s + 1, 1002));
+	REQUIRE(r.to_outside.size() == 1);
+	CHECK(look(r.to_outside[0]).p.tcp_seq == cookie + 1);
+	REQUIRE(pl.send(outside, seg4(client, 40600, server, 22, A, 1002, cookie + 2)).to_inside.size() == 1);
+	// A new connection on the same tuple while the old one is in time-wait: conntrack reopens the flow.
+	r = pl.send(outside, seg4(client, 40600, server, 22, S, 90000, 0, {.mss = 1460}));
+	REQUIRE(r.to_inside.size() == 1);
+	CHECK(!flow_of(pl, 40600)->syn_proxied);
+	r = pl.send(inside, seg4(server, 22, client, 40600, SA, 777, 90001, {.mss = 1460}));
+	REQUIRE(r.to_outside.size() == 1);
+	CHECK(look(r.to_outside[0]).p.tcp_seq == 777);  // untranslated
+	CHECK(pl.send(outside, seg4(client, 40600, server, 22, A, 90001, 778)).to_inside.size() == 1);
+	CHECK(flow_of(pl, 40600)->state == flow::flow_state::tcp_established);
 }
