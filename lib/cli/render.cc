@@ -228,6 +228,12 @@ void render_stats(const json& r, std::ostream& out)
 	    << " opened, " << f.value("evicted_embryonic", 0) << " evicted, " << f.value("expired", 0) << " expired, "
 	    << f.value("flushed", 0) << " flushed, " << f.value("refused_full", 0) + f.value("refused_buckets", 0) << " refused\n";
 	nonzero("expired by state:", f["expired_by_state"]);
+	if (r.contains("syncookies")) {
+		const auto& c = r["syncookies"];
+		out << "syncookies (" << c.value("mode", "") << "): " << c.value("active_workers", 0) << " worker(s) answering now, "
+		    << c.value("sent", 0) << " SYN-ACKs sent, " << c.value("accepted", 0) << " accepted, " << c.value("failed", 0)
+		    << " failed, " << c.value("handshakes", 0) << " server handshakes\n";
+	}
 	const auto& rl = r["rules"];
 	out << "rules: generation " << rl.value("generation", 0) << ", " << rl.value("count", 0) << " rules, "
 	    << rl.value("swaps_ok", 0) << " swaps (" << rl.value("swaps_failed", 0) << " refused), last compile "

@@ -250,6 +250,15 @@ TEST_CASE("stats: ports, traffic, counters above zero only, flows, rules, worker
 	CHECK(live(cmd_stats, {}, options{}, w).out.find("rules.watch: etcd://h:2379/k (connected), newest revision seen 7\n"
 	                                                 "  following\nworkers:\n") != std::string::npos);
 	CHECK(live(cmd_stats, {"now"}, options{}, w).status == exit_usage);
+
+	json flooded = stats_answer();
+	flooded["syncookies"] = {{"mode", "adaptive"}, {"active_workers", 1}, {"sent", 50000}, {"accepted", 12},
+	                         {"failed", 3}, {"handshakes", 11}};
+	auto f = canned_daemon::answering(flooded);
+	CHECK(live(cmd_stats, {}, options{}, f).out.find("  tcp_syn_sent                                5\n"
+	                                                 "syncookies (adaptive): 1 worker(s) answering now, 50000 SYN-ACKs "
+	                                                 "sent, 12 accepted, 3 failed, 11 server handshakes\nrules:") !=
+	      std::string::npos);
 }
 
 TEST_CASE("push validates offline, sends the absolute path, prints the new generation", "[cli][live]")
