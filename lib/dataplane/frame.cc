@@ -68,8 +68,16 @@ bool write_tcp(rte_mbuf* m, const packet::parsed& p, bool reply, uint32_t seq, u
 	if (options_len)
 		std::memcpy(tcp + 20, options, options_len);
 	put16(tcp + 16, fold(sum_bytes(tcp, l4_len, pseudo_sum(ip, v6, 6, l4_len))));
+	return end_frame(m, len);
+}
+
+bool end_frame(rte_mbuf* m, uint32_t len)
+{
+	const uint32_t padded = len < 60 ? 60 : len;
+	if (padded > uint32_t(m->data_len) + rte_pktmbuf_tailroom(m))
+		return false;
 	if (padded > len)
-		std::memset(frame + len, 0, padded - len);
+		std::memset(rte_pktmbuf_mtod(m, uint8_t*) + len, 0, padded - len);
 	m->data_len = uint16_t(padded);
 	m->pkt_len = padded;
 	m->ol_flags = 0;

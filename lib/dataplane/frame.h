@@ -60,6 +60,11 @@ uint32_t write_ip(uint8_t* ip, const packet::parsed& p, bool reply, uint8_t prot
 bool write_tcp(rte_mbuf* m, const packet::parsed& p, bool reply, uint32_t seq, uint32_t ack, uint8_t flags,
                uint16_t window, const uint8_t* options, uint32_t options_len);
 
+// Ends a frame written in place at len bytes: pads it with zeros to the Ethernet minimum (60 bytes
+// without the FCS) and sets the mbuf's lengths; clears offload flags (the checksums are written). False
+// when the padded frame does not fit the mbuf's segment.
+bool end_frame(rte_mbuf* m, uint32_t len);
+
 // Adjusts the checksum at csum (big-endian, in place) for `len` bytes at an even (or odd) offset from the
 // start of the checksummed data changing from old_bytes to new_bytes (RFC 1624: HC' = ~(~HC + ~m + m')).
 inline void adjust_checksum(uint8_t* csum, const uint8_t* old_bytes, const uint8_t* new_bytes, uint32_t len, bool odd)

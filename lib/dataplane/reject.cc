@@ -63,16 +63,7 @@ bool worker::make_reject(rte_mbuf* m, const packet::parsed& p)
 		const uint32_t base = v6 ? pseudo_sum(ip, true, 58, l4_len) : 0;
 		put16(icmp + 2, fold(sum_bytes(icmp, l4_len, base)));
 	}
-	const uint32_t len = p.l3_offset + ip_len + l4_len;
-	const uint32_t padded = len < 60 ? 60 : len;  // Ethernet minimum frame, without FCS
-	if (padded > room)
-		return false;
-	if (padded > len)
-		std::memset(frame + len, 0, padded - len);
-	m->data_len = uint16_t(padded);
-	m->pkt_len = padded;
-	m->ol_flags = 0;
-	return true;
+	return end_frame(m, p.l3_offset + ip_len + l4_len);
 }
 
 } // namespace portcullis::dataplane
