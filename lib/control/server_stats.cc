@@ -130,7 +130,8 @@ json server::cmd_stats()
 	                   {"sent", t.syncookies_sent},
 	                   {"accepted", t.syncookies_accepted},
 	                   {"failed", t.syncookies_failed},
-	                   {"handshakes", t.synproxy_handshakes}};
+	                   {"handshakes", t.synproxy_handshakes},
+	                   {"held", t.synproxy_held}};
 	r["rules"] = {{"generation", rt_.policy().generation},
 	              {"count", rt_.policy().rules.rules.size()},
 	              {"swaps_ok", rt_.swaps_ok()},

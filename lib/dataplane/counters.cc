@@ -73,6 +73,7 @@ void accumulate(worker_counters& t, const worker_counters& c)
 	t.syncookies_accepted += c.syncookies_accepted;
 	t.syncookies_failed += c.syncookies_failed;
 	t.synproxy_handshakes += c.synproxy_handshakes;
+	t.synproxy_held += c.synproxy_held;
 	t.syncookies_active += c.syncookies_active;
 	t.busy_tsc += c.busy_tsc;
 	t.idle_tsc += c.idle_tsc;

@@ -71,7 +71,7 @@ enum class drop_reason : uint8_t {
 	martian_source,       // a source no host can have: 0/8, 127/8, 224/4, 240/4; ::, ::1, ff00::/8
 	land,                 // source address equal to the destination (the land attack)
 	martian_mac,          // a group (multicast or broadcast) source MAC address
-	synproxy_pending,     // from a client of a SYN-proxied flow whose server has not answered yet
+	synproxy_pending,     // from a client of a SYN-proxied flow whose server has not answered yet (past the one held)
 	count_
 };
 inline constexpr size_t drop_reason_count = size_t(drop_reason::count_);
@@ -95,6 +95,7 @@ struct alignas(64) worker_counters {
 	// SYN proxy (synproxy.h): cookie SYN-ACKs sent, ACKs whose cookie opened a flow, ACKs of no flow
 	// checked for a cookie that carried none, server handshakes completed; whether cookies are on now.
 	uint64_t syncookies_sent, syncookies_accepted, syncookies_failed, synproxy_handshakes;
+	uint64_t synproxy_held;  // client segments kept until the server answered, then sent on
 	uint64_t syncookies_active;
 	uint64_t busy_tsc, idle_tsc, polls, idle_polls;
 	// Of busy_tsc, the time spent inside the driver's rx_burst and tx_burst: the rest is the worker's own.
@@ -167,6 +168,9 @@ struct set_add_record {
 class worker {
 public:
 	worker(const worker_config& config, const std::atomic<compiled_policy*>& policy, rte_rcu_qsbr* rcu);
+	~worker();
+	worker(const worker&) = delete;
+	worker& operator=(const worker&) = delete;
 
 	// Polls the configured queues until stop is set.
 	void run(const std::atomic<bool>& stop);
@@ -193,6 +197,11 @@ private:
 	bool make_reject(rte_mbuf* m, const packet::parsed& p);
 	// Adaptive SYN cookies: once a tick, are they on?
 	void update_syncookies(uint64_t now);
+	// SYN proxy: a client's first data while the server's handshake is pending waits here instead of
+	// being dropped (the client would resend it only after its retransmission timeout, 200 ms or more).
+	bool hold(const flow::flow_entry& e, rte_mbuf* m, uint64_t now);
+	rte_mbuf* take_held(const flow::flow_entry& e);
+	void expire_held(uint64_t now);
 
 	worker_config config_;
 	const std::atomic<compiled_policy*>& policy_;
@@ -211,6 +220,15 @@ private:
 	uint64_t cookie_tick_end_ = 0, cookies_hold_until_ = 0;
 	uint32_t tick_syns_ = 0;
 	uint64_t evicted_at_tick_ = 0;
+	struct held_packet {
+		rte_mbuf* m;       // nullptr: a free slot
+		uint32_t index;    // its flow's entry, and that entry's generation then
+		uint8_t generation;
+		uint64_t since;
+	};
+	static constexpr uint32_t held_slots = 64;  // per worker: a bound on the mbufs the proxy keeps
+	held_packet held_[held_slots] = {};
+	uint32_t held_count_ = 0;
 	worker_counters counters_{};
 };
 

@@ -6,8 +6,10 @@
 // server's SYN-ACK is answered with the ACK the client would have sent, and from then on the server's
 // sequence numbers are moved by (cookie - server ISN) towards the client and back, its timestamps by
 // the offset to the proxy's, SACK blocks likewise, and its window fields from its window scale to the
-// one the proxy's SYN-ACK announced. Segments the client sends before the server answered are dropped
-// (synproxy_pending): the client sends them again. Linux's synproxy works the same way; its caveats
+// one the proxy's SYN-ACK announced. The first data segment the client sends before the server answered
+// waits in the worker (64 at most per worker, three seconds at most) and follows the proxy's ACK to the
+// server, so that a client that speaks first (HTTP, TLS) does not wait for its retransmission timeout;
+// later ones are dropped (synproxy_pending) and sent again by the client. Linux's synproxy caveats
 // apply: the SYN-ACK announces `syncookie-mss` and `syncookie-wscale`, which should be the servers' own,
 // and TCP Fast Open data in a SYN is not taken (the client sends it again after the handshake).
 //

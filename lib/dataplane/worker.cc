@@ -20,6 +20,9 @@ constexpr uint8_t v_allow = uint8_t(verdict::allow), v_drop = uint8_t(verdict::d
 // The SYN proxy's own answers (a cookie SYN-ACK, the ACK to a server): sent back out the port the packet
 // came in on, and counted with the allowed packets (their rules allowed them).
 constexpr uint8_t v_answer = 3;
+// A client's segment the SYN proxy keeps until its server answers (worker::hold): neither sent nor freed
+// now, and counted with the allowed packets.
+constexpr uint8_t v_held = 4;
 
 // Where a miss's classifier key sits: list = direction * 2 + (IPv6 ? 1 : 0).
 struct miss_ref {
@@ -158,6 +161,58 @@ worker::worker(const worker_config& config, const std::atomic<compiled_policy*>&
 	}
 }
 
+worker::~worker()
+{
+	for (held_packet& h : held_)
+		if (h.m)
+			rte_pktmbuf_free(h.m);
+}
+
+bool worker::hold(const flow::flow_entry& e, rte_mbuf* m, uint64_t now)
+{
+	const uint32_t index = table_.index_of(&e);
+	held_packet* free_slot = nullptr;
+	for (held_packet& h : held_) {
+		if (h.m && h.index == index && h.generation == e.generation)
+			return false;  // one segment a flow: the first; the client resends the rest
+		if (!h.m && !free_slot)
+			free_slot = &h;
+	}
+	if (!free_slot)
+		return false;
+	*free_slot = {m, index, e.generation, now};
+	++held_count_;
+	counters_.synproxy_held++;
+	return true;
+}
+
+rte_mbuf* worker::take_held(const flow::flow_entry& e)
+{
+	if (held_count_ == 0)
+		return nullptr;
+	const uint32_t index = table_.index_of(&e);
+	for (held_packet& h : held_)
+		if (h.m && h.index == index && h.generation == e.generation) {
+			rte_mbuf* m = h.m;
+			h.m = nullptr;
+			--held_count_;
+			return m;
+		}
+	return nullptr;
+}
+
+// Segments whose server never answered (or whose flow went away) are dropped after three seconds.
+void worker::expire_held(uint64_t now)
+{
+	for (held_packet& h : held_)
+		if (h.m && now - h.since > 3 * config_.flows.tsc_hz) {
+			rte_pktmbuf_free(h.m);
+			h.m = nullptr;
+			--held_count_;
+			counters_.drops[size_t(drop_reason::synproxy_pending)]++;
+		}
+}
+
 void worker::update_syncookies(uint64_t now)
 {
 	const uint64_t tick = config_.flows.tsc_hz / 10;
@@ -219,6 +274,8 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 	const uint32_t stamp = pol ? pol->judge_stamp.load(std::memory_order_acquire) : 0;
 	if (config_.syncookies.mode == syncookie_mode::adaptive && now >= cookie_tick_end_) [[unlikely]]
 		update_syncookies(now);
+	if (held_count_) [[unlikely]]
+		expire_held(now);
 	const bool check_cookies = now < cookies_checked_until_;
 
 	packet::parsed parsed[max_burst];
@@ -320,6 +377,8 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 
 	flow::flow_entry* found[max_burst];
 	table_.lookup_burst(keys, hashes, m, found);
+	rte_mbuf* released[max_burst];  // held client segments their server's SYN-ACK lets go (to q.port)
+	uint16_t nreleased = 0;
 	clock.lap(stage::lookup);
 
 	// Payload inspection of a known flow: scan while the flow is inspected; once a payload rule has
@@ -376,6 +435,10 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		if (e.syn_proxied) [[unlikely]] {
 			proxy_state& ps = proxy_[table_.index_of(&e)];
 			if (e.state == flow::flow_state::tcp_syn_sent) {
+				if (from_opener && p.payload_length && !p.is_fragment() && hold(e, pkts[i], now)) {
+					v[i] = v_held;
+					return;
+				}
 				const proxy_step step = server_handshake(e, ps, pkts[i], p, seg, from_opener, config_.syncookies,
 				                                         config_.tcp_window);
 				if (step == proxy_step::drop) {
@@ -387,6 +450,21 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 					counters_.synproxy_handshakes++;
 					v[i] = v_answer;
 					out_port[i] = q.port;
+					// The client's segment that waited for this goes to the server right behind the ACK, in the
+					// server's numbers, through conntrack as if it came now.
+					if (rte_mbuf* held = take_held(e)) {
+						packet::parsed hp;
+						packet::parse_first_segment(rte_pktmbuf_mtod(held, const uint8_t*), held->data_len, held->pkt_len, hp);
+						flow::segment hs = segment_of(hp, held);
+						to_server_numbers(hs, ps, true);
+						if (hp.ok() && flow::track(e, hs, true, config_.tcp_window) == flow::ct_result::pass) {
+							translate(held, hp, ps, true);
+							released[nreleased++] = held;
+						} else {
+							rte_pktmbuf_free(held);
+							counters_.drops[size_t(drop_reason::synproxy_pending)]++;
+						}
+					}
 				} else {
 					v[i] = v_allow;
 				}
@@ -722,7 +800,7 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 	for (uint16_t i = 0; i < n; ++i) {
 		const uint32_t len = pkts[i]->pkt_len;
 		rx_bytes += len;
-		const uint8_t counted = v[i] == v_answer ? v_allow : v[i];
+		const uint8_t counted = v[i] >= v_answer ? v_allow : v[i];
 		verdict_packets[dir[i]][counted]++;
 		verdict_bytes[dir[i]][counted] += len;
 	}
@@ -736,11 +814,13 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 	clock.lap(stage::counters);
 
 	// Transmit what passes, grouped by port; free the rest.
-	rte_mbuf* out[max_ports][max_burst];
+	rte_mbuf* out[max_ports][2 * max_burst];  // a burst, and the held segments it released
 	uint16_t out_n[max_ports] = {};
 	rte_mbuf* dropped[max_burst];
 	uint16_t ndropped = 0;
 	for (uint16_t i = 0; i < n; ++i) {
+		if (v[i] == v_held) [[unlikely]]
+			continue;
 		if (v[i] == v_drop) {
 			dropped[ndropped++] = pkts[i];
 		} else {
@@ -758,6 +838,8 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			rte_pktmbuf_free_bulk(dropped, ndropped);
 		}
 	}
+	for (uint16_t k = 0; k < nreleased; ++k)
+		out[q.port % max_ports][out_n[q.port % max_ports]++] = released[k];
 	clock.lap(stage::tx_prepare);
 	for (uint16_t port = 0; port < max_ports; ++port)
 		if (out_n[port])

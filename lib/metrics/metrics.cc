@@ -72,7 +72,7 @@ struct totals {
 	uint64_t drops[dp::drop_reason_count] = {};
 	uint64_t malformed[packet::drop_reason_count] = {};
 	uint64_t flows_opened = 0, reply_packets = 0, related_icmp = 0, rejects_sent = 0;
-	uint64_t syncookies_sent = 0, syncookies_accepted = 0, syncookies_failed = 0, synproxy_handshakes = 0;
+	uint64_t syncookies_sent = 0, syncookies_accepted = 0, syncookies_failed = 0, synproxy_handshakes = 0, synproxy_held = 0;
 	uint64_t syncookies_active = 0;
 	// Flow tables.
 	uint64_t flows = 0, capacity = 0, inserts = 0, refused_full = 0, refused_buckets = 0, evicted_embryonic = 0;
@@ -108,6 +108,7 @@ totals sum(const control::runtime& rt)
 		t.syncookies_accepted += peek(c.syncookies_accepted);
 		t.syncookies_failed += peek(c.syncookies_failed);
 		t.synproxy_handshakes += peek(c.synproxy_handshakes);
+		t.synproxy_held += peek(c.synproxy_held);
 		t.syncookies_active += peek(c.syncookies_active);
 
 		const flow::flow_table& ft = w->flows();
@@ -226,11 +227,13 @@ std::vector<pm::MetricFamily> collect(const control::runtime& rt, const exporter
 	out.push_back(counter("portcullis_related_icmp_total", "ICMP errors passed as related to a known flow.").add(double(t.related_icmp)).take());
 	out.push_back(counter("portcullis_rejects_sent_total", "TCP RSTs and ICMP unreachables sent for reject rules.").add(double(t.rejects_sent)).take());
 	out.push_back(counter("portcullis_syncookies_total", "SYN proxy: cookie SYN-ACKs sent, ACKs whose cookie opened a flow "
-	                      "(accepted), ACKs of no flow without a good cookie (failed), server handshakes completed.")
+	                      "(accepted), ACKs of no flow without a good cookie (failed), server handshakes completed, client segments "
+	                      "kept until their server answered (held).")
 	                      .add({{"event", "sent"}}, double(t.syncookies_sent))
 	                      .add({{"event", "accepted"}}, double(t.syncookies_accepted))
 	                      .add({{"event", "failed"}}, double(t.syncookies_failed))
 	                      .add({{"event", "handshake"}}, double(t.synproxy_handshakes))
+	                      .add({{"event", "held"}}, double(t.synproxy_held))
 	                      .take());
 	out.push_back(gauge("portcullis_syncookies_active_workers", "Workers answering SYNs with cookies now (flows.syncookies).")
 	                      .add(double(t.syncookies_active)).take());

@@ -184,19 +184,31 @@ TEST_CASE("SYN proxy: the SYN gets a cookie, the ACK opens the flow, the handsha
 	CHECK(e->syn_proxied);
 	CHECK(e->state == flow::flow_state::tcp_syn_sent);
 
-	// Data the client sends before the server answered waits for its retransmission.
+	// The client's first data, sent before the server answered, waits for it; more data is dropped (the
+	// client sends it again).
 	CHECK(pl.send(outside, seg4(client, 40000, server, 22, PA, c + 1, cookie + 1,
 	                            {.timestamps = true, .ts_value = 1002, .ts_echo = proxy_ts}, 502, 30))
 	          .to_inside.empty());
+	CHECK(pl.worker().counters().synproxy_held == 1);
+	CHECK(pl.send(outside, seg4(client, 40000, server, 22, PA, c + 31, cookie + 1,
+	                            {.timestamps = true, .ts_value = 1002, .ts_echo = proxy_ts}, 502, 10))
+	          .to_inside.empty());
 	CHECK(pl.drops(drop_reason::synproxy_pending) == 1);
 
-	// The server's SYN-ACK is answered by the proxy, with the ACK the client would have sent.
+	// The server's SYN-ACK is answered by the proxy, with the ACK the client would have sent, and the
+	// waiting data follows it in the server's numbers.
 	r = pl.send(inside, seg4(server, 22, client, 40000, SA, s, c + 1,
 	                         {.mss = 1400, .sack_permitted = true, .timestamps = true, .ts_value = 5000, .ts_echo = 1001,
 	                          .scale = 9},
 	                         65160));
 	CHECK(r.to_outside.empty());
-	REQUIRE(r.to_inside.size() == 1);
+	REQUIRE(r.to_inside.size() == 2);
+	const seen held = look(r.to_inside[1]);
+	CHECK(held.sum == 0xffff);
+	CHECK(held.p.tcp_seq == c + 1);
+	CHECK(held.p.tcp_ack == s + 1);
+	CHECK(held.p.payload_length == 30);
+	CHECK(held.o.ts_echo == 5000);  // it echoed the proxy's timestamp: now the server's
 	const seen ack = look(r.to_inside[0]);
 	CHECK(ack.sum == 0xffff);
 	CHECK(ack.p.src.v4 == client);
@@ -484,6 +496,27 @@ TEST_CASE("SYN proxy: the server's SYN-ACK sent again is answered again, not pas
 	CHECK(ack.p.tcp_seq == 1001);
 	CHECK(ack.p.tcp_ack == 5001);
 	CHECK(ack.sum == 0xffff);
+}
+
+TEST_CASE("SYN proxy: a held segment whose server never answers is dropped after three seconds")
+{
+	pipeline pl(proxied_rules, cookies());
+	auto r = pl.send(outside, seg4(client, 40700, server, 22, S, 100, 0, {.mss = 1460}));
+	REQUIRE(r.to_outside.size() == 1);
+	const uint32_t cookie = look(r.to_outside[0]).p.tcp_seq;
+	REQUIRE(pl.send(outside, seg4(client, 40700, server, 22, A, 101, cookie + 1)).to_inside.size() == 1);
+	CHECK(pl.send(outside, seg4(client, 40700, server, 22, PA, 101, cookie + 1, {}, 502, 20)).to_inside.empty());
+	CHECK(pl.worker().counters().synproxy_held == 1);
+	// The worker's clock runs at the test's assumed 1 GHz (pipeline.cc): three of its seconds pass in
+	// 3 / (TSC GHz) real ones. Any packet lets the worker look.
+	for (int round = 0; round < 40 && pl.drops(drop_reason::synproxy_pending) == 0; ++round) {
+		std::this_thread::sleep_for(std::chrono::milliseconds(100));
+		pl.send(outside, seg4(client, uint16_t(41000 + round), server, 22, S, 100, 0, {.mss = 1460}));
+	}
+	CHECK(pl.drops(drop_reason::synproxy_pending) == 1);
+	// The server's late SYN-ACK completes the flow; nothing is left to send behind the ACK.
+	r = pl.send(inside, seg4(server, 22, client, 40700, SA, 9000, 101, {.mss = 1460}));
+	CHECK(r.to_inside.size() == 1);
 }
 
 TEST_CASE("SYN proxy: outbound connections are never proxied")
