@@ -200,6 +200,11 @@ private:
 	// SYN proxy: a client's first data while the server's handshake is pending waits here instead of
 	// being dropped (the client would resend it only after its retransmission timeout, 200 ms or more).
 	bool hold(const flow::flow_entry& e, rte_mbuf* m, uint64_t now);
+	[[gnu::noinline]] void proxied_handshake(flow::flow_entry& e, rte_mbuf* m, const packet::parsed& p, bool from_client,
+	                                         const rx_queue_map& q, uint64_t now, uint32_t now_stamp, uint8_t& verdict,
+	                                         uint16_t& out_port, rte_mbuf** released, uint16_t& nreleased);
+	[[gnu::noinline]] flow::segment proxied_segment(const flow::flow_entry& e, const packet::parsed& p,
+	                                                const rte_mbuf* m, bool from_client) const;
 	rte_mbuf* take_held(const flow::flow_entry& e);
 	void expire_held(uint64_t now);
 

@@ -261,6 +261,57 @@ bool worker::revalidate(const compiled_policy& pol, flow::flow_entry& e, uint32_
 	return true;
 }
 
+// A packet of a proxied flow whose server has not answered the replayed SYN (synproxy.h): the client's
+// first data waits; the server's SYN-ACK is answered, and releases that data into `released`.
+void worker::proxied_handshake(flow::flow_entry& e, rte_mbuf* m, const packet::parsed& p, bool from_client,
+                               const rx_queue_map& q, uint64_t now, uint32_t now_stamp, uint8_t& verdict,
+                               uint16_t& out_port, rte_mbuf** released, uint16_t& nreleased)
+{
+	if (from_client && p.payload_length && !p.is_fragment() && hold(e, m, now)) {
+		verdict = v_held;
+		return;
+	}
+	proxy_state& ps = proxy_[table_.index_of(&e)];
+	const proxy_step step = server_handshake(e, ps, m, p, segment_of(p, m), from_client, config_.syncookies,
+	                                         config_.tcp_window);
+	if (step == proxy_step::drop) {
+		counters_.drops[size_t(from_client ? drop_reason::synproxy_pending : drop_reason::conntrack_invalid)]++;
+		return;
+	}
+	__atomic_store_n(&e.last_seen, now_stamp, __ATOMIC_RELAXED);
+	if (step != proxy_step::answered) {
+		verdict = v_allow;
+		return;
+	}
+	counters_.synproxy_handshakes++;
+	verdict = v_answer;
+	out_port = q.port;
+	// The client's segment that waited for this goes to the server right behind the ACK, in the server's
+	// numbers, through conntrack as if it came now.
+	if (rte_mbuf* held = take_held(e)) {
+		packet::parsed hp;
+		packet::parse_first_segment(rte_pktmbuf_mtod(held, const uint8_t*), held->data_len, held->pkt_len, hp);
+		flow::segment hs = segment_of(hp, held);
+		to_server_numbers(hs, ps, true);
+		if (hp.ok() && flow::track(e, hs, true, config_.tcp_window) == flow::ct_result::pass) {
+			translate(held, hp, ps, true);
+			released[nreleased++] = held;
+		} else {
+			rte_pktmbuf_free(held);
+			counters_.drops[size_t(drop_reason::synproxy_pending)]++;
+		}
+	}
+}
+
+// A segment of an established proxied flow as conntrack must see it: in the server's numbers.
+flow::segment worker::proxied_segment(const flow::flow_entry& e, const packet::parsed& p, const rte_mbuf* m,
+                                      bool from_client) const
+{
+	flow::segment seg = segment_of(p, m);
+	to_server_numbers(seg, proxy_[table_.index_of(&e)], from_client);
+	return seg;
+}
+
 void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 {
 	if (n > max_burst)
@@ -431,47 +482,12 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		}
 		const bool from_opener = reversed[j] == bool(e.opener_is_b);
 		const flow::flow_state before = e.state;
-		flow::segment seg = segment_of(p, pkts[i]);
-		if (e.syn_proxied) [[unlikely]] {
-			proxy_state& ps = proxy_[table_.index_of(&e)];
-			if (e.state == flow::flow_state::tcp_syn_sent) {
-				if (from_opener && p.payload_length && !p.is_fragment() && hold(e, pkts[i], now)) {
-					v[i] = v_held;
-					return;
-				}
-				const proxy_step step = server_handshake(e, ps, pkts[i], p, seg, from_opener, config_.syncookies,
-				                                         config_.tcp_window);
-				if (step == proxy_step::drop) {
-					counters_.drops[size_t(from_opener ? drop_reason::synproxy_pending : drop_reason::conntrack_invalid)]++;
-					return;
-				}
-				__atomic_store_n(&e.last_seen, now_stamp, __ATOMIC_RELAXED);
-				if (step == proxy_step::answered) {
-					counters_.synproxy_handshakes++;
-					v[i] = v_answer;
-					out_port[i] = q.port;
-					// The client's segment that waited for this goes to the server right behind the ACK, in the
-					// server's numbers, through conntrack as if it came now.
-					if (rte_mbuf* held = take_held(e)) {
-						packet::parsed hp;
-						packet::parse_first_segment(rte_pktmbuf_mtod(held, const uint8_t*), held->data_len, held->pkt_len, hp);
-						flow::segment hs = segment_of(hp, held);
-						to_server_numbers(hs, ps, true);
-						if (hp.ok() && flow::track(e, hs, true, config_.tcp_window) == flow::ct_result::pass) {
-							translate(held, hp, ps, true);
-							released[nreleased++] = held;
-						} else {
-							rte_pktmbuf_free(held);
-							counters_.drops[size_t(drop_reason::synproxy_pending)]++;
-						}
-					}
-				} else {
-					v[i] = v_allow;
-				}
-				return;
-			}
-			to_server_numbers(seg, ps, from_opener);
+		const bool proxied = e.syn_proxied;
+		if (proxied && e.state == flow::flow_state::tcp_syn_sent) [[unlikely]] {
+			proxied_handshake(e, pkts[i], p, from_opener, q, now, now_stamp, v[i], out_port[i], released, nreleased);
+			return;
 		}
+		const flow::segment seg = proxied ? proxied_segment(e, p, pkts[i], from_opener) : segment_of(p, pkts[i]);
 		if (const flow::ct_result ct = flow::track(e, seg, from_opener, config_.tcp_window);
 		    ct != flow::ct_result::pass) [[unlikely]] {
 			counters_.drops[size_t(ct == flow::ct_result::invalid ? drop_reason::conntrack_invalid
@@ -496,7 +512,7 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			rc.last_hit_tsc = now;
 		}
 		v[i] = v_allow;
-		if (e.syn_proxied) [[unlikely]] {
+		if (proxied) [[unlikely]] {
 			const proxy_state& ps = proxy_[table_.index_of(&e)];
 			// The server sent its SYN-ACK again (the proxy's ACK was lost): the proxy answers it again; the
 			// client, established long since, is not asked.
@@ -796,21 +812,26 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 	}
 
 	// Port and verdict counters, added once per burst (every packet of a burst came in on q.port).
-	uint64_t verdict_packets[2][3] = {}, verdict_bytes[2][3] = {}, rx_bytes = 0;
+	// By every verdict value; the proxy's answers and held segments go with the allowed, once a burst.
+	uint64_t verdict_packets[2][5] = {}, verdict_bytes[2][5] = {}, rx_bytes = 0;
 	for (uint16_t i = 0; i < n; ++i) {
 		const uint32_t len = pkts[i]->pkt_len;
 		rx_bytes += len;
-		const uint8_t counted = v[i] >= v_answer ? v_allow : v[i];
-		verdict_packets[dir[i]][counted]++;
-		verdict_bytes[dir[i]][counted] += len;
+		verdict_packets[dir[i]][v[i]]++;
+		verdict_bytes[dir[i]][v[i]] += len;
 	}
 	counters_.rx_packets[q.port % max_ports] += n;
 	counters_.rx_bytes[q.port % max_ports] += rx_bytes;
-	for (uint32_t d = 0; d < 2; ++d)
+	for (uint32_t d = 0; d < 2; ++d) {
+		for (const uint8_t own : {v_answer, v_held}) {
+			verdict_packets[d][v_allow] += verdict_packets[d][own];
+			verdict_bytes[d][v_allow] += verdict_bytes[d][own];
+		}
 		for (uint32_t k = 0; k < 3; ++k) {
 			counters_.packets[d][k] += verdict_packets[d][k];
 			counters_.bytes[d][k] += verdict_bytes[d][k];
 		}
+	}
 	clock.lap(stage::counters);
 
 	// Transmit what passes, grouped by port; free the rest.
@@ -819,11 +840,9 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 	rte_mbuf* dropped[max_burst];
 	uint16_t ndropped = 0;
 	for (uint16_t i = 0; i < n; ++i) {
-		if (v[i] == v_held) [[unlikely]]
-			continue;
 		if (v[i] == v_drop) {
 			dropped[ndropped++] = pkts[i];
-		} else {
+		} else if (v[i] != v_held) [[likely]] {
 			const uint16_t port = out_port[i] % max_ports;
 			out[port][out_n[port]++] = pkts[i];
 			counters_.rejects_sent += v[i] == v_reject;
