@@ -2,7 +2,7 @@
 # 2 MiB hugepages for a DPDK process that wants them (net_af_xdp's UMEM on a real NIC, dpdk-dumpcap):
 #   scripts/hugepages.sh reserve N DIR   adds N pages to the kernel's pool and mounts hugetlbfs on DIR;
 #                                        prints the EAL words to use them (--huge-dir DIR -m MB)
-#   scripts/hugepages.sh release N DIR   unmounts DIR and gives the N pages back
+#   scripts/hugepages.sh release N DIR   unmounts DIR and gives N pages back (those reserve added)
 # Root only. The pool is shared by every user of the machine: release what you reserved, in a trap.
 set -eu
 pages=/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
@@ -24,8 +24,11 @@ if [ "$action" = reserve ]; then
 		echo "$0: the kernel gave $got of $n pages (memory too fragmented?); none kept" >&2
 		exit 1
 	fi
+	# Give the pages back if the mount fails: nothing half done stays behind.
+	trap 'echo "$now" >"$pages"' ERR
 	mkdir -p "$dir"
-	mountpoint -q "$dir" || mount -t hugetlbfs nodev "$dir"
+	mountpoint -q "$dir" || mount -t hugetlbfs -o pagesize=2M nodev "$dir"
+	trap - ERR
 	echo "--huge-dir $dir -m $((n * 2))"
 else
 	mountpoint -q "$dir" && { umount "$dir" 2>/dev/null || umount -l "$dir"; }

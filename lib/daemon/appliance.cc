@@ -102,8 +102,12 @@ appliance::outcome appliance::start_eal()
 	eal_words_ = eal_arguments(s_);
 	// Each would fail the EAL's probe with a vaguer message, and a probe that fails on an interface whose
 	// XDP program belongs to a running daemon detaches it: stop here instead.
-	if (const auto problems = af_xdp_problems(eal_words_); !problems.empty()) {
-		for (const std::string& problem : problems)
+	xdp_findings xdp = af_xdp_findings(eal_words_);
+	xdp_locks_ = std::move(xdp.locks);  // held until the daemon exits
+	for (const std::string& warning : xdp.warnings)
+		std::fprintf(stderr, "portcullisd: af_xdp: warning: %s\n", warning.c_str());
+	if (!xdp.problems.empty()) {
+		for (const std::string& problem : xdp.problems)
 			std::fprintf(stderr, "portcullisd: af_xdp: %s\n", problem.c_str());
 		return exit_config;
 	}

@@ -62,6 +62,7 @@ private:
 	tuple_match inside_;                            // ports.inside-networks
 
 	std::vector<std::string> eal_words_;  // rte_eal_init's argv points into these
+	std::vector<int> xdp_locks_;          // af_xdp interface locks (xdp_check.h), released at exit
 	bool eal_up_ = false;
 	bool pdump_ = false;          // rte_pdump serves dumpcap
 	std::string no_capture_;      // why dumpcap cannot attach, when it cannot

@@ -205,7 +205,6 @@ private:
 	                                         uint16_t& out_port, rte_mbuf** released, uint16_t& nreleased);
 	[[gnu::noinline]] flow::segment proxied_segment(const flow::flow_entry& e, const packet::parsed& p,
 	                                                const rte_mbuf* m, bool from_client) const;
-	rte_mbuf* take_held(const flow::flow_entry& e);
 	void expire_held(uint64_t now);
 
 	worker_config config_;
@@ -226,11 +225,16 @@ private:
 	uint32_t tick_syns_ = 0;
 	uint64_t evicted_at_tick_ = 0;
 	struct held_packet {
-		rte_mbuf* m;       // nullptr: a free slot
-		uint32_t index;    // its flow's entry, and that entry's generation then
+		rte_mbuf* m;        // nullptr: a free slot
+		uint64_t key_hash;  // its flow: the key's hash, the entry and its generation then (an entry reused
+		uint32_t index;     // 256 times since, for another flow, does not match)
 		uint8_t generation;
+		uint8_t direction;  // its verdict counters' row, written when it goes or is dropped
 		uint64_t since;
 	};
+	// The segment a flow's server SYN-ACK releases (m nullptr: none), not counted yet.
+	held_packet take_held(const flow::flow_entry& e);
+	void count_held(const held_packet& h, uint8_t verdict);
 	static constexpr uint32_t held_slots = 64;  // per worker: a bound on the mbufs the proxy keeps
 	held_packet held_[held_slots] = {};
 	uint32_t held_count_ = 0;

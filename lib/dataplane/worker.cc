@@ -21,7 +21,7 @@ constexpr uint8_t v_allow = uint8_t(verdict::allow), v_drop = uint8_t(verdict::d
 // came in on, and counted with the allowed packets (their rules allowed them).
 constexpr uint8_t v_answer = 3;
 // A client's segment the SYN proxy keeps until its server answers (worker::hold): neither sent nor freed
-// now, and counted with the allowed packets.
+// now, and counted when it goes or is dropped (worker::count_held).
 constexpr uint8_t v_held = 4;
 
 // Where a miss's classifier key sits: list = direction * 2 + (IPv6 ? 1 : 0).
@@ -171,34 +171,45 @@ worker::~worker()
 bool worker::hold(const flow::flow_entry& e, rte_mbuf* m, uint64_t now)
 {
 	const uint32_t index = table_.index_of(&e);
+	const uint64_t key_hash = flow::hash_key(e.key);
 	held_packet* free_slot = nullptr;
 	for (held_packet& h : held_) {
-		if (h.m && h.index == index && h.generation == e.generation)
+		if (h.m && h.index == index && h.generation == e.generation && h.key_hash == key_hash)
 			return false;  // one segment a flow: the first; the client resends the rest
 		if (!h.m && !free_slot)
 			free_slot = &h;
 	}
 	if (!free_slot)
 		return false;
-	*free_slot = {m, index, e.generation, now};
+	*free_slot = {m, key_hash, index, e.generation, uint8_t(e.opener_direction), now};
 	++held_count_;
 	counters_.synproxy_held++;
 	return true;
 }
 
-rte_mbuf* worker::take_held(const flow::flow_entry& e)
+// A held segment is counted when it goes (allowed) or is dropped, not when it is held.
+void worker::count_held(const held_packet& h, uint8_t verdict)
+{
+	counters_.packets[h.direction][verdict]++;
+	counters_.bytes[h.direction][verdict] += h.m->pkt_len;
+	if (verdict == v_drop)
+		counters_.drops[size_t(drop_reason::synproxy_pending)]++;
+}
+
+worker::held_packet worker::take_held(const flow::flow_entry& e)
 {
 	if (held_count_ == 0)
-		return nullptr;
+		return {};
 	const uint32_t index = table_.index_of(&e);
+	const uint64_t key_hash = flow::hash_key(e.key);
 	for (held_packet& h : held_)
-		if (h.m && h.index == index && h.generation == e.generation) {
-			rte_mbuf* m = h.m;
+		if (h.m && h.index == index && h.generation == e.generation && h.key_hash == key_hash) {
+			const held_packet taken = h;
 			h.m = nullptr;
 			--held_count_;
-			return m;
+			return taken;
 		}
-	return nullptr;
+	return {};
 }
 
 // Segments whose server never answered (or whose flow went away) are dropped after three seconds.
@@ -206,10 +217,10 @@ void worker::expire_held(uint64_t now)
 {
 	for (held_packet& h : held_)
 		if (h.m && now - h.since > 3 * config_.flows.tsc_hz) {
+			count_held(h, v_drop);
 			rte_pktmbuf_free(h.m);
 			h.m = nullptr;
 			--held_count_;
-			counters_.drops[size_t(drop_reason::synproxy_pending)]++;
 		}
 }
 
@@ -267,7 +278,9 @@ void worker::proxied_handshake(flow::flow_entry& e, rte_mbuf* m, const packet::p
                                const rx_queue_map& q, uint64_t now, uint32_t now_stamp, uint8_t& verdict,
                                uint16_t& out_port, rte_mbuf** released, uint16_t& nreleased)
 {
-	if (from_client && p.payload_length && !p.is_fragment() && hold(e, m, now)) {
+	// Not a flow whose payload rules still scan: its data must reach the scanner in order, as it comes;
+	// it is dropped and comes again.
+	if (from_client && p.payload_length && !p.is_fragment() && !e.payload_watched && hold(e, m, now)) {
 		verdict = v_held;
 		return;
 	}
@@ -288,7 +301,8 @@ void worker::proxied_handshake(flow::flow_entry& e, rte_mbuf* m, const packet::p
 	out_port = q.port;
 	// The client's segment that waited for this goes to the server right behind the ACK, in the server's
 	// numbers, through conntrack as if it came now.
-	if (rte_mbuf* held = take_held(e)) {
+	if (const held_packet h = take_held(e); h.m) {
+		rte_mbuf* held = h.m;
 		packet::parsed hp;
 		packet::parse_first_segment(rte_pktmbuf_mtod(held, const uint8_t*), held->data_len, held->pkt_len, hp);
 		flow::segment hs = segment_of(hp, held);
@@ -296,9 +310,11 @@ void worker::proxied_handshake(flow::flow_entry& e, rte_mbuf* m, const packet::p
 		if (hp.ok() && flow::track(e, hs, true, config_.tcp_window) == flow::ct_result::pass) {
 			translate(held, hp, ps, true);
 			released[nreleased++] = held;
+			e.traffic[0].add(held->pkt_len);
+			count_held(h, v_allow);
 		} else {
+			count_held(h, v_drop);
 			rte_pktmbuf_free(held);
-			counters_.drops[size_t(drop_reason::synproxy_pending)]++;
 		}
 	}
 }
@@ -695,6 +711,12 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		}
 		if (act == rules::action::drop) {
 			counters_.drops[size_t(rule == classify::no_match ? drop_reason::default_drop : drop_reason::rule_drop)]++;
+			// A cookie ACK refused now (max-conn, a rule changed since its SYN): its client believes it is
+			// connected, so it is told otherwise rather than left retransmitting.
+			if (cookie_ack && config_.send_rejects && make_reject(pkts[i], p)) {
+				v[i] = v_reject;
+				out_port[i] = q.port;
+			}
 			continue;
 		}
 		if (act == rules::action::reject) {
@@ -812,7 +834,8 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 	}
 
 	// Port and verdict counters, added once per burst (every packet of a burst came in on q.port).
-	// By every verdict value; the proxy's answers and held segments go with the allowed, once a burst.
+	// By every verdict value; the proxy's answers go with the allowed, once a burst; held segments are
+	// counted when they go or are dropped (worker::count_held).
 	uint64_t verdict_packets[2][5] = {}, verdict_bytes[2][5] = {}, rx_bytes = 0;
 	for (uint16_t i = 0; i < n; ++i) {
 		const uint32_t len = pkts[i]->pkt_len;
@@ -823,10 +846,8 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 	counters_.rx_packets[q.port % max_ports] += n;
 	counters_.rx_bytes[q.port % max_ports] += rx_bytes;
 	for (uint32_t d = 0; d < 2; ++d) {
-		for (const uint8_t own : {v_answer, v_held}) {
-			verdict_packets[d][v_allow] += verdict_packets[d][own];
-			verdict_bytes[d][v_allow] += verdict_bytes[d][own];
-		}
+		verdict_packets[d][v_allow] += verdict_packets[d][v_answer];
+		verdict_bytes[d][v_allow] += verdict_bytes[d][v_answer];
 		for (uint32_t k = 0; k < 3; ++k) {
 			counters_.packets[d][k] += verdict_packets[d][k];
 			counters_.bytes[d][k] += verdict_bytes[d][k];

@@ -92,8 +92,8 @@ expect "and never sees the overlap" "$fails" "$(reasm Fails)"
 	-- -l 0 --no-huge -m 256 --no-pci --file-prefix="${tag}b" --log-level=error \
 	--vdev="net_af_xdp0,iface=${tag}o" --vdev="net_af_xdp1,iface=${tag}i" >"$work/second.log" 2>&1
 expect "a second daemon on the same interfaces stops (a configuration error)" "1" "$?"
-expect "naming the XDP program in its way" "1" \
-	"$(grep -c "net_af_xdp0: ${tag}o already holds an XDP program" "$work/second.log")"
+expect "naming the daemon in its way" "1" \
+	"$(grep -c "net_af_xdp0: another portcullisd uses ${tag}o" "$work/second.log")"
 expect "and the first keeps forwarding" "0" "$(ip netns exec "$ns_out" ping -c 1 -W 2 198.18.1.10 >/dev/null 2>&1; echo $?)"
 
 [ "$failures" -eq 0 ] || fail "$failures check(s) failed"

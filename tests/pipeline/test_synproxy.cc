@@ -419,6 +419,33 @@ TEST_CASE("SYN proxy: max-conn counts the flows that cookies open")
 		opened += pl.send(outside, seg4(client, uint16_t(50000 + k), server, 22, A, 101, cookie[k] + 1)).to_inside.size();
 	CHECK(opened == 2);
 	CHECK(pl.worker().flows().size() == 2);
+	// The three refused ACKs' clients, connected as far as they knew, got a RST at their next byte.
+	CHECK(pl.worker().counters().rejects_sent == 3);
+}
+
+TEST_CASE("SYN proxy: data of a flow whose payload rules still scan is not held, and meets them when resent")
+{
+	const char* rules = "default in drop\ndefault out allow\n"
+	                    "drop in tcp to 198.18.1.10 port 80 content \"evil\"\n"
+	                    "allow in tcp to 198.18.1.10 port 80\n";
+	pipeline pl(rules, cookies());
+	auto r = pl.send(outside, seg4(client, 40800, server, 80, S, 1000, 0, {.mss = 1460}));
+	REQUIRE(r.to_outside.size() == 1);
+	const uint32_t cookie = look(r.to_outside[0]).p.tcp_seq;
+	REQUIRE(pl.send(outside, seg4(client, 40800, server, 80, A, 1001, cookie + 1)).to_inside.size() == 1);
+	const pt::bytes evil = pt::eth(pt::et_ipv4,
+	                               pt::ipv4({.src = client, .dst = server, .proto = 6},
+	                                        pt::tcp({.sport = 40800, .dport = 80, .seq = 1001, .ack = cookie + 1,
+	                                                 .flags = PA, .window = 502},
+	                                                {'G', 'E', 'T', ' ', 'e', 'v', 'i', 'l'})),
+	                               {}, 60);
+	CHECK(pl.send(outside, checksummed(evil)).to_inside.empty());
+	CHECK(pl.worker().counters().synproxy_held == 0);
+	CHECK(pl.drops(drop_reason::synproxy_pending) == 1);
+	r = pl.send(inside, seg4(server, 80, client, 40800, SA, 5000, 1001, {.mss = 1460}));
+	CHECK(r.to_inside.size() == 1);  // the proxy's ACK alone
+	CHECK(pl.send(outside, checksummed(evil)).to_inside.empty());
+	CHECK(pl.drops(drop_reason::rule_drop) == 1);
 }
 
 TEST_CASE("SYN proxy: a payload rule with flags matches a proxied flow as its SYN opened it")
@@ -505,8 +532,11 @@ TEST_CASE("SYN proxy: a held segment whose server never answers is dropped after
 	REQUIRE(r.to_outside.size() == 1);
 	const uint32_t cookie = look(r.to_outside[0]).p.tcp_seq;
 	REQUIRE(pl.send(outside, seg4(client, 40700, server, 22, A, 101, cookie + 1)).to_inside.size() == 1);
+	const auto& counted = pl.worker().counters();
+	const uint64_t allowed_before = counted.packets[0][0], dropped_before = counted.packets[0][1];
 	CHECK(pl.send(outside, seg4(client, 40700, server, 22, PA, 101, cookie + 1, {}, 502, 20)).to_inside.empty());
 	CHECK(pl.worker().counters().synproxy_held == 1);
+	CHECK(counted.packets[0][0] == allowed_before);  // counted when it goes or is dropped
 	// The worker's clock runs at the test's assumed 1 GHz (pipeline.cc): three of its seconds pass in
 	// 3 / (TSC GHz) real ones. Any packet lets the worker look.
 	for (int round = 0; round < 40 && pl.drops(drop_reason::synproxy_pending) == 0; ++round) {
@@ -514,6 +544,7 @@ TEST_CASE("SYN proxy: a held segment whose server never answers is dropped after
 		pl.send(outside, seg4(client, uint16_t(41000 + round), server, 22, S, 100, 0, {.mss = 1460}));
 	}
 	CHECK(pl.drops(drop_reason::synproxy_pending) == 1);
+	CHECK(counted.packets[0][1] == dropped_before + 1);
 	// The server's late SYN-ACK completes the flow; nothing is left to send behind the ACK.
 	r = pl.send(inside, seg4(server, 22, client, 40700, SA, 9000, 101, {.mss = 1460}));
 	CHECK(r.to_inside.size() == 1);
