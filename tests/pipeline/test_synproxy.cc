@@ -128,6 +128,17 @@ pipeline_options cookies(dataplane::syncookie_mode mode = dataplane::syncookie_m
 	return o;
 }
 
+// The client's SYN and its cookie ACK: the flow is open and its SYN on the way to the server. Returns the
+// cookie.
+uint32_t cookie_open(pipeline& pl, uint16_t sport, uint16_t dport, uint32_t isn)
+{
+	auto r = pl.send(outside, seg4(client, sport, server, dport, S, isn, 0, {.mss = 1460}));
+	REQUIRE(r.to_outside.size() == 1);
+	const uint32_t cookie = look(r.to_outside[0]).p.tcp_seq;
+	REQUIRE(pl.send(outside, seg4(client, sport, server, dport, A, isn + 1, cookie + 1)).to_inside.size() == 1);
+	return cookie;
+}
+
 const flow::flow_entry* flow_of(pipeline& pl, uint16_t sport, uint16_t dport = 22)
 {
 	bool reversed = false;
@@ -296,10 +307,8 @@ TEST_CASE("SYN proxy: forged and stale cookies open nothing")
 TEST_CASE("SYN proxy: a server that refuses resets the client at its next expected byte")
 {
 	pipeline pl(proxied_rules, cookies());
-	auto r = pl.send(outside, seg4(client, 40010, server, 22, S, 700, 0, {.mss = 1460}));
-	REQUIRE(r.to_outside.size() == 1);
-	const uint32_t cookie = look(r.to_outside[0]).p.tcp_seq;
-	REQUIRE(pl.send(outside, seg4(client, 40010, server, 22, A, 701, cookie + 1)).to_inside.size() == 1);
+	const uint32_t cookie = cookie_open(pl, 40010, 22, 700);
+	pipeline::result r;
 	// A RST that does not acknowledge the SYN is not the server's answer.
 	CHECK(pl.send(inside, seg4(server, 22, client, 40010, uint8_t(R | A), 0, 9999)).to_outside.empty());
 	r = pl.send(inside, seg4(server, 22, client, 40010, uint8_t(R | A), 0, 701));
@@ -429,10 +438,8 @@ TEST_CASE("SYN proxy: data of a flow whose payload rules still scan is not held,
 	                    "drop in tcp to 198.18.1.10 port 80 content \"evil\"\n"
 	                    "allow in tcp to 198.18.1.10 port 80\n";
 	pipeline pl(rules, cookies());
-	auto r = pl.send(outside, seg4(client, 40800, server, 80, S, 1000, 0, {.mss = 1460}));
-	REQUIRE(r.to_outside.size() == 1);
-	const uint32_t cookie = look(r.to_outside[0]).p.tcp_seq;
-	REQUIRE(pl.send(outside, seg4(client, 40800, server, 80, A, 1001, cookie + 1)).to_inside.size() == 1);
+	const uint32_t cookie = cookie_open(pl, 40800, 80, 1000);
+	pipeline::result r;
 	const pt::bytes evil = pt::eth(pt::et_ipv4,
 	                               pt::ipv4({.src = client, .dst = server, .proto = 6},
 	                                        pt::tcp({.sport = 40800, .dport = 80, .seq = 1001, .ack = cookie + 1,
@@ -528,10 +535,8 @@ TEST_CASE("SYN proxy: the server's SYN-ACK sent again is answered again, not pas
 TEST_CASE("SYN proxy: a held segment whose server never answers is dropped after three seconds")
 {
 	pipeline pl(proxied_rules, cookies());
-	auto r = pl.send(outside, seg4(client, 40700, server, 22, S, 100, 0, {.mss = 1460}));
-	REQUIRE(r.to_outside.size() == 1);
-	const uint32_t cookie = look(r.to_outside[0]).p.tcp_seq;
-	REQUIRE(pl.send(outside, seg4(client, 40700, server, 22, A, 101, cookie + 1)).to_inside.size() == 1);
+	const uint32_t cookie = cookie_open(pl, 40700, 22, 100);
+	pipeline::result r;
 	const auto& counted = pl.worker().counters();
 	const uint64_t allowed_before = counted.packets[0][0], dropped_before = counted.packets[0][1];
 	CHECK(pl.send(outside, seg4(client, 40700, server, 22, PA, 101, cookie + 1, {}, 502, 20)).to_inside.empty());
