@@ -94,4 +94,12 @@ inline void replace32(uint8_t* tcp, uint32_t at, uint8_t* csum, uint32_t v)
 	adjust_checksum(csum, old_bytes, new_bytes, 4, at & 1);
 }
 
+// The same for a 16-bit field at an even offset (a TCP window, say).
+inline void replace16(uint8_t* header, uint32_t at, uint8_t* csum, uint16_t v)
+{
+	const uint8_t old_bytes[2] = {header[at], header[at + 1]};
+	put16(header + at, v);
+	adjust_checksum(csum, old_bytes, header + at, 2, at & 1);
+}
+
 } // namespace portcullis::dataplane::frame

@@ -167,11 +167,8 @@ void translate(rte_mbuf* m, const packet::parsed& p, const proxy_state& s, bool 
 				const uint32_t at = o.sack_at + 2u + b * 8 + edge * 4;
 				replace32(tcp, at, csum, get32(tcp + at) - s.seq_delta);
 			}
-		if (s.client_shift && !(p.tcp_flags & tcp_flag::syn)) {
-			uint8_t old_bytes[2] = {tcp[14], tcp[15]};
-			put16(tcp + 14, client_window_for_server(p.tcp_window, s));
-			adjust_checksum(csum, old_bytes, tcp + 14, 2, false);
-		}
+		if (s.client_shift && !(p.tcp_flags & tcp_flag::syn))
+			replace16(tcp, 14, csum, client_window_for_server(p.tcp_window, s));
 		return;
 	}
 	replace32(tcp, 4, csum, p.tcp_seq + s.seq_delta);
@@ -182,9 +179,7 @@ void translate(rte_mbuf* m, const packet::parsed& p, const proxy_state& s, bool 
 		uint32_t scaled = s.window_shift > 0 ? std::min<uint32_t>(w << s.window_shift, 0xffff) : w >> -s.window_shift;
 		if (scaled == 0 && w != 0)
 			scaled = 1;  // an open window stays open
-		uint8_t old_bytes[2] = {tcp[14], tcp[15]};
-		put16(tcp + 14, uint16_t(scaled));
-		adjust_checksum(csum, old_bytes, tcp + 14, 2, false);
+		replace16(tcp, 14, csum, uint16_t(scaled));
 	}
 }
 

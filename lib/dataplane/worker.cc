@@ -567,7 +567,11 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 	// The client MSS of an ACK that returns a good SYN cookie (0: none): it opens its flow, judged by the
 	// rules as its SYN was (the classifier sees SYN for its flags).
 	uint16_t cookie_mss[max_burst];
-	const uint32_t cookie_now = check_cookies ? flow::cookie_count(now, config_.flows.tsc_hz) : 0;
+	// The cookie counter and the timestamp clock of this burst, for the ACKs it checks and the SYNs it answers.
+	// (Adaptive cookies may come on in the middle of the burst: whenever they are enabled at all.)
+	const bool cookies_used = config_.syncookies.mode != syncookie_mode::never;
+	const uint32_t cookie_now = cookies_used ? flow::cookie_count(now, config_.flows.tsc_hz) : 0;
+	const uint32_t ts_clock = cookies_used ? uint32_t(now / (config_.flows.tsc_hz / 1000)) : 0;
 	for (uint32_t x = 0; x < nmiss; ++x) {
 		const uint16_t i = which[miss_j[x]];
 		const packet::parsed& p = parsed[i];
@@ -750,8 +754,7 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			}
 			// SYN cookies on: the proxy answers the SYN itself, and the table sees nothing of it.
 			if (cookies_on_ && !p.is_fragment() &&
-			    answer_syn(pkts[i], p, config_.syncookies, cookie_key_, flow::cookie_count(now, config_.flows.tsc_hz),
-			               uint32_t(now / (config_.flows.tsc_hz / 1000)))) {
+			    answer_syn(pkts[i], p, config_.syncookies, cookie_key_, cookie_now, ts_clock)) {
 				counters_.syncookies_sent++;
 				cookies_checked_until_ = now + 128 * config_.flows.tsc_hz;
 				v[i] = v_answer;
