@@ -41,6 +41,7 @@ std::string_view to_string(drop_reason r)
 	case drop_reason::land: return "land";
 	case drop_reason::martian_mac: return "martian_mac";
 	case drop_reason::synproxy_pending: return "synproxy_pending";
+	case drop_reason::standby: return "standby";
 	case drop_reason::count_: break;
 	}
 	return "unknown";
@@ -75,6 +76,9 @@ void accumulate(worker_counters& t, const worker_counters& c)
 	t.synproxy_handshakes += c.synproxy_handshakes;
 	t.synproxy_held += c.synproxy_held;
 	t.syncookies_active += c.syncookies_active;
+	t.sync_installed += c.sync_installed;
+	t.sync_updated += c.sync_updated;
+	t.sync_refused += c.sync_refused;
 	t.busy_tsc += c.busy_tsc;
 	t.idle_tsc += c.idle_tsc;
 	t.polls += c.polls;

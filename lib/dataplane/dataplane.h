@@ -39,6 +39,7 @@
 #include "dataplane/stage_clock.h"
 #include "dataplane/synproxy.h"
 #include "flow/conntrack.h"
+#include "flow/flow_record.h"
 #include "flow/flow_table.h"
 #include "packet/packet.h"
 
@@ -72,6 +73,7 @@ enum class drop_reason : uint8_t {
 	land,                 // source address equal to the destination (the land attack)
 	martian_mac,          // a group (multicast or broadcast) source MAC address
 	synproxy_pending,     // from a client of a SYN-proxied flow whose server has not answered yet (past the one held)
+	standby,              // a state-sync standby forwards nothing until promoted (sync.h)
 	count_
 };
 inline constexpr size_t drop_reason_count = size_t(drop_reason::count_);
@@ -96,6 +98,9 @@ struct alignas(64) worker_counters {
 	// checked for a cookie that carried none, server handshakes completed; whether cookies are on now.
 	uint64_t syncookies_sent, syncookies_accepted, syncookies_failed, synproxy_handshakes;
 	uint64_t synproxy_held;  // client segments kept until the server answered, then sent on
+	// State sync (sync.h): peers' flows this worker installed (new, or moved forward), and those its full
+	// table refused.
+	uint64_t sync_installed, sync_updated, sync_refused;
 	uint64_t syncookies_active;
 	uint64_t busy_tsc, idle_tsc, polls, idle_polls;
 	// Of busy_tsc, the time spent inside the driver's rx_burst and tx_burst: the rest is the worker's own.
@@ -126,6 +131,8 @@ struct rx_queue_map {
 // both directions of a flow, its fragments and the ICMP errors about it (by their quoted addresses)
 // meet on one worker. NIC RSS is configured the same way (IP addresses only, symmetric key).
 uint32_t owner_of(const packet::parsed& p, uint32_t workers);
+// The same for a flow's key (state sync installs a peer's flow in the worker that owns it).
+uint32_t owner_of_flow(const flow::flow_key& key, uint32_t workers);
 
 struct worker_config {
 	uint32_t index = 0;  // 0 .. workers-1: row in counters, thread id in the QSBR variable
@@ -153,6 +160,10 @@ struct worker_config {
 	// Live-flow counts of `max-conn` rules, shared by the workers (the runtime's); the worker's table
 	// uncounts the flows it removes.
 	conn_counts* conns = nullptr;
+	// State sync (sync.h): while *forwarding is false (a standby) every packet is dropped as `standby`;
+	// nullptr: always forwards. With sync_installs the worker drains an install ring of peers' flows.
+	const std::atomic<bool>* forwarding = nullptr;
+	bool sync_installs = false;
 };
 
 // `add-to` (rules.h set_add): an address the worker asks the control thread to add to a set of the
@@ -185,6 +196,8 @@ public:
 	const inspect::counters& inspect_counters() const { return streams_.stats(); }
 	log_ring& log() { return log_; }
 	spsc_ring<set_add_record>& set_adds() { return set_adds_; }
+	// Peers' flows for this worker's table (state sync): the sync thread pushes, the worker installs.
+	spsc_ring<flow::flow_record>& installs() { return installs_; }
 	const worker_config& config() const { return config_; }
 
 private:
@@ -206,6 +219,8 @@ private:
 	[[gnu::noinline]] flow::segment proxied_segment(const flow::flow_entry& e, const packet::parsed& p,
 	                                                const rte_mbuf* m, bool from_client) const;
 	void expire_held(uint64_t now);
+	[[gnu::noinline]] void drop_standby(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q);
+	[[gnu::noinline]] void install_synced(uint64_t now);
 
 	worker_config config_;
 	const std::atomic<compiled_policy*>& policy_;
@@ -215,6 +230,7 @@ private:
 	inspect::flow_streams streams_;  // payload scan state, by flow entry index
 	log_ring log_;
 	spsc_ring<set_add_record> set_adds_;
+	spsc_ring<flow::flow_record> installs_;
 	// SYN proxy: the cookie secret, the per-flow translation state (by table index; empty when never),
 	// whether cookies answer SYNs now, and the adaptive mode's tick.
 	flow::cookie_secret cookie_key_;

@@ -38,6 +38,13 @@ uint32_t owner_of(const packet::parsed& p, uint32_t workers)
 	return uint32_t((flow::hash_key(pair) >> 32) % workers);
 }
 
+uint32_t owner_of_flow(const flow::flow_key& key, uint32_t workers)
+{
+	bool reversed;
+	const flow::flow_key pair = flow::make_key(key.family, 0, key.a(), key.b(), 0, 0, reversed);
+	return uint32_t((flow::hash_key(pair) >> 32) % workers);
+}
+
 const rx_queue_map* worker::queue_of_port(uint16_t port) const
 {
 	for (const rx_queue_map& q : config_.queues)
@@ -131,6 +138,8 @@ uint32_t worker::poll_once()
 			counters_.busy_tsc += rte_rdtsc() - start;
 		total += n;
 	}
+	if (config_.sync_installs)
+		install_synced(rte_rdtsc());
 	// Idle: give back the scan streams of flows that ended (expired, evicted) since they were opened.
 	if (total == 0) {
 		const compiled_policy* pol = policy_.load(std::memory_order_acquire);

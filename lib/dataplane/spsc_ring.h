@@ -1,5 +1,6 @@
-// A bounded ring from one producer (a worker) to one consumer (the control thread) of fixed-size
-// records. The producer never waits: a full ring refuses the record and the caller counts it.
+// A bounded ring of fixed-size records from one producer to one consumer (a worker to the control thread,
+// the sync thread to a worker). The producer never waits: a full ring refuses the record and the caller
+// counts it.
 //
 // Threads: one producer, one consumer.
 #pragma once
@@ -24,6 +25,12 @@ public:
 		slots_[head & (slots_.size() - 1)] = r;
 		head_.store(head + 1, std::memory_order_release);
 		return true;
+	}
+
+	// Producer: how many pushes would succeed now (at least; the consumer may free more).
+	uint32_t room() const
+	{
+		return uint32_t(slots_.size() - (head_.load(std::memory_order_relaxed) - tail_.load(std::memory_order_acquire)));
 	}
 
 	// Consumer: fn(record) for at most max records, oldest first; returns how many.

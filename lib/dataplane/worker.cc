@@ -147,7 +147,8 @@ worker::worker(const worker_config& config, const std::atomic<compiled_policy*>&
 	: config_(config), policy_(policy), rcu_(rcu), table_(config.flows),
 	  fragments_(config.fragment_entries, uint64_t(config.fragment_seconds) * config.flows.tsc_hz),
 	  streams_(table_.capacity()),
-	  log_(1024, config.log_rate, config.flows.tsc_hz), set_adds_(4096)
+	  log_(1024, config.log_rate, config.flows.tsc_hz), set_adds_(4096),
+	  installs_(config.sync_installs ? 8192 : 1)
 {
 	if (config_.burst == 0 || config_.burst > max_burst)
 		config_.burst = max_burst;
@@ -166,6 +167,31 @@ worker::~worker()
 	for (held_packet& h : held_)
 		if (h.m)
 			rte_pktmbuf_free(h.m);
+}
+
+void worker::drop_standby(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
+{
+	uint64_t bytes = 0;
+	for (uint16_t i = 0; i < n; ++i)
+		bytes += pkts[i]->pkt_len;
+	counters_.rx_packets[q.port % max_ports] += n;
+	counters_.rx_bytes[q.port % max_ports] += bytes;
+	counters_.drops[size_t(drop_reason::standby)] += n;
+	rte_pktmbuf_free_bulk(pkts, n);
+}
+
+void worker::install_synced(uint64_t now)
+{
+	installs_.drain(
+	    [&](const flow::flow_record& r) {
+		    switch (flow::install(table_, r, now)) {
+		    case flow::install_result::inserted: counters_.sync_installed++; break;
+		    case flow::install_result::updated: counters_.sync_updated++; break;
+		    case flow::install_result::unchanged: break;
+		    case flow::install_result::refused: counters_.sync_refused++; break;
+		    }
+	    },
+	    256);
 }
 
 bool worker::hold(const flow::flow_entry& e, rte_mbuf* m, uint64_t now)
@@ -332,6 +358,10 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 {
 	if (n > max_burst)
 		n = max_burst;
+	if (config_.forwarding && !config_.forwarding->load(std::memory_order_relaxed)) [[unlikely]] {
+		drop_standby(pkts, n, q);
+		return;
+	}
 	stage_clock clock(counters_.stage_tsc);
 	const uint64_t now = rte_rdtsc();
 	const uint32_t now_stamp = table_.stamp(now);

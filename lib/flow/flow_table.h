@@ -171,13 +171,21 @@ public:
 	template <class Fn>
 	void for_each(Fn&& fn) const
 	{
-		for (size_t b = 0; b < bucket_count_; ++b)
+		for_each_in(0, bucket_count_, fn);
+	}
+	// The same over buckets [first, first + n) of bucket_count(): a walk in slices.
+	template <class Fn>
+	void for_each_in(size_t first, size_t n, Fn&& fn) const
+	{
+		const size_t end = std::min<size_t>(first + n, bucket_count_);
+		for (size_t b = first; b < end; ++b)
 			for (const auto& slot : buckets_[b].slots) {
 				const uint32_t w = slot.load(std::memory_order_acquire);
 				if (w)
 					fn(entries_[slot_index(w)]);
 			}
 	}
+	size_t bucket_count() const { return bucket_count_; }
 	// Live flows (approximate while workers run).
 	uint64_t size() const;
 	// Half-open TCP flows (SYN sent or SYN-ACK seen) as the last complete expiry sweep counted them: a
@@ -206,6 +214,9 @@ public:
 	uint32_t stamp(uint64_t now) const { return uint32_t(now >> stamp_shift_); }
 	// A last_seen the next expiry scan takes as idle past any timeout (a flow to reap).
 	static uint32_t stale_stamp(uint32_t now_stamp) { return now_stamp - stale_idle; }
+	// flow_entry::created's units for a TSC time (age_seconds).
+	uint32_t created_stamp(uint64_t tsc) const { return uint32_t(tsc >> created_shift_); }
+	uint64_t tsc_hz() const { return tsc_hz_; }
 	uint32_t capacity() const { return capacity_; }
 	const table_counters& counters() const { return counters_; }
 

@@ -1,0 +1,81 @@
+// State sync's form of a flow (flow_record.h).
+#include "flow/flow_record.h"
+
+#include <algorithm>
+
+#include "classify/classify.h"
+
+namespace portcullis::flow {
+
+namespace {
+
+// A flow's states in the order its life runs through them; the enum keeps each protocol's in order.
+bool later(flow_state a, flow_state b) { return uint8_t(a) > uint8_t(b); }
+
+uint64_t ms_ticks(const flow_table& t, uint32_t ms) { return uint64_t(ms) * (t.tsc_hz() / 1000); }
+
+} // namespace
+
+flow_record record_of(const flow_table& table, const flow_entry& e, uint64_t now)
+{
+	flow_record r{};
+	r.key = e.key;
+	r.idle_ms = uint32_t(std::min(table.idle_seconds(e, now) * 1000.0, 4e9));
+	r.age_s = uint32_t(std::min(table.age_seconds(e, now), 4e9));
+	r.seq_end[0] = e.seq_end[0];
+	r.seq_end[1] = e.seq_end[1];
+	r.window[0] = e.window[0];
+	r.window[1] = e.window[1];
+	r.state = load_state(e);
+	r.flags = uint8_t((e.opener_is_b ? record_flag::opener_is_b : 0) | (e.opener_direction ? record_flag::opener_out : 0) |
+	                  (e.fin_seen & 1 ? record_flag::fin_opener : 0) | (e.fin_seen & 2 ? record_flag::fin_responder : 0));
+	return r;
+}
+
+install_result install(flow_table& table, const flow_record& r, uint64_t now)
+{
+	const uint64_t hash = hash_key(r.key);
+	const uint32_t idle_ms = std::min(r.idle_ms, max_timeout_seconds * 1000u);
+	const uint32_t last_seen = table.stamp(now - std::min(now, ms_ticks(table, idle_ms)));
+	const uint8_t fin = uint8_t((r.flags & record_flag::fin_opener ? 1 : 0) | (r.flags & record_flag::fin_responder ? 2 : 0));
+	if (flow_entry* e = table.lookup(r.key, hash)) {
+		const double local_age = table.age_seconds(*e, now);
+		const bool newer_connection = double(r.age_s) + 2.0 < local_age;
+		bool changed = false;
+		if (newer_connection || later(r.state, e->state)) {
+			store_state(*e, r.state);
+			e->fin_seen = fin;
+			if (newer_connection) {
+				e->opener_is_b = r.flags & record_flag::opener_is_b ? 1 : 0;
+				e->opener_direction = r.flags & record_flag::opener_out ? 1 : 0;
+				e->tcp_liberal = 1;
+				e->ruleset_generation = UINT32_MAX;
+			}
+			changed = true;
+		}
+		if (int32_t(last_seen - __atomic_load_n(&e->last_seen, __ATOMIC_RELAXED)) > 0) {
+			__atomic_store_n(&e->last_seen, last_seen, __ATOMIC_RELAXED);
+			changed = true;
+		}
+		return changed ? install_result::updated : install_result::unchanged;
+	}
+	flow_entry* e = table.insert(r.key, hash, now, 0, r.flags & record_flag::opener_is_b);
+	if (!e)
+		return install_result::refused;
+	e->opener_direction = r.flags & record_flag::opener_out ? 1 : 0;
+	e->fin_seen = fin;
+	e->seq_end[0] = r.seq_end[0];
+	e->seq_end[1] = r.seq_end[1];
+	e->window[0] = r.window[0];
+	e->window[1] = r.window[1];
+	e->tcp_liberal = 1;
+	e->rule_id = classify::no_match;
+	e->ruleset_generation = UINT32_MAX;  // no policy's judge stamp: its first packet is judged here
+	const uint64_t age_ticks = uint64_t(r.age_s) * table.tsc_hz();
+	e->created = table.created_stamp(now - std::min(now, age_ticks));
+	__atomic_store_n(&e->last_seen, last_seen, __ATOMIC_RELAXED);
+	store_state(*e, r.state);
+	return install_result::inserted;
+}
+
+} // namespace portcullis::flow

@@ -1,0 +1,654 @@
+// Flow-state sync (sync.h): the walk that finds what to send (control thread), and the engine's thread
+// that sends, resends, receives and installs.
+#include "sync/sync.h"
+
+#include <utility>  // before Asio: Boost 1.74's awaitable.hpp uses std::exchange without it
+
+#include <boost/asio.hpp>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "sync/wire.h"
+
+namespace portcullis::sync {
+
+namespace asio = boost::asio;
+using udp = asio::ip::udp;
+
+namespace {
+
+uint64_t steady_ms()
+{
+	return uint64_t(std::chrono::duration_cast<std::chrono::milliseconds>(
+	                    std::chrono::steady_clock::now().time_since_epoch())
+	                    .count());
+}
+
+// What collect() hands the engine's thread for one peer, in order: flows, and the bulk sync's markers.
+struct queued_item {
+	flow::flow_record record;
+	uint8_t marker;  // 0: a flow; else message_flag::bulk_begin (total in `total`) or bulk_end
+	uint32_t total;
+};
+
+// What the walk remembers of a table index: the flow last sent from it.
+struct sent_flow {
+	uint32_t last_seen;  // its last_seen then
+	uint32_t sent_ms;    // when (steady_ms, low 32 bits)
+	uint8_t generation;  // which use of the entry
+	uint8_t state;
+	uint8_t known;       // 1 once something was sent from this index
+	uint8_t pad;
+};
+
+} // namespace
+
+bool split_address(const std::string& text, std::string& addr, uint16_t& port)
+{
+	std::string port_text;
+	if (!text.empty() && text[0] == '[') {
+		const size_t close = text.find("]:");
+		if (close == std::string::npos)
+			return false;
+		addr = text.substr(1, close - 1);
+		port_text = text.substr(close + 2);
+	} else {
+		const size_t colon = text.rfind(':');
+		if (colon == std::string::npos || text.find(':') != colon)
+			return false;
+		addr = text.substr(0, colon);
+		port_text = text.substr(colon + 1);
+	}
+	if (addr.empty() || port_text.empty() || port_text.size() > 5 ||
+	    port_text.find_first_not_of("0123456789") != std::string::npos)
+		return false;
+	const unsigned long p = std::stoul(port_text);
+	if (p == 0 || p > 65535)
+		return false;
+	port = uint16_t(p);
+	boost::system::error_code ec;
+	asio::ip::make_address(addr, ec);
+	return !ec;
+}
+
+struct engine::impl {
+	struct outgoing {
+		uint32_t seq;
+		uint32_t records;
+		uint8_t flags;
+		uint64_t sent_ms;
+		std::vector<uint8_t> bytes;
+	};
+	struct peer {
+		std::string address;
+		udp::endpoint at;
+		// The engine's thread only.
+		uint64_t boot = 0, last_heard = 0, last_hello = 0;
+		bool up = false;
+		uint32_t rx_stream = 0, rx_next = 1;
+		bool bulk_in_active = false, bulk_in_done = false;
+		uint32_t bulk_in_received = 0, bulk_in_total = 0;
+		uint64_t bulk_in_started = 0;
+		uint32_t tx_stream = 0, tx_next = 1;
+		std::deque<outgoing> unacked;
+		bool bulk_out_running = false;
+		uint32_t bulk_out_total = 0, bulk_out_acked = 0;
+		uint64_t bulk_out_started = 0;
+		double bulk_out_seconds = 0;
+		// Shared with collect().
+		std::mutex m;
+		std::deque<queued_item> queued;   // guarded by m
+		std::atomic<bool> accepting{false};  // up and streaming: collect() queues its changes
+		std::atomic<bool> bulk_wanted{false};
+	};
+
+	sync_config cfg;
+	std::vector<table_port> tables;
+	owner_fn owner;
+	uint64_t boot = 0;
+	uint64_t started_ms = 0;
+	std::atomic<bool>* forwarding = nullptr;
+	std::atomic<bool> standby{false};
+
+	asio::io_context io;
+	udp::socket socket{io};
+	asio::steady_timer timer{io};
+	std::thread thread;
+	std::vector<std::unique_ptr<peer>> peers;
+	std::array<uint8_t, 2048> rx_buffer;
+	udp::endpoint rx_from;
+	std::vector<flow::flow_record> rx_records;
+	std::vector<uint8_t> tx_bytes;
+
+	// The walk (control thread).
+	std::vector<std::vector<sent_flow>> sent;
+	std::vector<size_t> cursor;
+	std::vector<double> slice_carry;
+	uint64_t last_collect_ms = 0;
+
+	// Counters: written by one thread each, read by status().
+	std::atomic<uint64_t> records_sent{0}, records_received{0}, records_dropped{0};
+	std::atomic<uint64_t> datagrams_sent{0}, datagrams_received{0}, retransmitted{0};
+	std::atomic<uint64_t> refused_malformed{0}, refused_auth{0}, refused_unknown_peer{0}, refused_stale{0};
+	std::atomic<uint64_t> duplicates{0}, out_of_order{0}, install_backpressure{0};
+	std::atomic<uint64_t> bulk_syncs_sent{0}, bulk_syncs_received{0}, walks{0};
+	std::atomic<uint64_t> last_bulk_in_ms{0};
+
+	// The peers' part of status(), refreshed by the engine's thread each tick.
+	mutable std::mutex snapshot_m;
+	std::vector<peer_status> snapshot;
+	bool ready = false;
+
+	template <class T>
+	static void bump(std::atomic<T>& c, T n = 1) { c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+
+	peer* find_peer(const udp::endpoint& from)
+	{
+		for (auto& p : peers)
+			if (p->at == from)
+				return p.get();
+		return nullptr;
+	}
+
+	void send(peer& p, const std::vector<uint8_t>& bytes)
+	{
+		boost::system::error_code ec;
+		socket.send_to(asio::buffer(bytes), p.at, 0, ec);  // a failed send is a lost datagram: resent
+		bump(datagrams_sent, uint64_t(1));
+	}
+
+	void send_control(peer& p, message_type type, uint32_t stream, uint32_t seq)
+	{
+		header h = make_header(type, boot, p.boot);
+		h.stream = stream;
+		h.seq = seq;
+		encode(h, nullptr, 0, cfg.key, tx_bytes);
+		send(p, tx_bytes);
+	}
+
+	// Everything queued or in flight for p is lost to it (it went down or restarted): counted, and a
+	// new stream with a bulk sync replaces them.
+	void restart_stream(peer& p)
+	{
+		uint64_t lost = 0;
+		for (const outgoing& o : p.unacked)
+			lost += o.records;
+		p.unacked.clear();
+		{
+			std::lock_guard lock(p.m);
+			for (const queued_item& q : p.queued)
+				lost += q.marker == 0;
+			p.queued.clear();
+		}
+		bump(records_dropped, lost);
+		++p.tx_stream;
+		p.tx_next = 1;
+		p.bulk_out_running = false;
+		p.accepting.store(true, std::memory_order_release);
+		p.bulk_wanted.store(true, std::memory_order_release);
+	}
+
+	void go_down(peer& p)
+	{
+		p.up = false;
+		p.accepting.store(false, std::memory_order_release);
+		uint64_t lost = 0;
+		for (const outgoing& o : p.unacked)
+			lost += o.records;
+		p.unacked.clear();
+		std::lock_guard lock(p.m);
+		for (const queued_item& q : p.queued)
+			lost += q.marker == 0;
+		p.queued.clear();
+		bump(records_dropped, lost);
+	}
+
+	// A verified message from p, sent by its boot `their_boot`: false when it is stale.
+	bool heard(peer& p, uint64_t their_boot, uint64_t now)
+	{
+		if (their_boot < p.boot) {
+			bump(refused_stale, uint64_t(1));
+			return false;
+		}
+		const bool restarted = their_boot > p.boot;
+		if (restarted) {
+			p.boot = their_boot;
+			p.rx_stream = 0;
+			p.rx_next = 1;
+			p.bulk_in_active = p.bulk_in_done = false;
+		}
+		p.last_heard = now;
+		if (!p.up || restarted) {
+			p.up = true;
+			restart_stream(p);
+		}
+		return true;
+	}
+
+	void on_datagram(size_t len)
+	{
+		const uint64_t now = steady_ms();
+		peer* p = find_peer(rx_from);
+		if (!p) {
+			bump(refused_unknown_peer, uint64_t(1));
+			return;
+		}
+		header h;
+		switch (decode(rx_buffer.data(), len, cfg.key, h, rx_records)) {
+		case refusal::malformed: bump(refused_malformed, uint64_t(1)); return;
+		case refusal::bad_auth: bump(refused_auth, uint64_t(1)); return;
+		case refusal::none: break;
+		}
+		bump(datagrams_received, uint64_t(1));
+		const auto type = message_type(h.type);
+		if (type == message_type::hello) {
+			if (!heard(*p, h.boot, now))
+				return;
+			if (h.peer_boot != boot) {  // it does not know this start of ours yet: tell it now
+				send_control(*p, message_type::hello, 0, 0);
+				p->last_hello = now;
+			}
+			return;
+		}
+		if (h.peer_boot != boot) {  // meant for an earlier start of this appliance
+			bump(refused_stale, uint64_t(1));
+			return;
+		}
+		if (!heard(*p, h.boot, now))
+			return;
+		if (type == message_type::ack) {
+			if (h.stream == p->tx_stream)
+				acked(*p, h.seq, now);
+			return;
+		}
+		on_data(*p, h, now);
+	}
+
+	void acked(peer& p, uint32_t seq, uint64_t now)
+	{
+		while (!p.unacked.empty() && int32_t(p.unacked.front().seq - seq) <= 0) {
+			const outgoing& o = p.unacked.front();
+			if (p.bulk_out_running) {
+				p.bulk_out_acked = std::min(p.bulk_out_total, p.bulk_out_acked + o.records);
+				if (o.flags & message_flag::bulk_end) {
+					p.bulk_out_running = false;
+					p.bulk_out_acked = p.bulk_out_total;
+					p.bulk_out_seconds = double(now - p.bulk_out_started) / 1e3;
+				}
+			}
+			p.unacked.pop_front();
+		}
+		pump(p, now);
+	}
+
+	void on_data(peer& p, const header& h, uint64_t now)
+	{
+		if (h.stream < p.rx_stream) {
+			bump(refused_stale, uint64_t(1));
+			return;
+		}
+		if (h.stream > p.rx_stream) {
+			p.rx_stream = h.stream;
+			p.rx_next = 1;
+			p.bulk_in_active = p.bulk_in_done = false;
+		}
+		if (h.seq != p.rx_next) {
+			bump(h.seq < p.rx_next ? duplicates : out_of_order, uint64_t(1));
+			send_control(p, message_type::ack, p.rx_stream, p.rx_next - 1);
+			return;
+		}
+		// All of it or none: a datagram is applied once, in order. Full rings mean no ack, so the sender
+		// resends it once the workers have caught up.
+		const uint32_t workers = uint32_t(tables.size());
+		uint32_t need[64] = {};
+		std::vector<uint32_t> owners(rx_records.size());
+		for (size_t i = 0; i < rx_records.size(); ++i) {
+			owners[i] = workers > 1 ? owner(rx_records[i].key, workers) : 0;
+			++need[owners[i] % 64];
+		}
+		for (uint32_t w = 0; w < workers && w < 64; ++w)
+			if (need[w] > tables[w].installs->room()) {
+				bump(install_backpressure, uint64_t(1));
+				return;
+			}
+		for (size_t i = 0; i < rx_records.size(); ++i)
+			tables[owners[i]].installs->push(rx_records[i]);
+		++p.rx_next;
+		bump(records_received, uint64_t(rx_records.size()));
+		if (h.flags & message_flag::bulk_begin) {
+			p.bulk_in_active = true;
+			p.bulk_in_done = false;
+			p.bulk_in_total = h.bulk_total;
+			p.bulk_in_received = 0;
+			p.bulk_in_started = now;
+		}
+		if (p.bulk_in_active)
+			p.bulk_in_received += uint32_t(rx_records.size());
+		if (h.flags & message_flag::bulk_end) {
+			p.bulk_in_active = false;
+			p.bulk_in_done = true;
+			last_bulk_in_ms.store(now - p.bulk_in_started, std::memory_order_relaxed);
+			bump(bulk_syncs_received, uint64_t(1));
+		}
+		send_control(p, message_type::ack, p.rx_stream, p.rx_next - 1);
+	}
+
+	// Sends what p's window allows of its queue.
+	void pump(peer& p, uint64_t now)
+	{
+		if (!p.up)
+			return;
+		flow::flow_record batch[max_records];
+		while (p.unacked.size() < cfg.window) {
+			header h = make_header(message_type::data, boot, p.boot);
+			size_t n = 0;
+			{
+				std::lock_guard lock(p.m);
+				if (p.queued.empty())
+					break;
+				if (p.queued.front().marker) {
+					h.flags = p.queued.front().marker;
+					h.bulk_total = p.queued.front().total;
+					p.queued.pop_front();
+				} else {
+					while (n < max_records && !p.queued.empty() && p.queued.front().marker == 0) {
+						batch[n++] = p.queued.front().record;
+						p.queued.pop_front();
+					}
+				}
+			}
+			h.stream = p.tx_stream;
+			h.seq = p.tx_next++;
+			outgoing o{h.seq, uint32_t(n), h.flags, now, {}};
+			encode(h, batch, n, cfg.key, o.bytes);
+			send(p, o.bytes);
+			bump(records_sent, uint64_t(n));
+			if (h.flags & message_flag::bulk_begin) {
+				p.bulk_out_running = true;
+				p.bulk_out_total = h.bulk_total;
+				p.bulk_out_acked = 0;
+				p.bulk_out_started = now;
+				p.bulk_out_seconds = 0;
+				bump(bulk_syncs_sent, uint64_t(1));
+			}
+			p.unacked.push_back(std::move(o));
+		}
+	}
+
+	void tick()
+	{
+		const uint64_t now = steady_ms();
+		for (auto& pp : peers) {
+			peer& p = *pp;
+			if (now - p.last_hello >= cfg.hello_ms) {
+				send_control(p, message_type::hello, 0, 0);
+				p.last_hello = now;
+			}
+			if (p.up && now - p.last_heard > cfg.peer_timeout_ms)
+				go_down(p);
+			// Go-back-N: once the oldest datagram is overdue, everything sent since goes again.
+			if (p.up && !p.unacked.empty() && now - p.unacked.front().sent_ms >= cfg.rto_ms)
+				for (outgoing& o : p.unacked) {
+					send(p, o.bytes);
+					o.sent_ms = now;
+					bump(retransmitted, uint64_t(1));
+				}
+			pump(p, now);
+		}
+		refresh_snapshot(now);
+		timer.expires_after(std::chrono::milliseconds(5));
+		timer.async_wait([this](const boost::system::error_code& ec) {
+			if (!ec)
+				tick();
+		});
+	}
+
+	void refresh_snapshot(uint64_t now)
+	{
+		std::vector<peer_status> s;
+		bool all_in = true, any_in = false;
+		for (auto& pp : peers) {
+			peer& p = *pp;
+			peer_status ps;
+			ps.address = p.address;
+			ps.up = p.up;
+			ps.boot = p.boot;
+			ps.bulk_in_done = p.bulk_in_done;
+			ps.bulk_in_received = p.bulk_in_received;
+			ps.bulk_in_total = p.bulk_in_total;
+			ps.bulk_out_total = p.bulk_out_total;
+			ps.bulk_out_acked = p.bulk_out_acked;
+			ps.bulk_out_seconds = p.bulk_out_seconds;
+			ps.lag_seconds = p.unacked.empty() ? 0.0 : double(now - p.unacked.front().sent_ms) / 1e3;
+			{
+				std::lock_guard lock(p.m);
+				ps.queued = p.queued.size();
+			}
+			ps.in_flight = p.unacked.size();
+			if (p.up && !p.bulk_in_done)
+				all_in = false;
+			any_in = any_in || (p.up && p.bulk_in_done);
+			s.push_back(std::move(ps));
+		}
+		std::lock_guard lock(snapshot_m);
+		snapshot = std::move(s);
+		ready = ready || (all_in && (any_in || now - started_ms >= cfg.peer_timeout_ms));
+	}
+
+	void receive()
+	{
+		socket.async_receive_from(asio::buffer(rx_buffer), rx_from, [this](const boost::system::error_code& ec, size_t len) {
+			if (ec == asio::error::operation_aborted)
+				return;
+			if (!ec)
+				on_datagram(len);
+			receive();
+		});
+	}
+
+	// The records a walk sends: every flow from this index that the peers have not seen as it is now.
+	void walk_slice(uint32_t t, size_t first, size_t n, uint64_t now_tsc, uint64_t now_ms, std::vector<flow::flow_record>& out)
+	{
+		const flow::flow_table& table = *tables[t].table;
+		std::vector<sent_flow>& memo = sent[t];
+		table.for_each_in(first, n, [&](const flow::flow_entry& e) {
+			if (!flow::syncable(e))
+				return;
+			const uint32_t index = table.index_of(&e);
+			if (index >= memo.size())
+				return;
+			sent_flow& s = memo[index];
+			const uint32_t last_seen = __atomic_load_n(&e.last_seen, __ATOMIC_RELAXED);
+			const flow::flow_state state = flow::load_state(e);
+			const bool fresh = !s.known || s.generation != e.generation;
+			const uint32_t refresh_ms =
+			    std::max<uint32_t>(1000, std::min(cfg.refresh_s, cfg.idle[state] / 4) * 1000);
+			if (!fresh && s.state == uint8_t(state) &&
+			    (s.last_seen == last_seen || uint32_t(now_ms) - s.sent_ms < refresh_ms))
+				return;
+			out.push_back(flow::record_of(table, e, now_tsc));
+			s = {last_seen, uint32_t(now_ms), e.generation, uint8_t(state), 1, 0};
+		});
+	}
+
+	void queue_for(peer& p, const std::vector<flow::flow_record>& records, bool bulk)
+	{
+		std::lock_guard lock(p.m);
+		if (bulk)
+			p.queued.push_back({{}, message_flag::bulk_begin, uint32_t(records.size())});
+		size_t room = cfg.max_queued > p.queued.size() ? cfg.max_queued - p.queued.size() : 0;
+		const size_t take = bulk ? records.size() : std::min(room, records.size());
+		for (size_t i = 0; i < take; ++i)
+			p.queued.push_back({records[i], 0, 0});
+		if (bulk)
+			p.queued.push_back({{}, message_flag::bulk_end, 0});
+		bump(records_dropped, uint64_t(records.size() - take));
+	}
+};
+
+engine::engine(sync_config config, std::vector<table_port> tables, owner_fn owner, std::atomic<bool>& forwarding)
+	: impl_(std::make_unique<impl>())
+{
+	impl_->forwarding = &forwarding;
+	impl_->cfg = std::move(config);
+	impl_->tables = std::move(tables);
+	impl_->owner = owner;
+	impl_->standby.store(impl_->cfg.initial == role::standby);
+	forwarding.store(impl_->cfg.initial == role::active, std::memory_order_release);
+	for (const table_port& t : impl_->tables) {
+		impl_->sent.emplace_back(size_t(t.table->capacity()) + 1, sent_flow{});
+		impl_->cursor.push_back(0);
+		impl_->slice_carry.push_back(0);
+	}
+}
+
+engine::~engine() { stop(); }
+
+std::string engine::start()
+{
+	impl& m = *impl_;
+	std::string addr;
+	uint16_t port = 0;
+	if (!split_address(m.cfg.listen, addr, port))
+		return "sync.listen '" + m.cfg.listen + "' is not ADDR:PORT";
+	const auto listen_addr = asio::ip::make_address(addr);
+	for (const std::string& text : m.cfg.peers) {
+		std::string paddr;
+		uint16_t pport = 0;
+		if (!split_address(text, paddr, pport))
+			return "sync.peer '" + text + "' is not ADDR:PORT";
+		auto p = std::make_unique<impl::peer>();
+		p->address = text;
+		p->at = udp::endpoint(asio::ip::make_address(paddr), pport);
+		if (p->at.address().is_v4() != listen_addr.is_v4())
+			return "sync.peer '" + text + "' is not of sync.listen's address family";
+		m.peers.push_back(std::move(p));
+	}
+	if (m.peers.empty())
+		return "sync needs at least one sync.peer";
+	if (m.cfg.key.size() < 16)
+		return "sync.key must be at least 16 bytes";
+	boost::system::error_code ec;
+	const udp::endpoint local(listen_addr, port);
+	m.socket.open(local.protocol(), ec);
+	if (!ec)
+		m.socket.bind(local, ec);
+	if (ec)
+		return "cannot listen on " + m.cfg.listen + " for sync: " + ec.message();
+	m.socket.non_blocking(true, ec);
+	m.boot = uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
+	                      std::chrono::system_clock::now().time_since_epoch())
+	                      .count());
+	m.started_ms = steady_ms();
+	m.receive();
+	m.tick();
+	m.thread = std::thread([&m] { m.io.run(); });
+	return {};
+}
+
+void engine::stop()
+{
+	impl& m = *impl_;
+	if (!m.thread.joinable())
+		return;
+	m.io.stop();
+	m.thread.join();
+	boost::system::error_code ec;
+	m.socket.close(ec);
+}
+
+void engine::collect(uint64_t now_tsc)
+{
+	impl& m = *impl_;
+	const uint64_t now_ms = steady_ms();
+	// Bulk syncs first, whole tables: what a peer that (re)joined needs before anything newer.
+	for (auto& p : m.peers) {
+		if (!p->bulk_wanted.exchange(false))
+			continue;
+		std::vector<flow::flow_record> all;
+		for (uint32_t t = 0; t < m.tables.size(); ++t) {
+			const flow::flow_table& table = *m.tables[t].table;
+			table.for_each([&](const flow::flow_entry& e) {
+				if (flow::syncable(e))
+					all.push_back(flow::record_of(table, e, now_tsc));
+			});
+		}
+		m.queue_for(*p, all, true);
+	}
+	const uint64_t elapsed = m.last_collect_ms ? now_ms - m.last_collect_ms : 0;
+	m.last_collect_ms = now_ms;
+	if (m.standby.load(std::memory_order_relaxed))
+		return;  // its flows are its peers': nothing of its own to send
+	std::vector<flow::flow_record> changed;
+	for (uint32_t t = 0; t < m.tables.size(); ++t) {
+		const size_t buckets = m.tables[t].table->bucket_count();
+		m.slice_carry[t] += double(buckets) * double(elapsed) / double(std::max<uint32_t>(m.cfg.interval_ms, 1));
+		size_t n = size_t(m.slice_carry[t]);
+		m.slice_carry[t] -= double(n);
+		n = std::min(n, buckets);
+		while (n) {
+			const size_t step = std::min(n, buckets - m.cursor[t]);
+			m.walk_slice(t, m.cursor[t], step, now_tsc, now_ms, changed);
+			m.cursor[t] += step;
+			n -= step;
+			if (m.cursor[t] == buckets) {
+				m.cursor[t] = 0;
+				if (t == 0)
+					impl::bump(m.walks, uint64_t(1));
+			}
+		}
+	}
+	if (changed.empty())
+		return;
+	for (auto& p : m.peers)
+		if (p->accepting.load(std::memory_order_acquire))
+			m.queue_for(*p, changed, false);
+}
+
+std::string engine::promote()
+{
+	impl& m = *impl_;
+	if (!m.standby.exchange(false))
+		return "already active";
+	m.forwarding->store(true, std::memory_order_release);
+	std::lock_guard lock(m.snapshot_m);
+	return m.ready ? "promoted: forwarding" : "promoted: forwarding before a complete bulk sync (flows not synced yet are dropped as tcp_no_flow)";
+}
+
+sync_status engine::status() const
+{
+	const impl& m = *impl_;
+	sync_status s;
+	s.enabled = true;
+	s.listen = m.cfg.listen;
+	s.standby = m.standby.load(std::memory_order_relaxed);
+	auto r = [](const std::atomic<uint64_t>& c) { return c.load(std::memory_order_relaxed); };
+	s.records_sent = r(m.records_sent);
+	s.records_received = r(m.records_received);
+	s.records_dropped = r(m.records_dropped);
+	s.datagrams_sent = r(m.datagrams_sent);
+	s.datagrams_received = r(m.datagrams_received);
+	s.retransmitted = r(m.retransmitted);
+	s.refused_malformed = r(m.refused_malformed);
+	s.refused_auth = r(m.refused_auth);
+	s.refused_unknown_peer = r(m.refused_unknown_peer);
+	s.refused_stale = r(m.refused_stale);
+	s.duplicates = r(m.duplicates);
+	s.out_of_order = r(m.out_of_order);
+	s.install_backpressure = r(m.install_backpressure);
+	s.bulk_syncs_sent = r(m.bulk_syncs_sent);
+	s.bulk_syncs_received = r(m.bulk_syncs_received);
+	s.last_bulk_in_seconds = double(r(m.last_bulk_in_ms)) / 1e3;
+	s.walks = r(m.walks);
+	std::lock_guard lock(m.snapshot_m);
+	s.ready = m.ready;
+	s.peers = m.snapshot;
+	return s;
+}
+
+} // namespace portcullis::sync
