@@ -57,6 +57,10 @@ Live commands (talk to a running portcullisd over --socket; --json prints the da
                              --confirm 2m: the rules active before come back after 2 minutes unless
                              `portcullis confirm` comes first (commit confirmed).
   confirm                    Keep the rules of a push --confirm; shown as pending in rules and stats.
+  sync [promote]             Flow-state sync with the peer appliances: role, ready (every peer that is
+                             up has sent its bulk sync), records, refusals, and per peer up/down, bulk
+                             progress and lag. promote: a standby starts forwarding (the hook for
+                             keepalived's notify_master).
   rules                      The active rules with packets, bytes and time since the last hit; the set's
                              digest and where it came from (the configured file, or a push: runtime
                              only, a restart or SIGHUP loads the configured file again).
@@ -183,6 +187,8 @@ int main(int argc, char** argv)
 			return cli::cmd_stats(args, o, io, daemon);
 		if (command == "confirm")
 			return cli::cmd_confirm(args, o, io, daemon);
+		if (command == "sync")
+			return cli::cmd_sync(args, o, io, daemon);
 		if (command == "top")
 			return cli::cmd_top(args, o, io, daemon);
 	} catch (const std::exception& e) {
@@ -191,6 +197,6 @@ int main(int argc, char** argv)
 	}
 	std::cerr << (command.empty() ? std::string("portcullis: missing command")
 	                              : "portcullis: unknown command '" + command + "'")
-	          << " (expected check, explain, classify, publish, push, confirm, rules, flows, flush, stats, top, set; see portcullis --help)\n";
+	          << " (expected check, explain, classify, publish, push, confirm, rules, flows, flush, stats, top, set, sync; see portcullis --help)\n";
 	return cli::exit_usage;
 }

@@ -72,6 +72,8 @@ int cmd_publish(const arguments& args, const options& o, streams io);
 // Live (live.cc).
 int cmd_push(const arguments& args, const options& o, streams io, const daemon_call& daemon);
 int cmd_confirm(const arguments& args, const options& o, streams io, const daemon_call& daemon);
+// sync | sync promote
+int cmd_sync(const arguments& args, const options& o, streams io, const daemon_call& daemon);
 int cmd_rules(const arguments& args, const options& o, streams io, const daemon_call& daemon);
 int cmd_flows(const arguments& args, const options& o, streams io, const daemon_call& daemon);
 int cmd_flush(const arguments& args, const options& o, streams io, const daemon_call& daemon);

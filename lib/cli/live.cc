@@ -191,6 +191,22 @@ int cmd_confirm(const arguments& args, const options& o, streams io, const daemo
 	return status;
 }
 
+int cmd_sync(const arguments& args, const options& o, streams io, const daemon_call& daemon)
+{
+	const bool promote = args.size() == 1 && args[0] == "promote";
+	if (!args.empty() && !promote) {
+		io.err << "portcullis: usage: portcullis sync [promote]\n";
+		return exit_usage;
+	}
+	int status = exit_ok;
+	if (const auto r = call(daemon, o, io, {{"cmd", promote ? "sync_promote" : "sync"}}, status)) {
+		if (promote)
+			io.out << "sync: " << r->value("result", "") << "\n";
+		render_sync((*r)["sync"], io.out);
+	}
+	return status;
+}
+
 int cmd_rules(const arguments& args, const options& o, streams io, const daemon_call& daemon)
 {
 	if (!args.empty()) {

@@ -190,6 +190,31 @@ void render_set(const json& r, const std::string& op, std::ostream& out)
 	out << buf;
 }
 
+void render_sync(const json& s, std::ostream& out)
+{
+	const auto& rec = s["records"];
+	const auto& dg = s["datagrams"];
+	const auto& ref = s["refused"];
+	const auto& in = s["installed"];
+	out << "sync: " << s.value("role", "") << (s.value("ready", false) ? ", ready" : ", NOT ready (bulk sync pending)")
+	    << ", listening on " << s.value("listen", "") << "\n  records " << rec.value("sent", 0) << " sent, "
+	    << rec.value("received", 0) << " received, " << rec.value("dropped", 0) << " dropped; installed "
+	    << in.value("new", 0) << " new, " << in.value("updated", 0) << " updated, " << in.value("refused", 0)
+	    << " refused; datagrams " << dg.value("retransmitted", 0) << " resent; refused " << ref.value("malformed", 0)
+	    << " malformed, " << ref.value("bad_auth", 0) << " bad auth, " << ref.value("unknown_peer", 0) << " unknown peer, "
+	    << ref.value("stale", 0) << " stale, " << s.value("duplicates", 0) << " duplicate\n";
+	for (const auto& p : s["peers"]) {
+		const auto& bi = p["bulk_in"];
+		const auto& bo = p["bulk_out"];
+		out << "  peer " << p.value("address", "") << ": " << (p.value("up", false) ? "up" : "DOWN") << ", bulk in "
+		    << (bi.value("done", false) ? "done" : "pending") << " (" << bi.value("received", 0) << " of " << bi.value("total", 0)
+		    << "), bulk out " << bo.value("acked", 0) << " of " << bo.value("total", 0) << " acknowledged";
+		if (const double sec = bo.value("seconds", 0.0); sec > 0)
+			out << " in " << fixed(sec, 2) << " s";
+		out << ", lag " << fixed(p.value("lag_seconds", 0.0) * 1000, 0) << " ms, " << p.value("queued", 0) << " queued\n";
+	}
+}
+
 void render_stats(const json& r, std::ostream& out)
 {
 	char line[256];
@@ -234,6 +259,8 @@ void render_stats(const json& r, std::ostream& out)
 		    << c.value("sent", 0) << " SYN-ACKs sent, " << c.value("accepted", 0) << " accepted, " << c.value("failed", 0)
 		    << " failed, " << c.value("handshakes", 0) << " server handshakes\n";
 	}
+	if (r.contains("sync"))
+		render_sync(r["sync"], out);
 	const auto& rl = r["rules"];
 	out << "rules: generation " << rl.value("generation", 0) << ", " << rl.value("count", 0) << " rules, "
 	    << rl.value("swaps_ok", 0) << " swaps (" << rl.value("swaps_failed", 0) << " refused), last compile "

@@ -34,6 +34,8 @@ void render_flush(const nlohmann::json& answer, std::ostream& out);
 // op: list, show, or the change made (add, del, flush, load).
 void render_set(const nlohmann::json& answer, const std::string& op, std::ostream& out);
 void render_stats(const nlohmann::json& answer, std::ostream& out);
+// Flow-state sync: role, readiness, traffic and each peer (the "sync" object of stats and sync).
+void render_sync(const nlohmann::json& sync, std::ostream& out);
 // verbose also lists the rules before the deciding one that did not match, and why.
 void render_explain(const nlohmann::json& answer, bool verbose, std::ostream& out);
 

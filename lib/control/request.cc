@@ -331,10 +331,14 @@ decode_result decode_request(std::string_view line)
 			r.cmd = command::set, error = decode_set(req, r);
 		else if (cmd == "confirm")
 			r.cmd = command::confirm;
+		else if (cmd == "sync")
+			r.cmd = command::sync;
+		else if (cmd == "sync_promote")
+			r.cmd = command::sync_promote;
 		else
 			return fail(error_response(error_code::unknown_command,
 			                           "unknown command '" + cmd +
-			                               "' (expected push, confirm, rules, flows, flush_flows, stats, explain or set)"));
+			                               "' (expected push, confirm, rules, flows, flush_flows, stats, explain, set, sync or sync_promote)"));
 	} catch (const bad_field& e) {
 		return fail(error_response(error_code::bad_request, "bad request field: " + e.message));
 	}

@@ -26,7 +26,7 @@ namespace portcullis::control {
 // Arrays and objects inside one another, the request object being level 1. Real requests use 3.
 inline constexpr size_t max_request_depth = 64;
 
-enum class command : uint8_t { push, rules, flows, flush_flows, stats, explain, set, confirm };
+enum class command : uint8_t { push, rules, flows, flush_flows, stats, explain, set, confirm, sync, sync_promote };
 
 // An address or a CIDR prefix, in host-order numbers as flow keys hold them.
 struct address_prefix {

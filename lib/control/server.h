@@ -37,6 +37,7 @@
 #include <nlohmann/json.hpp>
 
 #include "control/feed.h"
+#include "control/sync_probe.h"
 #include "control/protocol.h"
 #include "control/request.h"
 #include "control/runtime.h"
@@ -54,6 +55,7 @@ struct server_config {
 	uint32_t max_flow_limit = 100'000;    // and at most, whatever it asks
 	rules::parse_options parse;           // for pushed rule sets
 	rules_feed_probe rules_feed;          // rules.watch, for stats; empty when there is none
+	sync_probe sync;                      // flow-state sync, for stats, sync and sync_promote; empty when off
 };
 
 struct server_counters {
@@ -116,6 +118,8 @@ private:
 	nlohmann::json cmd_push(const parsed_request& req, const peer& who);
 	nlohmann::json cmd_push_preview(const parsed_request& req, const peer& who);  // push with dry_run
 	nlohmann::json cmd_confirm();
+	nlohmann::json cmd_sync();
+	nlohmann::json cmd_sync_promote();
 	nlohmann::json cmd_rules();
 	nlohmann::json cmd_flows(const parsed_request& req);
 	nlohmann::json cmd_flush_flows();

@@ -38,6 +38,8 @@ json server::handle(const std::string& line, const peer& who, bool& close)
 		case command::explain: resp = cmd_explain(req); break;
 		case command::set: resp = cmd_set(req, who); break;
 		case command::confirm: resp = cmd_confirm(); break;
+		case command::sync: resp = cmd_sync(); break;
+		case command::sync_promote: resp = cmd_sync_promote(); break;
 		}
 	} catch (const std::exception& e) {
 		resp = error_response(error_code::failed, std::string("internal error: ") + e.what());

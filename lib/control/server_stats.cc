@@ -16,6 +16,52 @@ using clock = std::chrono::steady_clock;
 using detail::ok_response;
 using detail::source_of;
 
+namespace {
+
+json sync_json(const sync::sync_status& s, const dataplane::worker_counters& t)
+{
+	json peers = json::array();
+	for (const sync::peer_status& p : s.peers)
+		peers.push_back({{"address", p.address},
+		                 {"up", p.up},
+		                 {"boot", p.boot},
+		                 {"bulk_in", {{"done", p.bulk_in_done}, {"received", p.bulk_in_received}, {"total", p.bulk_in_total}}},
+		                 {"bulk_out",
+		                  {{"acked", p.bulk_out_acked}, {"total", p.bulk_out_total}, {"seconds", p.bulk_out_seconds}}},
+		                 {"lag_seconds", p.lag_seconds},
+		                 {"queued", p.queued},
+		                 {"in_flight", p.in_flight}});
+	return {{"listen", s.listen},
+	        {"role", s.standby ? "standby" : "active"},
+	        {"ready", s.ready},
+	        {"records", {{"sent", s.records_sent}, {"received", s.records_received}, {"dropped", s.records_dropped}}},
+	        {"datagrams",
+	         {{"sent", s.datagrams_sent}, {"received", s.datagrams_received}, {"retransmitted", s.retransmitted}}},
+	        {"refused",
+	         {{"malformed", s.refused_malformed},
+	          {"bad_auth", s.refused_auth},
+	          {"unknown_peer", s.refused_unknown_peer},
+	          {"stale", s.refused_stale}}},
+	        {"duplicates", s.duplicates},
+	        {"out_of_order", s.out_of_order},
+	        {"install_backpressure", s.install_backpressure},
+	        {"installed", {{"new", t.sync_installed}, {"updated", t.sync_updated}, {"refused", t.sync_refused}}},
+	        {"bulk_syncs", {{"sent", s.bulk_syncs_sent}, {"received", s.bulk_syncs_received}}},
+	        {"last_bulk_in_seconds", s.last_bulk_in_seconds},
+	        {"walks", s.walks},
+	        {"peers", peers}};
+}
+
+dataplane::worker_counters total_of(const runtime& rt)
+{
+	dataplane::worker_counters t{};
+	for (const auto& w : rt.workers())
+		dataplane::accumulate(t, w->counters());
+	return t;
+}
+
+} // namespace
+
 void server::sample_load()
 {
 	const auto& workers = rt_.workers();
@@ -146,6 +192,8 @@ json server::cmd_stats()
 		const rules_feed_status f = config_.rules_feed();
 		r["rules_watch"] = {{"url", f.url}, {"connected", f.connected}, {"state", f.state}, {"revision", f.revision}};
 	}
+	if (config_.sync)
+		r["sync"] = sync_json(config_.sync.status(), t);
 	r["workers"] = per_worker;
 	r["control"] = {{"accepted", counters_.accepted},
 	                {"refused", counters_.refused},
@@ -154,6 +202,25 @@ json server::cmd_stats()
 	                {"failed", counters_.failed},
 	                {"protocol_errors", counters_.protocol_errors},
 	                {"timeouts", counters_.timeouts}};
+	return r;
+}
+
+json server::cmd_sync()
+{
+	if (!config_.sync)
+		return error_response(error_code::failed, "sync: flow-state sync is off (sync.listen)");
+	json r = ok_response();
+	r["sync"] = sync_json(config_.sync.status(), total_of(rt_));
+	return r;
+}
+
+json server::cmd_sync_promote()
+{
+	if (!config_.sync)
+		return error_response(error_code::failed, "sync promote: flow-state sync is off (sync.listen)");
+	json r = ok_response();
+	r["result"] = config_.sync.promote();
+	r["sync"] = sync_json(config_.sync.status(), total_of(rt_));
 	return r;
 }
 

@@ -12,7 +12,9 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "control/telemetry.h"
 #include "daemon/eal.h"
@@ -51,7 +53,7 @@ int appliance::run()
 		return *done;
 	install_signal_handlers();
 	for (auto step : {&appliance::start_eal, &appliance::start_ports, &appliance::start_runtime,
-	                  &appliance::start_control})
+	                  &appliance::start_sync, &appliance::start_control})
 		if (const outcome failed = (this->*step)()) {
 			release();
 			return *failed;
@@ -247,6 +249,10 @@ appliance::outcome appliance::start_runtime()
 		wc.inside6 = inside_.src6;
 		wc.queues = plan_.queues[w];
 		wc.handoff = handoff_;
+		if (!s_.sync_listen.empty()) {
+			wc.forwarding = &forwarding_;
+			wc.sync_installs = true;
+		}
 		configs.push_back(std::move(wc));
 	}
 	rt_ = std::make_unique<control::runtime>(
@@ -266,6 +272,58 @@ appliance::outcome appliance::start_runtime()
 	return {};
 }
 
+appliance::outcome appliance::start_sync()
+{
+	if (s_.sync_listen.empty())
+		return {};
+	// A peer's flow is installed in the worker that owns its addresses by software distribution's hash;
+	// NIC RSS spreads by its own (Toeplitz) hash, which the sync thread does not compute.
+	if (nworkers_ > 1 && plan_.nic_rss) {
+		std::cerr << "portcullisd: sync: with " << nworkers_ << " workers on NIC RSS queues a synced flow could "
+		          << "land on the wrong worker; use one worker, or queues.rss = off (software distribution)\n";
+		return exit_config;
+	}
+	sync::sync_config sc;
+	sc.listen = s_.sync_listen;
+	sc.peers = s_.sync_peers;
+	{
+		std::ifstream in(s_.sync_key_file, std::ios::binary);
+		std::ostringstream key;
+		key << in.rdbuf();
+		if (!in) {
+			std::cerr << "portcullisd: sync.key-file " << s_.sync_key_file << ": cannot read it\n";
+			return exit_config;
+		}
+		sc.key = key.str();
+		while (!sc.key.empty() && (sc.key.back() == '\n' || sc.key.back() == '\r'))
+			sc.key.pop_back();
+	}
+	sc.initial = s_.sync_role == "standby" ? sync::role::standby : sync::role::active;
+	sc.interval_ms = s_.sync_interval_ms;
+	sc.refresh_s = s_.sync_refresh;
+	sc.idle = s_.idle;
+	std::vector<sync::table_port> tables;
+	for (const auto& w : rt_->workers())
+		tables.push_back({&w->flows(), &w->installs()});
+	sync_ = std::make_unique<sync::engine>(std::move(sc), std::move(tables), &dp::owner_of_flow, forwarding_);
+	if (const std::string err = sync_->start(); !err.empty()) {
+		std::cerr << "portcullisd: sync: " << err << "\n";
+		sync_.reset();
+		return exit_config;
+	}
+	sync_probe_.status = [&e = *sync_] { return e.status(); };
+	sync_probe_.promote = [&e = *sync_] {
+		std::string what = e.promote();
+		std::printf("portcullisd: sync: %s\n", what.c_str());
+		std::fflush(stdout);
+		return what;
+	};
+	std::printf("portcullisd: sync: %s on %s with %zu peer(s)%s\n", s_.sync_role.c_str(), s_.sync_listen.c_str(),
+	            s_.sync_peers.size(), s_.sync_role == "standby" ? ": forwarding nothing until `portcullis sync promote`" : "");
+	std::fflush(stdout);
+	return {};
+}
+
 appliance::outcome appliance::start_control()
 {
 	if (!s_.rules_watch.empty()) {
@@ -281,6 +339,7 @@ appliance::outcome appliance::start_control()
 		sc.socket_path = s_.control_socket;
 		sc.group = s_.control_group;
 		sc.rules_feed = feed_probe_;
+		sc.sync = sync_probe_;
 		control_server_ = std::make_unique<control::server>(*rt_, sc);
 		if (!control_server_->error().empty()) {
 			std::cerr << "portcullisd: control socket: " << control_server_->error() << "\n";
@@ -303,6 +362,7 @@ void appliance::start_metrics()
 	mo.port_names[ports_[0].port] = "outside";
 	mo.port_names[ports_[1].port] = "inside";
 	mo.rules_feed = feed_probe_;
+	mo.sync = sync_probe_;
 	auto started = metrics::exporter::start(*rt_, mo);
 	if (!started.running) {
 		// Metrics are an aid, not the firewall: run without them rather than not at all.
@@ -350,6 +410,8 @@ void appliance::release()
 	set_capture_rcu(nullptr);  // the workers are offline: no removal has anything to wait for
 	exporter_.reset();         // both before the runtime they read
 	control_server_.reset();
+	sync_probe_ = {};
+	sync_.reset();  // stops its thread; before the tables it reads
 	rt_.reset();
 	dp::free_handoff_rings(handoff_);
 	if (ports_up_) {

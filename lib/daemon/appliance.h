@@ -12,6 +12,7 @@
 // none); they share nothing with the control loop but the runtime's published policy and the stop flag.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,6 +22,7 @@
 #include "control/feed.h"
 #include "control/runtime.h"
 #include "control/server.h"
+#include "control/sync_probe.h"
 #include "daemon/settings.h"
 #include "dataplane/ports.h"
 #include "etcd/etcd.h"
@@ -48,6 +50,7 @@ private:
 	outcome start_eal();       // rte_eal_init, rte_pdump
 	outcome start_ports();     // port ids, worker count, ports and queues, worker plan, handoff rings
 	outcome start_runtime();   // worker configs and the runtime, which compiles the rules (generation 1)
+	outcome start_sync();      // flow-state sync with the peers ([sync]), when configured
 	outcome start_control();   // etcd follower, control socket, telemetry, rule log
 	void start_metrics();      // the Prometheus exporter; runs without it when it cannot start
 	void announce() const;     // the start-up summary: workers, ports, rules, classifier
@@ -76,6 +79,11 @@ private:
 	std::vector<rte_ring*> handoff_;
 
 	std::unique_ptr<control::runtime> rt_;
+	// Flow-state sync: reads the runtime's tables, so it goes before the runtime. The workers read
+	// forwarding_ (false on a standby until promoted).
+	std::atomic<bool> forwarding_{true};
+	std::unique_ptr<sync::engine> sync_;
+	control::sync_probe sync_probe_;
 	// Before the control socket and the exporter, which probe it, so that it outlives them.
 	std::unique_ptr<etcd::follower> rules_feed_;
 	control::rules_feed_probe feed_probe_;

@@ -74,6 +74,8 @@ void appliance::control_loop()
 		if (rules_feed_ && !stop_requested.load())
 			apply_from_etcd(*rt_, *rules_feed_, s_.rules_file);
 		rt_->housekeeping(rte_rdtsc());
+		if (sync_)
+			sync_->collect(rte_rdtsc());
 		rt_->apply_set_adds();
 		rt_->update_schedules(int64_t(std::time(nullptr)));
 		// An unconfirmed push --confirm past its deadline: the previous rules come back (logged).

@@ -156,7 +156,27 @@ po::options_description describe(settings& s)
 		("log.rate", po::value(&s.log_rate)->default_value(100),
 		 "Log records per second each worker may write; beyond it records are counted as suppressed, and the "
 		 "log says how many once a second.");
-	all.add(general).add(eal).add(ports).add(queues).add(flows).add(data).add(run).add(ctl).add(met).add(lg);
+	po::options_description sy("Flow-state sync with peer appliances ([sync] section; docs/scale-out.md)");
+	sy.add_options()
+		("sync.listen", po::value(&s.sync_listen)->default_value(""),
+		 "ADDR:PORT (UDP) this appliance receives its peers' flows on, on a management or dedicated link; '' for "
+		 "no sync.")
+		("sync.peer", po::value(&s.sync_peers)->composing(),
+		 "ADDR:PORT of a peer's sync.listen; one per peer (repeat the option). Datagrams from any other address "
+		 "are refused and counted.")
+		("sync.key-file", po::value(&s.sync_key_file)->default_value(""),
+		 "File holding the shared secret (at least 16 bytes; the same on every peer): every datagram carries an "
+		 "HMAC-SHA256 under it.")
+		("sync.role", po::value(&s.sync_role)->default_value("active"),
+		 "active (forwards, and sends its flows) or standby (installs its peers' flows and forwards nothing until "
+		 "`portcullis sync promote`).")
+		("sync.interval-ms", po::value(&s.sync_interval_ms)->default_value(100),
+		 "The flow tables are walked for new and changed flows once per this many milliseconds (a slice each "
+		 "control-loop turn): how late a peer can learn of a flow.")
+		("sync.refresh", po::value(&s.sync_refresh)->default_value(30),
+		 "Seconds: a flow that keeps seeing packets is sent again at most this long after it was last sent "
+		 "(sooner for short timeouts: a quarter of its state's), so that its peer copy does not expire.");
+	all.add(general).add(eal).add(ports).add(queues).add(flows).add(data).add(run).add(ctl).add(met).add(lg).add(sy);
 	return all;
 }
 
@@ -186,6 +206,30 @@ std::string usage_error(const settings& s)
 		return "dataplane.classifier must be ours or rte_acl";
 	if (s.workers < 1 || s.workers > dataplane::max_workers)
 		return "queues.workers must be 1.." + std::to_string(dataplane::max_workers);
+	if (!s.sync_listen.empty()) {
+		if (s.sync_role != "active" && s.sync_role != "standby")
+			return "sync.role must be active or standby, not '" + s.sync_role + "'";
+		if (s.sync_peers.empty())
+			return "sync.listen needs at least one sync.peer";
+		if (s.sync_key_file.empty())
+			return "sync.listen needs sync.key-file (the peers' shared secret)";
+		if (s.sync_interval_ms < 10 || s.sync_interval_ms > 60000)
+			return "sync.interval-ms must be 10..60000";
+		if (s.sync_refresh < 1)
+			return "sync.refresh must be at least 1 second";
+	}
+	if (!s.sync_listen.empty()) {
+		if (s.sync_role != "active" && s.sync_role != "standby")
+			return "sync.role must be active or standby, not '" + s.sync_role + "'";
+		if (s.sync_peers.empty())
+			return "sync.listen needs at least one sync.peer";
+		if (s.sync_key_file.empty())
+			return "sync.listen needs sync.key-file (the peers' shared secret)";
+		if (s.sync_interval_ms < 10 || s.sync_interval_ms > 60000)
+			return "sync.interval-ms must be 10..60000";
+		if (s.sync_refresh < 1)
+			return "sync.refresh must be at least 1 second";
+	}
 	for (uint32_t st = 0; st < flow::flow_state_count; ++st)
 		if (s.idle.seconds[st] > flow::max_timeout_seconds) {
 			std::string name(flow::to_string(flow::flow_state(st)));

@@ -56,6 +56,13 @@ struct settings {
 	std::string log_target;
 	uint32_t log_rate = 100;
 	std::string control_group;
+	// [sync]: flow-state sync with peers (lib/sync/sync.h); off while sync_listen is empty.
+	std::string sync_listen;
+	std::vector<std::string> sync_peers;
+	std::string sync_key_file;
+	std::string sync_role;
+	uint32_t sync_interval_ms = 100;
+	uint32_t sync_refresh = 30;
 };
 
 // Every option, grouped by INI section as --help shows them, each stored into s when notified. The

@@ -74,6 +74,7 @@ struct totals {
 	uint64_t flows_opened = 0, reply_packets = 0, related_icmp = 0, rejects_sent = 0;
 	uint64_t syncookies_sent = 0, syncookies_accepted = 0, syncookies_failed = 0, synproxy_handshakes = 0, synproxy_held = 0;
 	uint64_t syncookies_active = 0;
+	uint64_t sync_installed = 0, sync_updated = 0, sync_refused = 0;
 	// Flow tables.
 	uint64_t flows = 0, capacity = 0, inserts = 0, refused_full = 0, refused_buckets = 0, evicted_embryonic = 0;
 	uint64_t expired[flow::flow_state_count] = {};
@@ -110,6 +111,9 @@ totals sum(const control::runtime& rt)
 		t.synproxy_handshakes += peek(c.synproxy_handshakes);
 		t.synproxy_held += peek(c.synproxy_held);
 		t.syncookies_active += peek(c.syncookies_active);
+		t.sync_installed += peek(c.sync_installed);
+		t.sync_updated += peek(c.sync_updated);
+		t.sync_refused += peek(c.sync_refused);
 
 		const flow::flow_table& ft = w->flows();
 		const flow::table_counters& fc = ft.counters();
@@ -170,6 +174,55 @@ clock_anchor clock_anchor::now()
 	if (a.tsc_hz <= 0)
 		a.tsc_hz = 1;
 	return a;
+}
+
+// Flow-state sync (lib/sync): its records, datagrams, refusals, peers, lag and bulk syncs.
+void add_sync(std::vector<pm::MetricFamily>& out, const sync::sync_status& s, const totals& t)
+{
+	out.push_back(counter("portcullis_sync_records_total",
+	                      "Flow records sent to peers, received from them, or dropped (a peer down, or too far behind).")
+	                  .add({{"event", "sent"}}, double(s.records_sent))
+	                  .add({{"event", "received"}}, double(s.records_received))
+	                  .add({{"event", "dropped"}}, double(s.records_dropped))
+	                  .take());
+	out.push_back(counter("portcullis_sync_installs_total",
+	                      "Peers' flows the workers installed (new), moved forward (updated), or could not (refused: table full).")
+	                  .add({{"result", "new"}}, double(t.sync_installed))
+	                  .add({{"result", "updated"}}, double(t.sync_updated))
+	                  .add({{"result", "refused"}}, double(t.sync_refused))
+	                  .take());
+	out.push_back(counter("portcullis_sync_datagrams_total", "Sync datagrams sent, received, and resent for want of an acknowledgement.")
+	                  .add({{"event", "sent"}}, double(s.datagrams_sent))
+	                  .add({{"event", "received"}}, double(s.datagrams_received))
+	                  .add({{"event", "retransmitted"}}, double(s.retransmitted))
+	                  .take());
+	out.push_back(counter("portcullis_sync_refused_total",
+	                      "Sync datagrams refused: malformed, failed authentication, not from a configured peer, stale "
+	                      "(an older boot or stream: a replay), or duplicate (already applied: a resend or a replay).")
+	                  .add({{"reason", "malformed"}}, double(s.refused_malformed))
+	                  .add({{"reason", "bad_auth"}}, double(s.refused_auth))
+	                  .add({{"reason", "unknown_peer"}}, double(s.refused_unknown_peer))
+	                  .add({{"reason", "stale"}}, double(s.refused_stale))
+	                  .add({{"reason", "duplicate"}}, double(s.duplicates))
+	                  .take());
+	auto up = gauge("portcullis_sync_peer_up", "1 while the peer is heard from (sync.peer).");
+	auto lag = gauge("portcullis_sync_lag_seconds", "Age of the oldest sync datagram the peer has not acknowledged (0: none).");
+	for (const sync::peer_status& p : s.peers) {
+		up.add({{"peer", p.address}}, p.up ? 1 : 0);
+		lag.add({{"peer", p.address}}, p.lag_seconds);
+	}
+	out.push_back(up.take());
+	out.push_back(lag.take());
+	out.push_back(gauge("portcullis_sync_ready",
+	                    "1 once every peer that is up has completed a bulk sync to this appliance (or none came up).")
+	                  .add(s.ready ? 1 : 0)
+	                  .take());
+	out.push_back(gauge("portcullis_sync_standby", "1 while this appliance is a standby that forwards nothing.")
+	                  .add(s.standby ? 1 : 0)
+	                  .take());
+	out.push_back(gauge("portcullis_sync_last_bulk_seconds", "How long the last complete bulk sync to this appliance took.")
+	                  .add(s.last_bulk_in_seconds)
+	                  .take());
 }
 
 std::vector<pm::MetricFamily> collect(const control::runtime& rt, const exporter_options& opt, const clock_anchor& clock,
@@ -337,6 +390,8 @@ std::vector<pm::MetricFamily> collect(const control::runtime& rt, const exporter
 			                      .add({{"url", f.url}}, double(f.revision))
 			                      .take());
 		}
+		if (opt.sync)
+			add_sync(out, opt.sync.status(), t);
 		const control::runtime::rollback_state rollback = rt.rollback();
 		out.push_back(gauge("portcullis_ruleset_rollback_pending",
 		                    "1 while a push --confirm waits for `portcullis confirm`; the previous rules come back at "

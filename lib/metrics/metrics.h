@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "control/feed.h"
+#include "control/sync_probe.h"
 
 namespace prometheus {
 class Exposer;
@@ -56,6 +57,8 @@ struct exporter_options {
 	std::map<uint16_t, std::string> port_names;
 	// The rule feed the daemon follows (rules.watch), if any: portcullis_rules_watch_* gauges.
 	control::rules_feed_probe rules_feed;
+	// Flow-state sync, if on: portcullis_sync_* families.
+	control::sync_probe sync;
 };
 
 // Turns TSC readings into unix time: one (tsc, wall clock) pair and the TSC frequency.
