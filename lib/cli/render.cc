@@ -200,7 +200,9 @@ void render_sync(const json& s, std::ostream& out)
 	    << ", listening on " << s.value("listen", "") << "\n  records " << rec.value("sent", 0) << " sent, "
 	    << rec.value("received", 0) << " received, " << rec.value("dropped", 0) << " dropped; installed "
 	    << in.value("new", 0) << " new, " << in.value("updated", 0) << " updated, " << in.value("refused", 0)
-	    << " refused; datagrams " << dg.value("retransmitted", 0) << " resent; refused " << ref.value("malformed", 0)
+	    << " refused; deferred " << s["deferred"].value("held", 0) << " (" << s["deferred"].value("resolved", 0)
+	    << " resolved, " << s["deferred"].value("expired", 0) << " expired); datagrams " << dg.value("retransmitted", 0)
+	    << " resent; refused " << ref.value("malformed", 0)
 	    << " malformed, " << ref.value("bad_auth", 0) << " bad auth, " << ref.value("unknown_peer", 0) << " unknown peer, "
 	    << ref.value("stale", 0) << " stale, " << s.value("duplicates", 0) << " duplicate\n";
 	for (const auto& p : s["peers"]) {

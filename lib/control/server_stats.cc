@@ -46,6 +46,8 @@ json sync_json(const sync::sync_status& s, const dataplane::worker_counters& t)
 	        {"out_of_order", s.out_of_order},
 	        {"install_backpressure", s.install_backpressure},
 	        {"installed", {{"new", t.sync_installed}, {"updated", t.sync_updated}, {"refused", t.sync_refused}}},
+	        {"deferred",
+	         {{"held", t.sync_deferred}, {"resolved", t.sync_deferred_resolved}, {"expired", t.sync_deferred_expired}}},
 	        {"bulk_syncs", {{"sent", s.bulk_syncs_sent}, {"received", s.bulk_syncs_received}}},
 	        {"last_bulk_in_seconds", s.last_bulk_in_seconds},
 	        {"walks", s.walks},

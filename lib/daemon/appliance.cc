@@ -252,6 +252,7 @@ appliance::outcome appliance::start_runtime()
 		if (!s_.sync_listen.empty()) {
 			wc.forwarding = &forwarding_;
 			wc.sync_installs = true;
+			wc.sync_defer_ms = s_.sync_defer_ms;
 		}
 		configs.push_back(std::move(wc));
 	}

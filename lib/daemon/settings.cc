@@ -175,7 +175,12 @@ po::options_description describe(settings& s)
 		 "control-loop turn): how late a peer can learn of a flow.")
 		("sync.refresh", po::value(&s.sync_refresh)->default_value(30),
 		 "Seconds: a flow that keeps seeing packets is sent again at most this long after it was last sent "
-		 "(sooner for short timeouts: a quarter of its state's), so that its peer copy does not expire.");
+		 "(sooner for short timeouts: a quarter of its state's), so that its peer copy does not expire.")
+		("sync.defer-ms", po::value(&s.sync_defer_ms)->default_value(0),
+		 "Two active appliances behind ECMP, where a flow's directions may cross different boxes: a TCP segment "
+		 "of no flow here (a SYN-ACK whose SYN crossed the peer), or one its flow's state here does not allow "
+		 "yet, waits up to this long for the peer's record of the flow, then is judged again (pfsync's defer). "
+		 "Set it to twice sync.interval-ms or more; 0 (the default) for active/standby pairs.");
 	all.add(general).add(eal).add(ports).add(queues).add(flows).add(data).add(run).add(ctl).add(met).add(lg).add(sy);
 	return all;
 }
@@ -217,18 +222,8 @@ std::string usage_error(const settings& s)
 			return "sync.interval-ms must be 10..60000";
 		if (s.sync_refresh < 1)
 			return "sync.refresh must be at least 1 second";
-	}
-	if (!s.sync_listen.empty()) {
-		if (s.sync_role != "active" && s.sync_role != "standby")
-			return "sync.role must be active or standby, not '" + s.sync_role + "'";
-		if (s.sync_peers.empty())
-			return "sync.listen needs at least one sync.peer";
-		if (s.sync_key_file.empty())
-			return "sync.listen needs sync.key-file (the peers' shared secret)";
-		if (s.sync_interval_ms < 10 || s.sync_interval_ms > 60000)
-			return "sync.interval-ms must be 10..60000";
-		if (s.sync_refresh < 1)
-			return "sync.refresh must be at least 1 second";
+		if (s.sync_defer_ms > 5000)
+			return "sync.defer-ms must be 0..5000";
 	}
 	for (uint32_t st = 0; st < flow::flow_state_count; ++st)
 		if (s.idle.seconds[st] > flow::max_timeout_seconds) {

@@ -63,6 +63,7 @@ struct settings {
 	std::string sync_role;
 	uint32_t sync_interval_ms = 100;
 	uint32_t sync_refresh = 30;
+	uint32_t sync_defer_ms = 0;
 };
 
 // Every option, grouped by INI section as --help shows them, each stored into s when notified. The

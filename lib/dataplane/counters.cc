@@ -79,6 +79,9 @@ void accumulate(worker_counters& t, const worker_counters& c)
 	t.sync_installed += c.sync_installed;
 	t.sync_updated += c.sync_updated;
 	t.sync_refused += c.sync_refused;
+	t.sync_deferred += c.sync_deferred;
+	t.sync_deferred_resolved += c.sync_deferred_resolved;
+	t.sync_deferred_expired += c.sync_deferred_expired;
 	t.busy_tsc += c.busy_tsc;
 	t.idle_tsc += c.idle_tsc;
 	t.polls += c.polls;

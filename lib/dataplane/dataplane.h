@@ -101,6 +101,9 @@ struct alignas(64) worker_counters {
 	// State sync (sync.h): peers' flows this worker installed (new, or moved forward), and those its full
 	// table refused.
 	uint64_t sync_installed, sync_updated, sync_refused;
+	// sync.defer-ms: TCP packets of no flow (or invalid for their flow's state) held for a peer's record,
+	// and how they went on: sent through again when their flow's record came, or at the deadline.
+	uint64_t sync_deferred, sync_deferred_resolved, sync_deferred_expired;
 	uint64_t syncookies_active;
 	uint64_t busy_tsc, idle_tsc, polls, idle_polls;
 	// Of busy_tsc, the time spent inside the driver's rx_burst and tx_burst: the rest is the worker's own.
@@ -164,6 +167,10 @@ struct worker_config {
 	// nullptr: always forwards. With sync_installs the worker drains an install ring of peers' flows.
 	const std::atomic<bool>* forwarding = nullptr;
 	bool sync_installs = false;
+	// Two actives behind ECMP (pfsync's defer): a TCP segment that finds no flow, or a state its flow has
+	// not reached here, may belong to a flow whose other direction crosses the peer; it waits up to this
+	// long for the peer's record, then goes through the checks again. 0: no waiting.
+	uint32_t sync_defer_ms = 0;
 };
 
 // `add-to` (rules.h set_add): an address the worker asks the control thread to add to a set of the
@@ -221,6 +228,10 @@ private:
 	void expire_held(uint64_t now);
 	[[gnu::noinline]] void drop_standby(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q);
 	[[gnu::noinline]] void install_synced(uint64_t now);
+	// sync.defer-ms: keeps m until its flow's record comes from a peer (false: no room, or not now).
+	[[gnu::noinline]] bool defer(rte_mbuf* m, uint64_t key_hash, const rx_queue_map& q, uint64_t now);
+	// Sends the deferred packets whose record came, or whose time is up, through process() again.
+	[[gnu::noinline]] void redeliver(uint64_t now);
 
 	worker_config config_;
 	const std::atomic<compiled_policy*>& policy_;
@@ -254,6 +265,17 @@ private:
 	static constexpr uint32_t held_slots = 64;  // per worker: a bound on the mbufs the proxy keeps
 	held_packet held_[held_slots] = {};
 	uint32_t held_count_ = 0;
+	struct deferred_packet {
+		rte_mbuf* m;  // nullptr: a free slot
+		uint64_t key_hash;
+		uint64_t deadline;
+		const rx_queue_map* q;
+		bool resolved;  // its flow's record has come
+	};
+	static constexpr uint32_t deferred_slots = 64;
+	deferred_packet deferred_[deferred_slots] = {};
+	uint32_t deferred_count_ = 0;
+	bool redelivering_ = false;  // in redeliver(): no second deferral, and no second count as received
 	worker_counters counters_{};
 };
 

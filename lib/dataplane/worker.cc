@@ -167,6 +167,9 @@ worker::~worker()
 	for (held_packet& h : held_)
 		if (h.m)
 			rte_pktmbuf_free(h.m);
+	for (deferred_packet& d : deferred_)
+		if (d.m)
+			rte_pktmbuf_free(d.m);
 }
 
 void worker::drop_standby(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
@@ -184,14 +187,52 @@ void worker::install_synced(uint64_t now)
 {
 	installs_.drain(
 	    [&](const flow::flow_record& r) {
-		    switch (flow::install(table_, r, now)) {
+		    const flow::install_result result = flow::install(table_, r, now);
+		    switch (result) {
 		    case flow::install_result::inserted: counters_.sync_installed++; break;
 		    case flow::install_result::updated: counters_.sync_updated++; break;
 		    case flow::install_result::unchanged: break;
 		    case flow::install_result::refused: counters_.sync_refused++; break;
 		    }
+		    if (deferred_count_ && result != flow::install_result::refused) {
+			    const uint64_t h = flow::hash_key(r.key);
+			    for (deferred_packet& d : deferred_)
+				    d.resolved = d.resolved || (d.m && d.key_hash == h);
+		    }
 	    },
 	    256);
+	if (deferred_count_)
+		redeliver(now);
+}
+
+bool worker::defer(rte_mbuf* m, uint64_t key_hash, const rx_queue_map& q, uint64_t now)
+{
+	if (redelivering_ || deferred_count_ == deferred_slots)
+		return false;
+	for (deferred_packet& d : deferred_)
+		if (!d.m) {
+			d = {m, key_hash, now + uint64_t(config_.sync_defer_ms) * (config_.flows.tsc_hz / 1000), &q, false};
+			++deferred_count_;
+			counters_.sync_deferred++;
+			return true;
+		}
+	return false;
+}
+
+void worker::redeliver(uint64_t now)
+{
+	redelivering_ = true;
+	for (deferred_packet& d : deferred_) {
+		if (!d.m || (!d.resolved && now < d.deadline))
+			continue;
+		rte_mbuf* m = d.m;
+		const rx_queue_map& q = *d.q;
+		(d.resolved ? counters_.sync_deferred_resolved : counters_.sync_deferred_expired)++;
+		d.m = nullptr;
+		--deferred_count_;
+		process(&m, 1, q);
+	}
+	redelivering_ = false;
 }
 
 bool worker::hold(const flow::flow_entry& e, rte_mbuf* m, uint64_t now)
@@ -536,6 +577,12 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		const flow::segment seg = proxied ? proxied_segment(e, p, pkts[i], from_opener) : segment_of(p, pkts[i]);
 		if (const flow::ct_result ct = flow::track(e, seg, from_opener, config_.tcp_window);
 		    ct != flow::ct_result::pass) [[unlikely]] {
+			// Two actives: the state this segment needs may have been reached on the peer (its SYN-ACK
+			// crossed there); wait for the peer's record of it.
+			if (config_.sync_defer_ms && defer(pkts[i], hashes[j], q, now)) {
+				v[i] = v_held;
+				return;
+			}
 			counters_.drops[size_t(ct == flow::ct_result::invalid ? drop_reason::conntrack_invalid
 			                                                      : drop_reason::tcp_out_of_window)]++;
 			return;
@@ -578,12 +625,26 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		for (uint32_t j = 0; j < m; ++j)
 			if (found[j] && found[j]->syn_proxied)
 				__builtin_prefetch(&proxy_[table_.index_of(found[j])]);
+	// sync.defer-ms: a TCP segment of no flow here other than a bare SYN (which opens one) waits for the
+	// peer's record, unless a SYN earlier in this burst may open its flow.
+	auto defer_miss = [&](uint32_t j) {
+		const packet::parsed& p = parsed[which[j]];
+		if (p.proto != 6 || p.is_icmp_error() ||
+		    (p.tcp_flags & (flow::tcp_flag::syn | flow::tcp_flag::ack)) == flow::tcp_flag::syn)
+			return false;
+		for (uint32_t k = 0; k < j; ++k)
+			if (hashes[k] == hashes[j] && (parsed[which[k]].tcp_flags & flow::tcp_flag::syn))
+				return false;
+		return defer(pkts[which[j]], hashes[j], q, now);
+	};
 	// Known flows first; the rest are misses, classified per direction and family in one call each.
 	uint32_t nmiss = 0;
 	uint8_t miss_j[max_burst];
 	for (uint32_t j = 0; j < m; ++j) {
 		if (found[j])
 			pass_known(j, *found[j]);
+		else if (config_.sync_defer_ms && defer_miss(j)) [[unlikely]]
+			v[which[j]] = v_held;
 		else
 			miss_j[nmiss++] = uint8_t(j);
 	}
@@ -876,8 +937,10 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		verdict_packets[dir[i]][v[i]]++;
 		verdict_bytes[dir[i]][v[i]] += len;
 	}
-	counters_.rx_packets[q.port % max_ports] += n;
-	counters_.rx_bytes[q.port % max_ports] += rx_bytes;
+	if (!redelivering_) [[likely]] {
+		counters_.rx_packets[q.port % max_ports] += n;
+		counters_.rx_bytes[q.port % max_ports] += rx_bytes;
+	}
 	for (uint32_t d = 0; d < 2; ++d) {
 		verdict_packets[d][v_allow] += verdict_packets[d][v_answer];
 		verdict_bytes[d][v_allow] += verdict_bytes[d][v_answer];

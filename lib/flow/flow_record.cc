@@ -2,6 +2,7 @@
 #include "flow/flow_record.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "classify/classify.h"
 
@@ -20,7 +21,8 @@ flow_record record_of(const flow_table& table, const flow_entry& e, uint64_t now
 {
 	flow_record r{};
 	r.key = e.key;
-	r.idle_ms = uint32_t(std::min(table.idle_seconds(e, now) * 1000.0, 4e9));
+	// Rounded up: a copy is never fresher than its original, so a record that comes back advances nothing.
+	r.idle_ms = uint32_t(std::min(std::ceil(table.idle_seconds(e, now) * 1000.0), 4e9));
 	r.age_s = uint32_t(std::min(table.age_seconds(e, now), 4e9));
 	r.seq_end[0] = e.seq_end[0];
 	r.seq_end[1] = e.seq_end[1];
@@ -28,7 +30,8 @@ flow_record record_of(const flow_table& table, const flow_entry& e, uint64_t now
 	r.window[1] = e.window[1];
 	r.state = load_state(e);
 	r.flags = uint8_t((e.opener_is_b ? record_flag::opener_is_b : 0) | (e.opener_direction ? record_flag::opener_out : 0) |
-	                  (e.fin_seen & 1 ? record_flag::fin_opener : 0) | (e.fin_seen & 2 ? record_flag::fin_responder : 0));
+	                  (e.fin_seen & 1 ? record_flag::fin_opener : 0) | (e.fin_seen & 2 ? record_flag::fin_responder : 0) |
+	                  (e.ruleset_generation != installed_unjudged ? record_flag::seen_here : 0));
 	return r;
 }
 
@@ -43,14 +46,23 @@ install_result install(flow_table& table, const flow_record& r, uint64_t now)
 		const bool newer_connection = double(r.age_s) + 2.0 < local_age;
 		bool changed = false;
 		if (newer_connection || later(r.state, e->state)) {
+			// The peer's view is further along (it saw the SYN-ACK, say): its ends and windows with it.
+			e->seq_end[0] = r.seq_end[0];
+			e->seq_end[1] = r.seq_end[1];
+			e->window[0] = r.window[0];
+			e->window[1] = r.window[1];
 			store_state(*e, r.state);
 			e->fin_seen = fin;
 			if (newer_connection) {
 				e->opener_is_b = r.flags & record_flag::opener_is_b ? 1 : 0;
 				e->opener_direction = r.flags & record_flag::opener_out ? 1 : 0;
 				e->tcp_liberal = 1;
-				e->ruleset_generation = UINT32_MAX;
+				e->ruleset_generation = installed_unjudged;
 			}
+			changed = true;
+		}
+		if ((r.flags & record_flag::seen_here) && !e->tcp_liberal) {
+			e->tcp_liberal = 1;
 			changed = true;
 		}
 		if (int32_t(last_seen - __atomic_load_n(&e->last_seen, __ATOMIC_RELAXED)) > 0) {
@@ -70,7 +82,7 @@ install_result install(flow_table& table, const flow_record& r, uint64_t now)
 	e->window[1] = r.window[1];
 	e->tcp_liberal = 1;
 	e->rule_id = classify::no_match;
-	e->ruleset_generation = UINT32_MAX;  // no policy's judge stamp: its first packet is judged here
+	e->ruleset_generation = installed_unjudged;  // its first packet is judged here
 	const uint64_t age_ticks = uint64_t(r.age_s) * table.tsc_hz();
 	e->created = table.created_stamp(now - std::min(now, age_ticks));
 	__atomic_store_n(&e->last_seen, last_seen, __ATOMIC_RELAXED);

@@ -27,6 +27,9 @@ static_assert(sizeof(flow_record) == 64);
 
 namespace record_flag {
 inline constexpr uint8_t opener_is_b = 1, opener_out = 2, fin_opener = 4, fin_responder = 8;
+// The sender's own packets went through this flow (not only a peer's record of it): with both
+// appliances seeing its packets, each sees part of the segments (ECMP), so windows are not checked.
+inline constexpr uint8_t seen_here = 16;
 }
 
 // What a peer needs of e, read now (the sender's clock).
@@ -38,12 +41,17 @@ inline bool syncable(const flow_entry& e) { return !e.syn_proxied; }
 
 enum class install_result : uint8_t { inserted, updated, unchanged, refused };
 
+// flow_entry::ruleset_generation of a flow a peer sent and no packet has crossed here yet: no policy's
+// judge stamp, so the first packet judges it by this appliance's rules.
+inline constexpr uint32_t installed_unjudged = UINT32_MAX;
+
 // A peer's flow into the owner's table. A flow not there is inserted: its windows unknown (tracked
 // liberally, as a flow picked up mid-stream), its rule unjudged (the first packet judges it by this
 // appliance's rules, as after a rule swap), and its last packet as long ago as the record says. A flow
 // already there moves forward only: its state to the record's when that is later in the same
 // protocol's life (or the record's flow is a newer connection on the same tuple), its last packet to
-// the later of the two. So a record that comes back from the peer it went to changes nothing.
+// the later of the two; it is tracked liberally once the peer has seen packets of it too (seen_here). So
+// a record that comes back from the peer it went to changes nothing.
 install_result install(flow_table& table, const flow_record& r, uint64_t now);
 
 } // namespace portcullis::flow

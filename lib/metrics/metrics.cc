@@ -75,6 +75,7 @@ struct totals {
 	uint64_t syncookies_sent = 0, syncookies_accepted = 0, syncookies_failed = 0, synproxy_handshakes = 0, synproxy_held = 0;
 	uint64_t syncookies_active = 0;
 	uint64_t sync_installed = 0, sync_updated = 0, sync_refused = 0;
+	uint64_t sync_deferred = 0, sync_deferred_resolved = 0, sync_deferred_expired = 0;
 	// Flow tables.
 	uint64_t flows = 0, capacity = 0, inserts = 0, refused_full = 0, refused_buckets = 0, evicted_embryonic = 0;
 	uint64_t expired[flow::flow_state_count] = {};
@@ -114,6 +115,9 @@ totals sum(const control::runtime& rt)
 		t.sync_installed += peek(c.sync_installed);
 		t.sync_updated += peek(c.sync_updated);
 		t.sync_refused += peek(c.sync_refused);
+		t.sync_deferred += peek(c.sync_deferred);
+		t.sync_deferred_resolved += peek(c.sync_deferred_resolved);
+		t.sync_deferred_expired += peek(c.sync_deferred_expired);
 
 		const flow::flow_table& ft = w->flows();
 		const flow::table_counters& fc = ft.counters();
@@ -190,6 +194,13 @@ void add_sync(std::vector<pm::MetricFamily>& out, const sync::sync_status& s, co
 	                  .add({{"result", "new"}}, double(t.sync_installed))
 	                  .add({{"result", "updated"}}, double(t.sync_updated))
 	                  .add({{"result", "refused"}}, double(t.sync_refused))
+	                  .take());
+	out.push_back(counter("portcullis_sync_deferred_total",
+	                      "TCP segments held for a peer's record (sync.defer-ms): held, then sent through again when "
+	                      "the record came (resolved) or at the deadline (expired).")
+	                  .add({{"event", "held"}}, double(t.sync_deferred))
+	                  .add({{"event", "resolved"}}, double(t.sync_deferred_resolved))
+	                  .add({{"event", "expired"}}, double(t.sync_deferred_expired))
 	                  .take());
 	out.push_back(counter("portcullis_sync_datagrams_total", "Sync datagrams sent, received, and resent for want of an acknowledgement.")
 	                  .add({{"event", "sent"}}, double(s.datagrams_sent))

@@ -9,7 +9,11 @@
 # Three long-lived connections (a line echoed every 100 ms) and an iperf3 transfer run; then A is killed
 # (SIGKILL), both routers move their route to link B, and B is promoted (`portcullis sync promote`, what
 # keepalived's notify would run). Every connection must carry on, and iperf3 must finish.
-# Then the same without sync, to show the test can fail: B has no state, and the connections are cut.
+# Two actives (sync.defer-ms), directions split: the outer router sends through A, the inner through B,
+# so every SYN crosses A and every SYN-ACK B, which waits for A's record of the flow; iperf3 and the
+# long-lived connections work. Two actives behind ECMP (multipath routes on both routers, hashed per
+# 5-tuple): A is killed and its next hop removed; every connection carries on through B.
+# Then the first failover without sync, to show the test can fail: B has no state, the connections are cut.
 # Root, ip netns, python3 and iperf3; exits 77 (skip) without them.
 set -u
 daemon=$1
@@ -91,15 +95,27 @@ for ns in "$ns_ro" "$ns_ri"; do
 done
 ip -n "$ns_c" route add default via 198.18.0.1
 ip -n "$ns_s" route add default via 198.18.1.1
-route_via() {  # a|b: both routers send the other side's network over that link
-	if [ "$1" = a ]; then
+# Routes: a or b, both routers over that link; ecmp, both over both links (multipath, hashed per
+# 5-tuple on each router: a flow's two directions may cross different links); split, the outer router
+# over link A and the inner over link B (every flow's directions apart).
+route_via() {
+	case $1 in
+	a | b)
+		local n=$([ "$1" = a ] && echo 2 || echo 3)
+		ip -n "$ns_ro" route replace 198.18.1.0/24 via "198.18.$n.2"
+		ip -n "$ns_ri" route replace 198.18.0.0/24 via "198.18.$n.1"
+		;;
+	ecmp)
+		ip -n "$ns_ro" route replace 198.18.1.0/24 nexthop via 198.18.2.2 nexthop via 198.18.3.2
+		ip -n "$ns_ri" route replace 198.18.0.0/24 nexthop via 198.18.2.1 nexthop via 198.18.3.1
+		;;
+	split)
 		ip -n "$ns_ro" route replace 198.18.1.0/24 via 198.18.2.2
-		ip -n "$ns_ri" route replace 198.18.0.0/24 via 198.18.2.1
-	else
-		ip -n "$ns_ro" route replace 198.18.1.0/24 via 198.18.3.2
 		ip -n "$ns_ri" route replace 198.18.0.0/24 via 198.18.3.1
-	fi
+		;;
+	esac
 }
+for ns in "$ns_ro" "$ns_ri"; do ip netns exec "$ns" sysctl -qw net.ipv4.fib_multipath_hash_policy=1; done
 
 cat >"$work/sync.rules" <<'RULES'
 default in drop
@@ -232,7 +248,7 @@ check "the standby forwards nothing (the routers cannot reach each other over li
 check "ping crosses the active" "0" "$(ip netns exec "$ns_c" ping -c 2 -W 2 198.18.1.10 >/dev/null 2>&1; echo $?)"
 
 long_lived 3 "$work/with_sync.out"
-ip netns exec "$ns_c" iperf3 -c 198.18.1.10 -t 7 -J >"$work/iperf.json" 2>&1 &
+ip netns exec "$ns_c" timeout 30 iperf3 -c 198.18.1.10 -t 7 -J >"$work/iperf.json" 2>&1 &
 iperf_pid=$!
 pids+=($iperf_pid)
 sleep 2.5
@@ -256,6 +272,53 @@ check "iperf3 finished across the failover" "0" "$iperf_rc"
 check "every long-lived connection survived the failover" "3" "$(survivors "$work/with_sync.out" 30)"
 check "the promoted standby dropped nothing as tcp_no_flow" "0" "$(counter b 'd["drops"].get("tcp_no_flow", 0)')"
 check "the promoted standby forwards" "False" "$(sync_field b 'd["role"] == "standby"')"
+kill -9 "$pid_b" 2>/dev/null
+wait "$pid_b" 2>/dev/null
+rm -f "$work"/stop*
+
+# ---- two actives, directions split: every SYN crosses A and every SYN-ACK B ---------------------
+sync_pair() {  # both active, deferring for each other
+	start_daemon a a 0 --sync.listen "127.0.0.1:$port_a" --sync.peer "127.0.0.1:$port_b" --sync.key-file "$work/key" \
+		--sync.interval-ms 50 --sync.defer-ms 400
+	start_daemon b b 1 --sync.listen "127.0.0.1:$port_b" --sync.peer "127.0.0.1:$port_a" --sync.key-file "$work/key" \
+		--sync.interval-ms 50 --sync.defer-ms 400
+	for _ in $(seq 50); do [ "$(sync_field a 'd["ready"] and d["peers"][0]["up"]')" = True ] && break; sleep 0.1; done
+}
+route_via split
+sync_pair
+long_lived 3 "$work/split.out"
+ip netns exec "$ns_c" timeout 30 iperf3 -c 198.18.1.10 -t 3 -J >"$work/iperf_split.json" 2>&1
+split_rc=$?
+sleep 1
+touch "$work/stop"
+wait "$ll_pid"
+echo "note: directions split (sent, echoed, slowest s):" $(cat "$work/split.out")
+echo "note: deferred on A: $(sync_field a 'd["deferred"]'), on B: $(sync_field b 'd["deferred"]')"
+check "directions split across two actives: iperf3 completes" "0" "$split_rc"
+check "and every long-lived connection echoes every line" "3" "$(survivors "$work/split.out" 20)"
+check "the SYN-ACKs waited for the peer's record on B (deferred, resolved)" "1" \
+	"$([ "$(sync_field b 'd["deferred"]["resolved"]')" -ge 3 ] 2>/dev/null && echo 1 || echo 0)"
+for n in a b; do eval "kill -9 \$pid_$n; wait \$pid_$n 2>/dev/null"; done
+rm -f "$work"/stop*
+
+# ---- two actives behind ECMP: A dies and its next hop goes; every connection carries on -----------
+route_via ecmp
+sync_pair
+long_lived 4 "$work/ecmp.out"
+ip netns exec "$ns_c" timeout 30 iperf3 -c 198.18.1.10 -t 6 -P 2 -J >"$work/iperf_ecmp.json" 2>&1 &
+iperf_pid=$!
+pids+=($iperf_pid)
+sleep 2.5
+fail_over
+wait "$iperf_pid"
+ecmp_rc=$?
+sleep 1
+touch "$work/stop"
+wait "$ll_pid"
+echo "note: ECMP failover (sent, echoed, slowest s):" $(cat "$work/ecmp.out")
+echo "note: deferred on B: $(counter b 'd["sync"]["deferred"]')"
+check "ECMP pair, A killed: iperf3 (2 streams) completes on B" "0" "$ecmp_rc"
+check "and every long-lived connection survived" "4" "$(survivors "$work/ecmp.out" 30)"
 kill -9 "$pid_b" 2>/dev/null
 wait "$pid_b" 2>/dev/null
 rm -f "$work"/stop*

@@ -222,7 +222,8 @@ TEST_CASE("a peer's flow is installed unjudged and liberal, and only moves forwa
 	e->seq_end[1] = 77;
 	const uint64_t now = now_ns();
 	flow_record r = flow::record_of(a, *e, now);
-	CHECK(r.flags == (flow::record_flag::opener_is_b | flow::record_flag::opener_out));
+	// Its packets crossed here (it was judged here): seen_here.
+	CHECK(r.flags == (flow::record_flag::opener_is_b | flow::record_flag::opener_out | flow::record_flag::seen_here));
 
 	REQUIRE(flow::install(b, r, now) == flow::install_result::inserted);
 	flow::flow_entry* got = b.lookup(r.key, flow::hash_key(r.key));
@@ -232,7 +233,7 @@ TEST_CASE("a peer's flow is installed unjudged and liberal, and only moves forwa
 	CHECK(got->opener_direction == 1);
 	CHECK(got->seq_end[1] == 77);
 	CHECK(got->tcp_liberal == 1);
-	CHECK(got->ruleset_generation == UINT32_MAX);  // judged by this side's rules on its first packet
+	CHECK(got->ruleset_generation == flow::installed_unjudged);  // judged by this side's rules on its first packet
 	CHECK(b.size() == 1);
 
 	CHECK(flow::install(b, r, now) == flow::install_result::unchanged);
@@ -242,6 +243,17 @@ TEST_CASE("a peer's flow is installed unjudged and liberal, and only moves forwa
 	r.state = flow_state::tcp_syn_sent;  // an older record arriving late does not go back
 	CHECK(flow::install(b, r, now) == flow::install_result::unchanged);
 	CHECK(got->state == flow_state::tcp_established);
+	// A record of b's copy, which no packet crossed, does not claim packets; sent back to a it changes nothing.
+	flow::store_state(*e, flow_state::tcp_established);
+	const flow_record back = flow::record_of(b, *got, now);
+	CHECK_FALSE(back.flags & flow::record_flag::seen_here);
+	CHECK(flow::install(a, back, now) == flow::install_result::unchanged);
+	CHECK(e->tcp_liberal == 0);
+	// Once b's copy sees a packet (judged there), its record says so, and a stops checking windows: each
+	// side now sees part of the flow's segments.
+	got->ruleset_generation = 7;
+	CHECK(flow::install(a, flow::record_of(b, *got, now), now) == flow::install_result::updated);
+	CHECK(e->tcp_liberal == 1);
 	// Idle time: the record's, never fresher than the sender saw it.
 	r.idle_ms = 5000;
 	flow::flow_table c(table_config());
