@@ -13,6 +13,8 @@
 #include <mutex>
 #include <thread>
 
+#include <sys/socket.h>
+
 #include "sync/wire.h"
 
 namespace portcullis::sync {
@@ -123,6 +125,8 @@ struct engine::impl {
 	std::array<uint8_t, 2048> rx_buffer;
 	udp::endpoint rx_from;
 	std::vector<flow::flow_record> rx_records;
+	static constexpr size_t max_pending = 1u << 18;  // records received, not yet in a worker's ring
+	std::deque<std::pair<uint32_t, flow::flow_record>> pending_installs;
 	std::vector<uint8_t> tx_bytes;
 
 	// The walk (control thread).
@@ -302,22 +306,17 @@ struct engine::impl {
 			send_control(p, message_type::ack, p.rx_stream, p.rx_next - 1);
 			return;
 		}
-		// All of it or none: a datagram is applied once, in order. Full rings mean no ack, so the sender
-		// resends it once the workers have caught up.
-		const uint32_t workers = uint32_t(tables.size());
-		uint32_t need[64] = {};
-		std::vector<uint32_t> owners(rx_records.size());
-		for (size_t i = 0; i < rx_records.size(); ++i) {
-			owners[i] = workers > 1 ? owner(rx_records[i].key, workers) : 0;
-			++need[owners[i] % 64];
+		// All of it or none: a datagram is applied once, in order. It waits here for room in the workers'
+		// rings (a bulk sync outruns them); past max_pending it is not taken, nor acknowledged, and the
+		// sender resends it once the workers have caught up.
+		if (pending_installs.size() + rx_records.size() > max_pending) {
+			bump(install_backpressure, uint64_t(1));
+			return;
 		}
-		for (uint32_t w = 0; w < workers && w < 64; ++w)
-			if (need[w] > tables[w].installs->room()) {
-				bump(install_backpressure, uint64_t(1));
-				return;
-			}
-		for (size_t i = 0; i < rx_records.size(); ++i)
-			tables[owners[i]].installs->push(rx_records[i]);
+		const uint32_t workers = uint32_t(tables.size());
+		for (const flow::flow_record& r : rx_records)
+			pending_installs.push_back({workers > 1 ? owner(r.key, workers) : 0, r});
+		hand_to_workers();
 		++p.rx_next;
 		bump(records_received, uint64_t(rx_records.size()));
 		if (h.flags & message_flag::bulk_begin) {
@@ -336,6 +335,17 @@ struct engine::impl {
 			bump(bulk_syncs_received, uint64_t(1));
 		}
 		send_control(p, message_type::ack, p.rx_stream, p.rx_next - 1);
+	}
+
+	// Peers' records into the owners' install rings, oldest first, as far as there is room.
+	void hand_to_workers()
+	{
+		while (!pending_installs.empty()) {
+			const auto& [w, r] = pending_installs.front();
+			if (!tables[w].installs->push(r))
+				break;
+			pending_installs.pop_front();
+		}
 	}
 
 	// Sends what p's window allows of its queue.
@@ -383,6 +393,7 @@ struct engine::impl {
 	void tick()
 	{
 		const uint64_t now = steady_ms();
+		hand_to_workers();
 		for (auto& pp : peers) {
 			peer& p = *pp;
 			if (now - p.last_hello >= cfg.hello_ms) {
@@ -457,7 +468,8 @@ struct engine::impl {
 		const flow::flow_table& table = *tables[t].table;
 		std::vector<sent_flow>& memo = sent[t];
 		table.for_each_in(first, n, [&](const flow::flow_entry& e) {
-			if (!flow::syncable(e))
+			// A peer's flow no packet has crossed here: its sender has it as it is, or newer.
+			if (!flow::syncable(e) || e.ruleset_generation == flow::installed_unjudged)
 				return;
 			const uint32_t index = table.index_of(&e);
 			if (index >= memo.size())
@@ -541,6 +553,13 @@ std::string engine::start()
 	if (ec)
 		return "cannot listen on " + m.cfg.listen + " for sync: " + ec.message();
 	m.socket.non_blocking(true, ec);
+	// A window of datagrams arrives at once (a bulk sync): room for it, or the kernel drops and the sender
+	// waits out its resend timer. FORCE passes net.core.rmem_max as root; the plain option is capped by it.
+	const int bytes = 8 << 20;
+	if (setsockopt(m.socket.native_handle(), SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof(bytes)) != 0)
+		setsockopt(m.socket.native_handle(), SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
+	if (setsockopt(m.socket.native_handle(), SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof(bytes)) != 0)
+		setsockopt(m.socket.native_handle(), SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes));
 	m.boot = uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
 	                      std::chrono::system_clock::now().time_since_epoch())
 	                      .count());
