@@ -42,15 +42,15 @@ stage() {
 if [ "${PORTCULLIS_SANITIZE:-1}" != 0 ]; then
 	echo "== under ASan+UBSan: the tests that feed hostile input =="
 	# The parser, the rule language, the flow table, the data path, payload inspection, the control
-	# socket and etcd: where hostile bytes arrive; and the daemon itself, restarted and reloaded
+	# socket, etcd and flow-state sync's datagrams: where hostile bytes arrive; and the daemon itself, restarted and reloaded
 	# (faults-restart) and following etcd (etcd-watch). Benchmarks, the classifier's long differential
 	# runs, metrics, the namespace tests and the 60,000-rule SIGTERM test (minutes at -O0) add build and
 	# run time (CI: 15 minutes on 2 cores) without new input paths.
 	# Leak checking is off: DPDK's EAL keeps process-lifetime allocations (memory segments, lcore and
 	# telemetry threads) that it never frees, which would drown real reports; address and
 	# undefined-behaviour errors stop the test.
-	sanitized=(packet rules flow pipeline inspect control etcd etcd-watch faults-restart)
-	targets=(tests/packet/test-packet tests/rules/test_rules tests/flow/test-flow tests/pipeline/test-pipeline
+	sanitized=(packet rules flow sync pipeline inspect control etcd etcd-watch faults-restart)
+	targets=(tests/packet/test-packet tests/rules/test_rules tests/flow/test-flow tests/sync/test-sync tests/pipeline/test-pipeline
 		tests/inspect/test-inspect tests/control/test-control tests/etcd/test-etcd apps/portcullis
 		apps/portcullisd data/demo.pcap)
 	asan_setup() {

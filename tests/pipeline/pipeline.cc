@@ -49,6 +49,9 @@ pipeline::pipeline(const std::string& rules_text, const pipeline_options& opt)
 	wc.drop_land = opt.drop_land;
 	wc.tcp_window = opt.tcp_window;
 	wc.syncookies = opt.syncookies;
+	wc.forwarding = opt.forwarding;
+	wc.sync_installs = opt.sync_installs;
+	wc.sync_defer_ms = opt.sync_defer_ms;
 	if (opt.replay) {
 		wc.queues.push_back({e.port[outside], 0, -1, {e.port[inside], e.port[outside]}, 0});
 		wc.inside4 = {{0xC6120100u, 0xC61201FFu}};  // 198.18.1.0/24

@@ -39,6 +39,10 @@ struct pipeline_options {
 	bool drop_land = true;
 	flow::window_mode tcp_window = flow::window_mode::strict;
 	dataplane::syncookie_config syncookies;  // never, unless a test says
+	// Flow-state sync's side of the worker (worker_config): the forwarding flag, the install ring, defer.
+	const std::atomic<bool>* forwarding = nullptr;
+	bool sync_installs = false;
+	uint32_t sync_defer_ms = 0;
 };
 
 class pipeline {
