@@ -204,7 +204,8 @@ void render_sync(const json& s, std::ostream& out)
 	    << " resolved, " << s["deferred"].value("expired", 0) << " expired); datagrams " << dg.value("retransmitted", 0)
 	    << " resent; refused " << ref.value("malformed", 0)
 	    << " malformed, " << ref.value("bad_auth", 0) << " bad auth, " << ref.value("unknown_peer", 0) << " unknown peer, "
-	    << ref.value("stale", 0) << " stale, " << s.value("duplicates", 0) << " duplicate\n";
+	    << ref.value("stale", 0) << " stale, " << ref.value("misdirected", 0) << " misdirected, " << s.value("duplicates", 0)
+	    << " duplicate\n";
 	for (const auto& p : s["peers"]) {
 		const auto& bi = p["bulk_in"];
 		const auto& bo = p["bulk_out"];

@@ -82,6 +82,7 @@ void accumulate(worker_counters& t, const worker_counters& c)
 	t.sync_deferred += c.sync_deferred;
 	t.sync_deferred_resolved += c.sync_deferred_resolved;
 	t.sync_deferred_expired += c.sync_deferred_expired;
+	t.sync_defer_full += c.sync_defer_full;
 	t.busy_tsc += c.busy_tsc;
 	t.idle_tsc += c.idle_tsc;
 	t.polls += c.polls;

@@ -104,6 +104,7 @@ struct alignas(64) worker_counters {
 	// sync.defer-ms: TCP packets of no flow (or invalid for their flow's state) held for a peer's record,
 	// and how they went on: sent through again when their flow's record came, or at the deadline.
 	uint64_t sync_deferred, sync_deferred_resolved, sync_deferred_expired;
+	uint64_t sync_defer_full;  // not held: every slot taken
 	uint64_t syncookies_active;
 	uint64_t busy_tsc, idle_tsc, polls, idle_polls;
 	// Of busy_tsc, the time spent inside the driver's rx_burst and tx_burst: the rest is the worker's own.

@@ -207,8 +207,12 @@ void worker::install_synced(uint64_t now)
 
 bool worker::defer(rte_mbuf* m, uint64_t key_hash, const rx_queue_map& q, uint64_t now)
 {
-	if (redelivering_ || deferred_count_ == deferred_slots)
+	if (redelivering_)
 		return false;
+	if (deferred_count_ == deferred_slots) {
+		counters_.sync_defer_full++;
+		return false;
+	}
 	for (deferred_packet& d : deferred_)
 		if (!d.m) {
 			d = {m, key_hash, now + uint64_t(config_.sync_defer_ms) * (config_.flows.tsc_hz / 1000), &q, false};
@@ -578,8 +582,10 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		if (const flow::ct_result ct = flow::track(e, seg, from_opener, config_.tcp_window);
 		    ct != flow::ct_result::pass) [[unlikely]] {
 			// Two actives: the state this segment needs may have been reached on the peer (its SYN-ACK
-			// crossed there); wait for the peer's record of it.
-			if (config_.sync_defer_ms && defer(pkts[i], hashes[j], q, now)) {
+			// crossed there); in the handshake, wait for the peer's record of it.
+			if (config_.sync_defer_ms &&
+			    (before == flow::flow_state::tcp_syn_sent || before == flow::flow_state::tcp_syn_received) &&
+			    defer(pkts[i], hashes[j], q, now)) {
 				v[i] = v_held;
 				return;
 			}
@@ -591,8 +597,10 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		// test per packet (bench-pipeline's payload_rules_idle case).
 		if (pol->inspects && e.payload_watched && !payload_allows(*pol, e, p, pkts[i], from_opener, q, i))
 			return;
-		if (flow::is_embryonic(e.state) && !flow::is_embryonic(before))
-			table_.note_embryonic(&e);  // re-opened on the same tuple
+		if (flow::is_embryonic(e.state) && !flow::is_embryonic(before)) {
+			table_.note_embryonic(&e);  // re-opened on the same tuple: a new connection, whose age starts now
+			e.created = table_.created_stamp(now);
+		}
 		__atomic_store_n(&e.last_seen, now_stamp, __ATOMIC_RELAXED);
 		const uint32_t side = from_opener ? 0 : 1;
 		const uint32_t len = pkts[i]->pkt_len;
@@ -625,12 +633,14 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		for (uint32_t j = 0; j < m; ++j)
 			if (found[j] && found[j]->syn_proxied)
 				__builtin_prefetch(&proxy_[table_.index_of(found[j])]);
-	// sync.defer-ms: a TCP segment of no flow here other than a bare SYN (which opens one) waits for the
-	// peer's record, unless a SYN earlier in this burst may open its flow.
+	// sync.defer-ms: a SYN-ACK of no flow here (its SYN crossed the peer) waits for the peer's record,
+	// unless a SYN earlier in this burst may open its flow. Only SYN-ACKs: stray ACKs and backscatter
+	// must not take the few slots, nor delay SYN-cookie ACKs.
 	auto defer_miss = [&](uint32_t j) {
 		const packet::parsed& p = parsed[which[j]];
 		if (p.proto != 6 || p.is_icmp_error() ||
-		    (p.tcp_flags & (flow::tcp_flag::syn | flow::tcp_flag::ack)) == flow::tcp_flag::syn)
+		    (p.tcp_flags & (flow::tcp_flag::syn | flow::tcp_flag::ack | flow::tcp_flag::rst | flow::tcp_flag::fin)) !=
+		        (flow::tcp_flag::syn | flow::tcp_flag::ack))
 			return false;
 		for (uint32_t k = 0; k < j; ++k)
 			if (hashes[k] == hashes[j] && (parsed[which[k]].tcp_flags & flow::tcp_flag::syn))

@@ -32,6 +32,9 @@ inline constexpr uint8_t opener_is_b = 1, opener_out = 2, fin_opener = 4, fin_re
 inline constexpr uint8_t seen_here = 16;
 }
 
+// A record whose key and state are ones a flow can have (a state of its protocol).
+bool valid(const flow_record& r);
+
 // What a peer needs of e, read now (the sender's clock).
 flow_record record_of(const flow_table& table, const flow_entry& e, uint64_t now);
 
@@ -52,6 +55,7 @@ inline constexpr uint32_t installed_unjudged = UINT32_MAX;
 // protocol's life (or the record's flow is a newer connection on the same tuple), its last packet to
 // the later of the two; it is tracked liberally once the peer has seen packets of it too (seen_here). So
 // a record that comes back from the peer it went to changes nothing.
+// Refused when !valid(r).
 install_result install(flow_table& table, const flow_record& r, uint64_t now);
 
 } // namespace portcullis::flow

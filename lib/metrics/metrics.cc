@@ -75,7 +75,7 @@ struct totals {
 	uint64_t syncookies_sent = 0, syncookies_accepted = 0, syncookies_failed = 0, synproxy_handshakes = 0, synproxy_held = 0;
 	uint64_t syncookies_active = 0;
 	uint64_t sync_installed = 0, sync_updated = 0, sync_refused = 0;
-	uint64_t sync_deferred = 0, sync_deferred_resolved = 0, sync_deferred_expired = 0;
+	uint64_t sync_deferred = 0, sync_deferred_resolved = 0, sync_deferred_expired = 0, sync_defer_full = 0;
 	// Flow tables.
 	uint64_t flows = 0, capacity = 0, inserts = 0, refused_full = 0, refused_buckets = 0, evicted_embryonic = 0;
 	uint64_t expired[flow::flow_state_count] = {};
@@ -118,6 +118,7 @@ totals sum(const control::runtime& rt)
 		t.sync_deferred += peek(c.sync_deferred);
 		t.sync_deferred_resolved += peek(c.sync_deferred_resolved);
 		t.sync_deferred_expired += peek(c.sync_deferred_expired);
+		t.sync_defer_full += peek(c.sync_defer_full);
 
 		const flow::flow_table& ft = w->flows();
 		const flow::table_counters& fc = ft.counters();
@@ -197,10 +198,11 @@ void add_sync(std::vector<pm::MetricFamily>& out, const sync::sync_status& s, co
 	                  .take());
 	out.push_back(counter("portcullis_sync_deferred_total",
 	                      "TCP segments held for a peer's record (sync.defer-ms): held, then sent through again when "
-	                      "the record came (resolved) or at the deadline (expired).")
+	                      "the record came (resolved) or at the deadline (expired); full: not held, every slot taken.")
 	                  .add({{"event", "held"}}, double(t.sync_deferred))
 	                  .add({{"event", "resolved"}}, double(t.sync_deferred_resolved))
 	                  .add({{"event", "expired"}}, double(t.sync_deferred_expired))
+	                  .add({{"event", "full"}}, double(t.sync_defer_full))
 	                  .take());
 	out.push_back(counter("portcullis_sync_datagrams_total", "Sync datagrams sent, received, and resent for want of an acknowledgement.")
 	                  .add({{"event", "sent"}}, double(s.datagrams_sent))
@@ -209,11 +211,13 @@ void add_sync(std::vector<pm::MetricFamily>& out, const sync::sync_status& s, co
 	                  .take());
 	out.push_back(counter("portcullis_sync_refused_total",
 	                      "Sync datagrams refused: malformed, failed authentication, not from a configured peer, stale "
-	                      "(an older boot or stream: a replay), or duplicate (already applied: a resend or a replay).")
+	                      "(an older boot or stream: a replay), misdirected (sent back to us, or meant for another "
+	                      "appliance), or duplicate (already applied: a resend or a replay).")
 	                  .add({{"reason", "malformed"}}, double(s.refused_malformed))
 	                  .add({{"reason", "bad_auth"}}, double(s.refused_auth))
 	                  .add({{"reason", "unknown_peer"}}, double(s.refused_unknown_peer))
 	                  .add({{"reason", "stale"}}, double(s.refused_stale))
+	                  .add({{"reason", "misdirected"}}, double(s.refused_misdirected))
 	                  .add({{"reason", "duplicate"}}, double(s.duplicates))
 	                  .take());
 	auto up = gauge("portcullis_sync_peer_up", "1 while the peer is heard from (sync.peer).");

@@ -89,7 +89,9 @@ struct engine::impl {
 	struct peer {
 		std::string address;
 		udp::endpoint at;
+		uint32_t id = 0;  // endpoint_id of its sync address
 		// The engine's thread only.
+		uint32_t rto_ms = 0;  // the resend timer now: doubled on each expiry (to 1 s), back on progress
 		uint64_t boot = 0, last_heard = 0, last_hello = 0;
 		bool up = false;
 		uint32_t rx_stream = 0, rx_next = 1;
@@ -113,6 +115,7 @@ struct engine::impl {
 	std::vector<table_port> tables;
 	owner_fn owner;
 	uint64_t boot = 0;
+	uint32_t id = 0;  // endpoint_id of sync.listen
 	uint64_t started_ms = 0;
 	std::atomic<bool>* forwarding = nullptr;
 	std::atomic<bool> standby{false};
@@ -139,6 +142,7 @@ struct engine::impl {
 	std::atomic<uint64_t> records_sent{0}, records_received{0}, records_dropped{0};
 	std::atomic<uint64_t> datagrams_sent{0}, datagrams_received{0}, retransmitted{0};
 	std::atomic<uint64_t> refused_malformed{0}, refused_auth{0}, refused_unknown_peer{0}, refused_stale{0};
+	std::atomic<uint64_t> refused_misdirected{0};
 	std::atomic<uint64_t> duplicates{0}, out_of_order{0}, install_backpressure{0};
 	std::atomic<uint64_t> bulk_syncs_sent{0}, bulk_syncs_received{0}, walks{0};
 	std::atomic<uint64_t> last_bulk_in_ms{0};
@@ -148,8 +152,8 @@ struct engine::impl {
 	std::vector<peer_status> snapshot;
 	bool ready = false;
 
-	template <class T>
-	static void bump(std::atomic<T>& c, T n = 1) { c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+	// Some counters are bumped by both threads (records_dropped): read-modify-write.
+	static void bump(std::atomic<uint64_t>& c, uint64_t n = 1) { c.fetch_add(n, std::memory_order_relaxed); }
 
 	peer* find_peer(const udp::endpoint& from)
 	{
@@ -163,12 +167,20 @@ struct engine::impl {
 	{
 		boost::system::error_code ec;
 		socket.send_to(asio::buffer(bytes), p.at, 0, ec);  // a failed send is a lost datagram: resent
-		bump(datagrams_sent, uint64_t(1));
+		bump(datagrams_sent, 1);
+	}
+
+	header header_for(const peer& p, message_type type) const
+	{
+		header h = make_header(type, boot, p.boot);
+		h.sender = id;
+		h.receiver = p.id;
+		return h;
 	}
 
 	void send_control(peer& p, message_type type, uint32_t stream, uint32_t seq)
 	{
-		header h = make_header(type, boot, p.boot);
+		header h = header_for(p, type);
 		h.stream = stream;
 		h.seq = seq;
 		encode(h, nullptr, 0, cfg.key, tx_bytes);
@@ -192,6 +204,7 @@ struct engine::impl {
 		bump(records_dropped, lost);
 		++p.tx_stream;
 		p.tx_next = 1;
+		p.rto_ms = cfg.rto_ms;
 		p.bulk_out_running = false;
 		p.accepting.store(true, std::memory_order_release);
 		p.bulk_wanted.store(true, std::memory_order_release);
@@ -212,14 +225,16 @@ struct engine::impl {
 		bump(records_dropped, lost);
 	}
 
-	// A verified message from p, sent by its boot `their_boot`: false when it is stale.
+	// A verified message from p, sent by its boot `their_boot`: false when it is stale. An older boot is
+	// refused while p is up (a replay), and taken once p is down: a peer restarted with its clock behind
+	// is back after a peer-timeout, not locked out.
 	bool heard(peer& p, uint64_t their_boot, uint64_t now)
 	{
-		if (their_boot < p.boot) {
-			bump(refused_stale, uint64_t(1));
+		if (their_boot < p.boot && p.up) {
+			bump(refused_stale, 1);
 			return false;
 		}
-		const bool restarted = their_boot > p.boot;
+		const bool restarted = their_boot != p.boot;
 		if (restarted) {
 			p.boot = their_boot;
 			p.rx_stream = 0;
@@ -239,16 +254,21 @@ struct engine::impl {
 		const uint64_t now = steady_ms();
 		peer* p = find_peer(rx_from);
 		if (!p) {
-			bump(refused_unknown_peer, uint64_t(1));
+			bump(refused_unknown_peer, 1);
 			return;
 		}
 		header h;
 		switch (decode(rx_buffer.data(), len, cfg.key, h, rx_records)) {
-		case refusal::malformed: bump(refused_malformed, uint64_t(1)); return;
-		case refusal::bad_auth: bump(refused_auth, uint64_t(1)); return;
+		case refusal::malformed: bump(refused_malformed, 1); return;
+		case refusal::bad_auth: bump(refused_auth, 1); return;
 		case refusal::none: break;
 		}
-		bump(datagrams_received, uint64_t(1));
+		// Sent back to us (a reflected hello carries our own boot), or meant for another appliance.
+		if (h.sender != p->id || h.receiver != id || h.boot == boot) {
+			bump(refused_misdirected, 1);
+			return;
+		}
+		bump(datagrams_received, 1);
 		const auto type = message_type(h.type);
 		if (type == message_type::hello) {
 			if (!heard(*p, h.boot, now))
@@ -260,7 +280,7 @@ struct engine::impl {
 			return;
 		}
 		if (h.peer_boot != boot) {  // meant for an earlier start of this appliance
-			bump(refused_stale, uint64_t(1));
+			bump(refused_stale, 1);
 			return;
 		}
 		if (!heard(*p, h.boot, now))
@@ -275,6 +295,8 @@ struct engine::impl {
 
 	void acked(peer& p, uint32_t seq, uint64_t now)
 	{
+		if (!p.unacked.empty() && int32_t(p.unacked.front().seq - seq) <= 0)
+			p.rto_ms = cfg.rto_ms;
 		while (!p.unacked.empty() && int32_t(p.unacked.front().seq - seq) <= 0) {
 			const outgoing& o = p.unacked.front();
 			if (p.bulk_out_running) {
@@ -293,7 +315,7 @@ struct engine::impl {
 	void on_data(peer& p, const header& h, uint64_t now)
 	{
 		if (h.stream < p.rx_stream) {
-			bump(refused_stale, uint64_t(1));
+			bump(refused_stale, 1);
 			return;
 		}
 		if (h.stream > p.rx_stream) {
@@ -302,7 +324,7 @@ struct engine::impl {
 			p.bulk_in_active = p.bulk_in_done = false;
 		}
 		if (h.seq != p.rx_next) {
-			bump(h.seq < p.rx_next ? duplicates : out_of_order, uint64_t(1));
+			bump(h.seq < p.rx_next ? duplicates : out_of_order, 1);
 			send_control(p, message_type::ack, p.rx_stream, p.rx_next - 1);
 			return;
 		}
@@ -310,7 +332,7 @@ struct engine::impl {
 		// rings (a bulk sync outruns them); past max_pending it is not taken, nor acknowledged, and the
 		// sender resends it once the workers have caught up.
 		if (pending_installs.size() + rx_records.size() > max_pending) {
-			bump(install_backpressure, uint64_t(1));
+			bump(install_backpressure, 1);
 			return;
 		}
 		const uint32_t workers = uint32_t(tables.size());
@@ -332,7 +354,7 @@ struct engine::impl {
 			p.bulk_in_active = false;
 			p.bulk_in_done = true;
 			last_bulk_in_ms.store(now - p.bulk_in_started, std::memory_order_relaxed);
-			bump(bulk_syncs_received, uint64_t(1));
+			bump(bulk_syncs_received, 1);
 		}
 		send_control(p, message_type::ack, p.rx_stream, p.rx_next - 1);
 	}
@@ -355,7 +377,7 @@ struct engine::impl {
 			return;
 		flow::flow_record batch[max_records];
 		while (p.unacked.size() < cfg.window) {
-			header h = make_header(message_type::data, boot, p.boot);
+			header h = header_for(p, message_type::data);
 			size_t n = 0;
 			{
 				std::lock_guard lock(p.m);
@@ -384,7 +406,7 @@ struct engine::impl {
 				p.bulk_out_acked = 0;
 				p.bulk_out_started = now;
 				p.bulk_out_seconds = 0;
-				bump(bulk_syncs_sent, uint64_t(1));
+				bump(bulk_syncs_sent, 1);
 			}
 			p.unacked.push_back(std::move(o));
 		}
@@ -402,13 +424,20 @@ struct engine::impl {
 			}
 			if (p.up && now - p.last_heard > cfg.peer_timeout_ms)
 				go_down(p);
-			// Go-back-N: once the oldest datagram is overdue, everything sent since goes again.
-			if (p.up && !p.unacked.empty() && now - p.unacked.front().sent_ms >= cfg.rto_ms)
+			// Go-back-N: once the oldest datagram is overdue, it and the next ones go again (the receiver
+			// dropped whatever came after a gap), at most 32 a time, the timer doubling while nothing is
+			// acknowledged: a peer that cannot keep up is not flooded.
+			if (p.up && !p.unacked.empty() && now - p.unacked.front().sent_ms >= p.rto_ms) {
+				uint32_t resent = 0;
 				for (outgoing& o : p.unacked) {
+					if (resent++ == 32)
+						break;
 					send(p, o.bytes);
 					o.sent_ms = now;
-					bump(retransmitted, uint64_t(1));
+					bump(retransmitted, 1);
 				}
+				p.rto_ms = std::min<uint32_t>(p.rto_ms * 2, 1000);
+			}
 			pump(p, now);
 		}
 		refresh_snapshot(now);
@@ -483,23 +512,57 @@ struct engine::impl {
 			if (!fresh && s.state == uint8_t(state) &&
 			    (s.last_seen == last_seen || uint32_t(now_ms) - s.sent_ms < refresh_ms))
 				return;
-			out.push_back(flow::record_of(table, e, now_tsc));
+			if (!copy_of(table, e, now_tsc, out))
+				return;
 			s = {last_seen, uint32_t(now_ms), e.generation, uint8_t(state), 1, 0};
 		});
 	}
 
-	void queue_for(peer& p, const std::vector<flow::flow_record>& records, bool bulk)
+	// The record of e, unless the entry was reused for another flow while it was read (the key would mix
+	// two flows'): its generation is read before and after.
+	static bool copy_of(const flow::flow_table& table, const flow::flow_entry& e, uint64_t now_tsc,
+	                    std::vector<flow::flow_record>& out)
 	{
-		std::lock_guard lock(p.m);
-		if (bulk)
-			p.queued.push_back({{}, message_flag::bulk_begin, uint32_t(records.size())});
-		size_t room = cfg.max_queued > p.queued.size() ? cfg.max_queued - p.queued.size() : 0;
-		const size_t take = bulk ? records.size() : std::min(room, records.size());
-		for (size_t i = 0; i < take; ++i)
-			p.queued.push_back({records[i], 0, 0});
-		if (bulk)
-			p.queued.push_back({{}, message_flag::bulk_end, 0});
-		bump(records_dropped, uint64_t(records.size() - take));
+		const uint8_t generation = __atomic_load_n(&e.generation, __ATOMIC_ACQUIRE);
+		const flow::flow_record r = flow::record_of(table, e, now_tsc);
+		if (__atomic_load_n(&e.generation, __ATOMIC_ACQUIRE) != generation || !flow::valid(r))
+			return false;
+		out.push_back(r);
+		return true;
+	}
+
+	// Changes for p, as far as its queue has room. Past it they are dropped, and p gets a bulk sync: the
+	// walk counts them as sent, and only a resync brings it level again.
+	void queue_changes(peer& p, const std::vector<flow::flow_record>& records)
+	{
+		size_t take;
+		{
+			std::lock_guard lock(p.m);
+			const size_t room = cfg.max_queued > p.queued.size() ? cfg.max_queued - p.queued.size() : 0;
+			take = std::min(room, records.size());
+			for (size_t i = 0; i < take; ++i)
+				p.queued.push_back({records[i], 0, 0});
+		}
+		if (take < records.size()) {
+			bump(records_dropped, records.size() - take);
+			p.bulk_wanted.store(true, std::memory_order_release);
+		}
+	}
+
+	// A bulk sync for p, whole: pushed in slices, so that the engine's thread is not kept waiting on the
+	// queue's lock for a million flows.
+	void queue_bulk(peer& p, const std::vector<flow::flow_record>& records)
+	{
+		constexpr size_t slice = 4096;
+		for (size_t at = 0; at <= records.size(); at += slice) {
+			std::lock_guard lock(p.m);
+			if (at == 0)
+				p.queued.push_back({{}, message_flag::bulk_begin, uint32_t(records.size())});
+			for (size_t i = at; i < std::min(records.size(), at + slice); ++i)
+				p.queued.push_back({records[i], 0, 0});
+			if (at + slice > records.size())
+				p.queued.push_back({{}, message_flag::bulk_end, 0});
+		}
 	}
 };
 
@@ -529,6 +592,10 @@ std::string engine::start()
 	if (!split_address(m.cfg.listen, addr, port))
 		return "sync.listen '" + m.cfg.listen + "' is not ADDR:PORT";
 	const auto listen_addr = asio::ip::make_address(addr);
+	if (listen_addr.is_unspecified())
+		return "sync.listen '" + m.cfg.listen + "' must be the address the peers name in their sync.peer, not " +
+		       listen_addr.to_string();
+	m.id = endpoint_id(listen_addr.to_string(), port);
 	for (const std::string& text : m.cfg.peers) {
 		std::string paddr;
 		uint16_t pport = 0;
@@ -537,6 +604,8 @@ std::string engine::start()
 		auto p = std::make_unique<impl::peer>();
 		p->address = text;
 		p->at = udp::endpoint(asio::ip::make_address(paddr), pport);
+		p->id = endpoint_id(p->at.address().to_string(), pport);
+		p->rto_ms = m.cfg.rto_ms;
 		if (p->at.address().is_v4() != listen_addr.is_v4())
 			return "sync.peer '" + text + "' is not of sync.listen's address family";
 		m.peers.push_back(std::move(p));
@@ -594,10 +663,10 @@ void engine::collect(uint64_t now_tsc)
 			const flow::flow_table& table = *m.tables[t].table;
 			table.for_each([&](const flow::flow_entry& e) {
 				if (flow::syncable(e))
-					all.push_back(flow::record_of(table, e, now_tsc));
+					impl::copy_of(table, e, now_tsc, all);
 			});
 		}
-		m.queue_for(*p, all, true);
+		m.queue_bulk(*p, all);
 	}
 	const uint64_t elapsed = m.last_collect_ms ? now_ms - m.last_collect_ms : 0;
 	m.last_collect_ms = now_ms;
@@ -618,7 +687,7 @@ void engine::collect(uint64_t now_tsc)
 			if (m.cursor[t] == buckets) {
 				m.cursor[t] = 0;
 				if (t == 0)
-					impl::bump(m.walks, uint64_t(1));
+					impl::bump(m.walks, 1);
 			}
 		}
 	}
@@ -626,7 +695,7 @@ void engine::collect(uint64_t now_tsc)
 		return;
 	for (auto& p : m.peers)
 		if (p->accepting.load(std::memory_order_acquire))
-			m.queue_for(*p, changed, false);
+			m.queue_changes(*p, changed);
 }
 
 std::string engine::promote()
@@ -657,6 +726,7 @@ sync_status engine::status() const
 	s.refused_auth = r(m.refused_auth);
 	s.refused_unknown_peer = r(m.refused_unknown_peer);
 	s.refused_stale = r(m.refused_stale);
+	s.refused_misdirected = r(m.refused_misdirected);
 	s.duplicates = r(m.duplicates);
 	s.out_of_order = r(m.out_of_order);
 	s.install_backpressure = r(m.install_backpressure);

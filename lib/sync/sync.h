@@ -88,6 +88,7 @@ struct sync_status {
 	uint64_t records_sent = 0, records_received = 0, records_dropped = 0;
 	uint64_t datagrams_sent = 0, datagrams_received = 0, retransmitted = 0;
 	uint64_t refused_malformed = 0, refused_auth = 0, refused_unknown_peer = 0, refused_stale = 0;
+	uint64_t refused_misdirected = 0;  // sent back to us, or to another appliance
 	uint64_t duplicates = 0, out_of_order = 0, install_backpressure = 0;
 	uint64_t bulk_syncs_sent = 0, bulk_syncs_received = 0;
 	double last_bulk_in_seconds = 0;  // the last complete bulk sync to us, begin to end

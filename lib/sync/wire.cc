@@ -21,6 +21,14 @@ void mac_of(const uint8_t* data, size_t len, std::string_view key, uint8_t* mac)
 
 } // namespace
 
+uint32_t endpoint_id(const std::string& address, uint16_t port)
+{
+	uint32_t h = 2166136261u;  // FNV-1a
+	for (const char c : address + ":" + std::to_string(port))
+		h = (h ^ uint8_t(c)) * 16777619u;
+	return h;
+}
+
 header make_header(message_type type, uint64_t boot, uint64_t peer_boot)
 {
 	header h{};
@@ -62,6 +70,10 @@ refusal decode(const uint8_t* data, size_t len, std::string_view key, header& h,
 	records.resize(n);
 	if (n)
 		std::memcpy(records.data(), data + sizeof(header), n * sizeof(flow::flow_record));
+	// Authenticated is not well-formed: a peer's bug must not index tables with a state out of range.
+	for (const flow::flow_record& r : records)
+		if (!flow::valid(r))
+			return refusal::malformed;
 	return refusal::none;
 }
 

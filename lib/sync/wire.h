@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -40,8 +41,12 @@ struct header {
 	uint32_t seq;        // data: this datagram's number in its stream (from 1); ack: all up to here applied
 	uint32_t bulk_total; // bulk_begin: how many flows the bulk sync sends
 	uint32_t reserved;
+	// Who sends, and to whom (endpoint_id of each one's sync.listen), under the HMAC: a datagram sent back
+	// to its sender, or to another peer, is not taken for one of the peer's own.
+	uint32_t sender;
+	uint32_t receiver;
 };
-static_assert(sizeof(header) == 40);
+static_assert(sizeof(header) == 48);
 
 inline constexpr size_t max_records = (max_datagram - sizeof(header) - mac_bytes) / sizeof(flow::flow_record);
 
@@ -55,5 +60,8 @@ refusal decode(const uint8_t* data, size_t len, std::string_view key, header& h,
 
 // A header with the magic filled in.
 header make_header(message_type type, uint64_t boot, uint64_t peer_boot);
+
+// An appliance's id in headers: a hash of its sync address and port.
+uint32_t endpoint_id(const std::string& address, uint16_t port);
 
 } // namespace portcullis::sync

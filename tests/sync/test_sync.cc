@@ -162,6 +162,15 @@ struct raw_peer {
 	}
 };
 
+// A header from the raw peer on port `from` to the engine on port `to`.
+sync::header header_of(sync::message_type type, uint64_t boot, uint64_t peer_boot, uint16_t from, uint16_t to)
+{
+	sync::header h = sync::make_header(type, boot, peer_boot);
+	h.sender = sync::endpoint_id("127.0.0.1", from);
+	h.receiver = sync::endpoint_id("127.0.0.1", to);
+	return h;
+}
+
 std::vector<uint8_t> datagram(const sync::header& h, const std::vector<flow_record>& records, const std::string& key = secret)
 {
 	std::vector<uint8_t> out;
@@ -254,6 +263,33 @@ TEST_CASE("a peer's flow is installed unjudged and liberal, and only moves forwa
 	got->ruleset_generation = 7;
 	CHECK(flow::install(a, flow::record_of(b, *got, now), now) == flow::install_result::updated);
 	CHECK(e->tcp_liberal == 1);
+	// A connection reopened on the tuple (its age starts over) replaces a closing copy; a late record of
+	// the connection before, closing, does not take the new one back.
+	flow::flow_table d(table_config());
+	flow_record old_conn = r;
+	old_conn.state = flow_state::tcp_time_wait;
+	old_conn.age_s = 100;
+	REQUIRE(flow::install(d, old_conn, now) == flow::install_result::inserted);
+	flow_record reopened = r;
+	reopened.state = flow_state::tcp_syn_sent;
+	reopened.age_s = 0;
+	CHECK(flow::install(d, reopened, now) == flow::install_result::updated);
+	flow::flow_entry* de = d.lookup(r.key, flow::hash_key(r.key));
+	CHECK(de->state == flow_state::tcp_syn_sent);
+	CHECK(d.age_seconds(*de, now) < 1.0);
+	CHECK(flow::install(d, old_conn, now) == flow::install_result::unchanged);
+	CHECK(de->state == flow_state::tcp_syn_sent);
+	// A late record of the same connection, from before it closed here, does not reopen it.
+	flow::store_state(*de, flow_state::tcp_time_wait);
+	flow_record early = reopened;
+	early.state = flow_state::tcp_syn_received;
+	CHECK(flow::install(d, early, now) == flow::install_result::unchanged);
+	CHECK(de->state == flow_state::tcp_time_wait);
+	// A record of no state its protocol has is refused.
+	flow_record bad = r;
+	bad.state = flow_state(200);
+	CHECK_FALSE(flow::valid(bad));
+	CHECK(flow::install(d, bad, now) == flow::install_result::refused);
 	// Idle time: the record's, never fresher than the sender saw it.
 	r.idle_ms = 5000;
 	flow::flow_table c(table_config());
@@ -286,7 +322,7 @@ TEST_CASE("a joining standby gets every flow by bulk sync, then the changes, and
 	CHECK(b.inserted == 1000);
 
 	// A new flow and a state change reach the standby within a walk or two.
-	open_flow(a.table, key_of(5000), flow_state::udp_new);
+	open_flow(a.table, key_of(5000), flow_state::tcp_syn_sent);
 	flow::flow_entry* e = a.table.lookup(key_of(3), flow::hash_key(key_of(3)));
 	flow::store_state(*e, flow_state::tcp_fin_wait);
 	REQUIRE(run_until({&a, &b}, [&] {
@@ -319,7 +355,7 @@ TEST_CASE("a peer that restarts gets a new stream and the whole table again")
 	REQUIRE(run_until({&a, b.get()}, [&] { return b->table.size() == 400 && b->engine->status().ready; }));
 	CHECK(a.engine->status().bulk_syncs_sent >= 2);
 	// Two actives: each one's flows reach the other, and a flow that comes back changes nothing.
-	open_flow(b->table, key_of(9000), flow_state::udp_established);
+	open_flow(b->table, key_of(9000), flow_state::tcp_established);
 	REQUIRE(run_until({&a, b.get()}, [&] { return a.table.lookup(key_of(9000), flow::hash_key(key_of(9000))) != nullptr; }));
 	CHECK(a.table.size() == 401);
 }
@@ -334,14 +370,15 @@ TEST_CASE("garbage, forged, foreign, replayed and stale datagrams are refused an
 	stranger.send(pb, std::vector<uint8_t>(100, 0x42));
 	c.send(pb, std::vector<uint8_t>(100, 0x42));
 	const uint64_t c_boot = 1'000'000;
-	c.send(pb, datagram(sync::make_header(sync::message_type::hello, c_boot, 0), {}, "not the shared secret!"));
+	using sync::message_type;
+	c.send(pb, datagram(header_of(message_type::hello, c_boot, 0, c.port, pb), {}, "not the shared secret!"));
 	REQUIRE(run_until({&b}, [&] {
 		const auto s = b.engine->status();
 		return s.refused_unknown_peer == 1 && s.refused_malformed == 1 && s.refused_auth == 1;
 	}));
 
 	// A proper hello: b answers with its boot id, which data must carry.
-	c.send(pb, datagram(sync::make_header(sync::message_type::hello, c_boot, 0), {}));
+	c.send(pb, datagram(header_of(message_type::hello, c_boot, 0, c.port, pb), {}));
 	sync::header hello;
 	for (int i = 0; i < 5 && !(c.receive(sync::message_type::hello, hello) && hello.peer_boot == c_boot); ++i) {
 	}  // b's periodic hellos from before it heard c name no boot of c's
@@ -350,7 +387,7 @@ TEST_CASE("garbage, forged, foreign, replayed and stale datagrams are refused an
 
 	flow::flow_table source(table_config());
 	const flow_record r = flow::record_of(source, *open_flow(source, key_of(42)), now_ns());
-	sync::header h = sync::make_header(sync::message_type::data, c_boot, b_boot);
+	sync::header h = header_of(message_type::data, c_boot, b_boot, c.port, pb);
 	h.stream = 1;
 	h.seq = 1;
 	const auto first = datagram(h, {r});
@@ -393,6 +430,39 @@ TEST_CASE("garbage, forged, foreign, replayed and stale datagrams are refused an
 	c.send(pb, datagram(h2, {flow::record_of(other, *open_flow(other, key_of(44)), now_ns())}));
 	c.send(pb, datagram(h3, {flow::record_of(other, *other.lookup(key_of(43), flow::hash_key(key_of(43))), now_ns())}));
 	REQUIRE(run_until({&b}, [&] { return b.table.size() == 3; }));
+
+	// b's own hello sent back to it from c's address, and a datagram c meant for another appliance: not
+	// taken for c's (a reflected hello used to make b take c for a peer with b's own boot).
+	sync::header reflected = header_of(message_type::hello, b_boot, c_boot, pb, c.port);
+	c.send(pb, datagram(reflected, {}));
+	sync::header elsewhere = h;
+	elsewhere.receiver = sync::endpoint_id("127.0.0.1", uint16_t(pb + 1));
+	elsewhere.seq = 4;
+	c.send(pb, datagram(elsewhere, {flow::record_of(other, *open_flow(other, key_of(45)), now_ns())}));
+	REQUIRE(run_until({&b}, [&] { return b.engine->status().refused_misdirected == 2; }));
+	// (status() shows the peers as the engine's thread last saw them, at most a tick, 5 ms, ago.)
+	REQUIRE(run_until({&b}, [&] { return b.engine->status().peers[0].boot == c_boot; }));
+	CHECK(b.table.size() == 3);
+
+	// A record no flow can have (a UDP state on a TCP key), signed by a peer: the datagram is refused.
+	flow_record odd = flow::record_of(other, *other.lookup(key_of(43), flow::hash_key(key_of(43))), now_ns());
+	odd.state = flow_state::udp_established;
+	sync::header h4 = h;
+	h4.seq = 4;
+	c.send(pb, datagram(h4, {odd}));
+	REQUIRE(run_until({&b}, [&] { return b.engine->status().refused_malformed == 2; }));
+
+	// c restarts with its clock behind (a lower boot id): refused while c counts as up, taken once it
+	// has been silent for the peer timeout.
+	const uint64_t earlier_boot = c_boot - 500;
+	c.send(pb, datagram(header_of(message_type::hello, earlier_boot, 0, c.port, pb), {}));
+	REQUIRE(run_until({&b}, [&] { return b.engine->status().refused_stale == 4; }));
+	REQUIRE(run_until({&b}, [&] { return !b.engine->status().peers[0].up; }));
+	c.send(pb, datagram(header_of(message_type::hello, earlier_boot, 0, c.port, pb), {}));
+	REQUIRE(run_until({&b}, [&] {
+		const auto s = b.engine->status();
+		return s.peers[0].up && s.peers[0].boot == earlier_boot;
+	}));
 }
 
 TEST_CASE("sync addresses are ADDR:PORT or [V6]:PORT")
