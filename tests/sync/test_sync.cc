@@ -480,3 +480,24 @@ TEST_CASE("sync addresses are ADDR:PORT or [V6]:PORT")
 	CHECK_FALSE(sync::split_address("198.18.0.1:70000", addr, port));
 	CHECK_FALSE(sync::split_address("host:7400", addr, port));
 }
+
+TEST_CASE("a peer that flaps (restarts every few hundred ms) while flows keep opening ends with every flow")
+{
+	const uint16_t pa = free_port(), pb = free_port();
+	node a(pa, {pb});
+	uint32_t opened = 0;
+	for (int flap = 0; flap < 5; ++flap) {
+		node b(pb, {pa}, sync::role::standby);
+		const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+		while (std::chrono::steady_clock::now() < until) {
+			for (int k = 0; k < 5; ++k)
+				open_flow(a.table, key_of(opened++));
+			a.turn();
+			b.turn();
+			std::this_thread::sleep_for(std::chrono::milliseconds(5));
+		}
+	}  // each b goes mid-stream, its queue and in-flight datagrams lost with it
+	node b(pb, {pa}, sync::role::standby);
+	REQUIRE(run_until({&a, &b}, [&] { return b.table.size() == opened && b.engine->status().ready; }));
+	CHECK(a.engine->status().bulk_syncs_sent >= 6);
+}
