@@ -281,7 +281,7 @@ appliance::outcome appliance::start_sync()
 	// NIC RSS spreads by its own (Toeplitz) hash, which the sync thread does not compute.
 	if (nworkers_ > 1 && plan_.nic_rss) {
 		std::cerr << "portcullisd: sync: with " << nworkers_ << " workers on NIC RSS queues a synced flow could "
-		          << "land on the wrong worker; use one worker, or queues.rss = off (software distribution)\n";
+		          << "land on the wrong worker; use one worker, or queues.rss = plain (flows spread in software)\n";
 		return exit_config;
 	}
 	sync::sync_config sc;
