@@ -73,7 +73,7 @@ if [ "${PORTCULLIS_FUZZ:-1}" != 0 ]; then
 	# (tests/fuzz/meson.build); only the five targets and the libraries they link are compiled. Longer
 	# runs: README, "Fuzzing".
 	fuzz=${FUZZ_BUILD_DIR:-$top/build-fuzz}
-	fuzz_targets=(tests/fuzz/fuzz-packet tests/fuzz/fuzz-rules tests/fuzz/fuzz-control tests/fuzz/fuzz-names
+	fuzz_targets=(tests/fuzz/fuzz-packet tests/fuzz/fuzz-sync tests/fuzz/fuzz-rules tests/fuzz/fuzz-control tests/fuzz/fuzz-names
 		tests/fuzz/fuzz-feeds)
 	fuzz_setup() {
 		CC=clang CXX=clang++ meson setup "$fuzz" "$top" -Dfuzz=true -Dtests=false -Dbenches=false \
