@@ -271,11 +271,13 @@ private:
 		uint64_t key_hash;
 		uint64_t deadline;
 		const rx_queue_map* q;
-		bool resolved;  // its flow's record has come
+		uint64_t order;  // arrival: redelivered in this order
+		bool resolved;   // its flow's record has come
 	};
 	static constexpr uint32_t deferred_slots = 64;
 	deferred_packet deferred_[deferred_slots] = {};
 	uint32_t deferred_count_ = 0;
+	uint64_t deferred_arrivals_ = 0;
 	bool redelivering_ = false;  // in redeliver(): no second deferral, and no second count as received
 	worker_counters counters_{};
 };

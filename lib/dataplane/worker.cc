@@ -7,6 +7,8 @@
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 
+#include <algorithm>
+
 #include "dataplane/dataplane.h"
 #include "dataplane/judge.h"
 #include "flow/conntrack.h"
@@ -213,9 +215,15 @@ bool worker::defer(rte_mbuf* m, uint64_t key_hash, const rx_queue_map& q, uint64
 		counters_.sync_defer_full++;
 		return false;
 	}
+	// One segment a flow: the one its handshake waits on. More of the same flow would only take the
+	// slots of others' (64 ACKs after one SYN).
+	for (const deferred_packet& d : deferred_)
+		if (d.m && d.key_hash == key_hash)
+			return false;
 	for (deferred_packet& d : deferred_)
 		if (!d.m) {
-			d = {m, key_hash, now + uint64_t(config_.sync_defer_ms) * (config_.flows.tsc_hz / 1000), &q, false};
+			d = {m, key_hash, now + uint64_t(config_.sync_defer_ms) * (config_.flows.tsc_hz / 1000), &q,
+			     deferred_arrivals_++, false};
 			++deferred_count_;
 			counters_.sync_deferred++;
 			return true;
@@ -225,10 +233,16 @@ bool worker::defer(rte_mbuf* m, uint64_t key_hash, const rx_queue_map& q, uint64
 
 void worker::redeliver(uint64_t now)
 {
+	// In the order they came: a flow's segments must not pass one another.
+	uint8_t due[deferred_slots];
+	uint32_t ndue = 0;
+	for (uint32_t k = 0; k < deferred_slots; ++k)
+		if (deferred_[k].m && (deferred_[k].resolved || now >= deferred_[k].deadline))
+			due[ndue++] = uint8_t(k);
+	std::sort(due, due + ndue, [&](uint8_t a, uint8_t b) { return deferred_[a].order < deferred_[b].order; });
 	redelivering_ = true;
-	for (deferred_packet& d : deferred_) {
-		if (!d.m || (!d.resolved && now < d.deadline))
-			continue;
+	for (uint32_t x = 0; x < ndue; ++x) {
+		deferred_packet& d = deferred_[due[x]];
 		rte_mbuf* m = d.m;
 		const rx_queue_map& q = *d.q;
 		(d.resolved ? counters_.sync_deferred_resolved : counters_.sync_deferred_expired)++;

@@ -171,18 +171,20 @@ public:
 	template <class Fn>
 	void for_each(Fn&& fn) const
 	{
-		for_each_in(0, bucket_count_, fn);
+		for_each_slot_in(0, bucket_count_, [&](const flow_entry& e, uint8_t) { fn(e); });
 	}
-	// The same over buckets [first, first + n) of bucket_count(): a walk in slices.
+	// fn(entry, generation) over buckets [first, first + n) of bucket_count(), a walk in slices, with the
+	// generation the entry's slot gives (which use of the entry it is): a reader that copies an entry
+	// checks that its generation did not change meanwhile (sync's records).
 	template <class Fn>
-	void for_each_in(size_t first, size_t n, Fn&& fn) const
+	void for_each_slot_in(size_t first, size_t n, Fn&& fn) const
 	{
 		const size_t end = std::min<size_t>(first + n, bucket_count_);
 		for (size_t b = first; b < end; ++b)
 			for (const auto& slot : buckets_[b].slots) {
 				const uint32_t w = slot.load(std::memory_order_acquire);
 				if (w)
-					fn(entries_[slot_index(w)]);
+					fn(entries_[slot_index(w)], slot_generation(w));
 			}
 	}
 	size_t bucket_count() const { return bucket_count_; }

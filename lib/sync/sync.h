@@ -4,7 +4,9 @@
 // What is sent: the control thread's collect() walks the flow tables a slice per call, a whole walk
 // every sync.interval, and queues a record (flow_record.h) for every flow that is new, changed state,
 // or saw packets and was last sent longer ago than its refresh time (a quarter of its state's idle
-// timeout, at most refresh-s); the workers' hot path does nothing for it. A peer ages a synced flow by
+// timeout, at most refresh-s); the workers' hot path does nothing for it. A peer's flow that no packet
+// has crossed here is not sent back. Records carry relative times, advanced at each (re)send and at
+// each hand-off to a worker by how long they waited. A peer ages a synced flow by
 // its own clock from the last record, so flows need no close events: a closed TCP flow's state (closed,
 // time-wait) goes out, and its short timeout ends it on both sides.
 //
@@ -15,15 +17,19 @@
 // after `rto` (go-back-N, as conntrackd's FTFW). A receiver whose install rings are full applies nothing
 // and acks nothing: the sender resends later, so the workers set the pace.
 //
-// Joins: each side sends a hello every half second carrying its boot id (start time) and the boot id it
-// knows of its peer. A peer heard with a new boot id (it restarted), or heard again after it was down,
-// gets a new stream and a bulk sync: every live flow, between a bulk-begin (with the count) and a
-// bulk-end marker. An appliance is ready when each of its peers that is up has completed a bulk sync to
-// it, or when none is up a peer-timeout after start.
+// Joins: each side sends a hello every half second carrying its boot id (start time), the boot id its
+// peer last claimed, and a counter. A peer is believed (verified) only by a hello that names this start
+// of ours, with a counter past the last one. A peer verified with a new boot id (it restarted), or again
+// after it was down, gets a new stream and a bulk sync: every live flow (peers' flows included), between
+// a bulk-begin (with the count) and a bulk-end marker. An appliance is ready while every peer it has
+// heard since it started has completed its latest bulk sync to it, all of it handed to the workers (or
+// when none was heard, a peer-timeout after start).
 //
-// Replays: a datagram names its sender's boot and stream and the receiver's boot: one of an older boot
-// or stream, or meant for an earlier start of the receiver, is refused as stale; one of the current
-// stream already applied is a duplicate (counted, acknowledged again, not applied).
+// Replays: every datagram names its sender and receiver (ids of their sync addresses), its sender's boot
+// and stream and the receiver's boot: one sent back to us or meant for another appliance is refused as
+// misdirected; one of an older boot or stream, from a start of the peer no hello verified, or meant for
+// an earlier start of the receiver, is refused as stale; one of the current stream already applied is a
+// duplicate (counted, acknowledged again, not applied).
 //
 // Roles: active appliances forward and send; a standby installs what it gets and forwards nothing
 // (the workers drop every packet as `standby`) until promote(). Two actives behind ECMP both forward.

@@ -129,6 +129,17 @@ port_a=$((20000 + $$ % 20000))
 port_b=$((port_a + 1))
 
 start_daemon() {  # NAME LINK LCORE [options...]
+	local try
+	# Right after a daemon on the same interfaces was killed, the kernel may still hold its AF_PACKET
+	# fanout group for a moment, and DPDK's af_packet PMD cannot set up its own: try again.
+	for try in 1 2 3; do
+		start_daemon_once "$@" && return 0
+		grep -q "could not set PACKET_FANOUT" "$work/$1.log" || break
+		sleep 0.5
+	done
+	fail "portcullisd $1 did not start"
+}
+start_daemon_once() {  # NAME LINK LCORE [options...]
 	local name=$1 link=$2 lcore=$3
 	shift 3
 	"$daemon" --rules "$work/sync.rules" --ports.outside net_af_packet0 --ports.inside net_af_packet1 \
@@ -140,10 +151,10 @@ start_daemon() {  # NAME LINK LCORE [options...]
 	eval "pid_$name=$!"
 	for _ in $(seq 50); do
 		grep -q "worker(s)" "$work/$name.log" 2>/dev/null && return 0
-		kill -0 "$!" 2>/dev/null || fail "portcullisd $name exited"
+		kill -0 "$!" 2>/dev/null || return 1
 		sleep 0.1
 	done
-	fail "portcullisd $name did not start"
+	return 1
 }
 sync_field() {  # NAME PYTHON-EXPRESSION over d (the sync object)
 	"$cli" --socket "$work/$1.sock" --timeout 5 sync --json 2>/dev/null |

@@ -135,6 +135,11 @@ TEST_CASE("sync: with defer, the client's ACK waits for the state its SYN-ACK re
 	CHECK(pl.send(outside, tcp4(client, 40020, server, 22, A, 1001, 7001)).to_inside.empty());
 	CHECK(pl.worker().counters().sync_deferred == 1);
 	CHECK(pl.drops(drop_reason::conntrack_invalid) == 0);
+	// One segment a flow waits: a second one of the same flow is judged at once (64 ACKs after one SYN
+	// must not take every slot).
+	CHECK(pl.send(outside, tcp4(client, 40020, server, 22, A, 1001, 7001)).to_inside.empty());
+	CHECK(pl.worker().counters().sync_deferred == 1);
+	CHECK(pl.drops(drop_reason::conntrack_invalid) == 1);
 	REQUIRE(pl.worker().installs().push(peer_record(40020, 22, flow::flow_state::tcp_syn_received, 1001, 7001)));
 	pl.run();
 	CHECK(pl.sent(inside).size() == 1);

@@ -384,6 +384,17 @@ TEST_CASE("garbage, forged, foreign, replayed and stale datagrams are refused an
 	}  // b's periodic hellos from before it heard c name no boot of c's
 	REQUIRE(hello.peer_boot == c_boot);
 	const uint64_t b_boot = hello.boot;
+	// Nothing of c is believed until a hello of it names this start of b: c's next one does.
+	CHECK_FALSE(b.engine->status().peers[0].up);
+	auto hello_from_c = [&](uint64_t boot, uint32_t counter) {
+		sync::header x = header_of(message_type::hello, boot, b_boot, c.port, pb);
+		x.seq = counter;
+		return datagram(x, {});
+	};
+	c.send(pb, hello_from_c(c_boot, 1));
+	REQUIRE(run_until({&b}, [&] { return b.engine->status().peers[0].up; }));
+	c.send(pb, hello_from_c(c_boot, 1));  // replayed: its counter is not past the last one
+	REQUIRE(run_until({&b}, [&] { return b.engine->status().refused_stale == 1; }));
 
 	flow::flow_table source(table_config());
 	const flow_record r = flow::record_of(source, *open_flow(source, key_of(42)), now_ns());
@@ -412,7 +423,7 @@ TEST_CASE("garbage, forged, foreign, replayed and stale datagrams are refused an
 	c.send(pb, datagram(old_boot, {r}));
 	REQUIRE(run_until({&b}, [&] {
 		const auto s = b.engine->status();
-		return s.duplicates == 1 && s.refused_stale == 3;
+		return s.duplicates == 1 && s.refused_stale == 4;
 	}));
 	CHECK(b.engine->status().records_received == received);
 	CHECK(b.inserted == 1);
@@ -455,10 +466,10 @@ TEST_CASE("garbage, forged, foreign, replayed and stale datagrams are refused an
 	// c restarts with its clock behind (a lower boot id): refused while c counts as up, taken once it
 	// has been silent for the peer timeout.
 	const uint64_t earlier_boot = c_boot - 500;
-	c.send(pb, datagram(header_of(message_type::hello, earlier_boot, 0, c.port, pb), {}));
-	REQUIRE(run_until({&b}, [&] { return b.engine->status().refused_stale == 4; }));
+	c.send(pb, hello_from_c(earlier_boot, 1));
+	REQUIRE(run_until({&b}, [&] { return b.engine->status().refused_stale == 5; }));
 	REQUIRE(run_until({&b}, [&] { return !b.engine->status().peers[0].up; }));
-	c.send(pb, datagram(header_of(message_type::hello, earlier_boot, 0, c.port, pb), {}));
+	c.send(pb, hello_from_c(earlier_boot, 2));
 	REQUIRE(run_until({&b}, [&] {
 		const auto s = b.engine->status();
 		return s.peers[0].up && s.peers[0].boot == earlier_boot;
