@@ -68,6 +68,36 @@ uint64_t now_ns()
 	return uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now().time_since_epoch()).count());
 }
 
+// A clock for the tables: steady_clock's nanoseconds (tsc_hz 1e9, tables filled here) or the TSC
+// (the pipeline's worker).
+uint64_t clock_of(uint64_t hz) { return hz == 1'000'000'000 ? now_ns() : rte_rdtsc(); }
+
+// The daemon's control loop as far as sync goes: engine.collect() every 20 ms, on a thread of its own.
+class collector {
+public:
+	collector(ps::engine& e, uint64_t hz)
+		: thread_([this, &e, hz] {
+			  while (!stop_.load(std::memory_order_relaxed)) {
+				  e.collect(clock_of(hz));
+				  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+			  }
+		  })
+	{
+	}
+	~collector()
+	{
+		stop_ = true;
+		thread_.join();
+	}
+
+private:
+	std::atomic<bool> stop_{false};
+	std::thread thread_;
+};
+
+// n TCP flows in a state, as their worker would have opened them; how many fit.
+uint32_t fill(flow::flow_table& table, uint32_t n, flow::flow_state state);
+
 // A peer on loopback with a table of its own, whose "worker" is a thread installing what arrives.
 struct peer_node {
 	flow::flow_table table;
@@ -76,7 +106,8 @@ struct peer_node {
 	std::unique_ptr<ps::engine> engine;
 	std::atomic<bool> stop{false};
 	std::atomic<uint64_t> applied{0};
-	std::thread worker, control;
+	std::thread worker;
+	std::unique_ptr<collector> control;
 
 	peer_node(flow::table_config tc, const ps::sync_config& c, uint64_t hz) : table(tc)
 	{
@@ -84,26 +115,21 @@ struct peer_node {
 		                                        [](const flow::flow_key&, uint32_t) { return 0u; }, forwarding);
 		worker = std::thread([this, hz] {
 			while (!stop.load(std::memory_order_relaxed)) {
-				const uint64_t now = hz == 1'000'000'000 ? now_ns() : rte_rdtsc();
+				const uint64_t now = clock_of(hz);
 				const uint32_t n = ring.drain([&](const flow::flow_record& r) { flow::install(table, r, now); }, 4096);
 				applied.fetch_add(n, std::memory_order_relaxed);
 				if (!n)
 					std::this_thread::sleep_for(std::chrono::microseconds(50));
 			}
 		});
-		control = std::thread([this, hz] {
-			while (!stop.load(std::memory_order_relaxed)) {
-				engine->collect(hz == 1'000'000'000 ? now_ns() : rte_rdtsc());
-				std::this_thread::sleep_for(std::chrono::milliseconds(20));
-			}
-		});
+		control = std::make_unique<collector>(*engine, hz);
 	}
 	std::string start() { return engine->start(); }
 	~peer_node()
 	{
 		stop = true;
 		worker.join();
-		control.join();
+		control.reset();
 		engine->stop();
 	}
 };
@@ -243,8 +269,7 @@ bool pipeline_case(const options& o, const std::string& machine, uint16_t port_a
 		flood_source syns{0x9E3779B97F4A7C15ull + pass};
 		std::unique_ptr<ps::engine> engine;
 		std::unique_ptr<peer_node> peer;
-		std::atomic<bool> stop{false};
-		std::thread control;
+		std::unique_ptr<collector> control;
 		if (on) on_cpus(control_cpus, [&] {
 			const uint64_t hz = rte_get_tsc_hz();
 			ps::sync_config ca = config_for(port_a, port_b);
@@ -258,12 +283,7 @@ bool pipeline_case(const options& o, const std::string& machine, uint16_t port_a
 				failed = true;
 				return;
 			}
-			control = std::thread([&] {
-				while (!stop.load(std::memory_order_relaxed)) {
-					engine->collect(rte_rdtsc());
-					std::this_thread::sleep_for(std::chrono::milliseconds(20));
-				}
-			});
+			control = std::make_unique<collector>(*engine, hz);
 		});
 		if (failed)
 			return false;
@@ -275,8 +295,7 @@ bool pipeline_case(const options& o, const std::string& machine, uint16_t port_a
 		const double mpps = r.tsc ? double(r.packets) * double(rte_get_tsc_hz()) / double(r.tsc) / 1e6 : 0;
 		(on ? on_mpps : off_mpps).push_back(mpps);
 		if (on) {
-			stop = true;
-			control.join();
+			control.reset();
 			records_sent += engine->status().records_sent;
 			peer_flows_max = std::max<uint64_t>(peer_flows_max, peer->table.size());
 			engine->stop();
@@ -314,31 +333,27 @@ bool pipeline_case(const options& o, const std::string& machine, uint16_t port_a
 
 // ---- events and bulk: engines alone, tables filled by the test thread ----
 
+uint32_t fill(flow::flow_table& table, uint32_t n, flow::flow_state state)
+{
+	for (uint32_t i = 0; i < n; ++i)
+		if (flow::flow_entry* e = table.insert(key_of(i), flow::hash_key(key_of(i)), now_ns()))
+			flow::store_state(*e, state);
+	return uint32_t(table.size());
+}
+
 bool events_case(const options& o, const std::string& machine, uint16_t port_a, uint16_t port_b)
 {
 	flow::flow_table table(table_of(o.event_flows + o.event_flows / 4));
 	std::atomic<bool> forwarding{true};
 	dp::spsc_ring<flow::flow_record> ring{8};
-	for (uint32_t i = 0; i < o.event_flows; ++i) {
-		flow::flow_entry* e = table.insert(key_of(i), flow::hash_key(key_of(i)), now_ns());
-		if (!e)
-			break;
-		flow::store_state(*e, flow::flow_state::tcp_syn_received);
-	}
-	const uint32_t flows = uint32_t(table.size());
+	const uint32_t flows = fill(table, o.event_flows, flow::flow_state::tcp_syn_received);
 	ps::sync_config ca = config_for(port_a, port_b);
 	ca.interval_ms = 100;
 	ps::engine a(ca, {{&table, &ring}}, [](const flow::flow_key&, uint32_t) { return 0u; }, forwarding);
 	peer_node b(table_of(flows + flows / 4), config_for(port_b, port_a), 1'000'000'000);
 	if (!a.start().empty() || !b.start().empty())
 		return false;
-	std::atomic<bool> stop{false};
-	std::thread control([&] {
-		while (!stop.load(std::memory_order_relaxed)) {
-			a.collect(now_ns());
-			std::this_thread::sleep_for(std::chrono::milliseconds(20));
-		}
-	});
+	auto control = std::make_unique<collector>(a, 1'000'000'000);
 	// Settled: the bulk sync acknowledged, and the first whole walks (which send every flow once more, as
 	// new to the incremental stream) applied.
 	bool ok = wait_for([&] {
@@ -359,8 +374,7 @@ bool events_case(const options& o, const std::string& machine, uint16_t port_a, 
 	};
 	ok = ok && wait_for([&] { return b.applied.load() - before >= flows && count_established(); }, 30);
 	const double seconds = seconds_since(start);
-	stop = true;
-	control.join();
+	control.reset();
 	const ps::sync_status s = a.status();
 	a.stop();
 	const double rate = ok ? double(flows) / seconds : 0;
@@ -385,23 +399,12 @@ bool bulk_case(const options& o, const std::string& machine, uint16_t port_a, ui
 	flow::flow_table table(table_of(o.bulk_flows + o.bulk_flows / 4));
 	std::atomic<bool> forwarding{true};
 	dp::spsc_ring<flow::flow_record> ring{8};
-	for (uint32_t i = 0; i < o.bulk_flows; ++i) {
-		flow::flow_entry* e = table.insert(key_of(i), flow::hash_key(key_of(i)), now_ns());
-		if (e)
-			flow::store_state(*e, flow::flow_state::tcp_established);
-	}
-	const uint32_t flows = uint32_t(table.size());
+	const uint32_t flows = fill(table, o.bulk_flows, flow::flow_state::tcp_established);
 	ps::engine a(config_for(port_a, port_b), {{&table, &ring}}, [](const flow::flow_key&, uint32_t) { return 0u; },
 	               forwarding);
 	if (!a.start().empty())
 		return false;
-	std::atomic<bool> stop{false};
-	std::thread control([&] {
-		while (!stop.load(std::memory_order_relaxed)) {
-			a.collect(now_ns());
-			std::this_thread::sleep_for(std::chrono::milliseconds(20));
-		}
-	});
+	auto control = std::make_unique<collector>(a, 1'000'000'000);
 	// The peer joins now: the clock runs from its start to its table holding every flow, ready.
 	const auto start = clock_type::now();
 	auto b = std::make_unique<peer_node>(table_of(flows + flows / 4), config_for(port_b, port_a, ps::role::standby),
@@ -411,8 +414,7 @@ bool bulk_case(const options& o, const std::string& machine, uint16_t port_a, ui
 	const double seconds = seconds_since(start);
 	const ps::sync_status sb = b->engine->status();
 	b.reset();
-	stop = true;
-	control.join();
+	control.reset();
 	a.stop();
 	std::fprintf(stderr, "bench-sync: bulk: %u flows to a joining peer in %.2f s\n", flows, seconds);
 	bench::json_line()

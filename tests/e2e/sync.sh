@@ -166,26 +166,7 @@ counter() {  # NAME PYTHON-EXPRESSION over d (stats)
 }
 
 # The inside host's services.
-ip netns exec "$ns_s" "$py" -c '
-import socket, threading
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("198.18.1.10", 7000))
-s.listen(64)
-def serve(c):
-    with c:
-        try:
-            while True:
-                d = c.recv(65536)
-                if not d:
-                    break
-                c.sendall(d)
-        except OSError:
-            pass
-while True:
-    c, _ = s.accept()
-    threading.Thread(target=serve, args=(c,), daemon=True).start()
-' &
+ip netns exec "$ns_s" "$py" "$(dirname "$0")/echo_server.py" 198.18.1.10 7000 &
 pids+=($!)
 ip netns exec "$ns_s" iperf3 -s -B 198.18.1.10 >/dev/null 2>&1 &
 pids+=($!)

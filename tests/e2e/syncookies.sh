@@ -65,30 +65,7 @@ RULES
 
 # A threaded TCP server on 198.18.1.10:PORT that sends BANNER (if any) on accept, then echoes everything.
 echo_server() {  # PORT [BANNER]
-	ip netns exec "$ns_in" "$py" -c '
-import socket, sys, threading
-port = int(sys.argv[1])
-banner = sys.argv[2].encode() + b"\n" if len(sys.argv) > 2 else b""
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("198.18.1.10", port))
-s.listen(128)
-def serve(c):
-    with c:
-        try:
-            if banner:
-                c.sendall(banner)
-            while True:
-                d = c.recv(65536)
-                if not d:
-                    break
-                c.sendall(d)
-        except OSError:
-            pass
-while True:
-    c, _ = s.accept()
-    threading.Thread(target=serve, args=(c,), daemon=True).start()
-' "$@" &
+	ip netns exec "$ns_in" "$py" "$here/echo_server.py" 198.18.1.10 "$@" &
 }
 wait_listen() {  # PORT: until the inside host listens on it
 	for _ in $(seq 50); do
