@@ -402,12 +402,11 @@ struct engine::impl {
 	void hand_to_workers(uint64_t now)
 	{
 		while (!pending_installs.empty()) {
-			pending_install& x = pending_installs.front();
-			x.record.idle_ms += uint32_t(now) - x.received_ms;
-			if (!tables[x.worker].installs->push(x.record)) {
-				x.record.idle_ms -= uint32_t(now) - x.received_ms;
+			const pending_install& x = pending_installs.front();
+			flow::flow_record r = x.record;
+			r.idle_ms += uint32_t(now) - x.received_ms;
+			if (!tables[x.worker].installs->push(r))
 				break;
-			}
 			pending_installs.pop_front();
 			++pending_handed;
 		}

@@ -178,34 +178,8 @@ done
 # N long-lived connections through whatever path: a line every 100 ms each, every echo awaited (4 s at
 # most), until $work/stop appears. Prints per connection: lines sent, echoes received, slowest echo.
 long_lived() {  # N OUT
-	ip netns exec "$ns_c" "$py" -c '
-import os, socket, sys, threading, time
-n, stop = int(sys.argv[1]), sys.argv[2]
-results = [None] * n
-def run(i):
-    sent = ok = 0
-    worst = 0.0
-    try:
-        c = socket.create_connection(("198.18.1.10", 7000), timeout=4)
-        f = c.makefile("rb")
-        open("%s.up%d" % (stop, i), "w").close()
-        while not os.path.exists(stop):
-            line = b"conn %d line %d\n" % (i, sent)
-            t = time.time()
-            c.sendall(line)
-            sent += 1
-            if f.readline() != line:
-                break
-            ok += 1
-            worst = max(worst, time.time() - t)
-            time.sleep(0.1)
-    except OSError:
-        pass
-    results[i] = "%d %d %.3f" % (sent, ok, worst)
-threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-for t in threads: t.start()
-for t in threads: t.join()
-print("\n".join(results))' "$1" "$work/stop" >"$2" 2>&1 &
+	ip netns exec "$ns_c" "$py" "$(dirname "$0")/long_lived.py" 198.18.1.10 7000 "$1" "$work/stop" 4 >"$2" \
+		2>"$2.err" &
 	pids+=($!)
 	ll_pid=$!
 	for _ in $(seq 50); do

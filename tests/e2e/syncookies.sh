@@ -185,30 +185,11 @@ echo_server 7003
 wait_listen 7003
 # The long-lived connection: a line every 100 ms, each echo awaited, until $work/stop appears. Prints the
 # lines sent, the echoes received intact and the slowest echo in seconds.
-ip netns exec "$ns_out" "$py" -c '
-import os, socket, sys, time
-c = socket.create_connection(("198.18.1.10", 7003), timeout=10)
-f = c.makefile("rb")
-open(sys.argv[1] + ".up", "w").close()
-sent = ok = 0
-worst = 0.0
-try:
-    while not os.path.exists(sys.argv[1]):
-        line = b"line %d\n" % sent
-        t = time.time()
-        c.sendall(line)
-        sent += 1
-        if f.readline() != line:
-            break
-        ok += 1
-        worst = max(worst, time.time() - t)
-        time.sleep(0.1)
-except OSError as e:
-    print("error", e, file=sys.stderr)
-print(sent, ok, "%.3f" % worst)' "$work/stop" >"$work/longlived.out" 2>"$work/longlived.err" &
+ip netns exec "$ns_out" "$py" "$here/long_lived.py" 198.18.1.10 7003 1 "$work/stop" 10 >"$work/longlived.out" \
+	2>"$work/longlived.err" &
 longlived=$!
-for _ in $(seq 50); do [ -e "$work/stop.up" ] && break; sleep 0.1; done
-[ -e "$work/stop.up" ] || fail "the long-lived connection did not open"
+for _ in $(seq 50); do [ -e "$work/stop.up0" ] && break; sleep 0.1; done
+[ -e "$work/stop.up0" ] || fail "the long-lived connection did not open"
 sleep 0.5
 
 # Watch the daemon while the flood runs: the most workers answering with cookies and the most live flows.
