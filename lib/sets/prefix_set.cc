@@ -292,14 +292,10 @@ bool prefix_set4::overflow_lookup(const detail::record4_wide& r, uint32_t low) c
 void prefix_set4::contains_burst(const uint32_t* addrs, uint32_t n, uint8_t* out) const noexcept
 {
 	constexpr uint32_t group = 32;
-	const char* records = narrow_.data() ? reinterpret_cast<const char*>(narrow_.data())
-	                                     : reinterpret_cast<const char*>(wide_.data());
 	for (uint32_t first = 0; first < n; first += group) {
 		const uint32_t m = std::min(group, n - first);
-		for (uint32_t i = 0; i < m; ++i) {
-			const uint32_t off = addrs[first + i] - base_;
-			__builtin_prefetch(records + size_t(off <= span_ ? off >> shift_ : 0) * sizeof(detail::record4_narrow));
-		}
+		for (uint32_t i = 0; i < m; ++i)
+			detail::prefetch_line(record_of(addrs[first + i]));
 		for (uint32_t i = 0; i < m; ++i)
 			out[first + i] = contains(addrs[first + i]);
 	}
