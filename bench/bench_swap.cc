@@ -39,12 +39,13 @@ struct options {
 	double window_s = 2.0;
 };
 
-// 4096 UDP flows from the outside (198.18.0.0/22) to the server's port 80, 64-byte frames.
+// 4096 UDP flows from the outside (198.18.4.0/22, which leaves out the server: a packet from 198.18.1.10 to
+// itself is a land packet, dropped) to the server's port 80, 64-byte frames.
 std::string write_capture()
 {
 	std::vector<std::string> frames;
 	for (uint32_t i = 0; i < 4096; ++i)
-		frames.push_back(bench::udp4_frame(0xC6120000 + (i % 1024), 0xC612010A, uint16_t(10000 + i), 80));
+		frames.push_back(bench::udp4_frame(0xC6120400 + (i % 1024), 0xC612010A, uint16_t(10000 + i), 80));
 	return bench::write_pcap("bench-swap", frames);
 }
 

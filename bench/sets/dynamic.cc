@@ -9,7 +9,7 @@
 // Workers, of which one at a time runs on lcore 1 and forwards a capture that net_pcap replays from
 // memory (infinite_rx) into net_null:
 //   - no_scan, the baseline: the plain capture, --scan-sources / --scan-share packets (1.67M by default)
-//     of the 4096 established UDP flows of set_load_under_load (198.18.0.0/22 to 198.18.1.10 port 80);
+//     of the 4096 established UDP flows of set_load_under_load (198.18.4.0/22 to 198.18.1.10 port 80);
 //   - the scan: the scan capture, the same with every 1/share-th packet (evenly spread) a SYN from one
 //     of --scan-sources distinct random addresses (each once a pass) to a trap port of a 198.18.1.x;
 //   - trap_only, to split the cost: the scan capture against the same rules without the set (the trap
@@ -81,7 +81,7 @@
 namespace portcullis::bench::dynamic {
 namespace {
 
-constexpr uint32_t client_net = 0xC6120000;  // 198.18.0.0/22: the established flows' clients, as live.cc's
+constexpr uint32_t client_net = 0xC6120400;  // 198.18.4.0/22: the established flows' clients, as live.cc's
 constexpr uint32_t server = 0xC612010A;      // 198.18.1.10
 constexpr uint32_t established_flows = 4096;
 constexpr uint16_t trap_ports[3] = {23, 3389, 31337};

@@ -2,7 +2,7 @@
 // worker forwards, against the alternative of pushing the whole rule set again.
 //
 // Set-up (as bench-swap): one worker on its own lcore forwards a capture replayed from memory (net_pcap,
-// infinite_rx: 4096 UDP flows from 198.18.0.0/22 to 198.18.1.10 port 80) into a sink (net_null). The
+// infinite_rx: 4096 UDP flows from 198.18.4.0/22 to 198.18.1.10 port 80) into a sink (net_null). The
 // rule set drops `in from $feed`, a file set read from a generated feed of 1M random entries (95% IPv4
 // CIDRs with a routing table's lengths, 5% IPv6 under 2000::/3), none covering 198.18.0.0/15, and
 // allows the traffic. After a warm-up every packet belongs to an established flow, which looks no set
@@ -63,6 +63,8 @@ namespace fs = std::filesystem;
 constexpr uint32_t traffic_net = 0xC6120000;  // 198.18.0.0/15 holds the traffic and the set adds: no feed entry may touch it
 constexpr uint32_t traffic_last = 0xC613FFFF;
 constexpr uint32_t server = 0xC612010A;       // 198.18.1.10
+// The clients, 198.18.4.0/22: not the server, whose packets to itself would be dropped as land packets.
+constexpr uint32_t client_net = 0xC6120400;
 const u128 reserved6 = u128(0x20010002) << 96;  // 2001:2::/48, kept out of the feeds as well
 
 struct length_weight {
@@ -213,7 +215,7 @@ environment prepare()
 {
 	std::vector<std::string> frames;
 	for (uint32_t i = 0; i < 4096; ++i)
-		frames.push_back(udp4_frame(traffic_net + (i % 1024), server, uint16_t(10000 + i), 80));
+		frames.push_back(udp4_frame(client_net + (i % 1024), server, uint16_t(10000 + i), 80));
 	environment env;
 	env.capture = write_pcap("bench-sets", frames);
 	env.vdevs = {"net_pcap0,rx_pcap=" + env.capture + ",infinite_rx=1", "net_null0,no-rx=1"};
