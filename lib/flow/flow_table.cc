@@ -1,6 +1,5 @@
 #include "flow/flow_table.h"
 
-#include <sys/mman.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
@@ -10,31 +9,9 @@
 #include <cstring>
 #include <new>
 
+#include "memory/huge_map.h"
+
 namespace portcullis::flow {
-namespace {
-
-// Large zeroed allocations straight from the kernel; transparent huge pages cut TLB misses on a table of
-// millions of flows.
-void* map_zeroed(size_t bytes)
-{
-	// Populate: fault every page in now, on the control plane, rather than on the data path when the
-	// first million flows arrive (a page fault per 32 new entries otherwise; bench-flowtable's inserts).
-	void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		throw std::bad_alloc();
-#ifdef MADV_HUGEPAGE
-	madvise(p, bytes, MADV_HUGEPAGE);  // before the pages exist, so that they can be huge ones
-#endif
-#ifdef MADV_POPULATE_WRITE
-	if (madvise(p, bytes, MADV_POPULATE_WRITE) == 0)
-		return p;
-#endif
-	for (size_t at = 0; at < bytes; at += 4096)  // kernels before 5.14: touch each page
-		static_cast<volatile char*>(p)[at] = 0;
-	return p;
-}
-
-} // namespace
 
 flow_table::flow_table(const table_config& config)
 	: capacity_(std::clamp<uint32_t>(config.capacity, 1, max_table_capacity)), policy_(config.policy),
@@ -56,8 +33,8 @@ flow_table::flow_table(const table_config& config)
 	// instead of 0.3%, and cost 110 cycles instead of 80 (bench-pipeline's new_flows_64b: 0.19 of
 	// testpmd instead of 0.21).
 	bucket_count_ = std::max<uint32_t>(2, (capacity_ + 5) / 6);
-	buckets_ = static_cast<bucket*>(map_zeroed(size_t(bucket_count_) * sizeof(bucket)));
-	entries_ = static_cast<flow_entry*>(map_zeroed((size_t(capacity_) + 1) * sizeof(flow_entry)));
+	buckets_ = static_cast<bucket*>(memory::map_zeroed(size_t(bucket_count_) * sizeof(bucket), true));
+	entries_ = static_cast<flow_entry*>(memory::map_zeroed((size_t(capacity_) + 1) * sizeof(flow_entry), true));
 	// Rings of indices: the free ring never holds more than capacity of them, the embryonic FIFO forgets
 	// its oldest hints when full.
 	const size_t ring = std::bit_ceil(size_t(capacity_));
@@ -67,8 +44,8 @@ flow_table::flow_table(const table_config& config)
 
 flow_table::~flow_table()
 {
-	munmap(buckets_, size_t(bucket_count_) * sizeof(bucket));
-	munmap(entries_, (size_t(capacity_) + 1) * sizeof(flow_entry));
+	memory::unmap(buckets_, size_t(bucket_count_) * sizeof(bucket));
+	memory::unmap(entries_, (size_t(capacity_) + 1) * sizeof(flow_entry));
 }
 
 size_t flow_table::memory_bytes() const

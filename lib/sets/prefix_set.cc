@@ -1,13 +1,13 @@
 // Building prefix sets (prefix_set.h), the overflow searches and the burst lookups.
 #include "sets/prefix_set.h"
 
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <bit>
 #include <cstring>
 #include <new>
 #include <vector>
+
+#include "memory/huge_map.h"
 
 namespace portcullis::sets {
 
@@ -30,13 +30,7 @@ mapped_array<T>::mapped_array(size_t n) : n_(n)
 		std::memset(static_cast<void*>(p_), 0, bytes);
 		return;
 	}
-	void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		throw std::bad_alloc();
-#ifdef MADV_HUGEPAGE
-	madvise(p, bytes, MADV_HUGEPAGE);  // before the pages exist, so that they can be huge ones
-#endif
-	p_ = static_cast<T*>(p);
+	p_ = static_cast<T*>(memory::map_zeroed(bytes, false));
 }
 
 template <class T>
@@ -48,7 +42,7 @@ mapped_array<T>::~mapped_array()
 	if (bytes < map_threshold)
 		::operator delete(static_cast<void*>(p_), std::align_val_t(64));
 	else
-		munmap(p_, bytes);
+		memory::unmap(p_, bytes);
 }
 
 template class mapped_array<record4_narrow>;
