@@ -5,9 +5,9 @@
 // An array of 512 KiB or more is mapped on a 2 MiB boundary and rounded up to whole 2 MiB pages (the
 // kernel gives a huge page only to an aligned 2 MiB range: Linux 6.1 does not align anonymous mappings
 // itself, and a 700 KB bucket array never had one). It then takes at most 2 MiB more than asked for.
-// bench-flood: under a flood of SYNs answered with cookies, which read nothing but buckets, the
-// established packets kept 0.83 of their speed with the 65,536-flow table's 700 KB of buckets on 4 KiB
-// pages and 0.89 on a huge page.
+// bench-flood at a 99% SYN flood, three interleaved runs each: the established packets kept 0.75 of
+// their speed with the 65,536-flow table's 700 KB of buckets on 4 KiB pages, 0.76-0.79 on a huge page
+// (with SYN cookies, whose flood reads nothing but buckets, 0.82-0.84 either way).
 #pragma once
 
 #include <cstddef>
