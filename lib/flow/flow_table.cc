@@ -35,6 +35,7 @@ flow_table::flow_table(const table_config& config)
 	bucket_count_ = std::max<uint32_t>(2, (capacity_ + 5) / 6);
 	buckets_ = static_cast<bucket*>(memory::map_zeroed(size_t(bucket_count_) * sizeof(bucket), true));
 	entries_ = static_cast<flow_entry*>(memory::map_zeroed((size_t(capacity_) + 1) * sizeof(flow_entry), true));
+	occupied_ = std::make_unique<std::atomic<uint64_t>[]>((size_t(bucket_count_) + 63) / 64);  // zeroed
 	// Rings of indices: the free ring never holds more than capacity of them, the embryonic FIFO forgets
 	// its oldest hints when full.
 	const size_t ring = std::bit_ceil(size_t(capacity_));
@@ -139,12 +140,29 @@ flow_entry* flow_table::find_in(const bucket& b, const flow_key& key, uint16_t t
 flow_entry* flow_table::lookup(const flow_key& key, uint64_t hash) const
 {
 	const uint16_t tag = tag_of(hash);
+	if (!may_hold(hash))
+		return nullptr;
 	const bucket& p = buckets_[primary(hash)];
 	if (flow_entry* e = find_in(p, key, tag))
 		return e;
-	if (!may_have_overflowed(p, hash))
+	if (!may_have_overflowed(p, hash)) {
+		if (use_marks_)
+			unmark_if_empty(primary(hash));
 		return nullptr;
+	}
 	return find_in(buckets_[secondary(hash)], key, tag);
+}
+
+void flow_table::unmark_if_empty(uint32_t b) const
+{
+	// Only the owner adds keys, and it is the caller: a bucket seen empty with no overflow stays so until
+	// the owner itself inserts (which marks it again); the control thread can only empty it further.
+	// Slot 0 first: a new key takes a bucket's lowest free slot, so in a bucket that holds keys it is
+	// nearly always taken, and a miss in a full table pays one load for this, not the whole test.
+	const bucket& bk = buckets_[b];
+	if (bk.slots[0].load(std::memory_order_relaxed) == 0 && empty_slots(bk.slots) == (1u << bucket_slots) - 1 &&
+	    bk.overflow.load(std::memory_order_relaxed) == 0)
+		unmark(b);
 }
 
 void flow_table::lookup_burst(const flow_key* keys, const uint64_t* hashes, uint32_t n, flow_entry** found) const
@@ -156,15 +174,27 @@ void flow_table::lookup_burst(const flow_key* keys, const uint64_t* hashes, uint
 	// 0.65 of their speed instead of 0.68; bench-flood). A key that is not in its primary bucket is
 	// looked for in its secondary only when the primary has overflowed (about 4% of buckets at capacity).
 	constexpr uint32_t step = 64;
+	use_marks_ = size() <= capacity_ / 8;
+	const bool marks = use_marks_;
 	for (uint32_t base = 0; base < n; base += step) {
 		const uint32_t m = n - base < step ? n - base : step;
 		uint32_t bucket_of[step];
+		bool holds[step];
 		for (uint32_t i = 0; i < m; ++i) {
 			bucket_of[i] = primary(hashes[base + i]);
-			__builtin_prefetch(&buckets_[bucket_of[i]]);
+			holds[i] = !marks || marked(bucket_of[i]);
+			if (holds[i])
+				__builtin_prefetch(&buckets_[bucket_of[i]]);
 		}
 		flow_entry* candidate[step];
 		for (uint32_t i = 0; i < m; ++i) {
+			// A key whose primary bucket is marked empty is a miss without reading it: under a flood of
+			// SYNs that open nothing (answered with cookies, or dropped by the rules) in a table with
+			// room, most buckets are empty, and their lines stay out of the caches.
+			if (!holds[i]) {
+				candidate[i] = nullptr;
+				continue;
+			}
 			const bucket& b = buckets_[bucket_of[i]];
 			const uint32_t matches = sig_matches(b.sig, tag_of(hashes[base + i]));
 			flow_entry* e = nullptr;
@@ -178,6 +208,8 @@ void flow_table::lookup_burst(const flow_key* keys, const uint64_t* hashes, uint
 			} else if (may_have_overflowed(b, hashes[base + i])) {
 				__builtin_prefetch(&buckets_[secondary(hashes[base + i])]);
 				e = entries_;  // look again below
+			} else if (marks) {
+				unmark_if_empty(bucket_of[i]);
 			}
 			candidate[i] = e;
 		}
@@ -374,6 +406,7 @@ flow_entry* flow_table::insert(const flow_key& key, uint64_t hash, uint64_t now,
 	e.opener_is_b = opener_is_b;
 	bucket& bk = buckets_[b];
 	bk.sig[slot] = tag_of(hash);
+	mark(p);  // the key's primary bucket holds it or counts it as overflow: lookups must read it
 	if (b != p)
 		overflow_add(buckets_[p], hash);
 	// Only the owner fills empty slots (the control thread only empties them), so a release store is
