@@ -158,7 +158,7 @@ void flow_table::unmark_if_empty(uint32_t b) const
 	// Only the owner adds keys, and it is the caller: a bucket seen empty with no overflow stays so until
 	// the owner itself inserts (which marks it again); the control thread can only empty it further.
 	// Slot 0 first: a new key takes a bucket's lowest free slot, so in a bucket that holds keys it is
-	// nearly always taken, and a miss in a full table pays one load for this, not the whole test.
+	// nearly always taken, and a miss on a bucket that holds keys pays one load for this test.
 	const bucket& bk = buckets_[b];
 	if (bk.slots[0].load(std::memory_order_relaxed) == 0 && empty_slots(bk.slots) == (1u << bucket_slots) - 1 &&
 	    bk.overflow.load(std::memory_order_relaxed) == 0)
@@ -174,8 +174,9 @@ void flow_table::lookup_burst(const flow_key* keys, const uint64_t* hashes, uint
 	// 0.65 of their speed instead of 0.68; bench-flood). A key that is not in its primary bucket is
 	// looked for in its secondary only when the primary has overflowed (about 4% of buckets at capacity).
 	constexpr uint32_t step = 64;
-	use_marks_ = size() <= capacity_ / 8;
-	const bool marks = use_marks_;
+	const bool marks = size() <= capacity_ / 8;
+	if (marks != use_marks_)  // written only on a change: its line is one the control thread reads
+		use_marks_ = marks;
 	for (uint32_t base = 0; base < n; base += step) {
 		const uint32_t m = n - base < step ? n - base : step;
 		uint32_t bucket_of[step];

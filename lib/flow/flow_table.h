@@ -131,6 +131,8 @@ public:
 	flow_table& operator=(const flow_table&) = delete;
 
 	// ---- owner worker ----
+	// Lookups (lookup_burst, lookup, live, may_hold, prefetch) are the owner's only, though const: they
+	// read, and lookups update, the owner's bucket marks (marked()).
 	// found[i] = the entry of keys[i], or nullptr. hashes[i] = hash_key(keys[i]).
 	void lookup_burst(const flow_key* keys, const uint64_t* hashes, uint32_t n, flow_entry** found) const;
 	// Starts fetching the bucket a lookup of this hash reads first. A caller that hashes a burst's keys one

@@ -550,3 +550,46 @@ TEST_CASE("a sparse table skips the buckets it knows are empty and still finds e
 	CHECK(t.may_hold(hash_key(keys[0])));
 	CHECK(t.lookup(keys[0], hash_key(keys[0])) == e);
 }
+
+TEST_CASE("a key overflowed from a bucket full of other buckets' keys marks its own primary bucket")
+{
+	// Hashes made by hand (insert and lookup take the caller's hash): ten keys fill bucket q, ten more
+	// whose primary is q land in their secondary p, which holds no key of its own and so is unmarked;
+	// then a key whose primary is p finds it full and goes to its secondary s. Its lookup, with the marks
+	// in use (a sparse table), must still read p and follow p's overflow count to s.
+	const uint32_t capacity = 65536;
+	flow_table t(small_config(capacity, full_policy::drop));
+	const uint64_t buckets = std::max<uint32_t>(2, (capacity + 5) / 6);  // as flow_table sizes itself
+	auto word_for = [&](uint64_t bucket, uint32_t j) {  // a 32-bit word that multiply-shift maps to bucket
+		return ((bucket << 32) + buckets - 1) / buckets + j;
+	};
+	auto hash_for = [&](uint64_t primary, uint64_t secondary, uint32_t j) {
+		return word_for(secondary, j) << 32 | word_for(primary, j * 7 + 1);
+	};
+	const uint64_t q = 100, p = 5000, s = 9000, other = 7000;
+	std::vector<flow_key> keys;
+	std::vector<uint64_t> hashes;
+	std::vector<flow_entry*> entries;
+	auto add = [&](uint64_t primary, uint64_t secondary, uint32_t j) {
+		const flow_key k = key_n(uint32_t(keys.size()) + 1);
+		const uint64_t h = hash_for(primary, secondary, j);
+		flow_entry* e = t.insert(k, h, 1);
+		REQUIRE(e != nullptr);
+		keys.push_back(k);
+		hashes.push_back(h);
+		entries.push_back(e);
+	};
+	for (uint32_t j = 0; j < 10; ++j)
+		add(q, other, j);  // fill q
+	for (uint32_t j = 10; j < 20; ++j)
+		add(q, p, j);  // overflow into p
+	CHECK_FALSE(t.may_hold(hash_for(p, s, 99)));  // p holds only q's keys
+	add(p, s, 20);  // p is full: to s, counted in p's overflow
+	CHECK(t.may_hold(hashes.back()));
+	std::vector<flow_entry*> found(keys.size());
+	t.lookup_burst(keys.data(), hashes.data(), uint32_t(keys.size()), found.data());
+	for (size_t i = 0; i < keys.size(); ++i) {
+		REQUIRE(found[i] == entries[i]);
+		REQUIRE(t.lookup(keys[i], hashes[i]) == entries[i]);
+	}
+}
