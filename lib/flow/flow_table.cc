@@ -51,7 +51,9 @@ flow_table::~flow_table()
 
 size_t flow_table::memory_bytes() const
 {
-	return size_t(bucket_count_) * sizeof(bucket) + (size_t(capacity_) + 1) * sizeof(flow_entry) +
+	// As mapped (whole huge pages for the large arrays), with the owner's bucket marks.
+	return memory::mapped_bytes(size_t(bucket_count_) * sizeof(bucket)) +
+	       memory::mapped_bytes((size_t(capacity_) + 1) * sizeof(flow_entry)) + (size_t(bucket_count_) + 63) / 64 * 8 +
 	       free_ring_.size() * sizeof(uint32_t) + embryonic_fifo_.size() * sizeof(uint32_t);
 }
 
