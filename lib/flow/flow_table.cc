@@ -169,36 +169,32 @@ void flow_table::unmark_if_empty(uint32_t b) const
 
 void flow_table::lookup_burst(const flow_key* keys, const uint64_t* hashes, uint32_t n, flow_entry** found) const
 {
-	// Three passes over groups of keys so that the bucket and entry misses of a group overlap: prefetch
-	// every key's primary bucket, then compare signatures and prefetch the entries they point at, then
-	// compare keys. Groups of 64, a worker's whole burst: two waits on memory per burst, one for its
-	// buckets and one for its entries (groups of 16 kept established packets under a 99% SYN flood at
-	// 0.65 of their speed instead of 0.68; bench-flood). A key that is not in its primary bucket is
-	// looked for in its secondary only when the primary has overflowed (about 4% of buckets at capacity).
+	// Two passes over groups of keys so that the bucket and entry misses of a group overlap: the caller
+	// has prefetched every key's primary bucket as it hashed the key (prefetch()); compare signatures and
+	// prefetch the entries they point at, then compare keys. Groups of 64, a worker's whole burst: two
+	// waits on memory per burst, one for its buckets and one for its entries (groups of 16 kept
+	// established packets under a 99% SYN flood at 0.65 of their speed instead of 0.68; bench-flood). A
+	// first pass that prefetched the buckets again, for callers that had not, cost bench-flowtable's
+	// misses 6-8% (0.84-0.92 of rte_hash at a million flows, 0.90-0.99 without it, same runs). A key
+	// that is not in its primary bucket is looked for in its secondary only when the primary has
+	// overflowed (about 4% of buckets at capacity).
 	constexpr uint32_t step = 64;
 	const bool marks = size() <= capacity_ / 8;
 	if (marks != use_marks_)  // written only on a change: its line is one the control thread reads
 		use_marks_ = marks;
 	for (uint32_t base = 0; base < n; base += step) {
 		const uint32_t m = n - base < step ? n - base : step;
-		uint32_t bucket_of[step];
-		bool holds[step];
-		for (uint32_t i = 0; i < m; ++i) {
-			bucket_of[i] = primary(hashes[base + i]);
-			holds[i] = !marks || marked(bucket_of[i]);
-			if (holds[i])
-				__builtin_prefetch(&buckets_[bucket_of[i]]);
-		}
 		flow_entry* candidate[step];
 		for (uint32_t i = 0; i < m; ++i) {
 			// A key whose primary bucket is marked empty is a miss without reading it: under a flood of
 			// SYNs that open nothing (answered with cookies, or dropped by the rules) in a table with
 			// room, most buckets are empty, and their lines stay out of the caches.
-			if (!holds[i]) {
+			const uint32_t bi = primary(hashes[base + i]);
+			if (marks && !marked(bi)) {
 				candidate[i] = nullptr;
 				continue;
 			}
-			const bucket& b = buckets_[bucket_of[i]];
+			const bucket& b = buckets_[bi];
 			const uint32_t matches = sig_matches(b.sig, tag_of(hashes[base + i]));
 			flow_entry* e = nullptr;
 			if (matches) {
@@ -212,7 +208,7 @@ void flow_table::lookup_burst(const flow_key* keys, const uint64_t* hashes, uint
 				__builtin_prefetch(&buckets_[secondary(hashes[base + i])]);
 				e = entries_;  // look again below
 			} else if (marks) {
-				unmark_if_empty(bucket_of[i]);
+				unmark_if_empty(bi);
 			}
 			candidate[i] = e;
 		}

@@ -133,7 +133,9 @@ public:
 	// ---- owner worker ----
 	// Lookups (lookup_burst, lookup, live, may_hold, prefetch) are the owner's only, though const: they
 	// read, and lookups update, the owner's bucket marks (marked()).
-	// found[i] = the entry of keys[i], or nullptr. hashes[i] = hash_key(keys[i]).
+	// found[i] = the entry of keys[i], or nullptr. hashes[i] = hash_key(keys[i]), each already given to
+	// prefetch(): lookup_burst does not fetch the buckets itself (a key not prefetched is found all the
+	// same, after a wait on its bucket).
 	void lookup_burst(const flow_key* keys, const uint64_t* hashes, uint32_t n, flow_entry** found) const;
 	// Starts fetching the bucket a lookup of this hash reads first. A caller that hashes a burst's keys one
 	// by one calls it with each hash as it is made, so that the fetches overlap the hashing (and parsing)
