@@ -34,6 +34,15 @@ mapped_array<T>::mapped_array(size_t n) : n_(n)
 }
 
 template <class T>
+size_t mapped_array<T>::bytes() const
+{
+	if (!p_)
+		return 0;
+	const size_t bytes = std::max<size_t>(n_ * sizeof(T), 64);
+	return bytes < map_threshold ? bytes : memory::mapped_bytes(bytes);
+}
+
+template <class T>
 mapped_array<T>::~mapped_array()
 {
 	if (!p_)

@@ -58,7 +58,8 @@ public:
 	T* data() const { return p_; }
 	T& operator[](size_t i) const { return p_[i]; }
 	size_t size() const { return n_; }
-	size_t bytes() const { return n_ * sizeof(T); }
+	// What the array holds of memory, as allocated: a mapped one in whole 2 MiB pages (memory/huge_map.h).
+	size_t bytes() const;
 
 private:
 	T* p_ = nullptr;

@@ -10,6 +10,7 @@
 #include <random>
 #include <vector>
 
+#include "memory/huge_map.h"
 #include "rules/match.h"
 #include "sets/prefix_set.h"
 
@@ -232,6 +233,25 @@ TEST_CASE("a million IPv4 prefixes")
 	check_against_reference(set, ranges, queries_for(ranges, rng, 1000000, random32));
 	// A fraction of rte_lpm's 64 MB tbl24, which it allocates for any set.
 	CHECK(set.memory_bytes() < 32u << 20);
+}
+
+TEST_CASE("memory_bytes counts mapped records as mapped, in whole 2 MiB pages")
+{
+	// 80,000 addresses in 10.0.0.0/8: 2^15 records of 32 bytes, 1 MiB, mapped as one 2 MiB page.
+	std::mt19937_64 rng(29);
+	std::vector<prefix_set4::range> ranges;
+	for (uint32_t i = 0; i < 80000; ++i) {
+		const uint32_t a = 0x0A000000u | uint32_t(rng() & 0xFFFFFF);
+		ranges.push_back({a, a});
+	}
+	const prefix_set4 set = prefix_set4::build(ranges);
+	REQUIRE(set.narrow());
+	REQUIRE(set.bucket_bits() == 15);
+	CHECK(set.memory_bytes() >= memory::mapped_bytes(size_t(32) << 15));
+	CHECK(memory::mapped_bytes(size_t(32) << 15) == size_t(2) << 20);
+	// A small set is not mapped: what it asked for.
+	const prefix_set4 small = prefix_set4::build(std::vector<prefix_set4::range>(ranges.begin(), ranges.begin() + 10));
+	CHECK(small.memory_bytes() < size_t(64) << 10);
 }
 
 TEST_CASE("IPv4 sets that are clustered, dense, or overflow their buckets")
