@@ -89,6 +89,19 @@ bool well_formed(std::span<const value_range<T>> ranges)
 	return true;
 }
 
+// ranges as they are when well formed, else sorted, merged and without empty ones, kept in storage.
+template <class T>
+std::span<const value_range<T>> well_formed_view(std::span<const value_range<T>> ranges,
+                                                 std::vector<value_range<T>>& storage)
+{
+	if (well_formed(ranges))
+		return ranges;
+	storage.assign(ranges.begin(), ranges.end());
+	std::erase_if(storage, [](const value_range<T>& r) { return r.lo > r.hi; });
+	normalize(storage);
+	return storage;
+}
+
 // The boundaries of well-formed ranges: each lo, and each hi + 1 that exists. Strictly ascending.
 template <class T>
 std::vector<T> boundaries_of(std::span<const value_range<T>> ranges)
@@ -263,13 +276,8 @@ prefix_set4::prefix_set4(empty_tag) {}
 prefix_set4 prefix_set4::build(std::span<const range> ranges)
 {
 	prefix_set4 set{empty_tag{}};
-	std::vector<range> normalized;
-	if (!well_formed(ranges)) {
-		normalized.assign(ranges.begin(), ranges.end());
-		std::erase_if(normalized, [](const range& r) { return r.lo > r.hi; });
-		normalize(normalized);
-		ranges = normalized;
-	}
+	std::vector<range> storage;
+	ranges = well_formed_view(ranges, storage);
 	set.range_count_ = ranges.size();
 	builder4::build(set, boundaries_of(ranges));
 	return set;
@@ -362,13 +370,8 @@ prefix_set6::prefix_set6(empty_tag) {}
 prefix_set6 prefix_set6::build(std::span<const range> ranges)
 {
 	prefix_set6 set{empty_tag{}};
-	std::vector<range> normalized;
-	if (!well_formed(ranges)) {
-		normalized.assign(ranges.begin(), ranges.end());
-		std::erase_if(normalized, [](const range& r) { return r.lo > r.hi; });
-		normalize(normalized);
-		ranges = normalized;
-	}
+	std::vector<range> storage;
+	ranges = well_formed_view(ranges, storage);
 	set.range_count_ = ranges.size();
 	builder6::build(set, boundaries_of(ranges));
 	return set;
