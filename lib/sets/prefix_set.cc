@@ -22,10 +22,16 @@ constexpr size_t map_threshold = size_t(1) << 20;
 } // namespace
 
 template <class T>
+bool mapped_array<T>::mapped(size_t bytes)
+{
+	return bytes >= map_threshold;
+}
+
+template <class T>
 mapped_array<T>::mapped_array(size_t n) : n_(n)
 {
-	const size_t bytes = std::max<size_t>(n * sizeof(T), 64);
-	if (bytes < map_threshold) {
+	const size_t bytes = asked(n);
+	if (!mapped(bytes)) {
 		p_ = static_cast<T*>(::operator new(bytes, std::align_val_t(64)));
 		std::memset(static_cast<void*>(p_), 0, bytes);
 		return;
@@ -38,8 +44,7 @@ size_t mapped_array<T>::bytes() const
 {
 	if (!p_)
 		return 0;
-	const size_t bytes = std::max<size_t>(n_ * sizeof(T), 64);
-	return bytes < map_threshold ? bytes : memory::mapped_bytes(bytes);
+	return mapped(asked(n_)) ? memory::mapped_bytes(asked(n_)) : asked(n_);
 }
 
 template <class T>
@@ -47,11 +52,10 @@ mapped_array<T>::~mapped_array()
 {
 	if (!p_)
 		return;
-	const size_t bytes = std::max<size_t>(n_ * sizeof(T), 64);
-	if (bytes < map_threshold)
-		::operator delete(static_cast<void*>(p_), std::align_val_t(64));
+	if (mapped(asked(n_)))
+		memory::unmap(p_, asked(n_));
 	else
-		memory::unmap(p_, bytes);
+		::operator delete(static_cast<void*>(p_), std::align_val_t(64));
 }
 
 template class mapped_array<record4_narrow>;

@@ -62,6 +62,10 @@ public:
 	size_t bytes() const;
 
 private:
+	// The bytes asked for (at least a line), and whether that many are mapped rather than new'd.
+	static size_t asked(size_t n) { return n * sizeof(T) > 64 ? n * sizeof(T) : 64; }
+	static bool mapped(size_t bytes);
+
 	T* p_ = nullptr;
 	size_t n_ = 0;
 };
