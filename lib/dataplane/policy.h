@@ -168,9 +168,9 @@ struct compiled_policy {
 		}
 		return bits;
 	}
-	// Starts fetching what set_bits(src, dst) will read (IPv4), for a burst's packets as they are parsed:
-	// which of them open a flow is not known yet, and a new flow's set lookups would otherwise wait on
-	// memory one at a time (bench-sets add_to_scan).
+	// Starts fetching what set_bits(src, dst) will read (IPv4), for a burst's flow-table misses before
+	// the known flows are handled: a new flow's set lookups would otherwise wait on memory one at a time
+	// (bench-sets add_to_scan).
 	void prefetch_set_bits(uint32_t src, uint32_t dst) const
 	{
 		for (const rules::set_test& t : rules.set_tests)
