@@ -664,7 +664,8 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 	if (pol->tests_sets()) {
 		for (uint32_t j = 0; j < m; ++j) {
 			const packet::parsed& p = parsed[which[j]];
-			if (!found[j] && p.family == 4 && (p.proto != 6 || (p.tcp_flags & 0x12) == 0x02))
+			if (!found[j] && p.family == 4 &&
+			    (p.proto != 6 || (p.tcp_flags & (flow::tcp_flag::syn | flow::tcp_flag::ack)) == flow::tcp_flag::syn))
 				pol->prefetch_set_bits(p.src.v4, p.dst.v4);
 		}
 	}
