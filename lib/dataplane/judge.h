@@ -19,7 +19,7 @@ uint32_t judge_flow(const compiled_policy& pol, const flow::flow_entry& e);
 // What that rule (or the default) does with the flow.
 inline rules::action verdict_of(const compiled_policy& pol, const flow::flow_entry& e, uint32_t rule)
 {
-	return rule == classify::no_match ? pol.default_action[e.opener_direction & 1] : pol.action_of[rule];
+	return rule == classify::no_match ? pol.default_action[e.opener_direction & 1] : pol.briefs[rule].act;
 }
 
 } // namespace portcullis::dataplane

@@ -114,7 +114,19 @@ struct compiled_policy {
 		uint64_t hits[rules::max_set_tests];
 	};
 	std::unique_ptr<set_hit_row[]> set_hits;
-	std::vector<rules::action> action_of;                 // by rule index
+	// What the data path reads of a rule when the rule decides a packet, by rule index: a few bytes in a
+	// compact array rather than the rule itself (rules::rule: strings, ranges and options over several
+	// cache lines), which a lone new flow among established traffic, a scan's SYN, found cold.
+	struct rule_brief {
+		rules::action act;
+		bool log;
+		bool payload;  // the rule has payload conditions
+		bool add_to;   // `add-to`: to sets[add_set], the destination when add_dst, for add_timeout_s
+		bool add_dst;
+		uint32_t add_set;
+		uint32_t add_timeout_s;
+	};
+	std::vector<rule_brief> briefs;
 	// Rate and connection limits: limiter_of[rule] is the rule's slot in limiters and continue_after, or
 	// no_limit; empty when no rule has a limit or a max-conn. continue_after[dir][slot] classifies among the rules after the
 	// limited one (null when the rule does not apply to dir or is the last): where an over-limit flow goes.

@@ -542,13 +542,13 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		if (r.st == inspect::state::inspecting)
 			r = streams_.scan(*pl.inspect_scratch[config_.index], index, p, rte_pktmbuf_mtod(mb, const uint8_t*),
 			                  from_opener);
-		if (r.st != inspect::state::matched || r.rule >= pl.action_of.size())
+		if (r.st != inspect::state::matched || r.rule >= pl.briefs.size())
 			return true;
 		if (r.decided_now) {
 			e.rule_id = r.rule;
 			counters_.payload_decided++;
 		}
-		const rules::action act = pl.action_of[r.rule];
+		const rules::action act = pl.briefs[r.rule].act;
 		if (act == rules::action::allow)
 			return true;
 		counters_.drops[size_t(act == rules::action::drop ? drop_reason::rule_drop : drop_reason::rule_reject)]++;
@@ -772,7 +772,7 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		// With payload rules, the verdict to follow is the first payload-free rule's; the payload rules
 		// ranked before it are the flow's candidates.
 		uint32_t rule = first_any;
-		if (pol->inspects && first_any != classify::no_match && !pol->rules.rules[first_any].payload.empty()) {
+		if (pol->inspects && first_any != classify::no_match && pol->briefs[first_any].payload) {
 			const auto& free_cls = *pol->classifier_free[d];
 			if (p.family == 6)
 				free_cls.classify(&k6[d][miss[x].pos], 1, &rule);
@@ -811,25 +811,26 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			else if (after)
 				after->classify(&k4[d][miss[x].pos], 1, &rule);
 		}
-		const rules::action act = rule == classify::no_match ? pol->default_action[d] : pol->action_of[rule];
-		if (rule != classify::no_match) {
+		const compiled_policy::rule_brief* brief = rule == classify::no_match ? nullptr : &pol->briefs[rule];
+		const rules::action act = brief ? brief->act : pol->default_action[d];
+		if (brief) {
 			rule_counter& rc = pol->counter(config_.index, rule);
 			rc.packets++;
 			rc.bytes += pkts[i]->pkt_len;
 			rc.last_hit_tsc = now;
-			if (pol->rules.rules[rule].log)
+			if (brief->log)
 				log_.push({now, p.src.v6, p.dst.v6, p.sport, p.dport, p.family, p.proto, uint8_t(d),
 				           uint8_t(act == rules::action::allow ? 0 : act == rules::action::drop ? 1 : 2), rule,
 				           pol->generation});
-			if (const auto& add = pol->rules.rules[rule].add_to; add && opens) {
+			if (brief->add_to && opens) {
 				// An address already in the set is not queued again: during a scan the known scanners'
 				// every SYN would otherwise fill the ring ahead of the new ones (its timeout runs from the
 				// add that put it there).
 				const bool v6 = p.family == 6;
-				const auto& a = add->dst ? p.dst : p.src;
-				const sets::live_set& set = *pol->sets[add->set];
+				const auto& a = brief->add_dst ? p.dst : p.src;
+				const sets::live_set& set = *pol->sets[brief->add_set];
 				if (!(v6 ? set.contains(a.v6) : set.contains(a.v4))) {
-					if (set_adds_.push({pol->generation, v6 ? a.v6 : u128(a.v4), add->set, add->timeout_s, uint8_t(v6)}))
+					if (set_adds_.push({pol->generation, v6 ? a.v6 : u128(a.v4), brief->add_set, brief->add_timeout_s, uint8_t(v6)}))
 						counters_.set_adds++;
 					else
 						counters_.set_adds_lost++;
