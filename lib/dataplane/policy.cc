@@ -88,8 +88,7 @@ compile_result compile(rules::ruleset rs, uint64_t generation, uint32_t workers,
 	p->default_action[uint32_t(rules::direction::in)] = p->rules.default_in;
 	p->default_action[uint32_t(rules::direction::out)] = p->rules.default_out;
 	for (const auto& r : p->rules.rules)
-		p->briefs.push_back({r.act, r.log, !r.payload.empty(), r.add_to.has_value(), r.add_to && r.add_to->dst,
-		                     r.add_to ? r.add_to->set : 0, r.add_to ? r.add_to->timeout_s : 0});
+		p->briefs.push_back({r.act, r.log, !r.payload.empty(), r.add_to.has_value(), r.add_to.value_or(rules::set_add{})});
 	for (const auto& set : p->rules.sets) {
 		if (!set.dns_names.empty())
 			p->dns_sets.push_back({uint32_t(p->sets.size()), set.dns_names});

@@ -121,11 +121,10 @@ struct compiled_policy {
 		rules::action act;
 		bool log;
 		bool payload;  // the rule has payload conditions
-		bool add_to;   // `add-to`: to sets[add_set], the destination when add_dst, for add_timeout_s
-		bool add_dst;
-		uint32_t add_set;
-		uint32_t add_timeout_s;
+		bool add_to;   // the rule has `add-to`, whose target is add
+		rules::set_add add;
 	};
+	static_assert(sizeof(rule_brief) == 16);
 	std::vector<rule_brief> briefs;
 	// Rate and connection limits: limiter_of[rule] is the rule's slot in limiters and continue_after, or
 	// no_limit; empty when no rule has a limit or a max-conn. continue_after[dir][slot] classifies among the rules after the

@@ -827,10 +827,10 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 				// every SYN would otherwise fill the ring ahead of the new ones (its timeout runs from the
 				// add that put it there).
 				const bool v6 = p.family == 6;
-				const auto& a = brief->add_dst ? p.dst : p.src;
-				const sets::live_set& set = *pol->sets[brief->add_set];
+				const auto& a = brief->add.dst ? p.dst : p.src;
+				const sets::live_set& set = *pol->sets[brief->add.set];
 				if (!(v6 ? set.contains(a.v6) : set.contains(a.v4))) {
-					if (set_adds_.push({pol->generation, v6 ? a.v6 : u128(a.v4), brief->add_set, brief->add_timeout_s, uint8_t(v6)}))
+					if (set_adds_.push({pol->generation, v6 ? a.v6 : u128(a.v4), brief->add.set, brief->add.timeout_s, uint8_t(v6)}))
 						counters_.set_adds++;
 					else
 						counters_.set_adds_lost++;
