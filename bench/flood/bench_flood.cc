@@ -27,6 +27,11 @@
 // flood pass starts from a table holding only the established flows and fills it again. During a pass
 // nothing expires: the flood is far faster than any timeout, eviction is the only way out.
 //
+// Then the 99% share again (--cookie-shares, --adaptive-shares) on a fresh worker with SYN cookies always
+// on, and with them adaptive (the daemon's default): the flood's SYNs answered with cookies instead of
+// opening flows. Built as bench-flood-stages (the data path's stage timers compiled in), each line also
+// gives an established packet's cycles by stage, during the flood and without it.
+//
 // One JSON line per flood share on stdout; progress and failures on stderr. The frames are made in
 // traffic.cc, the worker between its ring ports is set up and driven by harness.cc; this file holds the
 // passes, their measurement and the JSON.
@@ -64,13 +69,14 @@ using namespace portcullis::bench::flood;  // the traffic (traffic.h) and the wo
 namespace {
 
 struct options {
-	double seconds = 1.5;        // per case per pass: 3 shares x 3 passes x 2 cases x 1.5 s, about 30 s in all
+	double seconds = 1.5;        // per case per pass: 5 shares x 3 passes x 2 sides x 1.5 s, about 45 s in all
 	uint32_t passes = 3;
 	double warmup = 0.5;
 	uint32_t flows = 1000;
 	uint32_t capacity = 1u << 16;
 	std::vector<double> shares = {0.5, 0.9, 0.99};
-	std::vector<double> cookie_shares = {0.99};  // the same with SYN cookies always on
+	std::vector<double> cookie_shares = {0.99};    // the same with SYN cookies always on
+	std::vector<double> adaptive_shares = {0.99};  // and with them adaptive, the daemon's default
 	uint16_t burst = 32;
 	std::string rules_file = PORTCULLIS_RULES_DIR "/gateway.rules";
 	unsigned lcore = 1;
@@ -84,6 +90,7 @@ struct pass_result {
 	uint64_t flood_packets = 0, flood_tsc = 0, flood_forwarded = 0;
 	uint64_t size_max = 0;
 	std::vector<uint32_t> est_rounds, flood_rounds;  // TSC ticks of each timed poll round
+	uint64_t est_stage_tsc[dp::stage_count] = {};    // established rounds by stage (bench-flood-stages)
 	bool failed = false;
 };
 
@@ -142,7 +149,13 @@ pass_result run_pass(harness& h, connections& c, flood_source& flood, double sha
 		if (r.failed)
 			break;
 		c.cursor = (c.cursor + b) % n;
+		uint64_t stage_before[dp::stage_count];
+		if constexpr (dp::stage_timers)
+			std::copy_n(h.worker->counters().stage_tsc, dp::stage_count, stage_before);
 		const uint64_t est_ticks = h.timed_poll();
+		if constexpr (dp::stage_timers)
+			for (uint32_t k = 0; k < dp::stage_count; ++k)
+				r.est_stage_tsc[k] += h.worker->counters().stage_tsc[k] - stage_before[k];
 		r.est_tsc += est_ticks;
 		r.est_rounds.push_back(uint32_t(std::min<uint64_t>(est_ticks, UINT32_MAX)));
 		r.est_packets += 2u * b;
@@ -178,11 +191,11 @@ pass_result run_pass(harness& h, connections& c, flood_source& flood, double sha
 
 bool parse_options(int argc, char** argv, options& o, int& exit_code)
 {
-	std::string shares = "0.5,0.9,0.99", cookie_shares = "0.99";
+	std::string shares = "0.5,0.9,0.99", cookie_shares = "0.99", adaptive_shares = "0.99";
 	po::options_description desc(
 	    "usage: bench-flood [options]\n"
 	    "Established TCP connections through one worker, without and during a SYN flood that overfills the\n"
-	    "flow table; one JSON line per flood share. Defaults take about 30 s");
+	    "flow table; one JSON line per flood share. Defaults take about 40 s");
 	desc.add_options()
 	    ("help,h", "this text")
 	    ("seconds", po::value(&o.seconds)->default_value(o.seconds), "seconds per case per pass")
@@ -193,6 +206,8 @@ bool parse_options(int argc, char** argv, options& o, int& exit_code)
 	    ("shares", po::value(&shares)->default_value(shares), "flood shares of all packets, comma-separated, each in (0, 0.99]")
 	    ("cookie-shares", po::value(&cookie_shares)->default_value(cookie_shares),
 	     "flood shares to run again with SYN cookies always on (flows.syncookies); empty for none")
+	    ("adaptive-shares", po::value(&adaptive_shares)->default_value(adaptive_shares),
+	     "flood shares to run again with SYN cookies adaptive, the daemon's default; empty for none")
 	    ("burst", po::value(&o.burst)->default_value(o.burst), "packets per burst (1-64)")
 	    ("rules", po::value(&o.rules_file)->default_value(o.rules_file), "rule file (must allow inbound TCP to 198.18.1.10 ports 80, 443)")
 	    ("lcore", po::value(&o.lcore)->default_value(o.lcore), "EAL lcore to run on")
@@ -220,10 +235,11 @@ bool parse_options(int argc, char** argv, options& o, int& exit_code)
 	};
 	o.shares = split(shares);
 	o.cookie_shares = split(cookie_shares);
+	o.adaptive_shares = split(adaptive_shares);
 	auto bad = [](const std::vector<double>& v) {
 		return std::any_of(v.begin(), v.end(), [](double s) { return !(s > 0 && s <= 0.99); });
 	};
-	const bool bad_share = bad(o.shares) || bad(o.cookie_shares);
+	const bool bad_share = bad(o.shares) || bad(o.cookie_shares) || bad(o.adaptive_shares);
 	if (o.shares.empty() || bad_share || o.burst < 1 || o.burst > dp::max_burst || o.flows < 2 * o.burst ||
 	    o.flows >= o.capacity || o.passes < 1 || o.seconds <= 0) {
 		std::cerr << "bench-flood: bad option values (shares in (0, 0.99], burst 1-64, 2*burst <= flows < capacity)\n";
@@ -249,6 +265,7 @@ bool run_share(harness& h, connections& conns, flood_source& flood, const option
 	const uint64_t full_drops0 = wc.drops[size_t(dp::drop_reason::flow_table_full)];
 	const uint64_t opened0 = wc.flows_opened, synacks0 = wc.syncookies_sent;
 	const bool proxied = cookies == dp::syncookie_mode::always;
+	const bool adaptive = cookies == dp::syncookie_mode::adaptive;
 	uint64_t drops0 = 0;
 	for (size_t r = 0; r < dp::drop_reason_count; ++r)
 		drops0 += wc.drops[r];
@@ -266,6 +283,8 @@ bool run_share(harness& h, connections& conns, flood_source& flood, const option
 			s.flood_packets += p->flood_packets, s.flood_tsc += p->flood_tsc;
 			s.flood_forwarded += p->flood_forwarded;
 			s.size_max = std::max(s.size_max, p->size_max);
+			for (uint32_t k = 0; k < dp::stage_count; ++k)
+				s.est_stage_tsc[k] += p->est_stage_tsc[k];
 			failed |= p->failed;
 		}
 		// Rates over the rounds the OS did not interrupt (see trim); packets per round are fixed.
@@ -299,14 +318,31 @@ bool run_share(harness& h, connections& conns, flood_source& flood, const option
 	// no SYN forwarded to the server, every one answered.
 	const uint64_t flood_entries = size_max > o.flows ? size_max - o.flows : 0;
 	const uint64_t synacks = wc.syncookies_sent - synacks0;
+	// Adaptive, the flood opens flows only until cookies come on: at most the SYNs of one tick (a tenth of
+	// a second) at the configured rate, from then on every SYN is answered with a cookie, so the table
+	// never fills and evicts nothing.
+	const uint64_t adaptive_entries_max = h.config.syncookies.rate / 10 + o.burst;
 	const bool ok = !failed && est_dropped == 0 && size_max <= o.capacity && live_max <= o.capacity &&
 	                established_min == o.flows &&
-	                (!proxied || (flood_entries == 0 && sum_flood.flood_forwarded == 0 && synacks == sum_flood.flood_packets));
+	                (!proxied || (flood_entries == 0 && sum_flood.flood_forwarded == 0 && synacks == sum_flood.flood_packets)) &&
+	                (!adaptive || (flood_entries <= adaptive_entries_max && evicted == 0 &&
+	                               synacks + sum_flood.flood_forwarded == sum_flood.flood_packets));
 	const uint64_t full_drops = wc.drops[size_t(dp::drop_reason::flow_table_full)] - full_drops0;
-	bench::json_line()
+	// Built with the stage timers (bench-flood-stages): an established packet's TSC cycles by stage of
+	// worker::process, during the flood and without it, over all passes' established rounds.
+	auto stages = [&](const pass_result& p) {
+		bench::json_line line;
+		for (uint32_t k = 0; k < dp::stage_count; ++k)
+			line.fixed(dp::to_string(dp::stage(k)),
+			           p.est_packets ? double(p.est_stage_tsc[k]) / double(p.est_packets) : 0.0, 1);
+		return line.str();
+	};
+	bench::json_line line;
+	line
 	    .text("bench", "flood")
-	    .text("case", "syn_flood_share" + bench::fixed(share * 100, 0) + (proxied ? "_syncookies" : ""))
-	    .text("syncookies", proxied ? "always" : "never")
+	    .text("case", "syn_flood_share" + bench::fixed(share * 100, 0) +
+	                      (proxied ? "_syncookies" : adaptive ? "_syncookies_adaptive" : ""))
+	    .text("syncookies", proxied ? "always" : adaptive ? "adaptive" : "never")
 	    .fixed("flood_share", share, 2)
 	    .integer("flows_established", o.flows)
 	    .integer("flow_capacity", o.capacity)
@@ -346,9 +382,10 @@ bool run_share(harness& h, connections& conns, flood_source& flood, const option
 	    .integer("refused_buckets", tc.refused_buckets - refused_buckets0)
 	    .integer("drops_flow_table_full", full_drops)
 	    .integer("drops_other", drops - drops0 - full_drops)
-	    .boolean("ok", ok)
-	    .text("machine", machine)
-	    .print();
+	    .boolean("ok", ok);
+	if constexpr (dp::stage_timers)
+		line.raw("stage_cycles", stages(sum_flood)).raw("baseline_stage_cycles", stages(sum_base));
+	line.text("machine", machine).print();
 	if (!ok) {
 		std::fprintf(stderr, "bench-flood: FAILED: %lu established packets dropped, table max %lu (live %lu) of %u, "
 		             "%lu of %u connections left established\n",
@@ -388,7 +425,9 @@ int main(int argc, char** argv)
 	const std::string machine = bench::machine();
 	bool failed = false;
 	const std::pair<dp::syncookie_mode, const std::vector<double>*> modes[] = {
-	    {dp::syncookie_mode::never, &o.shares}, {dp::syncookie_mode::always, &o.cookie_shares}};
+	    {dp::syncookie_mode::never, &o.shares},
+	    {dp::syncookie_mode::always, &o.cookie_shares},
+	    {dp::syncookie_mode::adaptive, &o.adaptive_shares}};
 	for (const auto& [cookies, shares] : modes) {
 		if (shares->empty() || failed)
 			continue;
