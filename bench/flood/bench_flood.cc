@@ -30,7 +30,9 @@
 // Then the 99% share again (--cookie-shares, --adaptive-shares) on a fresh worker with SYN cookies always
 // on, and with them adaptive (the daemon's default): the flood's SYNs answered with cookies instead of
 // opening flows. Built as bench-flood-stages (the data path's stage timers compiled in), each line also
-// gives an established packet's cycles by stage, during the flood and without it.
+// gives an established packet's cycles by stage, during the flood and without it. At 99% without cookies
+// (--gap-shares) a third side runs the established rounds with idle waits as long as the flood's bursts
+// in their place: what the time away costs an established packet, apart from what the flood's work does.
 //
 // One JSON line per flood share on stdout; progress and failures on stderr. The frames are made in
 // traffic.cc, the worker between its ring ports is set up and driven by harness.cc; this file holds the
@@ -69,7 +71,7 @@ using namespace portcullis::bench::flood;  // the traffic (traffic.h) and the wo
 namespace {
 
 struct options {
-	double seconds = 1.5;        // per case per pass: 5 shares x 3 passes x 2 sides x 1.5 s, about 45 s in all
+	double seconds = 1.5;        // per case per pass: 5 shares x 3 passes x 2 sides x 1.5 s, and a gap side at 99%: about 52 s in all
 	uint32_t passes = 3;
 	double warmup = 0.5;
 	uint32_t flows = 1000;
@@ -77,6 +79,7 @@ struct options {
 	std::vector<double> shares = {0.5, 0.9, 0.99};
 	std::vector<double> cookie_shares = {0.99};    // the same with SYN cookies always on
 	std::vector<double> adaptive_shares = {0.99};  // and with them adaptive, the daemon's default
+	std::vector<double> gap_shares = {0.99};       // cookies off: also a pass with idle gaps instead of the flood
 	uint16_t burst = 32;
 	std::string rules_file = PORTCULLIS_RULES_DIR "/gateway.rules";
 	unsigned lcore = 1;
@@ -122,8 +125,9 @@ trimmed trim(const std::vector<uint32_t>& rounds)
 }
 
 // Runs established bursts (one per port per round) for `seconds`, with flood bursts in between so that
-// flood packets are `share` of all packets (0: no flood).
-pass_result run_pass(harness& h, connections& c, flood_source& flood, double share, double seconds)
+// flood packets are `share` of all packets (0: no flood). With `gap` TSC ticks instead, no flood: the
+// worker waits that long after each established round, idle, as long as the flood's bursts took.
+pass_result run_pass(harness& h, connections& c, flood_source& flood, double share, double seconds, uint64_t gap = 0)
 {
 	pass_result r;
 	const uint64_t hz = rte_get_tsc_hz();
@@ -164,6 +168,13 @@ pass_result run_pass(harness& h, connections& c, flood_source& flood, double sha
 			r.est_dropped += 2u * b - out;
 			r.failed = true;
 		}
+		if (gap) {
+			// A bare loop on the TSC: under KVM a loop of `pause` makes the host deschedule the vCPU
+			// (pause-loop exiting), which a worker that is busy with a flood is not.
+			for (const uint64_t until = rte_rdtsc() + gap; rte_rdtsc() < until;)
+				;
+			continue;
+		}
 		// Flood bursts owed for the established packets just sent.
 		credit += flood_per_est * 2 * b;
 		while (credit >= b && !r.failed) {
@@ -191,11 +202,11 @@ pass_result run_pass(harness& h, connections& c, flood_source& flood, double sha
 
 bool parse_options(int argc, char** argv, options& o, int& exit_code)
 {
-	std::string shares = "0.5,0.9,0.99", cookie_shares = "0.99", adaptive_shares = "0.99";
+	std::string shares = "0.5,0.9,0.99", cookie_shares = "0.99", adaptive_shares = "0.99", gap_shares = "0.99";
 	po::options_description desc(
 	    "usage: bench-flood [options]\n"
 	    "Established TCP connections through one worker, without and during a SYN flood that overfills the\n"
-	    "flow table; one JSON line per flood share. Defaults take about 40 s");
+	    "flow table; one JSON line per flood share. Defaults take about 52 s");
 	desc.add_options()
 	    ("help,h", "this text")
 	    ("seconds", po::value(&o.seconds)->default_value(o.seconds), "seconds per case per pass")
@@ -208,6 +219,8 @@ bool parse_options(int argc, char** argv, options& o, int& exit_code)
 	     "flood shares to run again with SYN cookies always on (flows.syncookies); empty for none")
 	    ("adaptive-shares", po::value(&adaptive_shares)->default_value(adaptive_shares),
 	     "flood shares to run again with SYN cookies adaptive, the daemon's default; empty for none")
+	    ("gap-shares", po::value(&gap_shares)->default_value(gap_shares),
+	     "shares (of --shares) that also run a pass with idle gaps as long as the flood's bursts; empty for none")
 	    ("burst", po::value(&o.burst)->default_value(o.burst), "packets per burst (1-64)")
 	    ("rules", po::value(&o.rules_file)->default_value(o.rules_file), "rule file (must allow inbound TCP to 198.18.1.10 ports 80, 443)")
 	    ("lcore", po::value(&o.lcore)->default_value(o.lcore), "EAL lcore to run on")
@@ -236,6 +249,7 @@ bool parse_options(int argc, char** argv, options& o, int& exit_code)
 	o.shares = split(shares);
 	o.cookie_shares = split(cookie_shares);
 	o.adaptive_shares = split(adaptive_shares);
+	o.gap_shares = split(gap_shares);
 	auto bad = [](const std::vector<double>& v) {
 		return std::any_of(v.begin(), v.end(), [](double s) { return !(s > 0 && s <= 0.99); });
 	};
@@ -255,8 +269,11 @@ bool run_share(harness& h, connections& conns, flood_source& flood, const option
 {
 	bool failed = false;
 	std::vector<double> base_mpps, flood_mpps, pass_ratio, syn_mpps, total_mpps, base_untrimmed, flood_untrimmed;
+	std::vector<double> gap_mpps, gap_us;
+	const bool with_gap = cookies == dp::syncookie_mode::never &&
+	                      std::find(o.gap_shares.begin(), o.gap_shares.end(), share) != o.gap_shares.end();
 	uint64_t rounds = 0, discarded = 0;
-	pass_result sum_base, sum_flood;
+	pass_result sum_base, sum_flood, sum_gap;
 	uint64_t established_min = o.flows, live_max = 0;
 	const flow::table_counters& tc = h.worker->flows().counters();
 	const uint64_t inserts0 = tc.inserts, evicted0 = tc.evicted_embryonic, refused_full0 = tc.refused_full,
@@ -273,6 +290,20 @@ bool run_share(harness& h, connections& conns, flood_source& flood, const option
 	for (uint32_t pass = 0; pass < o.passes && !failed; ++pass) {
 		const pass_result a = run_pass(h, conns, flood, 0, o.seconds);
 		const pass_result f = run_pass(h, conns, flood, share, o.seconds);
+		// The gap side: the same established rounds, each followed by an idle wait as long as the flood's
+		// bursts took per established round in the pass just run. What the flood costs an established
+		// packet beyond the time it keeps the worker away (other tenants, interrupts) is ours / gap.
+		pass_result g;
+		if (with_gap && !f.est_rounds.empty()) {
+			const uint64_t gap = f.flood_tsc / f.est_rounds.size();
+			g = run_pass(h, conns, flood, 0, o.seconds, gap);
+			gap_us.push_back(double(gap) * 1e6 / double(rte_get_tsc_hz()));
+			for (uint32_t k = 0; k < dp::stage_count; ++k)
+				sum_gap.est_stage_tsc[k] += g.est_stage_tsc[k];
+			sum_gap.est_packets += g.est_packets;
+			sum_gap.est_dropped += g.est_dropped;
+			failed |= g.failed;
+		}
 		const census c = count_flows(h.worker->flows());
 		established_min = std::min(established_min, c.established);
 		live_max = std::max(live_max, c.live);
@@ -291,6 +322,10 @@ bool run_share(harness& h, connections& conns, flood_source& flood, const option
 		const trimmed at = trim(a.est_rounds), ft = trim(f.est_rounds), st = trim(f.flood_rounds);
 		auto mpps = [&](uint64_t packets, uint64_t tsc) { return tsc ? double(packets) * double(hz) / double(tsc) / 1e6 : 0.0; };
 		const double am = mpps(at.rounds * 2 * o.burst, at.tsc), fm = mpps(ft.rounds * 2 * o.burst, ft.tsc);
+		if (with_gap && !g.est_rounds.empty()) {
+			const trimmed gt = trim(g.est_rounds);
+			gap_mpps.push_back(mpps(gt.rounds * 2 * o.burst, gt.tsc));
+		}
 		base_mpps.push_back(am);
 		flood_mpps.push_back(fm);
 		pass_ratio.push_back(am > 0 ? fm / am : 0);
@@ -308,7 +343,7 @@ bool run_share(harness& h, connections& conns, flood_source& flood, const option
 	uint64_t drops = 0;
 	for (size_t r = 0; r < dp::drop_reason_count; ++r)
 		drops += wc.drops[r];
-	const uint64_t est_dropped = sum_base.est_dropped + sum_flood.est_dropped;
+	const uint64_t est_dropped = sum_base.est_dropped + sum_flood.est_dropped + sum_gap.est_dropped;
 	const uint64_t size_max = std::max(sum_base.size_max, sum_flood.size_max);
 	const uint64_t evicted = tc.evicted_embryonic - evicted0;
 	const double ours = median(flood_mpps), base = median(base_mpps);
@@ -356,6 +391,10 @@ bool run_share(harness& h, connections& conns, flood_source& flood, const option
 	    .fixed("ratio", base > 0 ? ours / base : 0.0, 3)
 	    .raw("goal", "0.9")
 	    .fixed_array("pass_ratios", pass_ratio, 3)
+	    .raw("gap_mpps", with_gap ? bench::fixed(median(gap_mpps), 3) : "null")
+	    .raw("gap_us", with_gap ? bench::fixed(median(gap_us), 1) : "null")
+	    .raw("gap_ratio", with_gap && base > 0 ? bench::fixed(median(gap_mpps) / base, 3) : "null")
+	    .raw("ratio_vs_gap", with_gap && median(gap_mpps) > 0 ? bench::fixed(ours / median(gap_mpps), 3) : "null")
 	    .fixed("ratio_all_rounds",
 	           median(base_untrimmed) > 0 ? median(flood_untrimmed) / median(base_untrimmed) : 0.0, 3)
 	    .integer("rounds", rounds)
@@ -384,7 +423,9 @@ bool run_share(harness& h, connections& conns, flood_source& flood, const option
 	    .integer("drops_other", drops - drops0 - full_drops)
 	    .boolean("ok", ok);
 	if constexpr (dp::stage_timers)
-		line.raw("stage_cycles", stages(sum_flood)).raw("baseline_stage_cycles", stages(sum_base));
+		line.raw("stage_cycles", stages(sum_flood))
+		    .raw("baseline_stage_cycles", stages(sum_base))
+		    .raw("gap_stage_cycles", with_gap ? stages(sum_gap) : "null");
 	line.text("machine", machine).print();
 	if (!ok) {
 		std::fprintf(stderr, "bench-flood: FAILED: %lu established packets dropped, table max %lu (live %lu) of %u, "
