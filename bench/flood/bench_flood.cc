@@ -20,7 +20,9 @@
 //
 // Checks (exit 1 when one fails): every established packet of every pass leaves by the other port (one
 // dropped established packet fails the run), the table's size never exceeds its capacity, and after each
-// flood pass every established connection is still in the table, established.
+// flood pass every established connection is still in the table, established. With cookies always on,
+// no flood SYN may reach the table or the server, and every one must be answered; adaptive, the flood
+// may leave at most two ticks' worth of SYNs in the table and evict nothing.
 //
 // Between passes the flood's half-open flows are expired the way the control thread does it (expire()
 // with a clock 60 s ahead: past the 30 s SYN-sent timeout, far inside the established one), so each
@@ -94,6 +96,7 @@ struct pass_result {
 	uint64_t size_max = 0;
 	std::vector<uint32_t> est_rounds, flood_rounds;  // TSC ticks of each timed poll round
 	uint64_t est_stage_tsc[dp::stage_count] = {};    // established rounds by stage (bench-flood-stages)
+	std::vector<double> away;  // TSC ticks from each established round's end to the next one's start
 	bool failed = false;
 };
 
@@ -168,11 +171,13 @@ pass_result run_pass(harness& h, connections& c, flood_source& flood, double sha
 			r.est_dropped += 2u * b - out;
 			r.failed = true;
 		}
+		const uint64_t away_from = rte_rdtsc();
 		if (gap) {
 			// A bare loop on the TSC: under KVM a loop of `pause` makes the host deschedule the vCPU
 			// (pause-loop exiting), which a worker that is busy with a flood is not.
-			for (const uint64_t until = rte_rdtsc() + gap; rte_rdtsc() < until;)
+			for (const uint64_t until = away_from + gap; rte_rdtsc() < until;)
 				;
+			r.away.push_back(double(rte_rdtsc() - away_from));
 			continue;
 		}
 		// Flood bursts owed for the established packets just sent.
@@ -196,6 +201,8 @@ pass_result run_pass(harness& h, connections& c, flood_source& flood, double sha
 			h.drain(outside);
 			r.size_max = std::max<uint64_t>(r.size_max, h.worker->flows().size());
 		}
+		if (share > 0)
+			r.away.push_back(double(rte_rdtsc() - away_from));
 	}
 	return r;
 }
@@ -210,7 +217,7 @@ bool parse_options(int argc, char** argv, options& o, int& exit_code)
 	desc.add_options()
 	    ("help,h", "this text")
 	    ("seconds", po::value(&o.seconds)->default_value(o.seconds), "seconds per case per pass")
-	    ("passes", po::value(&o.passes)->default_value(o.passes), "passes (no flood, flood) per share; medians reported")
+	    ("passes", po::value(&o.passes)->default_value(o.passes), "passes (no flood, flood, and the gap side where asked) per share; medians reported")
 	    ("warmup", po::value(&o.warmup)->default_value(o.warmup), "seconds of established traffic before the first pass")
 	    ("flows", po::value(&o.flows)->default_value(o.flows), "established connections")
 	    ("capacity", po::value(&o.capacity)->default_value(o.capacity), "flow table capacity")
@@ -253,10 +260,14 @@ bool parse_options(int argc, char** argv, options& o, int& exit_code)
 	auto bad = [](const std::vector<double>& v) {
 		return std::any_of(v.begin(), v.end(), [](double s) { return !(s > 0 && s <= 0.99); });
 	};
-	const bool bad_share = bad(o.shares) || bad(o.cookie_shares) || bad(o.adaptive_shares);
+	const bool bad_share = bad(o.shares) || bad(o.cookie_shares) || bad(o.adaptive_shares) ||
+	                       std::any_of(o.gap_shares.begin(), o.gap_shares.end(), [&](double g) {
+		                       return std::find(o.shares.begin(), o.shares.end(), g) == o.shares.end();
+	                       });
 	if (o.shares.empty() || bad_share || o.burst < 1 || o.burst > dp::max_burst || o.flows < 2 * o.burst ||
 	    o.flows >= o.capacity || o.passes < 1 || o.seconds <= 0) {
-		std::cerr << "bench-flood: bad option values (shares in (0, 0.99], burst 1-64, 2*burst <= flows < capacity)\n";
+		std::cerr << "bench-flood: bad option values (shares in (0, 0.99], gap shares among --shares, burst 1-64, "
+		             "2*burst <= flows < capacity)\n";
 		exit_code = 2;
 		return false;
 	}
@@ -290,24 +301,26 @@ bool run_share(harness& h, connections& conns, flood_source& flood, const option
 	for (uint32_t pass = 0; pass < o.passes && !failed; ++pass) {
 		const pass_result a = run_pass(h, conns, flood, 0, o.seconds);
 		const pass_result f = run_pass(h, conns, flood, share, o.seconds);
-		// The gap side: the same established rounds, each followed by an idle wait as long as the flood's
-		// bursts took per established round in the pass just run. What the flood costs an established
-		// packet beyond the time it keeps the worker away (other tenants, interrupts) is ours / gap.
+		const census c = count_flows(h.worker->flows());
+		established_min = std::min(established_min, c.established);
+		live_max = std::max(live_max, c.live);
+		expire_flood(h);
+		// The gap side, on the table the baseline has (the flood's flows expired): the same established
+		// rounds, each followed by an idle wait as long as the flood kept the worker away from them in the
+		// pass just run (the median time from one established round's end to the next one's start: the
+		// flood's polls, and the bench making and draining its frames). What the flood costs an
+		// established packet beyond that time away is ours / gap.
 		pass_result g;
-		if (with_gap && !f.est_rounds.empty()) {
-			const uint64_t gap = f.flood_tsc / f.est_rounds.size();
+		if (with_gap && !f.away.empty()) {
+			const uint64_t gap = uint64_t(median(f.away));
 			g = run_pass(h, conns, flood, 0, o.seconds, gap);
-			gap_us.push_back(double(gap) * 1e6 / double(rte_get_tsc_hz()));
+			gap_us.push_back(median(g.away) * 1e6 / double(hz));
 			for (uint32_t k = 0; k < dp::stage_count; ++k)
 				sum_gap.est_stage_tsc[k] += g.est_stage_tsc[k];
 			sum_gap.est_packets += g.est_packets;
 			sum_gap.est_dropped += g.est_dropped;
 			failed |= g.failed;
 		}
-		const census c = count_flows(h.worker->flows());
-		established_min = std::min(established_min, c.established);
-		live_max = std::max(live_max, c.live);
-		expire_flood(h);
 		for (const pass_result* p : {&a, &f}) {
 			pass_result& s = p == &a ? sum_base : sum_flood;
 			s.est_packets += p->est_packets, s.est_tsc += p->est_tsc, s.est_dropped += p->est_dropped;
@@ -353,10 +366,11 @@ bool run_share(harness& h, connections& conns, flood_source& flood, const option
 	// no SYN forwarded to the server, every one answered.
 	const uint64_t flood_entries = size_max > o.flows ? size_max - o.flows : 0;
 	const uint64_t synacks = wc.syncookies_sent - synacks0;
-	// Adaptive, the flood opens flows only until cookies come on: at most the SYNs of one tick (a tenth of
-	// a second) at the configured rate, from then on every SYN is answered with a cookie, so the table
-	// never fills and evicts nothing.
-	const uint64_t adaptive_entries_max = h.config.syncookies.rate / 10 + o.burst;
+	// Adaptive, the flood opens flows only until cookies come on: at most a tick's worth of SYNs at the
+	// configured rate (a tick is a tenth of a second), twice that when the flood starts just before a
+	// tick ends (the count starts again at each tick); from then on every SYN is answered with a cookie,
+	// so the table never fills and evicts nothing.
+	const uint64_t adaptive_entries_max = 2 * (h.config.syncookies.rate / 10) + o.burst;
 	const bool ok = !failed && est_dropped == 0 && size_max <= o.capacity && live_max <= o.capacity &&
 	                established_min == o.flows &&
 	                (!proxied || (flood_entries == 0 && sum_flood.flood_forwarded == 0 && synacks == sum_flood.flood_packets)) &&

@@ -344,8 +344,8 @@ void run_size(const options& o, uint32_t n, uint64_t& sink)
 
 		std::vector<uint8_t> ours_has(all.size());
 		std::vector<std::vector<uint8_t>> base_has(nb, std::vector<uint8_t>(all.size()));
-		// Inserts are timed in chunks taken in turn (ours, each baseline, the next chunk in the other order
-		// ...), so that a slow spell of a shared host falls on both sides alike; one fill of each side,
+		// Inserts are timed in chunks taken in turn (ours, each baseline; the next chunk starting with the
+		// next side ...), so that a slow spell of a shared host falls on both sides alike; one fill of each side,
 		// timed whole and one after the other, moved the ratio between 0.6 and 1.6 from run to run on a
 		// Xeon VM. A rate is the side's keys over the sum of its chunks' times.
 		auto fill = [&](size_t from, size_t to, case_result& r) {
@@ -375,15 +375,17 @@ void run_size(const options& o, uint32_t n, uint64_t& sink)
 				}
 				secs[1 + b] += seconds_since(t0);
 			};
-			bool ours_first = true;
-			for (size_t a = from; a < to; a += chunk, ours_first = !ours_first) {
+			// Side k of chunk c is side (c + k) mod sides: each goes first, and after each other, in turn.
+			const size_t sides = nb + 1;
+			for (size_t a = from, c = 0; a < to; a += chunk, ++c) {
 				const size_t z = std::min(to, a + chunk);
-				if (ours_first)
-					fill_ours(a, z);
-				for (size_t b = 0; b < nb; ++b)
-					fill_base(b, a, z);
-				if (!ours_first)
-					fill_ours(a, z);
+				for (size_t k = 0; k < sides; ++k) {
+					const size_t side = (c + k) % sides;
+					if (side == 0)
+						fill_ours(a, z);
+					else
+						fill_base(side - 1, a, z);
+				}
 			}
 			r.ours.push_back(double(to - from) / secs[0]);
 			for (size_t b = 0; b < nb; ++b)

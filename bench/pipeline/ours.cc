@@ -41,7 +41,7 @@ uint64_t sum(const uint64_t* v, size_t n)
 // Under --no-huge the pool lies in 4 KiB pages and a 2.3 KiB mbuf does not cross a page: one mbuf a
 // page (1M mbufs failed with 3.6 GB and ran with 4.3). The rest (rings, rules) fits in 256 MB. EAL
 // faults in all of -m as it starts, in every run (ours, stage timers, testpmd): 768 MB for the rest
-// cost the default run 12 s of system time on a 2-vCPU Xeon VM (63 s in all, 49 s with 256).
+// cost the default run 12 s of system time on a 2-vCPU Xeon VM (63 s in all, 49-53 s with 256).
 uint32_t eal_megabytes(uint32_t mbufs) { return 256 + uint32_t((uint64_t(mbufs) * 4096) >> 20); }
 
 std::vector<std::string> child_arguments(const child_run& r)
