@@ -43,6 +43,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <initializer_list>
 #include <iostream>
 #include <random>
 #include <sstream>
@@ -315,14 +316,9 @@ bool run_share(harness& h, connections& conns, flood_source& flood, const option
 			const uint64_t gap = uint64_t(median(f.away));
 			g = run_pass(h, conns, flood, 0, o.seconds, gap);
 			gap_us.push_back(median(g.away) * 1e6 / double(hz));
-			for (uint32_t k = 0; k < dp::stage_count; ++k)
-				sum_gap.est_stage_tsc[k] += g.est_stage_tsc[k];
-			sum_gap.est_packets += g.est_packets;
-			sum_gap.est_dropped += g.est_dropped;
-			failed |= g.failed;
 		}
-		for (const pass_result* p : {&a, &f}) {
-			pass_result& s = p == &a ? sum_base : sum_flood;
+		for (const pass_result* p : std::initializer_list<const pass_result*>{&a, &f, &g}) {
+			pass_result& s = p == &a ? sum_base : p == &f ? sum_flood : sum_gap;
 			s.est_packets += p->est_packets, s.est_tsc += p->est_tsc, s.est_dropped += p->est_dropped;
 			s.flood_packets += p->flood_packets, s.flood_tsc += p->flood_tsc;
 			s.flood_forwarded += p->flood_forwarded;
