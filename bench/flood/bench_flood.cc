@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <initializer_list>
 #include <iostream>
@@ -96,7 +97,10 @@ struct pass_result {
 	uint64_t flood_packets = 0, flood_tsc = 0, flood_forwarded = 0;
 	uint64_t size_max = 0;
 	std::vector<uint32_t> est_rounds, flood_rounds;  // TSC ticks of each timed poll round
-	uint64_t est_stage_tsc[dp::stage_count] = {};    // established rounds by stage (bench-flood-stages)
+	// bench-flood-stages: each established round's TSC ticks by stage, as est_rounds
+	std::vector<std::array<uint32_t, dp::stage_count>> est_round_stages;
+	// Summed over passes: established rounds by stage, and their packets, over the rounds trim() keeps
+	uint64_t est_stage_tsc[dp::stage_count] = {}, est_stage_packets = 0;
 	std::vector<double> away;  // TSC ticks from each established round's end to the next one's start
 	bool failed = false;
 };
@@ -107,6 +111,7 @@ struct pass_result {
 // path itself (cache misses, long bucket scans) still count in full.
 struct trimmed {
 	uint64_t tsc = 0, rounds = 0, discarded = 0;
+	uint64_t limit = 0;  // rounds of more ticks are left out
 };
 
 trimmed trim(const std::vector<uint32_t>& rounds)
@@ -117,6 +122,7 @@ trimmed trim(const std::vector<uint32_t>& rounds)
 	std::vector<uint32_t> sorted = rounds;
 	std::nth_element(sorted.begin(), sorted.begin() + long(sorted.size() / 2), sorted.end());
 	const uint64_t limit = 20 * uint64_t(sorted[sorted.size() / 2]);
+	t.limit = limit;
 	for (uint32_t r : rounds) {
 		if (r > limit) {
 			++t.discarded;
@@ -161,9 +167,12 @@ pass_result run_pass(harness& h, connections& c, flood_source& flood, double sha
 		if constexpr (dp::stage_timers)
 			std::copy_n(h.worker->counters().stage_tsc, dp::stage_count, stage_before);
 		const uint64_t est_ticks = h.timed_poll();
-		if constexpr (dp::stage_timers)
+		if constexpr (dp::stage_timers) {
+			std::array<uint32_t, dp::stage_count> by_stage;
 			for (uint32_t k = 0; k < dp::stage_count; ++k)
-				r.est_stage_tsc[k] += h.worker->counters().stage_tsc[k] - stage_before[k];
+				by_stage[k] = uint32_t(std::min<uint64_t>(h.worker->counters().stage_tsc[k] - stage_before[k], UINT32_MAX));
+			r.est_round_stages.push_back(by_stage);
+		}
 		r.est_tsc += est_ticks;
 		r.est_rounds.push_back(uint32_t(std::min<uint64_t>(est_ticks, UINT32_MAX)));
 		r.est_packets += 2u * b;
@@ -323,8 +332,16 @@ bool run_share(harness& h, connections& conns, flood_source& flood, const option
 			s.flood_packets += p->flood_packets, s.flood_tsc += p->flood_tsc;
 			s.flood_forwarded += p->flood_forwarded;
 			s.size_max = std::max(s.size_max, p->size_max);
-			for (uint32_t k = 0; k < dp::stage_count; ++k)
-				s.est_stage_tsc[k] += p->est_stage_tsc[k];
+			// Stage cycles over the same rounds as the rates: a round the OS interrupted in the middle of a
+			// stage would charge that stage with milliseconds.
+			const uint64_t limit = p->est_round_stages.empty() ? 0 : trim(p->est_rounds).limit;
+			for (size_t r = 0; r < p->est_round_stages.size(); ++r) {
+				if (p->est_rounds[r] > limit)
+					continue;
+				for (uint32_t k = 0; k < dp::stage_count; ++k)
+					s.est_stage_tsc[k] += p->est_round_stages[r][k];
+				s.est_stage_packets += 2u * o.burst;
+			}
 			failed |= p->failed;
 		}
 		// Rates over the rounds the OS did not interrupt (see trim); packets per round are fixed.
@@ -334,6 +351,8 @@ bool run_share(harness& h, connections& conns, flood_source& flood, const option
 		if (with_gap && !g.est_rounds.empty()) {
 			const trimmed gt = trim(g.est_rounds);
 			gap_mpps.push_back(mpps(gt.rounds * 2 * o.burst, gt.tsc));
+			rounds += g.est_rounds.size();
+			discarded += gt.discarded;
 		}
 		base_mpps.push_back(am);
 		flood_mpps.push_back(fm);
@@ -374,12 +393,13 @@ bool run_share(harness& h, connections& conns, flood_source& flood, const option
 	                               synacks + sum_flood.flood_forwarded == sum_flood.flood_packets));
 	const uint64_t full_drops = wc.drops[size_t(dp::drop_reason::flow_table_full)] - full_drops0;
 	// Built with the stage timers (bench-flood-stages): an established packet's TSC cycles by stage of
-	// worker::process, during the flood and without it, over all passes' established rounds.
+	// worker::process, during the flood and without it, over all passes' established rounds that the rates
+	// count (trim).
 	auto stages = [&](const pass_result& p) {
 		bench::json_line line;
 		for (uint32_t k = 0; k < dp::stage_count; ++k)
 			line.fixed(dp::to_string(dp::stage(k)),
-			           p.est_packets ? double(p.est_stage_tsc[k]) / double(p.est_packets) : 0.0, 1);
+			           p.est_stage_packets ? double(p.est_stage_tsc[k]) / double(p.est_stage_packets) : 0.0, 1);
 		return line.str();
 	};
 	bench::json_line line;
@@ -413,7 +433,7 @@ bool run_share(harness& h, connections& conns, flood_source& flood, const option
 	    .fixed("baseline_ns_per_packet", base > 0 ? 1e3 / base : 0.0, 1)
 	    .fixed("flood_mpps", median(syn_mpps), 3)
 	    .fixed("total_mpps", median(total_mpps), 3)
-	    .integer("established_packets", sum_base.est_packets + sum_flood.est_packets)
+	    .integer("established_packets", sum_base.est_packets + sum_flood.est_packets + sum_gap.est_packets)
 	    .integer("established_dropped", est_dropped)
 	    .integer("flood_packets", sum_flood.flood_packets)
 	    .integer("flood_forwarded", sum_flood.flood_forwarded)
