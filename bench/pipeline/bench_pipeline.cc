@@ -14,7 +14,8 @@
 //   new_flows_64b            every packet a SYN that opens a flow (262,144 distinct SYNs replayed in a
 //                            loop) through the same 10K-rule set, into a 65,536-flow table that stays
 //                            full: every new flow evicts the oldest half-open one, while a control thread
-//                            expires beside the worker as the daemon's does. connections_per_second.
+//                            expires beside the worker at the daemon's pace (control::housekeeping_buckets
+//                            every control_interval_ms). connections_per_second.
 //   imix_1m                  1M UDP flows through gateway.rules, opened by a setup capture (one packet
 //                            each, read from its file), then a loop of 262,144 of them picked at random,
 //                            one packet each per pass in random order, simple-IMIX sizes (64, 594, 1518
@@ -273,7 +274,7 @@ std::string run_ours(const std::string& program, const pl::child_run& r, const s
 {
 	std::string cmd = shell_quote(program);
 	for (const auto& a : pl::child_arguments(r))
-		cmd += " " + shell_quote(a);
+		cmd.append(" ").append(shell_quote(a));  // not " " + ...: GCC 12 warns falsely (-Wrestrict) on that
 	const std::string out = run_capture(cmd + " 2>" + shell_quote(log), status);
 	const size_t at = out.find("ours {");
 	if (status != 0 || at == std::string::npos)

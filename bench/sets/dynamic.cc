@@ -544,7 +544,7 @@ bool run_add_to_scan(const options& o, environment& env)
 		double fill_ms = std::nan("");
 		// The daemon's control loop (control_loop.cc): a 20 ms pause, housekeeping, the set adds, expiry.
 		auto tick = [&](control::runtime& r, bool scanning, uint64_t& applied) {
-			std::this_thread::sleep_for(std::chrono::milliseconds(20));
+			std::this_thread::sleep_for(std::chrono::milliseconds(control::control_interval_ms));
 			r.housekeeping(rte_rdtsc());
 			const auto a0 = clock_type::now();
 			const double c0 = thread_cpu_ms();

@@ -50,6 +50,12 @@ struct rte_rcu_qsbr;
 
 namespace portcullis::control {
 
+// The daemon's control loop (daemon/control_loop.cc) runs a round every control_interval_ms: flow expiry
+// (housekeeping, housekeeping_buckets buckets of each worker's table), the set adds, schedules, set
+// timeouts. Benchmarks that stand in for it use the same numbers.
+inline constexpr uint32_t control_interval_ms = 20;
+inline constexpr uint32_t housekeeping_buckets = 4096;
+
 struct swap_report {
 	bool ok = false;
 	bool abandoned = false;      // not published because the daemon is stopping (error says so)
@@ -158,7 +164,7 @@ public:
 	static uint64_t set_clock_ms();
 
 	// Expires idle flows in every worker's table (budget buckets each) and recycles entries.
-	void housekeeping(uint64_t now_tsc, uint32_t budget = 4096);
+	void housekeeping(uint64_t now_tsc, uint32_t budget = housekeeping_buckets);
 	// Removes every flow; returns how many.
 	uint64_t flush_flows();
 

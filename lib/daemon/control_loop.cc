@@ -64,11 +64,11 @@ void appliance::control_loop()
 	auto last_rx_change = start;
 	uint64_t last_rx = 0;
 	while (!stop_requested.load()) {
-		// The control socket's poll doubles as the loop's 20 ms pause.
+		// The control socket's poll doubles as the loop's pause.
 		if (control_server_)
-			control_server_->poll(20);
+			control_server_->poll(int(control::control_interval_ms));
 		else
-			std::this_thread::sleep_for(std::chrono::milliseconds(20));
+			std::this_thread::sleep_for(std::chrono::milliseconds(control::control_interval_ms));
 		if (reload_requested.exchange(false) && !stop_requested.load())
 			reload_rules(*rt_);
 		if (rules_feed_ && !stop_requested.load())
