@@ -326,17 +326,20 @@ bool run_share(harness& h, connections& conns, flood_source& flood, const option
 			g = run_pass(h, conns, flood, 0, o.seconds, gap);
 			gap_us.push_back(median(g.away) * 1e6 / double(hz));
 		}
+		// Rates over the rounds the OS did not interrupt (see trim); packets per round are fixed.
+		const trimmed at = trim(a.est_rounds), ft = trim(f.est_rounds), gt = trim(g.est_rounds),
+		              st = trim(f.flood_rounds);
 		for (const pass_result* p : std::initializer_list<const pass_result*>{&a, &f, &g}) {
 			pass_result& s = p == &a ? sum_base : p == &f ? sum_flood : sum_gap;
+			const trimmed& t = p == &a ? at : p == &f ? ft : gt;
 			s.est_packets += p->est_packets, s.est_tsc += p->est_tsc, s.est_dropped += p->est_dropped;
 			s.flood_packets += p->flood_packets, s.flood_tsc += p->flood_tsc;
 			s.flood_forwarded += p->flood_forwarded;
 			s.size_max = std::max(s.size_max, p->size_max);
 			// Stage cycles over the same rounds as the rates: a round the OS interrupted in the middle of a
 			// stage would charge that stage with milliseconds.
-			const uint64_t limit = p->est_round_stages.empty() ? 0 : trim(p->est_rounds).limit;
 			for (size_t r = 0; r < p->est_round_stages.size(); ++r) {
-				if (p->est_rounds[r] > limit)
+				if (p->est_rounds[r] > t.limit)
 					continue;
 				for (uint32_t k = 0; k < dp::stage_count; ++k)
 					s.est_stage_tsc[k] += p->est_round_stages[r][k];
@@ -344,12 +347,9 @@ bool run_share(harness& h, connections& conns, flood_source& flood, const option
 			}
 			failed |= p->failed;
 		}
-		// Rates over the rounds the OS did not interrupt (see trim); packets per round are fixed.
-		const trimmed at = trim(a.est_rounds), ft = trim(f.est_rounds), st = trim(f.flood_rounds);
 		auto mpps = [&](uint64_t packets, uint64_t tsc) { return tsc ? double(packets) * double(hz) / double(tsc) / 1e6 : 0.0; };
 		const double am = mpps(at.rounds * 2 * o.burst, at.tsc), fm = mpps(ft.rounds * 2 * o.burst, ft.tsc);
 		if (with_gap && !g.est_rounds.empty()) {
-			const trimmed gt = trim(g.est_rounds);
 			gap_mpps.push_back(mpps(gt.rounds * 2 * o.burst, gt.tsc));
 			rounds += g.est_rounds.size();
 			discarded += gt.discarded;
