@@ -169,55 +169,60 @@ void flow_table::unmark_if_empty(uint32_t b) const
 
 void flow_table::lookup_burst(const flow_key* keys, const uint64_t* hashes, uint32_t n, flow_entry** found) const
 {
-	// Two passes over groups of keys so that the bucket and entry misses of a group overlap: the caller
-	// has prefetched every key's primary bucket as it hashed the key (prefetch()); compare signatures and
-	// prefetch the entries they point at, then compare keys. Groups of 64, a worker's whole burst: two
-	// waits on memory per burst, one for its buckets and one for its entries (groups of 16 kept
-	// established packets under a 99% SYN flood at 0.65 of their speed instead of 0.68; bench-flood). A
-	// first pass that prefetched the buckets again, for callers that had not, cost bench-flowtable's
-	// misses 6-8% (0.84-0.92 of rte_hash at a million flows, 0.90-0.99 without it, same runs). A key
-	// that is not in its primary bucket is looked for in its secondary only when the primary has
-	// overflowed (about 4% of buckets at capacity).
+	// Groups of 64, a worker's whole burst: two waits on memory per burst, one for its buckets and one for
+	// its entries (groups of 16 kept established packets under a 99% SYN flood at 0.65 of their speed
+	// instead of 0.68; bench-flood).
 	constexpr uint32_t step = 64;
+	for (uint32_t base = 0; base < n; base += step) {
+		const uint32_t m = n - base < step ? n - base : step;
+		const flow_entry* hints[step];
+		start_lookups(keys + base, hashes + base, m, hints, m);
+		for (uint32_t i = 0; i < m; ++i)
+			found[base + i] = finish_lookup(keys[base + i], hashes[base + i], hints[i]);
+	}
+}
+
+void flow_table::start_lookups(const flow_key* keys, const uint64_t* hashes, uint32_t n, const flow_entry** hints,
+                               uint32_t fetch_first) const
+{
+	// The caller has prefetched every key's primary bucket as it hashed the key (prefetch()): compare
+	// signatures and prefetch the entries they point at; finish_lookup then compares keys. A first pass
+	// that prefetched the buckets again, for callers that had not, cost bench-flowtable's misses 6-8%
+	// (0.84-0.92 of rte_hash at a million flows, 0.90-0.99 without it, same runs). A key that is not in
+	// its primary bucket is looked for in its secondary only when the primary has overflowed (about 4%
+	// of buckets at capacity).
+	(void)keys;
 	const bool marks = size() <= capacity_ / 8;
 	if (marks != use_marks_)  // written only on a change: its line is one the control thread reads
 		use_marks_ = marks;
-	for (uint32_t base = 0; base < n; base += step) {
-		const uint32_t m = n - base < step ? n - base : step;
-		flow_entry* candidate[step];
-		for (uint32_t i = 0; i < m; ++i) {
-			// A key whose primary bucket is marked empty is a miss without reading it: under a flood of
-			// SYNs that open nothing (answered with cookies, or dropped by the rules) in a table with
-			// room, most buckets are empty, and their lines stay out of the caches.
-			const uint32_t bi = primary(hashes[base + i]);
-			if (marks && !marked(bi)) {
-				candidate[i] = nullptr;
-				continue;
-			}
-			const bucket& b = buckets_[bi];
-			const uint32_t matches = sig_matches(b.sig, tag_of(hashes[base + i]));
-			flow_entry* e = nullptr;
-			if (matches) {
-				const uint32_t w = b.slots[__builtin_ctz(matches)].load(std::memory_order_acquire);
-				e = &entries_[slot_index(w)];  // entries_[0] for an emptied slot: never a key's entry
-				// Both lines a 96-byte entry spans: the key is in the first, the state conntrack reads
-				// and the counters it bumps may be in the second.
+	for (uint32_t i = 0; i < n; ++i) {
+		// A key whose primary bucket is marked empty is a miss without reading it: under a flood of SYNs
+		// that open nothing (answered with cookies, or dropped by the rules) in a table with room, most
+		// buckets are empty, and their lines stay out of the caches.
+		const uint32_t bi = primary(hashes[i]);
+		if (marks && !marked(bi)) {
+			hints[i] = nullptr;
+			continue;
+		}
+		const bucket& b = buckets_[bi];
+		const uint32_t matches = sig_matches(b.sig, tag_of(hashes[i]));
+		const flow_entry* e = nullptr;
+		if (matches) {
+			const uint32_t w = b.slots[__builtin_ctz(matches)].load(std::memory_order_acquire);
+			e = &entries_[slot_index(w)];  // entries_[0] for an emptied slot: never a key's entry
+			// Both lines a 96-byte entry spans: the key is in the first, the state conntrack reads and the
+			// counters it bumps may be in the second.
+			if (i < fetch_first) {
 				__builtin_prefetch(e);
 				__builtin_prefetch(reinterpret_cast<const char*>(e) + 64);
-			} else if (may_have_overflowed(b, hashes[base + i])) {
-				__builtin_prefetch(&buckets_[secondary(hashes[base + i])]);
-				e = entries_;  // look again below
-			} else if (marks) {
-				unmark_if_empty(bi);
 			}
-			candidate[i] = e;
+		} else if (may_have_overflowed(b, hashes[i])) {
+			__builtin_prefetch(&buckets_[secondary(hashes[i])]);
+			e = entries_;  // look again in finish_lookup
+		} else if (marks) {
+			unmark_if_empty(bi);
 		}
-		for (uint32_t i = 0; i < m; ++i) {
-			flow_entry* e = candidate[i];
-			if (e && !(e != entries_ && e->key == keys[base + i]))
-				e = lookup(keys[base + i], hashes[base + i]);  // signature collision, overflow, slot emptied
-			found[base + i] = e;
-		}
+		hints[i] = e;
 	}
 }
 

@@ -137,6 +137,29 @@ public:
 	// prefetch(): lookup_burst does not fetch the buckets itself (a key not prefetched is found all the
 	// same, after a wait on its bucket).
 	void lookup_burst(const flow_key* keys, const uint64_t* hashes, uint32_t n, flow_entry** found) const;
+	// lookup_burst in two halves, for a caller with work of its own to overlap with the entries' fetches:
+	// start_lookups compares the signatures in each key's bucket (hashes already given to prefetch()),
+	// leaving a hint per key (hints[i] for keys[i]), and starts fetching the entries of the first
+	// fetch_first hints; fetch(hint) starts the others', as the caller goes. finish_lookup(keys[i],
+	// hashes[i], hints[i]) then gives the entry or nullptr, and only it reads the entry. Hints are good
+	// until the owner next inserts or calls quiescent().
+	void start_lookups(const flow_key* keys, const uint64_t* hashes, uint32_t n, const flow_entry** hints,
+	                   uint32_t fetch_first) const;
+	void fetch(const flow_entry* hint) const
+	{
+		if (hint && hint != entries_) {
+			__builtin_prefetch(hint);
+			__builtin_prefetch(reinterpret_cast<const char*>(hint) + 64);
+		}
+	}
+	flow_entry* finish_lookup(const flow_key& key, uint64_t hash, const flow_entry* hint) const
+	{
+		if (hint == nullptr)
+			return nullptr;  // a miss by its bucket's signatures, or by its bucket's mark
+		if (hint != entries_ && hint->key == key)
+			return const_cast<flow_entry*>(hint);
+		return lookup(key, hash);  // signature collision, overflow, slot emptied since
+	}
 	// Starts fetching the bucket a lookup of this hash reads first. A caller that hashes a burst's keys one
 	// by one calls it with each hash as it is made, so that the fetches overlap the hashing (and parsing)
 	// of the rest of the burst instead of starting in lookup_burst.

@@ -1,6 +1,7 @@
 #define CATCH_CONFIG_MAIN
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <random>
@@ -82,6 +83,26 @@ TEST_CASE("insert and lookup agree with a reference map, single and burst")
 		flow_entry* expect = ids[i] == UINT32_MAX ? nullptr : ref[ids[i]];
 		REQUIRE(found[i] == expect);
 		REQUIRE(t.lookup(keys[i], hashes[i]) == expect);
+	}
+	// The two halves the worker uses, in its bursts, whatever number of entries is fetched up front and
+	// however many ahead the rest are asked for: the same answers, hits and misses alike.
+	std::shuffle(keys.begin(), keys.end(), rng);  // hits and misses mixed within each burst
+	for (size_t i = 0; i < keys.size(); ++i)
+		hashes[i] = hash_key(keys[i]);
+	for (const uint32_t ahead : {0u, 5u, 32u}) {
+		for (size_t base = 0; base < keys.size(); base += 32) {
+			const uint32_t n = uint32_t(std::min<size_t>(32, keys.size() - base));
+			const flow_entry* hints[32];
+			for (uint32_t i = 0; i < n; ++i)
+				t.prefetch(hashes[base + i]);
+			t.start_lookups(&keys[base], &hashes[base], n, hints, ahead);
+			for (uint32_t i = 0; i < n; ++i) {
+				if (i + ahead < n)
+					t.fetch(hints[i + ahead]);
+				REQUIRE(t.finish_lookup(keys[base + i], hashes[base + i], hints[i]) ==
+				        t.lookup(keys[base + i], hashes[base + i]));
+			}
+		}
 	}
 }
 
