@@ -13,8 +13,9 @@ namespace portcullis::dataplane {
 // The stages of worker::process, in the order a burst goes through them.
 enum class stage : uint8_t {
 	parse,       // frames to parsed records
-	lookup,      // direction, flow keys and hashes, flow table lookup
-	track,       // known flows: revalidation, conntrack, payload, flow and rule counters
+	lookup,      // direction, flow keys and hashes, buckets and their signatures (start_lookups)
+	track,       // known flows: their entries read (finish_lookup), revalidation, conntrack, payload,
+	             // flow and rule counters
 	classify,    // unknown flows: classifier keys and lookups
 	open,        // unknown flows: verdicts, new flows inserted and opened
 	counters,    // per-burst port and verdict counters
