@@ -24,9 +24,10 @@
 // with entries to spare moves one of their keys to its other bucket (one cuckoo step, half-open flows
 // first); a full table with evict_embryonic takes the place of their stalest half-open flow. The owner
 // also keeps a bit per bucket, set when a key whose primary bucket it is arrives and cleared when a lookup
-// finds the bucket empty: in a table at most an eighth full, a key whose bit is clear is a miss without
-// reading its bucket (a SYN flood answered with cookies, or a scan the rules drop, then reads no bucket
-// line; bench-sets add_to_scan: a trap-only SYN 70-105 ns instead of 130-210).
+// finds the bucket empty: in a table at most an eighth full, while lookups miss (one in 64 or more), a
+// key whose bit is clear is a miss without reading its bucket (a SYN flood answered with cookies, or a
+// scan the rules drop, then reads no bucket line; bench-sets add_to_scan: a trap-only SYN 70-105 ns
+// instead of 130-210).
 #pragma once
 
 #include <algorithm>
@@ -173,7 +174,8 @@ public:
 	}
 	// False when no key of this hash is in the table, from one bit per bucket (kept by the owner: set when
 	// a key whose primary bucket it is arrives, cleared when a lookup finds that bucket empty with no
-	// overflow), without reading the bucket. True may still be a miss.
+	// overflow), without reading the bucket. True may still be a miss; always true while the marks are not
+	// in use (use_marks_).
 	bool may_hold(uint64_t hash) const { return !use_marks_ || marked(primary(hash)); }
 	flow_entry* lookup(const flow_key& key, uint64_t hash) const;
 	// A zeroed entry holding key, with created = last_seen = now and a fresh generation, visible to
@@ -345,11 +347,14 @@ private:
 	flow_entry* entries_;  // index 0 unused: a zero slot word means empty
 	// A bit per bucket (marked()): a lookup, const, clears the bit of a bucket it finds empty.
 	std::unique_ptr<std::atomic<uint64_t>[]> occupied_;
-	// Whether lookups consult the marks, as lookup_burst last decided (owner only): in a table at most an
-	// eighth full, where about half the buckets are empty. Fuller, a lookup would pay the extra load and
-	// skip almost nothing (bench-flowtable's misses at 50-90% load: 0.78-0.83 of rte_hash with the
-	// marks read, 0.86-0.90 without); inserts keep the marks either way.
+	// Whether lookups consult the marks, as start_lookups last decided (owner only): in a table at most an
+	// eighth full, where about half the buckets are empty, while lookups miss (at least one in 64 of the
+	// last marks_window). Fuller, a lookup would pay the extra load and skip almost nothing
+	// (bench-flowtable's misses at 50-90% load: 0.78-0.83 of rte_hash with the marks read, 0.86-0.90
+	// without); with nearly every lookup a hit, they skip nothing either. Inserts keep the marks either way.
 	mutable bool use_marks_ = true;
+	static constexpr uint32_t marks_window = 2048;  // lookups between two decisions on use_marks_
+	mutable uint32_t window_lookups_ = 0, window_misses_ = 0;  // in this window, by start_lookups
 	remove_hook remove_hook_ = nullptr;
 	void* remove_context_ = nullptr;
 

@@ -572,6 +572,58 @@ TEST_CASE("a sparse table skips the buckets it knows are empty and still finds e
 	CHECK(t.lookup(keys[0], hash_key(keys[0])) == e);
 }
 
+TEST_CASE("a sparse table reads its bucket marks only while its lookups miss")
+{
+	// At most an eighth full, the marks are read while at least one lookup in 64 misses; with every
+	// lookup a hit they are left unread (may_hold says true for any key), and misses bring them back.
+	flow_table t(small_config(65536, full_policy::drop));
+	std::mt19937_64 rng(5);
+	auto random_key = [&] {
+		bool reversed;
+		const uint64_t r = rng();
+		return make_key(4, 6, u128(uint32_t(r)), u128(uint32_t(r >> 32)), 443, 50000, reversed);
+	};
+	std::vector<flow_key> present;
+	std::vector<uint64_t> present_hashes;
+	while (present.size() < 2000) {
+		const flow_key k = random_key();
+		if (t.lookup(k, hash_key(k)))
+			continue;
+		REQUIRE(t.insert(k, hash_key(k), 1) != nullptr);
+		present.push_back(k);
+		present_hashes.push_back(hash_key(k));
+	}
+	// A key of no flow whose primary bucket is unmarked: the marks, read from the start, rule it out.
+	flow_key absent = random_key();
+	while (t.may_hold(hash_key(absent)) || t.lookup(absent, hash_key(absent)))
+		absent = random_key();
+	const uint64_t absent_hash = hash_key(absent);
+	auto lookups = [&](uint32_t total, uint32_t miss_every) {
+		std::vector<flow_key> keys;
+		std::vector<uint64_t> hashes;
+		std::vector<flow_entry*> expect;
+		for (uint32_t i = 0; i < total; ++i) {
+			const bool miss = miss_every && i % miss_every == 0;
+			const size_t at = rng() % present.size();
+			keys.push_back(miss ? absent : present[at]);
+			hashes.push_back(miss ? absent_hash : present_hashes[at]);
+			expect.push_back(miss ? nullptr : t.lookup(present[at], present_hashes[at]));
+		}
+		std::vector<flow_entry*> found(total);
+		for (uint32_t base = 0; base < total; base += 32)
+			t.lookup_burst(&keys[base], &hashes[base], std::min<uint32_t>(32, total - base), &found[base]);
+		for (uint32_t i = 0; i < total; ++i)
+			REQUIRE(found[i] == expect[i]);
+	};
+	lookups(3 * 2048, 0);  // hits only: the marks go unread
+	CHECK(t.may_hold(absent_hash));
+	CHECK(t.lookup(absent, absent_hash) == nullptr);
+	lookups(3 * 2048, 16);  // one in 16 a miss: read again
+	CHECK_FALSE(t.may_hold(absent_hash));
+	lookups(3 * 2048, 128);  // one in 128: below one in 64, unread
+	CHECK(t.may_hold(absent_hash));
+}
+
 TEST_CASE("a key overflowed from a bucket full of other buckets' keys marks its own primary bucket")
 {
 	// Hashes made by hand (insert and lookup take the caller's hash): ten keys fill bucket q, ten more
