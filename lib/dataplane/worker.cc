@@ -538,7 +538,7 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 	// (all misses) unchanged.
 	const flow::flow_entry* hints[max_burst];
 	constexpr uint32_t fetch_ahead = 12;
-	table_.start_lookups(keys, hashes, m, hints, fetch_ahead);
+	table_.start_lookups(hashes, m, hints, fetch_ahead);
 	rte_mbuf* released[max_burst];  // held client segments their server's SYN-ACK lets go (to q.port)
 	uint16_t nreleased = 0;
 	clock.lap(stage::lookup);
@@ -649,14 +649,18 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 	};
 
 	flow::flow_entry* found[max_burst];
+	// The second half of key j's lookup, its entry read, as the entry fetch_ahead keys on is asked for.
+	auto finish_lookup = [&](uint32_t j) {
+		if (j + fetch_ahead < m)
+			table_.fetch(hints[j + fetch_ahead]);
+		found[j] = table_.finish_lookup(keys[j], hashes[j], hints[j]);
+	};
 	// Proxied flows read their translation state: fetch it for the whole burst before the first needs it
 	// (every lookup finished here, before the known flows' work).
 	const bool finished_early = !proxy_.empty();
 	if (finished_early) [[unlikely]]
 		for (uint32_t j = 0; j < m; ++j) {
-			if (j + fetch_ahead < m)
-				table_.fetch(hints[j + fetch_ahead]);
-			found[j] = table_.finish_lookup(keys[j], hashes[j], hints[j]);
+			finish_lookup(j);
 			if (found[j] && found[j]->syn_proxied)
 				__builtin_prefetch(&proxy_[table_.index_of(found[j])]);
 		}
@@ -689,11 +693,8 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 	uint32_t nmiss = 0;
 	uint8_t miss_j[max_burst];
 	for (uint32_t j = 0; j < m; ++j) {
-		if (!finished_early) [[likely]] {
-			if (j + fetch_ahead < m)
-				table_.fetch(hints[j + fetch_ahead]);
-			found[j] = table_.finish_lookup(keys[j], hashes[j], hints[j]);
-		}
+		if (!finished_early) [[likely]]
+			finish_lookup(j);
 		if (found[j]) {
 			pass_known(j, *found[j]);
 			continue;

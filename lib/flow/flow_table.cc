@@ -176,14 +176,13 @@ void flow_table::lookup_burst(const flow_key* keys, const uint64_t* hashes, uint
 	for (uint32_t base = 0; base < n; base += step) {
 		const uint32_t m = n - base < step ? n - base : step;
 		const flow_entry* hints[step];
-		start_lookups(keys + base, hashes + base, m, hints, m);
+		start_lookups(hashes + base, m, hints, m);
 		for (uint32_t i = 0; i < m; ++i)
 			found[base + i] = finish_lookup(keys[base + i], hashes[base + i], hints[i]);
 	}
 }
 
-void flow_table::start_lookups(const flow_key* keys, const uint64_t* hashes, uint32_t n, const flow_entry** hints,
-                               uint32_t fetch_first) const
+void flow_table::start_lookups(const uint64_t* hashes, uint32_t n, const flow_entry** hints, uint32_t fetch_first) const
 {
 	// The caller has prefetched every key's primary bucket as it hashed the key (prefetch()): compare
 	// signatures and prefetch the entries they point at; finish_lookup then compares keys. A first pass
@@ -191,7 +190,6 @@ void flow_table::start_lookups(const flow_key* keys, const uint64_t* hashes, uin
 	// (0.84-0.92 of rte_hash at a million flows, 0.90-0.99 without it, same runs). A key that is not in
 	// its primary bucket is looked for in its secondary only when the primary has overflowed (about 4%
 	// of buckets at capacity).
-	(void)keys;
 	if (window_lookups_ >= marks_window) {
 		// The marks pay only on a miss whose bucket is empty, and every lookup pays for reading them: on
 		// while at least one lookup in 64 of the last window missed, in a table at most an eighth full
@@ -222,12 +220,8 @@ void flow_table::start_lookups(const flow_key* keys, const uint64_t* hashes, uin
 		if (matches) {
 			const uint32_t w = b.slots[__builtin_ctz(matches)].load(std::memory_order_acquire);
 			e = &entries_[slot_index(w)];  // entries_[0] for an emptied slot: never a key's entry
-			// Both lines a 96-byte entry spans: the key is in the first, the state conntrack reads and the
-			// counters it bumps may be in the second.
-			if (i < fetch_first) {
-				__builtin_prefetch(e);
-				__builtin_prefetch(reinterpret_cast<const char*>(e) + 64);
-			}
+			if (i < fetch_first)
+				fetch(e);
 		} else if (may_have_overflowed(b, hashes[i])) {
 			__builtin_prefetch(&buckets_[secondary(hashes[i])]);
 			e = entries_;  // look again in finish_lookup

@@ -139,15 +139,16 @@ public:
 	// same, after a wait on its bucket).
 	void lookup_burst(const flow_key* keys, const uint64_t* hashes, uint32_t n, flow_entry** found) const;
 	// lookup_burst in two halves, for a caller with work of its own to overlap with the entries' fetches:
-	// start_lookups compares the signatures in each key's bucket (hashes already given to prefetch()),
-	// leaving a hint per key (hints[i] for keys[i]), and starts fetching the entries of the first
-	// fetch_first hints; fetch(hint) starts the others', as the caller goes. finish_lookup(keys[i],
-	// hashes[i], hints[i]) then gives the entry or nullptr, and only it reads the entry. Hints are good
-	// until the owner next inserts or calls quiescent().
-	void start_lookups(const flow_key* keys, const uint64_t* hashes, uint32_t n, const flow_entry** hints,
-	                   uint32_t fetch_first) const;
+	// start_lookups compares the signatures in the bucket of each hash (already given to prefetch()),
+	// leaving a hint per key (hints[i] for hashes[i]), and starts fetching the entries of the first
+	// fetch_first hints; fetch(hint) starts the others', as the caller goes. finish_lookup(key, hashes[i],
+	// hints[i]) then gives the entry or nullptr, and only it reads the entry. Hints are good until the
+	// owner next inserts or calls quiescent().
+	void start_lookups(const uint64_t* hashes, uint32_t n, const flow_entry** hints, uint32_t fetch_first) const;
 	void fetch(const flow_entry* hint) const
 	{
+		// Both lines a 96-byte entry spans: the key is in the first, the state conntrack reads and the
+		// counters it bumps may be in the second.
 		if (hint && hint != entries_) {
 			__builtin_prefetch(hint);
 			__builtin_prefetch(reinterpret_cast<const char*>(hint) + 64);

@@ -95,7 +95,7 @@ TEST_CASE("insert and lookup agree with a reference map, single and burst")
 			const flow_entry* hints[32];
 			for (uint32_t i = 0; i < n; ++i)
 				t.prefetch(hashes[base + i]);
-			t.start_lookups(&keys[base], &hashes[base], n, hints, ahead);
+			t.start_lookups(&hashes[base], n, hints, ahead);
 			for (uint32_t i = 0; i < n; ++i) {
 				if (i + ahead < n)
 					t.fetch(hints[i + ahead]);
