@@ -14,6 +14,7 @@
 #include "flow/conntrack.h"
 #include "inspect/inspect.h"
 #include "inspect/names.h"
+#include "memory/prefetch.h"
 
 namespace portcullis::dataplane {
 namespace {
@@ -662,7 +663,7 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		for (uint32_t j = 0; j < m; ++j) {
 			finish_lookup(j);
 			if (found[j] && found[j]->syn_proxied)
-				__builtin_prefetch(&proxy_[table_.index_of(found[j])]);
+				memory::prefetch(&proxy_[table_.index_of(found[j])]);
 		}
 	// sync.defer-ms: a SYN-ACK of no flow here (its SYN crossed the peer) waits for the peer's record,
 	// unless a SYN earlier in this burst may open its flow. Only SYN-ACKs: stray ACKs and backscatter

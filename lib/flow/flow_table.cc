@@ -223,7 +223,7 @@ void flow_table::start_lookups(const uint64_t* hashes, uint32_t n, const flow_en
 			if (i < fetch_first)
 				fetch(e);
 		} else if (may_have_overflowed(b, hashes[i])) {
-			__builtin_prefetch(&buckets_[secondary(hashes[i])]);
+			memory::prefetch(&buckets_[secondary(hashes[i])]);
 			e = entries_;  // look again in finish_lookup
 		} else if (marks) {
 			unmark_if_empty(bi);
@@ -266,16 +266,16 @@ uint32_t flow_table::allocate(uint64_t now)
 	while (embryonic_head_ != embryonic_tail_) {
 		const uint64_t queued = embryonic_tail_ - embryonic_head_;
 		if (queued > fifo_ahead)
-			__builtin_prefetch(&embryonic_fifo_[(embryonic_head_ + fifo_ahead) & mask]);
+			memory::prefetch(&embryonic_fifo_[(embryonic_head_ + fifo_ahead) & mask]);
 		if (queued > entry_ahead) {
 			const char* ahead = reinterpret_cast<const char*>(&entries_[slot_index(embryonic_fifo_[(embryonic_head_ + entry_ahead) & mask])]);
-			__builtin_prefetch(ahead);
-			__builtin_prefetch(ahead + 64);
+			memory::prefetch(ahead);
+			memory::prefetch(ahead + 64);
 		}
 		if (queued > bucket_ahead) {
 			const uint64_t h = hash_key(entries_[slot_index(embryonic_fifo_[(embryonic_head_ + bucket_ahead) & mask])].key);
-			__builtin_prefetch(&buckets_[primary(h)]);
-			__builtin_prefetch(&buckets_[secondary(h)]);
+			memory::prefetch(&buckets_[primary(h)]);
+			memory::prefetch(&buckets_[secondary(h)]);
 		}
 		const uint32_t ref = embryonic_fifo_[embryonic_head_++ & mask];
 		flow_entry& e = entries_[slot_index(ref)];

@@ -39,6 +39,7 @@
 
 #include "flow/flow_key.h"
 #include "flow/flow_state.h"
+#include "memory/prefetch.h"
 
 namespace portcullis::flow {
 
@@ -150,8 +151,8 @@ public:
 		// Both lines a 96-byte entry spans: the key is in the first, the state conntrack reads and the
 		// counters it bumps may be in the second.
 		if (hint && hint != entries_) {
-			__builtin_prefetch(hint);
-			__builtin_prefetch(reinterpret_cast<const char*>(hint) + 64);
+			memory::prefetch(hint);
+			memory::prefetch(reinterpret_cast<const char*>(hint) + 64);
 		}
 	}
 	flow_entry* finish_lookup(const flow_key& key, uint64_t hash, const flow_entry* hint) const
@@ -171,7 +172,7 @@ public:
 	{
 		const uint32_t b = primary(hash);
 		if (!use_marks_ || marked(b))
-			__builtin_prefetch(&buckets_[b]);
+			memory::prefetch(&buckets_[b]);
 	}
 	// False when no key of this hash is in the table, from one bit per bucket (kept by the owner: set when
 	// a key whose primary bucket it is arrives, cleared when a lookup finds that bucket empty with no

@@ -310,7 +310,7 @@ void prefix_set4::contains_burst(const uint32_t* addrs, uint32_t n, uint8_t* out
 	for (uint32_t first = 0; first < n; first += group) {
 		const uint32_t m = std::min(group, n - first);
 		for (uint32_t i = 0; i < m; ++i)
-			detail::prefetch_line(record_of(addrs[first + i]));
+			memory::prefetch(record_of(addrs[first + i]));
 		for (uint32_t i = 0; i < m; ++i)
 			out[first + i] = contains(addrs[first + i]);
 	}
@@ -404,7 +404,7 @@ void prefix_set6::contains_burst(const u128* addrs, uint32_t n, uint8_t* out) co
 		const uint32_t m = std::min(group, n - first);
 		for (uint32_t i = 0; i < m; ++i) {
 			const u128 off = addrs[first + i] - base_;
-			__builtin_prefetch(records_.data() + (off <= span_ ? uint32_t(off >> shift_) : 0));
+			memory::prefetch(records_.data() + (off <= span_ ? uint32_t(off >> shift_) : 0));
 		}
 		for (uint32_t i = 0; i < m; ++i)
 			out[first + i] = contains(addrs[first + i]);

@@ -34,6 +34,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "memory/prefetch.h"
 #include "rules/match.h"
 
 namespace portcullis::sets {
@@ -94,18 +95,6 @@ struct alignas(64) record6 {
 };
 static_assert(sizeof(record4_narrow) == 32 && sizeof(record4_wide) == 32 && sizeof(record6) == 64);
 
-// A prefetch the compiler must keep: GCC 12 dropped __builtin_prefetch from an inlined prefetch() whose
-// address came through two conditionals (the worker's copy had no prefetch instruction at all, so the
-// set lookup of a new flow's address waited on memory: bench-sets add_to_scan).
-inline void prefetch_line(const void* p)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	asm volatile("prefetcht0 %0" : : "m"(*static_cast<const char*>(p)));
-#else
-	__builtin_prefetch(p);
-#endif
-}
-
 inline constexpr uint32_t meta_overflow = 2;
 inline constexpr uint32_t meta_ties = 4;
 
@@ -122,7 +111,7 @@ public:
 	bool contains(uint32_t addr) const noexcept;
 	// Starts fetching the record contains(addr) reads, for a caller that knows the address well before it
 	// asks (the worker, as it parses a burst).
-	void prefetch(uint32_t addr) const noexcept { detail::prefetch_line(record_of(addr)); }
+	void prefetch(uint32_t addr) const noexcept { memory::prefetch(record_of(addr)); }
 	// out[i] = contains(addrs[i]) for i < n: the records of a group of addresses are prefetched together,
 	// so their cache misses overlap.
 	void contains_burst(const uint32_t* addrs, uint32_t n, uint8_t* out) const noexcept;
