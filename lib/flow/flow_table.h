@@ -319,8 +319,9 @@ private:
 	}
 	// The entry of the first slot in b whose signature is tag, whose key is key; nullptr if none.
 	flow_entry* find_in(const bucket& b, const flow_key& key, uint16_t tag) const;
-	// Removes the slot holding (index, generation) for key; true if this call removed it.
-	bool remove_slot(const flow_entry& e, uint32_t index, uint8_t generation);
+	// Removes the slot holding (index, generation), an entry whose key has this hash; true if this call
+	// removed it.
+	bool remove_slot(uint32_t index, uint8_t generation, uint64_t hash);
 	// No entry unused or recycled: a new flow needs an eviction.
 	bool table_full() const;
 	// Empties the slot of the stalest embryonic flow in buckets p and s, for a new key whose buckets are
@@ -365,6 +366,14 @@ private:
 	std::atomic<uint64_t> taken_{0};  // entries taken from the unused range or the free ring
 	std::vector<uint32_t> embryonic_fifo_;  // slot words (index and generation), oldest first
 	uint64_t embryonic_head_ = 0, embryonic_tail_ = 0;
+	// The hashes allocate() made of the victims' keys to fetch their buckets ahead, by FIFO position
+	// (modulo victim_hash_slots): the eviction uses them rather than hash each victim's key twice.
+	struct victim_hash {
+		uint64_t position = ~uint64_t(0);  // embryonic_head_ the hash is for; none yet
+		uint64_t hash = 0;
+	};
+	static constexpr uint32_t victim_hash_slots = 16;  // above allocate()'s bucket_ahead
+	victim_hash victim_hashes_[victim_hash_slots];
 
 	// Free ring: the control thread produces recycled indices, the owner consumes them.
 	std::vector<uint32_t> free_ring_;

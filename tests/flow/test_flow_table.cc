@@ -174,6 +174,61 @@ TEST_CASE("a full table evicts the oldest embryonic flow and never an establishe
 	CHECK(t.counters().refused_full.load() == 1);
 }
 
+TEST_CASE("a flood evicts every older half-open flow past stale and established FIFO entries")
+{
+	// The FIFO of half-open flows holds entries since established (skipped), and entries expired and
+	// reused by other keys (their old generation, skipped). Each eviction must still remove the flow it
+	// picks: an eviction that looked for the victim's slot with a wrong hash would leave it in the table
+	// and drop it from the FIFO for good.
+	constexpr uint32_t capacity = 1000;
+	flow_table t(small_config(capacity));  // 1 tick = 1 ms; half-open flows time out after 30 s
+	auto add = [&](uint32_t k, uint64_t now, flow_state s) {
+		flow_entry* e = t.insert(key_n(k), hash_key(key_n(k)), now);
+		REQUIRE(e);
+		e->state = s;
+		return e;
+	};
+	std::vector<std::pair<uint32_t, flow_entry*>> established;
+	for (uint32_t k = 0; k < capacity; ++k) {
+		const bool keeps = k % 7 == 0;
+		flow_entry* e = add(k, k < 600 ? 0 : 40000, keeps ? flow_state::tcp_established : flow_state::tcp_syn_sent);
+		if (keeps)
+			established.push_back({k, e});
+	}
+	CHECK(t.size() == capacity);
+	// Keys 0-599 that are still half-open expire; their entries come back for keys 2000-2599, then the
+	// table is full again and evicts.
+	const uint32_t expired = t.expire(45000, 1u << 20);
+	CHECK(expired == 600 - 86);
+	t.quiescent();
+	t.expire(45000, 0);  // recycles
+	for (uint32_t k = 2000; k < 2600; ++k)
+		add(k, 45000, flow_state::tcp_syn_sent);
+	CHECK(t.size() == capacity);
+	const uint64_t evicted_before_flood = t.counters().evicted_embryonic.load();
+	CHECK(evicted_before_flood == 600 - expired);
+	constexpr uint32_t flood = 3 * capacity;
+	for (uint32_t k = 10000; k < 10000 + flood; ++k)
+		add(k, 46000 + k, flow_state::tcp_syn_sent);
+	CHECK(t.size() == capacity);
+	CHECK(t.counters().evicted_embryonic.load() - evicted_before_flood == flood);
+	CHECK(t.counters().refused_full.load() == 0);
+	CHECK(t.counters().refused_buckets.load() == 0);
+	uint32_t lingering = 0;
+	for (uint32_t k = 0; k < capacity; ++k)
+		lingering += k % 7 != 0 && t.lookup(key_n(k), hash_key(key_n(k))) != nullptr;
+	for (uint32_t k = 2000; k < 2600; ++k)
+		lingering += t.lookup(key_n(k), hash_key(key_n(k))) != nullptr;
+	CHECK(lingering == 0);
+	for (const auto& [k, e] : established)
+		CHECK(t.lookup(key_n(k), hash_key(key_n(k))) == e);
+	// The newest half-open flows are the ones left (but for the few a full pair of buckets evicted early).
+	uint32_t newest = 0;
+	for (uint32_t k = 10000 + flood - (capacity - uint32_t(established.size())); k < 10000 + flood; ++k)
+		newest += t.lookup(key_n(k), hash_key(key_n(k))) != nullptr;
+	CHECK(newest >= (capacity - established.size()) * 9 / 10);
+}
+
 TEST_CASE("drop policy refuses new flows when full")
 {
 	flow_table t(small_config(10, full_policy::drop));
