@@ -268,11 +268,8 @@ uint32_t flow_table::allocate(uint64_t now)
 		const uint64_t queued = embryonic_tail_ - embryonic_head_;
 		if (queued > fifo_ahead)
 			memory::prefetch(&embryonic_fifo_[(embryonic_head_ + fifo_ahead) & mask]);
-		if (queued > entry_ahead) {
-			const char* ahead = reinterpret_cast<const char*>(&entries_[slot_index(embryonic_fifo_[(embryonic_head_ + entry_ahead) & mask])]);
-			memory::prefetch(ahead);
-			memory::prefetch(ahead + 64);
-		}
+		if (queued > entry_ahead)
+			fetch(&entries_[slot_index(embryonic_fifo_[(embryonic_head_ + entry_ahead) & mask])]);
 		if (queued > bucket_ahead) {
 			const uint64_t at = embryonic_head_ + bucket_ahead;
 			const uint64_t h = hash_key(entries_[slot_index(embryonic_fifo_[at & mask])].key);

@@ -110,7 +110,7 @@ public:
 
 	bool contains(uint32_t addr) const noexcept;
 	// Starts fetching the record contains(addr) reads, for a caller that knows the address well before it
-	// asks (the worker, as it parses a burst).
+	// asks (the worker, for a burst's flow-table misses, before its known flows' work).
 	void prefetch(uint32_t addr) const noexcept { memory::prefetch(record_of(addr)); }
 	// out[i] = contains(addrs[i]) for i < n: the records of a group of addresses are prefetched together,
 	// so their cache misses overlap.
