@@ -54,6 +54,7 @@
 #include "common/host.h"
 #include "common/json.h"
 #include "common/stats.h"
+#include "dataplane/dataplane.h"
 #include "pipeline/ours.h"
 #include "pipeline/traffic.h"
 
@@ -323,7 +324,9 @@ std::vector<double> run_testpmd(const options& o, const std::string& capture, ui
 	std::string cmd = "echo $$; exec timeout -s INT -k 5 " + std::to_string(wall);
 	for (const auto& word : bench::eal_arguments(c))
 		cmd += ' ' + shell_quote(word);
-	cmd += " -- --forward-mode=io --stats-period=1 --nb-cores=1 --burst=32 --total-num-mbufs=" + std::to_string(mbufs) +
+	// The burst our worker asks rx_burst for (the daemon's default), so that both read the driver alike.
+	cmd += " -- --forward-mode=io --stats-period=1 --nb-cores=1 --burst=" +
+	       std::to_string(portcullis::dataplane::default_burst) + " --total-num-mbufs=" + std::to_string(mbufs) +
 	       " </dev/null 2>&1";
 	int status = 0;
 	std::string out;
@@ -456,6 +459,7 @@ int main(int argc, char** argv)
 		line.integer("flows", c.flows)
 		    .fixed("rules", field(ours, "rules"), 0)
 		    .integer("capture_packets", c.traffic.data_packets)
+		    .integer("burst", portcullis::dataplane::default_burst)
 		    .fixed("seconds", field(ours, "seconds"), 1)
 		    .fixed("ours_mpps", ours_mpps, 3)
 		    .text("baseline", "testpmd_io")

@@ -70,7 +70,7 @@ po::options_description describe(settings& s)
 		("queues.tx-descriptors", po::value(&s.ports.tx_descriptors)->default_value(1024), "TX ring size per queue.")
 		("queues.mbufs", po::value(&s.ports.mbufs)->default_value(16383), "Mbufs in the packet pool.")
 		("queues.mbuf-cache", po::value(&s.ports.mbuf_cache)->default_value(256), "Per-lcore mbuf cache.")
-		("queues.burst", po::value(&s.burst)->default_value(32), "Packets per RX burst (1..64).")
+		("queues.burst", po::value(&s.burst)->default_value(dataplane::default_burst), "Packets per RX burst (1..64).")
 		("queues.rss", po::value(&s.rss)->default_value("symmetric"),
 		 "symmetric: RSS with a key that sends both directions of a flow to one queue; plain: the NIC's default key.");
 

@@ -30,7 +30,7 @@ struct settings {
 	uint32_t handoff_ring = 4096;
 	dataplane::port_setup ports;
 	std::string rss;
-	uint16_t burst = 32;
+	uint16_t burst = dataplane::default_burst;
 	uint32_t flow_capacity = 1u << 20;
 	std::string full_policy;
 	bool tcp_loose_pickup = false;

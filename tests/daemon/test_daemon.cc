@@ -41,7 +41,7 @@ TEST_CASE("defaults are what --help says")
 	CHECK(s.mode == "pair");
 	CHECK(s.workers == 1);
 	CHECK(s.handoff_ring == 4096);
-	CHECK(s.burst == 32);
+	CHECK(s.burst == 64);
 	CHECK(s.rss == "symmetric");
 	CHECK(s.full_policy == "evict-embryonic");
 	CHECK(s.classifier == "ours");
