@@ -15,6 +15,7 @@
 #include "inspect/inspect.h"
 #include "inspect/names.h"
 #include "memory/prefetch.h"
+#include "memory/zero.h"
 
 namespace portcullis::dataplane {
 namespace {
@@ -768,8 +769,10 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 	// Flows this burst opened, by hash: an earlier packet of this burst may have opened the flow of a
 	// later miss (a SYN and its SYN-ACK, a retransmitted SYN), which is then a packet of a known flow,
 	// whatever its classification said. The lookups ran before these flows existed, and only this loop
-	// inserts, so they are the only flows a second table lookup could find; a 256-bit filter on the hash
-	// keeps a flood burst (a new flow per packet) from scanning the list for each of them. An entry that
+	// inserts, so they are the only flows a second table lookup could find; a 1024-bit filter on the hash
+	// keeps a flood burst (a new flow per packet) from scanning the list for each of them: with 256 bits,
+	// one new flow in eight of a 64-packet burst of them scanned it to the end (new_flows_64b: 0.971-0.977
+	// of the worker's cycles with 1024, alternating 20 ms windows in one process, three runs). An entry that
 	// a later insert of this burst evicted and reused holds another key and is not matched, as the table
 	// would not find it either.
 	struct opened_flow {
@@ -778,8 +781,9 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 	};
 	opened_flow opened[max_burst];
 	uint32_t nopened = 0;
-	uint64_t opened_filter[4] = {};
-	auto filter_bit = [](uint64_t h) { return uint32_t(h >> 40) & 255; };
+	alignas(16) uint64_t opened_filter[16];
+	memory::zero_aligned<sizeof opened_filter>(opened_filter);
+	auto filter_bit = [](uint64_t h) { return uint32_t(h >> 40) & 1023; };
 	for (uint32_t x = 0; x < nmiss; ++x) {
 		const uint32_t j = miss_j[x];
 		const uint16_t i = which[j];

@@ -10,6 +10,7 @@
 #include <new>
 
 #include "memory/huge_map.h"
+#include "memory/zero.h"
 
 namespace portcullis::flow {
 
@@ -111,20 +112,10 @@ inline uint32_t empty_slots(const std::atomic<uint32_t>* slots) { return slots_h
 // locked add of fetch_add, which cost about 20 cycles each, three times per new flow.
 inline void bump(std::atomic<uint64_t>& c) { c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
 
-// Zeroes an entry with plain 16-byte stores: memset of 128 bytes compiles to `rep stos`, whose start-up
-// cost dominated a new flow's insert (bench-pipeline's new_flows_64b open stage).
 inline void clear(flow_entry& e)
 {
-#ifdef __SSE2__
-	// Six stores written out: GCC turns a loop of them back into `rep stos`.
-	static_assert(sizeof(flow_entry) == 96 && alignof(flow_entry) >= 16);
-	auto* v = reinterpret_cast<__m128i*>(&e);
-	const __m128i z = _mm_setzero_si128();
-	_mm_store_si128(v + 0, z), _mm_store_si128(v + 1, z), _mm_store_si128(v + 2, z);
-	_mm_store_si128(v + 3, z), _mm_store_si128(v + 4, z), _mm_store_si128(v + 5, z);
-#else
-	std::memset(static_cast<void*>(&e), 0, sizeof(e));
-#endif
+	static_assert(alignof(flow_entry) >= 16);
+	memory::zero_aligned<sizeof(flow_entry)>(&e);
 }
 
 } // namespace

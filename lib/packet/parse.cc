@@ -11,9 +11,8 @@
 #include <array>
 #include <bit>
 #include <cstring>
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
+
+#include "memory/zero.h"
 
 namespace portcullis::packet {
 namespace {
@@ -491,21 +490,10 @@ std::string_view to_string(packet_kind k)
 
 namespace {
 
-// Zeroes the two lines of a record with plain 16-byte stores. std::memset of 128 bytes compiles to
-// `rep stos` here, whose start-up cost on AMD Zen was about half of the parser's time per packet
-// (perf annotate of bench-pipeline's established_64b case).
 inline void clear(parsed& out)
 {
-#ifdef __SSE2__
-	// Eight stores written out: GCC turns a loop of them back into `rep stos`.
-	static_assert(sizeof(parsed) == 128);
-	auto* v = reinterpret_cast<__m128i*>(&out);
-	const __m128i z = _mm_setzero_si128();
-	_mm_store_si128(v + 0, z), _mm_store_si128(v + 1, z), _mm_store_si128(v + 2, z), _mm_store_si128(v + 3, z);
-	_mm_store_si128(v + 4, z), _mm_store_si128(v + 5, z), _mm_store_si128(v + 6, z), _mm_store_si128(v + 7, z);
-#else
-	std::memset(&out, 0, sizeof out);
-#endif
+	static_assert(alignof(parsed) >= 16);
+	memory::zero_aligned<sizeof(parsed)>(&out);
 }
 
 // The common case in one straight line: untagged Ethernet, IPv4 with a 20-byte header, not a fragment,
