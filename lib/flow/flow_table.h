@@ -333,7 +333,15 @@ private:
 	// Empties `slot` of bucket b if it still holds w; keeps the overflow counts of the key's primary
 	// bucket (from `hash`, the key's hash, or from the entry's key when the caller does not know it).
 	static constexpr uint64_t no_hash = 0;
-	bool clear_slot(uint32_t b, uint32_t slot, uint32_t w, uint64_t hash = no_hash);
+	// home: b is the key's primary bucket, known to the caller; nothing to count down, no hash needed.
+	bool clear_slot(uint32_t b, uint32_t slot, uint32_t w, uint64_t hash = no_hash, bool home = false);
+	// Where insert() placed a key, kept with its hint in the embryonic FIFO: (bucket + 1) << 5 | slot << 1
+	// | 1 when the bucket is the key's secondary; 0 when not known (a flow embryonic again, note_embryonic).
+	// At most 2^24 / 6 buckets: it fits 32 bits.
+	static uint32_t place_of(uint32_t b, uint32_t slot, bool secondary) { return (b + 1) << 5 | slot << 1 | uint32_t(secondary); }
+	static uint32_t place_bucket(uint32_t place) { return (place >> 5) - 1; }
+	static uint32_t place_slot(uint32_t place) { return place >> 1 & 15u; }
+	void push_embryonic(uint32_t slot_word, uint32_t place);
 	uint32_t allocate(uint64_t now);
 	void retire(uint32_t index);
 	void recycle_ready();
@@ -364,7 +372,8 @@ private:
 	// Owner-only allocation state.
 	alignas(64) uint32_t next_unused_ = 1;
 	std::atomic<uint64_t> taken_{0};  // entries taken from the unused range or the free ring
-	std::vector<uint32_t> embryonic_fifo_;  // slot words (index and generation), oldest first
+	// Oldest first: slot word (index and generation) in the low half, its place (place_of) in the high.
+	std::vector<uint64_t> embryonic_fifo_;
 	uint64_t embryonic_head_ = 0, embryonic_tail_ = 0;
 	// The hashes allocate() made of the victims' keys to fetch their buckets ahead, by FIFO position
 	// (modulo victim_hash_slots): the eviction uses them rather than hash each victim's key twice.

@@ -229,6 +229,47 @@ TEST_CASE("a flood evicts every older half-open flow past stale and established 
 	CHECK(newest >= (capacity - established.size()) * 9 / 10);
 }
 
+TEST_CASE("a flood evicts its victims from where they were placed, moved or overflowed, and every key stays findable")
+{
+	// A table filled to capacity with random half-open keys holds some in their secondary bucket and some
+	// moved there by a cuckoo step after their place was noted: evictions take a victim from the slot
+	// insert() put it in when it is still there, and look for it otherwise. Each must remove exactly its
+	// victim and count down the overflow of a key that was in its secondary bucket: a count left too low
+	// would hide a live key from lookups (which skip a secondary bucket the count says is unused).
+	for (uint32_t capacity : {64u, 1000u, 20000u}) {
+		flow_table t(small_config(capacity));
+		std::mt19937_64 rng(capacity + 7);
+		std::vector<flow_key> keys;
+		auto add = [&](uint64_t now) {
+			bool reversed;
+			const uint64_t r = rng();
+			const flow_key k = make_key(4, 6, u128(uint32_t(r)), u128(uint32_t(r >> 32)), 1024, 80, reversed);
+			if (t.lookup(k, hash_key(k)))
+				return;
+			flow_entry* e = t.insert(k, hash_key(k), now);
+			REQUIRE(e != nullptr);
+			e->state = flow_state::tcp_syn_sent;
+			keys.push_back(k);
+		};
+		while (keys.size() < capacity)
+			add(1);
+		CHECK(t.size() == capacity);
+		CHECK(t.counters().evicted_embryonic.load() == 0);
+		while (keys.size() < 4 * size_t(capacity))
+			add(2);
+		CHECK(t.size() == capacity);
+		CHECK(t.counters().evicted_embryonic.load() == 3 * uint64_t(capacity));
+		CHECK(t.counters().refused_buckets.load() == 0);
+		uint32_t findable = 0;
+		for (const flow_key& k : keys)
+			findable += t.lookup(k, hash_key(k)) != nullptr;
+		CHECK(findable == capacity);
+		uint32_t listed = 0;
+		t.for_each([&](const flow_entry&) { ++listed; });
+		CHECK(listed == capacity);
+	}
+}
+
 TEST_CASE("drop policy refuses new flows when full")
 {
 	flow_table t(small_config(10, full_policy::drop));
