@@ -9,12 +9,6 @@ constexpr uint8_t syn_ack = tcp_flag::syn | tcp_flag::ack;
 
 void set_state(flow_entry& e, flow_state s) { store_state(e, s); }
 
-// flow_entry::window, per side: its window scale in the top 4 bits, its largest window (in units of
-// 2^scale bytes) divided by 16 in the low 12, so that (low + 1) * 16 << scale bounds it from above: the
-// room of 4 bytes for both sides. Until the SYN-ACK, window[0] holds the opener's SYN window and its
-// scale option, scale 15 when it had none.
-constexpr uint16_t scale_unknown = 15;
-uint16_t window_field(uint32_t scale, uint32_t units) { return uint16_t(scale << 12 | std::min<uint32_t>(units >> 4, 0xfff)); }
 uint32_t scale_of(uint16_t field) { return field >> 12; }
 // Both SYNs seen: window scaling is on only when both carried the option (RFC 7323 section 2.2). The
 // SYNs' own windows are never scaled: they are turned into units of their side's scale.
@@ -164,50 +158,6 @@ ct_result track_tcp(flow_entry& e, const segment& s, bool from_opener, window_mo
 }
 
 } // namespace
-
-bool can_open(const segment& s, bool tcp_loose_pickup)
-{
-	if (s.proto != 6)
-		return true;
-	const uint8_t f = s.tcp_flags;
-	if (f & tcp_flag::rst)
-		return false;
-	if ((f & (tcp_flag::syn | tcp_flag::ack)) == tcp_flag::syn)
-		return true;
-	return tcp_loose_pickup && !(f & tcp_flag::syn);
-}
-
-void open(flow_entry& e, const segment& s, bool tcp_loose_pickup)
-{
-	e.fin_seen = 0;
-	e.syn_proxied = 0;  // a new connection on the tuple of a proxied one is not proxied (synproxy.h)
-	switch (s.proto) {
-	case 6:
-		if ((s.tcp_flags & tcp_flag::syn) || !tcp_loose_pickup) {
-			e.seq_end[0] = s.seq;
-			// The SYN's data until the SYN-ACK comes (track_tcp); a fragmented SYN's, up to the most a
-			// datagram holds.
-			e.seq_end[1] = s.partial ? 0xffffu : s.payload;
-			e.window[0] = window_field(s.window_scale <= 14 ? s.window_scale : scale_unknown, s.window);
-			e.window[1] = 0;
-			e.tcp_liberal = 0;
-			e.tcp_fragmented = s.partial ? 1 : 0;
-			set_state(e, flow_state::tcp_syn_sent);
-		} else {
-			// Picked up mid-stream: neither side's window scale is known, so the windows are not checked
-			// (conntrack's "be liberal" for a picked-up connection); the ends are still followed.
-			e.seq_end[0] = s.seq + s.payload;
-			e.seq_end[1] = s.ack;
-			e.tcp_liberal = 1;
-			set_state(e, flow_state::tcp_established);
-		}
-		break;
-	case 17: set_state(e, flow_state::udp_new); break;
-	case 1:
-	case 58: set_state(e, flow_state::icmp_new); break;
-	default: set_state(e, flow_state::other_new); break;
-	}
-}
 
 ct_result track_slow(flow_entry& e, const segment& s, bool from_opener, window_mode windows)
 {
