@@ -103,7 +103,7 @@ void usage()
 	             "                  [--flood-pps N] [--innocent-cps N] [--limit-window S] [--full]\n"
 	             "  default: 250K IPv4 and 100K IPv6 prefixes, 1M queries, bursts of 32, 7 lookup passes and 3 builds\n"
 	             "  a side; a 1M-entry feed loaded 5 times against 3 rule pushes, 200 set adds; a scan of 50K\n"
-	             "  sources at 3%% of the packets, 3 pairs of 0.5 s windows; a 500K SYN/s flood against a\n"
+	             "  sources at 3%% of the packets, 9 rounds of 0.2 s windows a side; a 500K SYN/s flood against a\n"
 	             "  per-source limit and a shared one, 1.5 s each; about 40 s.\n"
 	             "  --full: 1M IPv4 prefixes, 11 passes and 5 builds (rte_lpm built once: its add is quadratic in\n"
 	             "  the prefixes of one length, 1-3 minutes for 1M), 10 loads and 6 pushes, 6 scan rounds of 1 s,\n"

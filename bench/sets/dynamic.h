@@ -14,8 +14,8 @@ struct options {
 	// add_to_scan
 	uint32_t scan_sources = 50'000;  // distinct scanning addresses, one SYN each per pass of the capture
 	double scan_share = 0.03;        // of the capture's packets (the rest: established flows)
-	uint32_t rounds = 3;             // pairs of windows, without and with the scan, interleaved
-	double window_s = 0.5;
+	uint32_t rounds = 9;             // rounds of windows without the scan, with it, trap only, interleaved
+	double window_s = 0.2;
 	double fill_max_s = 4.0;         // the scan's warm-up: until every scanner is in the set, at most this
 	// per_source_limit
 	double flood_pps = 500'000;      // the flooder's SYNs a second (hping3 --flood from one host)

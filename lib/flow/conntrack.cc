@@ -161,26 +161,7 @@ ct_result track_tcp(flow_entry& e, const segment& s, bool from_opener, window_mo
 
 ct_result track_slow(flow_entry& e, const segment& s, bool from_opener, window_mode windows)
 {
-	switch (e.state) {
-	case flow_state::udp_new:
-		if (!from_opener)
-			set_state(e, flow_state::udp_established);
-		return ct_result::pass;
-	case flow_state::icmp_new:
-		if (!from_opener)
-			set_state(e, flow_state::icmp_replied);
-		return ct_result::pass;
-	case flow_state::other_new:
-		if (!from_opener)
-			set_state(e, flow_state::other_established);
-		return ct_result::pass;
-	case flow_state::udp_established:
-	case flow_state::icmp_replied:
-	case flow_state::other_established:
-		return ct_result::pass;
-	default:
-		return track_tcp(e, s, from_opener, windows);
-	}
+	return track_tcp(e, s, from_opener, windows);  // track() has handled the other protocols' states
 }
 
 } // namespace portcullis::flow

@@ -74,8 +74,25 @@ TEST_CASE("UDP and ICMP become established on the first reply")
 	flow_entry i{};
 	open(i, {1, 0, 0, 0}, false);
 	CHECK(i.state == flow_state::icmp_new);
+	CHECK(track(i, {1, 0, 0, 0}, true, window_mode::off) == ct_result::pass);
+	CHECK(i.state == flow_state::icmp_new);
 	track(i, {1, 0, 0, 0}, false, window_mode::off);
 	CHECK(i.state == flow_state::icmp_replied);
+	// Other protocols (GRE here) likewise; a replied flow stays so, from either side.
+	flow_entry o{};
+	open(o, {47, 0, 0, 0}, false);
+	CHECK(o.state == flow_state::other_new);
+	CHECK(track(o, {47, 0, 0, 0}, true, window_mode::strict) == ct_result::pass);
+	CHECK(o.state == flow_state::other_new);
+	CHECK(track(o, {47, 0, 0, 0}, false, window_mode::strict) == ct_result::pass);
+	CHECK(o.state == flow_state::other_established);
+	for (flow_entry* e : {&u, &i, &o}) {
+		const flow_state replied = e->state;
+		CHECK(track(*e, {e->state == flow_state::udp_established ? uint8_t(17) : uint8_t(1), 0, 0, 0}, true,
+		            window_mode::strict) == ct_result::pass);
+		CHECK(track(*e, {17, 0, 0, 0}, false, window_mode::strict) == ct_result::pass);
+		CHECK(e->state == replied);
+	}
 }
 
 TEST_CASE("a retransmitted SYN-ACK must match the first one")
