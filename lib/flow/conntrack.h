@@ -121,9 +121,8 @@ inline void open(flow_entry& e, const segment& s, bool tcp_loose_pickup)
 	}
 }
 
-// flow_entry::window, per side: its window scale in the top 4 bits, its largest window (in units of
-// 2^scale bytes) divided by 16 in the low 12, so that (low + 1) * 16 << scale bounds it from above: both
-// sides in 4 bytes. This is that bound, in bytes (at most 2^30).
+// The bound a flow_entry::window field (window_field, above) gives a side's largest window, in bytes (at
+// most 2^30).
 inline uint32_t max_window(uint16_t field) { return ((field & 0xfffu) + 1) << 4 << (field >> 12); }
 
 // Is a segment from side `from` (0 opener, 1 responder) of a synchronized connection within the windows?

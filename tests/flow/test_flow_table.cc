@@ -23,6 +23,14 @@ flow_key key_n(uint32_t n, uint8_t proto = 6)
 	return make_key(4, proto, 0xC6120000u + (n & 0xffff), 0xC6130000u + (n >> 16), uint16_t(1024 + n % 50000), 80, reversed);
 }
 
+// An IPv4 key of random addresses, from one draw of rng, with the given protocol and ports.
+flow_key random_key(std::mt19937_64& rng, uint8_t proto, uint16_t sport, uint16_t dport)
+{
+	bool reversed;
+	const uint64_t r = rng();
+	return make_key(4, proto, u128(uint32_t(r)), u128(uint32_t(r >> 32)), sport, dport, reversed);
+}
+
 table_config small_config(uint32_t capacity, full_policy policy = full_policy::evict_embryonic)
 {
 	table_config c;
@@ -241,9 +249,7 @@ TEST_CASE("a flood evicts its victims from where they were placed, moved or over
 		std::mt19937_64 rng(capacity + 7);
 		std::vector<flow_key> keys;
 		auto add = [&](uint64_t now) {
-			bool reversed;
-			const uint64_t r = rng();
-			const flow_key k = make_key(4, 6, u128(uint32_t(r)), u128(uint32_t(r >> 32)), 1024, 80, reversed);
+			const flow_key k = random_key(rng, 6, 1024, 80);
 			if (t.lookup(k, hash_key(k)))
 				return;
 			flow_entry* e = t.insert(k, hash_key(k), now);
@@ -391,9 +397,7 @@ TEST_CASE("a table fills to its capacity, and keys moved or overflowed stay find
 		std::vector<flow_key> keys;
 		std::vector<flow_entry*> entries;
 		while (keys.size() < capacity) {
-			bool reversed;
-			const uint64_t r = rng();
-			const flow_key k = make_key(4, 17, u128(uint32_t(r)), u128(uint32_t(r >> 32)), 53, 53, reversed);
+			const flow_key k = random_key(rng, 17, 53, 53);
 			if (t.lookup(k, hash_key(k)))
 				continue;
 			flow_entry* e = t.insert(k, hash_key(k), 0);
@@ -565,9 +569,7 @@ TEST_CASE("a table that is not full evicts nothing, even when a new key's bucket
 		std::mt19937_64 rng(capacity + 1);
 		std::vector<flow_key> keys;
 		while (keys.size() < capacity) {
-			bool reversed;
-			const uint64_t r = rng();
-			const flow_key k = make_key(4, 6, u128(uint32_t(r)), u128(uint32_t(r >> 32)), 80, 443, reversed);
+			const flow_key k = random_key(rng, 6, 80, 443);
 			if (t.lookup(k, hash_key(k)))
 				continue;
 			flow_entry* e = t.insert(k, hash_key(k), keys.size());
@@ -615,9 +617,7 @@ TEST_CASE("a sparse table skips the buckets it knows are empty and still finds e
 	};
 	auto insert_some = [&](uint32_t n) {
 		for (uint32_t added = 0; added < n;) {
-			bool reversed;
-			const uint64_t r = rng();
-			const flow_key k = make_key(4, 17, u128(uint32_t(r)), u128(uint32_t(r >> 32)), 53, 53, reversed);
+			const flow_key k = random_key(rng, 17, 53, 53);
 			if (t.lookup(k, hash_key(k)))
 				continue;
 			flow_entry* e = t.insert(k, hash_key(k), now);
@@ -674,15 +674,10 @@ TEST_CASE("a sparse table reads its bucket marks only while its lookups miss")
 	// lookup a hit they are left unread (may_hold says true for any key), and misses bring them back.
 	flow_table t(small_config(65536, full_policy::drop));
 	std::mt19937_64 rng(5);
-	auto random_key = [&] {
-		bool reversed;
-		const uint64_t r = rng();
-		return make_key(4, 6, u128(uint32_t(r)), u128(uint32_t(r >> 32)), 443, 50000, reversed);
-	};
 	std::vector<flow_key> present;
 	std::vector<uint64_t> present_hashes;
 	while (present.size() < 2000) {
-		const flow_key k = random_key();
+		const flow_key k = random_key(rng, 6, 443, 50000);
 		if (t.lookup(k, hash_key(k)))
 			continue;
 		REQUIRE(t.insert(k, hash_key(k), 1) != nullptr);
@@ -690,9 +685,9 @@ TEST_CASE("a sparse table reads its bucket marks only while its lookups miss")
 		present_hashes.push_back(hash_key(k));
 	}
 	// A key of no flow whose primary bucket is unmarked: the marks, read from the start, rule it out.
-	flow_key absent = random_key();
+	flow_key absent = random_key(rng, 6, 443, 50000);
 	while (t.may_hold(hash_key(absent)) || t.lookup(absent, hash_key(absent)))
-		absent = random_key();
+		absent = random_key(rng, 6, 443, 50000);
 	const uint64_t absent_hash = hash_key(absent);
 	auto lookups = [&](uint32_t total, uint32_t miss_every) {
 		std::vector<flow_key> keys;
