@@ -156,6 +156,12 @@ worker::worker(const worker_config& config, const std::atomic<compiled_policy*>&
 {
 	if (config_.burst == 0 || config_.burst > max_burst)
 		config_.burst = max_burst;
+	inside4_ranges_ = uint32_t(config_.inside4.size());
+	if (inside4_ranges_ <= max_inline_ranges)
+		for (uint32_t k = 0; k < inside4_ranges_; ++k) {
+			inside4_lo_[k] = config_.inside4[k].lo;
+			inside4_span_[k] = config_.inside4[k].hi - config_.inside4[k].lo;
+		}
 	if (config_.conns)
 		table_.on_remove(&conn_counts::flow_removed, config_.conns);
 	if (config_.syncookies.mode != syncookie_mode::never) {
@@ -454,9 +460,38 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 
 	for (uint16_t i = 0; i < n; ++i) {
 		const packet::parsed& p = parsed[i];
-		dir[i] = uint8_t(direction_of(q, p));
+		dir[i] = direction_fast(q, p);
 		out_port[i] = q.tx_port[dir[i]];
 		v[i] = v_drop;
+		// The common case first, in one straight line: an IPv4 TCP or UDP packet that parsed, not a
+		// fragment (so neither an ICMP error), with a rule set in place; the same checks as the general
+		// way below, less those that cannot apply.
+		if (p.ok() && p.kind == packet::packet_kind::ipv4 && !p.frag && (p.proto == 6 || p.proto == 17) &&
+		    pol != nullptr) [[likely]] {
+			if (config_.drop_martians) {
+				if (rte_pktmbuf_mtod(pkts[i], const uint8_t*)[6] & 1) [[unlikely]] {
+					counters_.drops[size_t(drop_reason::martian_mac)]++;
+					continue;
+				}
+				if (martian_source(p)) [[unlikely]] {
+					counters_.drops[size_t(drop_reason::martian_source)]++;
+					continue;
+				}
+			}
+			if (config_.drop_land && p.src.v4 == p.dst.v4) [[unlikely]] {
+				counters_.drops[size_t(drop_reason::land)]++;
+				continue;
+			}
+			if (p.proto == 6 && !flow::valid_tcp_flags(p.tcp_flags)) [[unlikely]] {
+				counters_.drops[size_t(drop_reason::tcp_invalid_flags)]++;
+				continue;
+			}
+			hashes[m] = flow::make_key4(keys[m], p.proto, p.src.v4, p.dst.v4, p.sport, p.dport, reversed[m]);
+			table_.prefetch(hashes[m]);
+			which[m] = uint8_t(i);
+			++m;
+			continue;
+		}
 		if (!p.ok()) {
 			counters_.drops[size_t(drop_reason::malformed)]++;
 			continue;
@@ -603,9 +638,17 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			proxied_handshake(e, pkts[i], p, from_opener, q, now, now_stamp, v[i], out_port[i], released, nreleased);
 			return;
 		}
-		const flow::segment seg = proxied ? proxied_segment(e, p, pkts[i], from_opener) : segment_of(p, pkts[i]);
-		if (const flow::ct_result ct = flow::track(e, seg, from_opener, config_.tcp_window);
-		    ct != flow::ct_result::pass) [[unlikely]] {
+		// A plain segment of an established connection is tracked straight from the parse record; any
+		// other packet through a segment and track().
+		flow::ct_result ct;
+		if (p.proto == 6 && !proxied && !p.frag && flow::is_plain_established(e, p.tcp_flags, config_.tcp_window))
+		    [[likely]]
+			ct = flow::track_plain(e, p.tcp_seq, p.tcp_ack, p.payload_length, p.tcp_window, p.tcp_flags,
+			                       from_opener ? 0 : 1);
+		else
+			ct = flow::track(e, proxied ? proxied_segment(e, p, pkts[i], from_opener) : segment_of(p, pkts[i]),
+			                 from_opener, config_.tcp_window);
+		if (ct != flow::ct_result::pass) [[unlikely]] {
 			// Two actives: the state this segment needs may have been reached on the peer (its SYN-ACK
 			// crossed there); in the handshake, wait for the peer's record of it.
 			if (config_.sync_defer_ms &&

@@ -1,7 +1,9 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cstring>
 #include <iterator>
+#include <random>
 
 #include "flow/conntrack.h"
 
@@ -359,4 +361,57 @@ TEST_CASE("a fragmented segment is checked by its start; ACKs of it may run past
 	syn.partial = true;  // a fragmented SYN with 3000 bytes of TCP Fast Open data
 	open(syn_flow, syn, false);
 	CHECK(track(syn_flow, seg(S | A, 90000, 7001 + 3000, 0, 65160, 7), false, window_mode::strict) == ct_result::pass);
+}
+
+TEST_CASE("track_plain, the worker's way for a plain established segment, agrees with in_window and advance")
+{
+	// Random established entries and segments without SYN, FIN or RST, near each side's end so that both
+	// verdicts come up: the result and every byte of the entry after it must be the general check's.
+	std::mt19937_64 rng(0x7CA1'0E57);
+	auto near = [&](uint32_t at) { return at + uint32_t(int32_t(rng() % 400'000) - 200'000); };
+	size_t passed = 0, refused = 0;
+	for (int it = 0; it < 200'000; ++it) {
+		flow_entry e{};
+		e.state = flow_state::tcp_established;
+		e.seq_end[0] = uint32_t(rng());
+		e.seq_end[1] = uint32_t(rng());
+		e.window[0] = uint16_t(rng());
+		e.window[1] = uint16_t(rng() % 4 == 0 ? rng() : rng() & 0x0fff);  // scale 0 often: small windows
+		e.tcp_fragmented = rng() % 8 == 0;
+		const uint32_t from = uint32_t(rng() & 1);
+		const uint8_t flags = uint8_t((rng() % 3 ? A : 0) | (rng() & (tcp_flag::psh | tcp_flag::urg)));
+		const segment s{6, flags, near(e.seq_end[from]), near(e.seq_end[from ^ 1]), uint16_t(rng() % 1500),
+		                uint16_t(rng())};
+		REQUIRE(is_plain_established(e, s.tcp_flags, window_mode::strict));
+		flow_entry general = e;
+		const ct_result want = in_window(general, s, from) ? ct_result::pass : ct_result::out_of_window;
+		if (want == ct_result::pass)
+			advance(general, s, from);
+		const ct_result got = track_plain(e, s.seq, s.ack, s.payload, s.window, s.tcp_flags, from);
+		REQUIRE(got == want);
+		REQUIRE(std::memcmp(&e, &general, sizeof e) == 0);
+		(got == ct_result::pass ? passed : refused)++;
+	}
+	// Both verdicts came up often enough for the comparison to mean something.
+	CHECK(passed > 20'000);
+	CHECK(refused > 20'000);
+}
+
+TEST_CASE("is_plain_established: only an established, window-tracked connection's segment without SYN, FIN or RST")
+{
+	flow_entry e{};
+	e.state = flow_state::tcp_established;
+	CHECK(is_plain_established(e, A, window_mode::strict));
+	CHECK(is_plain_established(e, A | tcp_flag::psh, window_mode::strict));
+	for (const uint8_t f : {S, F, R, uint8_t(S | A), uint8_t(F | A), uint8_t(R | A)})
+		CHECK_FALSE(is_plain_established(e, f, window_mode::strict));
+	CHECK_FALSE(is_plain_established(e, A, window_mode::loose));
+	CHECK_FALSE(is_plain_established(e, A, window_mode::off));
+	e.tcp_liberal = 1;
+	CHECK_FALSE(is_plain_established(e, A, window_mode::strict));
+	e.tcp_liberal = 0;
+	e.state = flow_state::tcp_fin_wait;
+	CHECK_FALSE(is_plain_established(e, A, window_mode::strict));
+	e.state = flow_state::udp_established;
+	CHECK_FALSE(is_plain_established(e, 0, window_mode::strict));
 }

@@ -54,7 +54,9 @@ pipeline::pipeline(const std::string& rules_text, const pipeline_options& opt)
 	wc.sync_defer_ms = opt.sync_defer_ms;
 	if (opt.replay) {
 		wc.queues.push_back({e.port[outside], 0, -1, {e.port[inside], e.port[outside]}, 0});
-		wc.inside4 = {{0xC6120100u, 0xC61201FFu}};  // 198.18.1.0/24
+		wc.inside4 = opt.inside4;
+		if (wc.inside4.empty())
+			wc.inside4 = {{0xC6120100u, 0xC61201FFu}};  // 198.18.1.0/24
 	} else {
 		wc.queues.push_back({e.port[outside], 0, 0, {e.port[inside], e.port[inside]}, 0});
 		wc.queues.push_back({e.port[inside], 0, 1, {e.port[outside], e.port[outside]}, 0});

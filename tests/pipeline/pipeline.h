@@ -35,6 +35,7 @@ struct pipeline_options {
 	uint32_t flow_capacity = 1024;
 	flow::full_policy policy = flow::full_policy::evict_embryonic;
 	bool replay = false;  // one port carrying both directions, split by inside networks
+	std::vector<value_range<uint32_t>> inside4;  // replay's inside networks; empty: 198.18.1.0/24
 	bool drop_martians = true;
 	bool drop_land = true;
 	flow::window_mode tcp_window = flow::window_mode::strict;

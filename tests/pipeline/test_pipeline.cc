@@ -136,6 +136,31 @@ TEST_CASE("packets of one new flow in the same burst")
 	CHECK(rp.worker().counters().flows_opened == 1);
 }
 
+TEST_CASE("a replay port tells the directions apart by its inside ranges, however many")
+{
+	// The worker tests up to four ranges inline and more through the general list: the station's range
+	// last among 1 to 9, behind /24s of 198.19 that hold neither host. Then without the station's range:
+	// its SYN comes from outside and the default inbound drop takes it.
+	for (const uint32_t ranges : {1u, 2u, 4u, 5u, 9u}) {
+		for (const bool station_inside : {true, false}) {
+			pipeline_options o;
+			o.replay = true;
+			for (uint32_t k = 0; k + 1 < ranges; ++k)
+				o.inside4.push_back({0xC6130000u + (k << 8), 0xC61300FFu + (k << 8)});  // 198.19.k.0/24
+			o.inside4.push_back(station_inside ? value_range<uint32_t>{0xC6120100u, 0xC61201FFu}
+			                                   : value_range<uint32_t>{0xC6130A00u, 0xC6130AFFu});
+			pipeline rp(gateway, o);
+			rp.inject(outside, tcp4(station, 50002, remote, 443, S, 1));
+			rp.inject(outside, tcp4(remote, 443, station, 50002, SA, 70, 2));
+			rp.run();
+			INFO(ranges << " ranges, station inside " << station_inside);
+			CHECK(rp.sent(outside).size() == (station_inside ? 1u : 0u));  // out by the outside port
+			CHECK(rp.sent(inside).size() == (station_inside ? 1u : 0u));   // the reply in by the inside one
+			CHECK(rp.worker().counters().flows_opened == (station_inside ? 1u : 0u));
+		}
+	}
+}
+
 TEST_CASE("reject answers TCP with a RST and UDP with an ICMP port unreachable")
 {
 	pipeline pl(gateway);
