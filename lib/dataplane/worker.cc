@@ -441,6 +441,16 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 	if (held_count_) [[unlikely]]
 		expire_held(now);
 	const bool check_cookies = now < cookies_checked_until_;
+	// Read once a burst: stores through uint8_t (verdicts, entry fields) may alias anything, and the
+	// compiler would otherwise load these again for every packet.
+	const bool drop_martians = config_.drop_martians, drop_land = config_.drop_land;
+	const flow::window_mode tcp_window = config_.tcp_window;
+	const bool inspects = pol && pol->inspects, limits_packets = pol && pol->limits_packets;
+	const bool snoops_dns = pol && !pol->dns_sets.empty();
+	rule_counter* const rule_row = pol ? &pol->counter(config_.index, 0) : nullptr;
+	// A replay port with one inside range (the usual one): direction_fast's test, without its loop.
+	const bool single_inside = q.direction < 0 && inside4_ranges_ == 1;
+	const uint32_t inside_lo = inside4_lo_[0], inside_span = inside4_span_[0];
 
 	packet::parsed parsed[max_burst];
 	packet::parse_burst(pkts, n, parsed, counters_.parse);
@@ -460,7 +470,8 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 
 	for (uint16_t i = 0; i < n; ++i) {
 		const packet::parsed& p = parsed[i];
-		dir[i] = direction_fast(q, p);
+		dir[i] = single_inside && p.family == 4 ? uint8_t(p.src.v4 - inside_lo <= inside_span)
+		                                        : direction_fast(q, p);
 		out_port[i] = q.tx_port[dir[i]];
 		v[i] = v_drop;
 		// The common case first, in one straight line: an IPv4 TCP or UDP packet that parsed, not a
@@ -468,7 +479,7 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		// way below, less those that cannot apply.
 		if (p.ok() && p.kind == packet::packet_kind::ipv4 && !p.frag && (p.proto == 6 || p.proto == 17) &&
 		    pol != nullptr) [[likely]] {
-			if (config_.drop_martians) {
+			if (drop_martians) {
 				if (rte_pktmbuf_mtod(pkts[i], const uint8_t*)[6] & 1) [[unlikely]] {
 					counters_.drops[size_t(drop_reason::martian_mac)]++;
 					continue;
@@ -478,7 +489,7 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 					continue;
 				}
 			}
-			if (config_.drop_land && p.src.v4 == p.dst.v4) [[unlikely]] {
+			if (drop_land && p.src.v4 == p.dst.v4) [[unlikely]] {
 				counters_.drops[size_t(drop_reason::land)]++;
 				continue;
 			}
@@ -626,7 +637,7 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			return;
 		}
 		// A `limit ... packets` rule polices every packet of its flows, metered by the flow's opener.
-		if (pol->limits_packets && e.rule_id != classify::no_match && !admit_packet(*pol, e, now)) {
+		if (limits_packets && e.rule_id != classify::no_match && !admit_packet(*pol, e, now)) {
 			pol->counter(config_.index, e.rule_id).over_limit++;
 			counters_.drops[size_t(drop_reason::rate_limited)]++;
 			return;
@@ -641,7 +652,7 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		// A plain segment of an established connection is tracked straight from the parse record; any
 		// other packet through a segment and track().
 		flow::ct_result ct;
-		if (p.proto == 6 && !proxied && !p.frag && flow::is_plain_established(e, p.tcp_flags, config_.tcp_window))
+		if (p.proto == 6 && !proxied && !p.frag && flow::is_plain_established(e, p.tcp_flags, tcp_window))
 		    [[likely]]
 			ct = flow::track_plain(e, p.tcp_seq, p.tcp_ack, p.payload_length, p.tcp_window, p.tcp_flags,
 			                       from_opener ? 0 : 1);
@@ -663,7 +674,7 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		}
 		// Only flows that had payload candidates read their scan state: idle payload rules cost one byte
 		// test per packet (bench-pipeline's payload_rules_idle case).
-		if (pol->inspects && e.payload_watched && !payload_allows(*pol, e, p, pkts[i], from_opener, q, i))
+		if (inspects && e.payload_watched && !payload_allows(*pol, e, p, pkts[i], from_opener, q, i))
 			return;
 		if (flow::is_embryonic(e.state) && !flow::is_embryonic(before)) {
 			table_.note_embryonic(&e);  // re-opened on the same tuple: a new connection, whose age starts now
@@ -675,7 +686,7 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		e.traffic[side].add(len);
 		counters_.reply_packets += side;
 		if (e.rule_id != classify::no_match) {
-			rule_counter& rc = pol->counter(config_.index, e.rule_id);
+			rule_counter& rc = rule_row[e.rule_id];
 			rc.packets++;
 			rc.bytes += len;
 			rc.last_hit_tsc = now;
@@ -692,7 +703,7 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 				translate(pkts[i], p, ps, from_opener);
 			}
 		}
-		if (!pol->dns_sets.empty() && !from_opener && p.proto == 17 && p.sport == 53)
+		if (snoops_dns && !from_opener && p.proto == 17 && p.sport == 53)
 			counters_.set_adds += snoop_dns(*pol, p, pkts[i], set_adds_, counters_.set_adds_lost);
 	};
 
@@ -1043,12 +1054,27 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 	// By every verdict value; the proxy's answers go with the allowed, once a burst; held segments are
 	// counted when they go or are dropped (worker::count_held).
 	uint64_t verdict_packets[2][5] = {}, verdict_bytes[2][5] = {}, rx_bytes = 0;
+	// One pass: count, and sort for transmit by port (what passes) or free (what does not).
+	rte_mbuf* out[max_ports][2 * max_burst];  // a burst, and the held segments it released
+	uint16_t out_n[max_ports] = {};
+	rte_mbuf* dropped[max_burst];
+	uint16_t ndropped = 0;
+	uint64_t rejects = 0;
 	for (uint16_t i = 0; i < n; ++i) {
 		const uint32_t len = pkts[i]->pkt_len;
+		const uint8_t verdict = v[i];
 		rx_bytes += len;
-		verdict_packets[dir[i]][v[i]]++;
-		verdict_bytes[dir[i]][v[i]] += len;
+		verdict_packets[dir[i]][verdict]++;
+		verdict_bytes[dir[i]][verdict] += len;
+		if (verdict == v_drop) {
+			dropped[ndropped++] = pkts[i];
+		} else if (verdict != v_held) [[likely]] {
+			const uint16_t port = out_port[i] % max_ports;
+			out[port][out_n[port]++] = pkts[i];
+			rejects += verdict == v_reject;
+		}
 	}
+	counters_.rejects_sent += rejects;
 	if (!redelivering_) [[likely]] {
 		counters_.rx_packets[q.port % max_ports] += n;
 		counters_.rx_bytes[q.port % max_ports] += rx_bytes;
@@ -1064,19 +1090,6 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 	clock.lap(stage::counters);
 
 	// Transmit what passes, grouped by port; free the rest.
-	rte_mbuf* out[max_ports][2 * max_burst];  // a burst, and the held segments it released
-	uint16_t out_n[max_ports] = {};
-	rte_mbuf* dropped[max_burst];
-	uint16_t ndropped = 0;
-	for (uint16_t i = 0; i < n; ++i) {
-		if (v[i] == v_drop) {
-			dropped[ndropped++] = pkts[i];
-		} else if (v[i] != v_held) [[likely]] {
-			const uint16_t port = out_port[i] % max_ports;
-			out[port][out_n[port]++] = pkts[i];
-			counters_.rejects_sent += v[i] == v_reject;
-		}
-	}
 	if (ndropped) {
 		if (config_.drop_port >= 0) {
 			const uint16_t sent = rte_eth_tx_burst(uint16_t(config_.drop_port), q.tx_queue, dropped, ndropped);

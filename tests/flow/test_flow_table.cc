@@ -757,3 +757,23 @@ TEST_CASE("a key overflowed from a bucket full of other buckets' keys marks its 
 		REQUIRE(t.lookup(keys[i], hashes[i]) == entries[i]);
 	}
 }
+
+TEST_CASE("flow keys are equal exactly when all 40 bytes are")
+{
+	// Every byte position, flipped alone, makes a different key: the 16-byte halves and the 8-byte tail
+	// are all compared. Copies are equal, whatever the bytes.
+	std::mt19937_64 rng(0x6E'4B1);
+	for (int it = 0; it < 2000; ++it) {
+		flow_key a;
+		auto* bytes = reinterpret_cast<unsigned char*>(&a);
+		for (size_t i = 0; i < sizeof a; ++i)
+			bytes[i] = uint8_t(rng());
+		flow_key b = a;
+		REQUIRE(a == b);
+		const size_t at = size_t(it) % sizeof a;
+		reinterpret_cast<unsigned char*>(&b)[at] ^= uint8_t(1u << (rng() % 8));
+		INFO("byte " << at);
+		REQUIRE_FALSE(a == b);
+		REQUIRE_FALSE(b == a);
+	}
+}
