@@ -77,6 +77,7 @@ struct options {
 	bool payload_idle = true;
 	std::string testpmd = "dpdk-testpmd";
 	uint32_t rule_count = 10000;  // the generated rule set of established_64b and new_flows_64b
+	std::string child_wrapper;    // a command that ours' measured run starts under (e.g. valgrind)
 };
 
 void usage()
@@ -85,11 +86,14 @@ void usage()
 	             "usage: bench-pipeline [--cases replay_64b,replay_512b,established_64b,new_flows_64b,imix_1m]\n"
 	             "                      [--seconds N] [--warmup N] [--stage-seconds N] [--full] [--captures DIR]\n"
 	             "                      [--rules FILE] [--rule-count N] [--no-payload-idle] [--testpmd PATH]\n"
+	             "                      [--child-wrapper 'COMMAND']\n"
 	             "  default: every case; per case ours (0.5 s and one pass of the capture to warm up, 1.5 s measured),\n"
 	             "  ours with stage timers (0.5 s), testpmd io (its first 2-second report);\n"
 	             "  replay captures bench-<size>b.pcap from %s (made by make-bench-capture.py\n"
 	             "  if missing), generated cases written to /tmp and removed; rules %s/gateway.rules; about\n"
-	             "  50 s in all. --full: 8 s measured, 3 s with stage timers.\n",
+	             "  50 s in all. --full: 8 s measured, 3 s with stage timers. --child-wrapper: ours' measured run\n"
+	             "  starts under COMMAND (words split by the shell), e.g. a callgrind command line; its line's\n"
+	             "  worker_packets (every packet the worker took, warm-up included) divides what that counts.\n",
 	             PORTCULLIS_BENCH_CAPTURE_DIR, PORTCULLIS_RULES_DIR);
 }
 
@@ -271,9 +275,10 @@ void remove_case_files(const case_setup& c)
 
 // One child run of ours (`program`: this binary, or bench-pipeline-stages beside it), its stderr into
 // `log`. Returns the JSON of its "ours {...}" line, empty when the run failed.
-std::string run_ours(const std::string& program, const pl::child_run& r, const std::string& log, int& status)
+std::string run_ours(const std::string& program, const pl::child_run& r, const std::string& log, int& status,
+                     const std::string& wrapper = {})
 {
-	std::string cmd = shell_quote(program);
+	std::string cmd = (wrapper.empty() ? std::string() : wrapper + " ") + shell_quote(program);
 	for (const auto& a : pl::child_arguments(r))
 		cmd.append(" ").append(shell_quote(a));  // not " " + ...: GCC 12 warns falsely (-Wrestrict) on that
 	const std::string out = run_capture(cmd + " 2>" + shell_quote(log), status);
@@ -397,6 +402,8 @@ int main(int argc, char** argv)
 			o.rule_count = uint32_t(std::max(0, std::atoi(a.value())));
 		} else if (a.option("--testpmd")) {
 			o.testpmd = a.value();
+		} else if (a.option("--child-wrapper")) {
+			o.child_wrapper = a.value();
 		} else {
 			usage();
 			return 2;
@@ -431,7 +438,7 @@ int main(int argc, char** argv)
 		int status = 0;
 		std::fprintf(stderr, "bench-pipeline: %s: ours (%lu packets in the capture)\n", name.c_str(),
 		             (unsigned long)c.traffic.data_packets);
-		const std::string ours = run_ours(self, r, log, status);
+		const std::string ours = run_ours(self, r, log, status, o.child_wrapper);
 		const std::string ours_log = log + ".ours";
 		std::rename(log.c_str(), ours_log.c_str());
 		pl::child_run timed = r;
@@ -479,6 +486,7 @@ int main(int argc, char** argv)
 		    .fixed("dropped", field(ours, "dropped"), 0)
 		    .fixed("flows_opened", field(ours, "flows_opened"), 0)
 		    .fixed("flows_live", field(ours, "flows_live"), 0)
+		    .fixed("worker_packets", field(ours, "worker_packets"), 0)
 		    .raw("drop_reasons", object_field(ours, "drop_reasons"))
 		    .fixed_array("ours_per_second_mpps", array_field(ours, "per_second_mpps"), 2)
 		    .fixed_array("baseline_per_second_mpps", tp_samples, 2, 1e-6)

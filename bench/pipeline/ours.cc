@@ -217,6 +217,7 @@ int run_child(const child_run& r)
 	    .integer("flows_opened", a.flows_opened - b.flows_opened)
 	    .fixed("flows_opened_per_second", double(a.flows_opened - b.flows_opened) / secs, 0)
 	    .integer("flows_live", w->flows().size())
+	    .integer("worker_packets", sum(a.rx_packets, dp::max_ports))  // setup and warm-up included
 	    .fixed("busy_share", double(busy) / double(busy + a.idle_tsc - b.idle_tsc + 1), 3)
 	    .fixed("cycles_per_packet", double(busy - drv_rx - drv_tx) * per, 1)
 	    .fixed("driver_rx_cycles_per_packet", double(drv_rx) * per, 1)
