@@ -453,7 +453,8 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 	const uint32_t inside_lo = inside4_lo_[0], inside_span = inside4_span_[0];
 
 	packet::parsed parsed[max_burst];
-	packet::parse_burst(pkts, n, parsed, counters_.parse);
+	uint64_t fast_parsed = 0;  // bit i: parsed[i] is an IPv4 TCP/UDP packet the straight-line parser took
+	packet::parse_burst(pkts, n, parsed, counters_.parse, {}, &fast_parsed);
 	clock.lap(stage::parse);
 
 	uint8_t v[max_burst];
@@ -475,10 +476,9 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		out_port[i] = q.tx_port[dir[i]];
 		v[i] = v_drop;
 		// The common case first, in one straight line: an IPv4 TCP or UDP packet that parsed, not a
-		// fragment (so neither an ICMP error), with a rule set in place; the same checks as the general
-		// way below, less those that cannot apply.
-		if (p.ok() && p.kind == packet::packet_kind::ipv4 && !p.frag && (p.proto == 6 || p.proto == 17) &&
-		    pol != nullptr) [[likely]] {
+		// fragment (so neither an ICMP error), as parse_burst's mask says without a look at the record,
+		// with a rule set in place; the same checks as the general way below, less those that cannot apply.
+		if (((fast_parsed >> i) & 1) && pol != nullptr) [[likely]] {
 			if (drop_martians) {
 				if (rte_pktmbuf_mtod(pkts[i], const uint8_t*)[6] & 1) [[unlikely]] {
 					counters_.drops[size_t(drop_reason::martian_mac)]++;

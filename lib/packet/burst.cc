@@ -27,7 +27,8 @@ inline void prefetch_frame(const rte_mbuf* m)
 
 } // namespace
 
-void parse_burst(rte_mbuf* const* pkts, uint16_t n, parsed* out, parse_counters& c, const parse_options& opt)
+void parse_burst(rte_mbuf* const* pkts, uint16_t n, parsed* out, parse_counters& c, const parse_options& opt,
+                 uint64_t* fast_mask)
 {
 	for (uint16_t i = 0; i < n && i < prefetch_distance; ++i)
 		prefetch_frame(pkts[i]);
@@ -35,6 +36,7 @@ void parse_burst(rte_mbuf* const* pkts, uint16_t n, parsed* out, parse_counters&
 	no_verify.verify_ipv4_checksum = false;
 	// The fast path's packets all parse as IPv4 with no drop reason: counted once a burst.
 	uint32_t common = 0;
+	uint64_t fast = 0;
 	for (uint16_t i = 0; i < n; ++i) {
 		if (i + prefetch_distance < n)
 			prefetch_frame(pkts[i + prefetch_distance]);
@@ -49,6 +51,7 @@ void parse_burst(rte_mbuf* const* pkts, uint16_t n, parsed* out, parse_counters&
 		    fast::parse_ipv4_tcp_udp(frame, std::min<uint32_t>(m->data_len, m->pkt_len), m->pkt_len, out[i], o))
 		    [[likely]] {
 			++common;
+			fast |= uint64_t(i < 64) << (i & 63);
 			continue;
 		}
 		drop_reason r = parse_first_segment(frame, m->data_len, m->pkt_len, out[i], o);
@@ -59,6 +62,8 @@ void parse_burst(rte_mbuf* const* pkts, uint16_t n, parsed* out, parse_counters&
 		++c.by_reason[size_t(r)];
 		++c.by_kind[size_t(out[i].kind)];
 	}
+	if (fast_mask)
+		*fast_mask = fast;
 	c.packets += n;
 	c.by_reason[size_t(drop_reason::none)] += common;
 	c.by_kind[size_t(packet_kind::ipv4)] += common;

@@ -104,7 +104,18 @@ TEST_CASE("parse_burst over mbufs")
 	const uint16_t n = uint16_t(pkts.size());
 	std::vector<parsed> out(n);
 	parse_counters c{};
-	parse_burst(pkts.data(), n, out.data(), c);
+	uint64_t fast = ~uint64_t(0);
+	parse_burst(pkts.data(), n, out.data(), c, {}, &fast);
+	// The straight-line path took exactly the untagged IPv4 TCP/UDP frames with their headers in the
+	// first segment: the three copies of v4 and the jumbo datagram (not the split or cut ones).
+	CHECK(fast == (uint64_t(1) << 0 | uint64_t(1) << 6 | uint64_t(1) << 8 | uint64_t(1) << 9));
+	for (uint16_t i = 0; i < n; ++i)
+		if ((fast >> i) & 1) {
+			CHECK(out[i].ok());
+			CHECK(out[i].kind == packet_kind::ipv4);
+			CHECK(out[i].frag == 0);
+			CHECK((out[i].proto == 6 || out[i].proto == 17));
+		}
 
 	// Every record is parse_first_segment's for its frame, to the byte, whether parse_burst took its
 	// inlined fast path or the general parser.
