@@ -218,19 +218,35 @@ public:
 
 private:
 	int direction_of(const rx_queue_map& q, const packet::parsed& p) const;
-	// direction_of inline for the common cases: a port of one direction, and an IPv4 packet on a replay
-	// port with up to max_inline_ranges inside ranges, tested without a branch on the address (the two
-	// directions come in any order there; a branch on each was a mispredicted one half of the time).
-	uint8_t direction_fast(const rx_queue_map& q, const packet::parsed& p) const
+	// config_.inside4 tested inline: each range as its low end and its span (hi - lo). Up to `max` ranges
+	// are tested without a branch on the address (the two directions come in any order on a replay port;
+	// a branch on each was a mispredicted one half of the time).
+	struct inside_ranges4 {
+		static constexpr uint32_t max = 4;
+		uint32_t count = 0;  // more than max: direction_of's way
+		uint32_t lo[max] = {}, span[max] = {};
+		uint32_t holds(uint32_t a) const
+		{
+			uint32_t inside = 0;
+			for (uint32_t k = 0; k < count; ++k)
+				inside |= uint32_t(a - lo[k] <= span[k]);
+			return inside;
+		}
+	};
+	// direction_of inline for the common cases, a port of one direction (`port_direction`, the queue's
+	// own, at least 0) and an IPv4 packet on a replay port; a replay port's usual single range first,
+	// without the loop. `inside4` is process()'s copy of inside4_, which the packet loop's byte stores
+	// cannot alias (this->inside4_ would be loaded again for every packet).
+	uint8_t direction_fast(int port_direction, const rx_queue_map& q, const packet::parsed& p,
+	                       const inside_ranges4& inside4) const
 	{
-		if (q.direction >= 0)
-			return uint8_t(q.direction);
-		if (p.family != 4 || inside4_ranges_ > max_inline_ranges) [[unlikely]]
+		if (port_direction >= 0)
+			return uint8_t(port_direction);
+		if (p.family == 4 && inside4.count == 1) [[likely]]
+			return uint8_t(p.src.v4 - inside4.lo[0] <= inside4.span[0]);
+		if (p.family != 4 || inside4.count > inside_ranges4::max) [[unlikely]]
 			return uint8_t(direction_of(q, p));
-		uint32_t inside = 0;
-		for (uint32_t k = 0; k < inside4_ranges_; ++k)
-			inside |= uint32_t(p.src.v4 - inside4_lo_[k] <= inside4_span_[k]);
-		return uint8_t(inside);
+		return uint8_t(inside4.holds(p.src.v4));
 	}
 	verdict judge_new(const compiled_policy& pol, const packet::parsed& p, int dir, rte_mbuf* m, uint32_t& rule);
 	bool revalidate(const compiled_policy& pol, flow::flow_entry& e, uint32_t stamp, uint32_t now_stamp);
@@ -302,10 +318,7 @@ private:
 	uint64_t deferred_arrivals_ = 0;
 	bool redelivering_ = false;  // in redeliver(): no second deferral, and no second count as received
 	worker_counters counters_{};
-	// config_.inside4 for direction_fast: each range as its low end and its span (hi - lo).
-	static constexpr uint32_t max_inline_ranges = 4;
-	uint32_t inside4_ranges_ = 0;  // more than max_inline_ranges: direction_of's way
-	uint32_t inside4_lo_[max_inline_ranges] = {}, inside4_span_[max_inline_ranges] = {};
+	inside_ranges4 inside4_;
 };
 
 } // namespace portcullis::dataplane

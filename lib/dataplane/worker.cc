@@ -100,15 +100,39 @@ uint32_t snoop_dns(const compiled_policy& pol, const packet::parsed& p, const rt
 // A source address no host can have: this network (0/8), loopback (127/8), multicast and reserved
 // (224/4, 240/4, the broadcast address among them); IPv6 unspecified, loopback and multicast. A DHCP
 // client's request (0.0.0.0:68 to port 67) is the one packet 0.0.0.0 may send: a bridge must pass it.
+// (`ipv4`: the caller knows the packet is IPv4, and the family is not tested.)
+template <bool ipv4>
 inline bool martian_source(const packet::parsed& p)
 {
-	if (p.family == 4) {
+	if (ipv4 || p.family == 4) {
 		const uint32_t top = p.src.v4 >> 24;
 		if (p.src.v4 == 0 && p.proto == 17 && p.sport == 68 && p.dport == 67)
 			return false;
 		return top == 0 || top == 127 || top >= 224;
 	}
 	return p.src.v6 <= 1 || uint32_t(p.src.v6 >> 120) == 0xff;
+}
+
+// A group (multicast or broadcast) source MAC: no interface sends from one. The frame's first line is
+// in the cache: the parser just read it.
+inline bool group_source_mac(const rte_mbuf* m)
+{
+	return rte_pktmbuf_mtod(m, const uint8_t*)[6] & 1;
+}
+
+// Anti-spoofing, before any rule, both directions: a source no host can have, and the land attack.
+template <bool ipv4>
+inline bool spoofed(const packet::parsed& p, bool drop_martians, bool drop_land, drop_reason& why)
+{
+	if (drop_martians && martian_source<ipv4>(p)) [[unlikely]] {
+		why = drop_reason::martian_source;
+		return true;
+	}
+	if (drop_land && (ipv4 || p.family == 4 ? p.src.v4 == p.dst.v4 : p.src.v6 == p.dst.v6)) [[unlikely]] {
+		why = drop_reason::land;
+		return true;
+	}
+	return false;
 }
 
 // Does a packet of this known flow fit its rule's `limit ... packets`? (True when the rule has none.)
@@ -156,11 +180,11 @@ worker::worker(const worker_config& config, const std::atomic<compiled_policy*>&
 {
 	if (config_.burst == 0 || config_.burst > max_burst)
 		config_.burst = max_burst;
-	inside4_ranges_ = uint32_t(config_.inside4.size());
-	if (inside4_ranges_ <= max_inline_ranges)
-		for (uint32_t k = 0; k < inside4_ranges_; ++k) {
-			inside4_lo_[k] = config_.inside4[k].lo;
-			inside4_span_[k] = config_.inside4[k].hi - config_.inside4[k].lo;
+	inside4_.count = uint32_t(config_.inside4.size());
+	if (inside4_.count <= inside_ranges4::max)
+		for (uint32_t k = 0; k < inside4_.count; ++k) {
+			inside4_.lo[k] = config_.inside4[k].lo;
+			inside4_.span[k] = config_.inside4[k].hi - config_.inside4[k].lo;
 		}
 	if (config_.conns)
 		table_.on_remove(&conn_counts::flow_removed, config_.conns);
@@ -448,9 +472,8 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 	const bool inspects = pol && pol->inspects, limits_packets = pol && pol->limits_packets;
 	const bool snoops_dns = pol && !pol->dns_sets.empty();
 	rule_counter* const rule_row = pol ? &pol->counter(config_.index, 0) : nullptr;
-	// A replay port with one inside range (the usual one): direction_fast's test, without its loop.
-	const bool single_inside = q.direction < 0 && inside4_ranges_ == 1;
-	const uint32_t inside_lo = inside4_lo_[0], inside_span = inside4_span_[0];
+	const inside_ranges4 inside4 = inside4_;
+	const int port_direction = q.direction;
 
 	packet::parsed parsed[max_burst];
 	uint64_t fast_parsed = 0;  // bit i: parsed[i] is an IPv4 TCP/UDP packet the straight-line parser took
@@ -471,26 +494,19 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 
 	for (uint16_t i = 0; i < n; ++i) {
 		const packet::parsed& p = parsed[i];
-		dir[i] = single_inside && p.family == 4 ? uint8_t(p.src.v4 - inside_lo <= inside_span)
-		                                        : direction_fast(q, p);
+		dir[i] = direction_fast(port_direction, q, p, inside4);
 		out_port[i] = q.tx_port[dir[i]];
 		v[i] = v_drop;
 		// The common case first, in one straight line: an IPv4 TCP or UDP packet that parsed, not a
 		// fragment (so neither an ICMP error), as parse_burst's mask says without a look at the record,
 		// with a rule set in place; the same checks as the general way below, less those that cannot apply.
 		if (((fast_parsed >> i) & 1) && pol != nullptr) [[likely]] {
-			if (drop_martians) {
-				if (rte_pktmbuf_mtod(pkts[i], const uint8_t*)[6] & 1) [[unlikely]] {
-					counters_.drops[size_t(drop_reason::martian_mac)]++;
-					continue;
-				}
-				if (martian_source(p)) [[unlikely]] {
-					counters_.drops[size_t(drop_reason::martian_source)]++;
-					continue;
-				}
+			if (drop_martians && group_source_mac(pkts[i])) [[unlikely]] {
+				counters_.drops[size_t(drop_reason::martian_mac)]++;
+				continue;
 			}
-			if (drop_land && p.src.v4 == p.dst.v4) [[unlikely]] {
-				counters_.drops[size_t(drop_reason::land)]++;
+			if (drop_reason r; spoofed<true>(p, drop_martians, drop_land, r)) [[unlikely]] {
+				counters_.drops[size_t(r)]++;
 				continue;
 			}
 			if (p.proto == 6 && !flow::valid_tcp_flags(p.tcp_flags)) [[unlikely]] {
@@ -507,9 +523,7 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			counters_.drops[size_t(drop_reason::malformed)]++;
 			continue;
 		}
-		// A group (multicast or broadcast) source MAC: no interface sends from one. The frame's first
-		// line is in the cache: the parser just read it.
-		if (config_.drop_martians && (rte_pktmbuf_mtod(pkts[i], const uint8_t*)[6] & 1)) [[unlikely]] {
+		if (drop_martians && group_source_mac(pkts[i])) [[unlikely]] {
 			counters_.drops[size_t(drop_reason::martian_mac)]++;
 			continue;
 		}
@@ -528,13 +542,8 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			counters_.drops[size_t(drop_reason::default_drop)]++;
 			continue;
 		}
-		// Anti-spoofing, before any rule, both directions: sources no host can have, and the land attack.
-		if (config_.drop_martians && martian_source(p)) [[unlikely]] {
-			counters_.drops[size_t(drop_reason::martian_source)]++;
-			continue;
-		}
-		if (config_.drop_land && (p.family == 4 ? p.src.v4 == p.dst.v4 : p.src.v6 == p.dst.v6)) [[unlikely]] {
-			counters_.drops[size_t(drop_reason::land)]++;
+		if (drop_reason r; spoofed<false>(p, drop_martians, drop_land, r)) [[unlikely]] {
+			counters_.drops[size_t(r)]++;
 			continue;
 		}
 		if (p.is_fragment()) [[unlikely]] {
@@ -638,7 +647,7 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		}
 		// A `limit ... packets` rule polices every packet of its flows, metered by the flow's opener.
 		if (limits_packets && e.rule_id != classify::no_match && !admit_packet(*pol, e, now)) {
-			pol->counter(config_.index, e.rule_id).over_limit++;
+			rule_row[e.rule_id].over_limit++;
 			counters_.drops[size_t(drop_reason::rate_limited)]++;
 			return;
 		}
@@ -658,7 +667,7 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			                       from_opener ? 0 : 1);
 		else
 			ct = flow::track(e, proxied ? proxied_segment(e, p, pkts[i], from_opener) : segment_of(p, pkts[i]),
-			                 from_opener, config_.tcp_window);
+			                 from_opener, tcp_window);
 		if (ct != flow::ct_result::pass) [[unlikely]] {
 			// Two actives: the state this segment needs may have been reached on the peer (its SYN-ACK
 			// crossed there); in the handshake, wait for the peer's record of it.
@@ -894,7 +903,7 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			    (cookie_ack || lim.admit(now, lim.source_hash(v6, source))))
 				break;
 			if (in_force)
-				pol->counter(config_.index, rule).over_limit++;
+				rule_row[rule].over_limit++;
 			const classify::classifier* after = pol->continue_after[d][slot].get();
 			rule = classify::no_match;
 			if (after && p.family == 6)
@@ -905,7 +914,7 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		const compiled_policy::rule_brief* brief = rule == classify::no_match ? nullptr : &pol->briefs[rule];
 		const rules::action act = brief ? brief->act : pol->default_action[d];
 		if (brief) {
-			rule_counter& rc = pol->counter(config_.index, rule);
+			rule_counter& rc = rule_row[rule];
 			rc.packets++;
 			rc.bytes += pkts[i]->pkt_len;
 			rc.last_hit_tsc = now;
