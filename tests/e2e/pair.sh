@@ -57,8 +57,10 @@ start_pair() {  # DRIVER RULES [daemon options...]
 	ip netns exec "$ns_out" ethtool -K "${tag}oh" tx off >/dev/null 2>&1 || fail "ethtool (install ethtool)"
 	ip netns exec "$ns_in" ethtool -K "${tag}ih" tx off >/dev/null 2>&1 || fail "ethtool"
 
+	# --run.duration is a backstop for a script killed before its trap runs, far past the slowest run: at
+	# 60 s it stopped the daemon in the middle of e2e.sh on a slow host (its checks take 45-70 s).
 	"$daemon" --rules "$rules" --ports.outside "net_${driver}0" --ports.inside "net_${driver}1" \
-		--flows.capacity 4096 --run.duration 60 --control.socket "$work/control.sock" --metrics.listen "" "$@" \
+		--flows.capacity 4096 --run.duration 300 --control.socket "$work/control.sock" --metrics.listen "" "$@" \
 		-- -l 0 --no-huge -m 256 --no-pci --file-prefix="$tag" --log-level=error \
 		--vdev="net_${driver}0,iface=${tag}o" --vdev="net_${driver}1,iface=${tag}i" >"$work/daemon.log" 2>&1 &
 	pid=$!
