@@ -250,7 +250,9 @@ private:
 	}
 	verdict judge_new(const compiled_policy& pol, const packet::parsed& p, int dir, rte_mbuf* m, uint32_t& rule);
 	bool revalidate(const compiled_policy& pol, flow::flow_entry& e, uint32_t stamp, uint32_t now_stamp);
-	void send(uint16_t port, uint16_t queue, rte_mbuf** pkts, uint16_t n);
+	// Transmits n packets of `bytes` bytes in all (summed as the caller sorted them by port); counts
+	// what went and drops what the queue did not take.
+	void send(uint16_t port, uint16_t queue, rte_mbuf** pkts, uint16_t n, uint64_t bytes);
 	uint16_t distribute(rte_mbuf** pkts, uint16_t n, uint16_t port);
 	const rx_queue_map* queue_of_port(uint16_t port) const;
 	bool make_reject(rte_mbuf* m, const packet::parsed& p);

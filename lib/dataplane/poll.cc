@@ -11,11 +11,8 @@
 
 namespace portcullis::dataplane {
 
-void worker::send(uint16_t port, uint16_t queue, rte_mbuf** pkts, uint16_t n)
+void worker::send(uint16_t port, uint16_t queue, rte_mbuf** pkts, uint16_t n, uint64_t bytes)
 {
-	uint64_t bytes = 0;
-	for (uint16_t i = 0; i < n; ++i)
-		bytes += pkts[i]->pkt_len;
 	const uint64_t start = rte_rdtsc();
 	const uint16_t sent = rte_eth_tx_burst(port, queue, pkts, n);
 	counters_.driver_tx_tsc += rte_rdtsc() - start;

@@ -474,6 +474,7 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 	rule_counter* const rule_row = pol ? &pol->counter(config_.index, 0) : nullptr;
 	const inside_ranges4 inside4 = inside4_;
 	const int port_direction = q.direction;
+	const uint16_t tx_port[2] = {q.tx_port[0], q.tx_port[1]};
 
 	packet::parsed parsed[max_burst];
 	uint64_t fast_parsed = 0;  // bit i: parsed[i] is an IPv4 TCP/UDP packet the straight-line parser took
@@ -494,8 +495,9 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 
 	for (uint16_t i = 0; i < n; ++i) {
 		const packet::parsed& p = parsed[i];
-		dir[i] = direction_fast(port_direction, q, p, inside4);
-		out_port[i] = q.tx_port[dir[i]];
+		const uint8_t d = direction_fast(port_direction, q, p, inside4);
+		dir[i] = d;
+		out_port[i] = tx_port[d];
 		v[i] = v_drop;
 		// The common case first, in one straight line: an IPv4 TCP or UDP packet that parsed, not a
 		// fragment (so neither an ICMP error), as parse_burst's mask says without a look at the record,
@@ -1066,6 +1068,7 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 	// One pass: count, and sort for transmit by port (what passes) or free (what does not).
 	rte_mbuf* out[max_ports][2 * max_burst];  // a burst, and the held segments it released
 	uint16_t out_n[max_ports] = {};
+	uint64_t out_bytes[max_ports] = {};
 	rte_mbuf* dropped[max_burst];
 	uint16_t ndropped = 0;
 	uint64_t rejects = 0;
@@ -1080,6 +1083,7 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		} else if (verdict != v_held) [[likely]] {
 			const uint16_t port = out_port[i] % max_ports;
 			out[port][out_n[port]++] = pkts[i];
+			out_bytes[port] += len;
 			rejects += verdict == v_reject;
 		}
 	}
@@ -1108,12 +1112,14 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			rte_pktmbuf_free_bulk(dropped, ndropped);
 		}
 	}
-	for (uint16_t k = 0; k < nreleased; ++k)
+	for (uint16_t k = 0; k < nreleased; ++k) {
 		out[q.port % max_ports][out_n[q.port % max_ports]++] = released[k];
+		out_bytes[q.port % max_ports] += released[k]->pkt_len;
+	}
 	clock.lap(stage::tx_prepare);
 	for (uint16_t port = 0; port < max_ports; ++port)
 		if (out_n[port])
-			send(port, q.tx_queue, out[port], out_n[port]);
+			send(port, q.tx_queue, out[port], out_n[port], out_bytes[port]);
 }
 
 } // namespace portcullis::dataplane

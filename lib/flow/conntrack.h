@@ -125,6 +125,9 @@ inline void open(flow_entry& e, const segment& s, bool tcp_loose_pickup)
 // most 2^30).
 inline uint32_t max_window(uint16_t field) { return ((field & 0xfffu) + 1) << 4 << (field >> 12); }
 
+// How far behind the other side's end an ACK may be whatever the window: conntrack's MAXACKWINDOW.
+inline constexpr uint32_t max_ack_window_floor = 66000;
+
 // Is a segment from side `from` (0 opener, 1 responder) of a synchronized connection within the windows?
 // Data: its end no further past what its sender sent before than the receiver's largest window (the
 // receiver's right edge, its last ACK plus its window, lies inside that), and no older than that window
@@ -141,8 +144,9 @@ inline bool in_window(const flow_entry& e, const segment& s, uint32_t from)
 		return false;
 	// An ACK ahead of the other side's end is a huge distance behind it (except by up to one datagram
 	// once a side sent a fragmented segment whose end this flow never saw).
-	return !(s.tcp_flags & tcp_flag::ack) ||
-	       e.seq_end[to] - s.ack <= std::max<uint32_t>(max_window(e.window[from]), 66000) ||
+	// (The floor first: most ACKs are well within it, and its test spares them decoding the window.)
+	const uint32_t behind = e.seq_end[to] - s.ack;
+	return !(s.tcp_flags & tcp_flag::ack) || behind <= max_ack_window_floor || behind <= max_window(e.window[from]) ||
 	       (e.tcp_fragmented && s.ack - e.seq_end[to] <= 0xffffu);
 }
 
@@ -177,7 +181,8 @@ inline ct_result track_plain(flow_entry& e, uint32_t seq, uint32_t ack, uint16_t
 	const uint32_t ahead = seq + payload - e.seq_end[from];
 	if (ahead > receive_window && uint32_t(-ahead) > receive_window) [[unlikely]]
 		return ct_result::out_of_window;
-	if ((tcp_flags & tcp_flag::ack) && e.seq_end[to] - ack > std::max<uint32_t>(max_window(e.window[from]), 66000) &&
+	const uint32_t behind = e.seq_end[to] - ack;
+	if ((tcp_flags & tcp_flag::ack) && behind > max_ack_window_floor && behind > max_window(e.window[from]) &&
 	    !(e.tcp_fragmented && ack - e.seq_end[to] <= 0xffffu)) [[unlikely]]
 		return ct_result::out_of_window;
 	if (int32_t(ahead) > 0)

@@ -34,26 +34,30 @@ void parse_burst(rte_mbuf* const* pkts, uint16_t n, parsed* out, parse_counters&
 		prefetch_frame(pkts[i]);
 	parse_options no_verify = opt;
 	no_verify.verify_ipv4_checksum = false;
+	// The straight-line parser does not verify IPv4 checksums: with verification on, it takes only the
+	// packets whose checksum the NIC has found good. Read once a burst: the stores to `out` may alias opt.
+	const bool fast_any = !opt.general_only, fast_needs_good_checksum = opt.verify_ipv4_checksum;
 	// The fast path's packets all parse as IPv4 with no drop reason: counted once a burst.
 	uint32_t common = 0;
-	uint64_t fast = 0;
-	for (uint16_t i = 0; i < n; ++i) {
+	uint64_t fast = 0, bit = 1;  // bit: 1 << i, 0 from the 64th packet on
+	for (uint16_t i = 0; i < n; ++i, bit <<= 1) {
 		if (i + prefetch_distance < n)
 			prefetch_frame(pkts[i + prefetch_distance]);
 		const rte_mbuf* m = pkts[i];
 		const uint64_t ip_csum = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
-		// When the NIC has checked the IPv4 header checksum already, do not do it again.
-		const parse_options& o = ip_csum == RTE_MBUF_F_RX_IP_CKSUM_GOOD ? no_verify : opt;
 		const uint8_t* frame = rte_pktmbuf_mtod(m, const uint8_t*);
 		// parse_first_segment's fast path, inlined (parse_fast.h); a packet the NIC calls bad goes the
 		// general way, to be dropped below.
-		if (ip_csum != RTE_MBUF_F_RX_IP_CKSUM_BAD && !o.general_only &&
-		    fast::parse_ipv4_tcp_udp(frame, std::min<uint32_t>(m->data_len, m->pkt_len), m->pkt_len, out[i], o))
+		if (fast_any && ip_csum != RTE_MBUF_F_RX_IP_CKSUM_BAD &&
+		    (!fast_needs_good_checksum || ip_csum == RTE_MBUF_F_RX_IP_CKSUM_GOOD) &&
+		    fast::parse_ipv4_tcp_udp(frame, std::min<uint32_t>(m->data_len, m->pkt_len), m->pkt_len, out[i]))
 		    [[likely]] {
 			++common;
-			fast |= uint64_t(i < 64) << (i & 63);
+			fast |= bit;
 			continue;
 		}
+		// When the NIC has checked the IPv4 header checksum already, do not do it again.
+		const parse_options& o = ip_csum == RTE_MBUF_F_RX_IP_CKSUM_GOOD ? no_verify : opt;
 		drop_reason r = parse_first_segment(frame, m->data_len, m->pkt_len, out[i], o);
 		if (r == drop_reason::none && out[i].family == 4 && ip_csum == RTE_MBUF_F_RX_IP_CKSUM_BAD) {
 			r = drop_reason::ipv4_bad_checksum;

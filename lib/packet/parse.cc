@@ -462,7 +462,7 @@ drop_reason parse_first_segment(const uint8_t* frame, uint32_t contiguous, uint3
 {
 	if (contiguous > frame_len)
 		contiguous = frame_len;
-	if (!opt.general_only && fast::parse_ipv4_tcp_udp(frame, contiguous, frame_len, out, opt))
+	if (!opt.general_only && !opt.verify_ipv4_checksum && fast::parse_ipv4_tcp_udp(frame, contiguous, frame_len, out))
 		return drop_reason::none;
 	// Cleared whole rather than `parsed{}`: the unions must be zero in all 16 bytes, not just in `v4`.
 	clear(out);

@@ -14,17 +14,16 @@ namespace portcullis::packet::fast {
 // The common case in one straight line: untagged Ethernet, IPv4 with a 20-byte header, not a fragment,
 // TCP or UDP, every header within the first segment. Most of a gateway's packets are this; they skip the
 // general parser's layer-by-layer checks and calls (bench-pipeline's parse stage). Any doubt (options,
-// fragments, VLANs, short or odd lengths, other protocols, a checksum to verify) returns false before
+// fragments, VLANs, short or odd lengths, other protocols) returns false before
 // anything is written, and the general parser decides, so both give the same record for every frame.
-// `contiguous` is at most frame_len.
-inline bool parse_ipv4_tcp_udp(const uint8_t* p, uint32_t contiguous, uint32_t frame_len, parsed& out,
-                               const parse_options& opt)
+// `contiguous` is at most frame_len. The caller takes the general way when the IPv4 checksum is to be
+// verified (parse_options::verify_ipv4_checksum): this path does not verify it.
+inline bool parse_ipv4_tcp_udp(const uint8_t* p, uint32_t contiguous, uint32_t frame_len, parsed& out)
 {
 	using namespace wire;
 	constexpr uint32_t ipv4 = ipv4_min_header, tcp = tcp_min_header, udp = udp_header_len;
 	constexpr uint32_t l3 = eth_header_len, l4 = l3 + ipv4;
-	if (contiguous < l4 + udp || load_be16(p + 12) != ethertype_ipv4 || p[l3] != ipv4_version_ihl_plain ||
-	    opt.verify_ipv4_checksum)
+	if (contiguous < l4 + udp || load_be16(p + 12) != ethertype_ipv4 || p[l3] != ipv4_version_ihl_plain)
 		return false;
 	const uint8_t* h = p + l3;
 	const uint32_t total = load_be16(h + 2);

@@ -190,10 +190,45 @@ TEST_CASE("parse_burst honours the NIC's IPv4 checksum verdict")
 	CHECK(out[3].reason == drop_reason::none);
 	CHECK(c.by_reason[size_t(drop_reason::ipv4_bad_checksum)] == 2);
 
-	parse_burst(pkts, 4, out, c);  // verification off: only the NIC's verdict counts
+	// The straight-line parser does not verify: with verification on it takes only what the NIC found good.
+	uint64_t fast = 0;
+	parse_burst(pkts, 4, out, c, {.verify_ipv4_checksum = true}, &fast);
+	CHECK(fast == uint64_t(1) << 1);
+
+	parse_burst(pkts, 4, out, c, {}, &fast);  // verification off: only the NIC's verdict counts
 	CHECK(out[0].reason == drop_reason::ipv4_bad_checksum);
 	CHECK(out[2].reason == drop_reason::none);
+	CHECK(fast == (uint64_t(1) << 1 | uint64_t(1) << 2));  // the bad one and IPv6 go the general way
 
+	for (rte_mbuf* m : pkts)
+		rte_pktmbuf_free(m);
+}
+
+TEST_CASE("parse_burst's mask holds the first 64 packets of a longer burst")
+{
+	REQUIRE(eal_up());
+	const bytes udp4 = eth(et_ipv4, ipv4({.proto = 17}, udp(1, 2)));
+	const bytes v6 = eth(et_ipv6, ipv6({.next_header = 17}, udp(1, 2)));
+	constexpr uint16_t n = 80;
+	std::vector<rte_mbuf*> pkts;
+	uint64_t expect = 0;
+	for (uint16_t i = 0; i < n; ++i) {
+		const bool fast = i % 3 != 1;  // every third an IPv6 packet, for the general parser
+		pkts.push_back(to_mbuf(fast ? udp4 : v6));
+		if (fast && i < 64)
+			expect |= uint64_t(1) << i;
+	}
+	std::vector<parsed> out(n);
+	parse_counters c{};
+	uint64_t fast = 0;
+	parse_burst(pkts.data(), n, out.data(), c, {}, &fast);
+	CHECK(fast == expect);
+	for (uint16_t i = 0; i < n; ++i) {
+		CHECK(out[i].reason == drop_reason::none);
+		CHECK(out[i].family == (i % 3 != 1 ? 4 : 6));
+	}
+	CHECK(c.by_kind[size_t(packet_kind::ipv4)] == 53);
+	CHECK(c.by_kind[size_t(packet_kind::ipv6)] == 27);
 	for (rte_mbuf* m : pkts)
 		rte_pktmbuf_free(m);
 }

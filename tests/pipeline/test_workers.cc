@@ -364,6 +364,14 @@ TEST_CASE("two workers on single-queue ports: each flow lives on its owner, and 
 				verdicts += c.packets[d][v];
 		CHECK(c.drops[size_t(dp::drop_reason::handoff_full)] == 0);
 		CHECK(c.drops[size_t(dp::drop_reason::tx_full)] == 0);
+		// Bytes sent are the bytes of what each worker let through (allowed, or rejected with its answer).
+		uint64_t tx_bytes = 0, passed_bytes = 0;
+		for (uint32_t p = 0; p < dp::max_ports; ++p)
+			tx_bytes += c.tx_bytes[p];
+		for (int d = 0; d < 2; ++d)
+			passed_bytes += c.bytes[d][size_t(dp::verdict::allow)] + c.bytes[d][size_t(dp::verdict::reject)];
+		CHECK(tx_bytes == passed_bytes);
+		CHECK(tx_bytes > 0);
 	}
 	const auto& c0 = rt->workers()[0]->counters();
 	const auto& c1 = rt->workers()[1]->counters();
