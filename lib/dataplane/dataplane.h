@@ -262,8 +262,8 @@ private:
 	// being dropped (the client would resend it only after its retransmission timeout, 200 ms or more).
 	bool hold(const flow::flow_entry& e, rte_mbuf* m, uint64_t now);
 	[[gnu::noinline]] void proxied_handshake(flow::flow_entry& e, rte_mbuf* m, const packet::parsed& p, bool from_client,
-	                                         const rx_queue_map& q, uint64_t now, uint32_t now_stamp, uint8_t& verdict,
-	                                         uint16_t& out_port, rte_mbuf** released, uint16_t& nreleased);
+	                                         uint64_t now, uint32_t now_stamp, uint8_t& verdict,
+	                                         rte_mbuf** released, uint16_t& nreleased);
 	[[gnu::noinline]] flow::segment proxied_segment(const flow::flow_entry& e, const packet::parsed& p,
 	                                                const rte_mbuf* m, bool from_client) const;
 	void expire_held(uint64_t now);

@@ -8,6 +8,7 @@
 #include <rte_ring.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "dataplane/dataplane.h"
 #include "dataplane/judge.h"
@@ -20,6 +21,8 @@
 namespace portcullis::dataplane {
 namespace {
 
+// An allowed packet leaves by its direction's port (rx_queue_map::tx_port); a reject's answer, as the SYN
+// proxy's below, goes back out the port its packet came in on.
 constexpr uint8_t v_allow = uint8_t(verdict::allow), v_drop = uint8_t(verdict::drop), v_reject = uint8_t(verdict::reject);
 // The SYN proxy's own answers (a cookie SYN-ACK, the ACK to a server): sent back out the port the packet
 // came in on, and counted with the allowed packets (their rules allowed them).
@@ -392,8 +395,8 @@ bool worker::revalidate(const compiled_policy& pol, flow::flow_entry& e, uint32_
 // A packet of a proxied flow whose server has not answered the replayed SYN (synproxy.h): the client's
 // first data waits; the server's SYN-ACK is answered, and releases that data into `released`.
 void worker::proxied_handshake(flow::flow_entry& e, rte_mbuf* m, const packet::parsed& p, bool from_client,
-                               const rx_queue_map& q, uint64_t now, uint32_t now_stamp, uint8_t& verdict,
-                               uint16_t& out_port, rte_mbuf** released, uint16_t& nreleased)
+                               uint64_t now, uint32_t now_stamp, uint8_t& verdict,
+                               rte_mbuf** released, uint16_t& nreleased)
 {
 	// Not a flow whose payload rules still scan: its data must reach the scanner in order, as it comes;
 	// it is dropped and comes again.
@@ -415,7 +418,6 @@ void worker::proxied_handshake(flow::flow_entry& e, rte_mbuf* m, const packet::p
 	}
 	counters_.synproxy_handshakes++;
 	verdict = v_answer;
-	out_port = q.port;
 	// The client's segment that waited for this goes to the server right behind the ACK, in the server's
 	// numbers, through conntrack as if it came now.
 	if (const held_packet h = take_held(e); h.m) {
@@ -474,16 +476,17 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 	rule_counter* const rule_row = pol ? &pol->counter(config_.index, 0) : nullptr;
 	const inside_ranges4 inside4 = inside4_;
 	const int port_direction = q.direction;
-	const uint16_t tx_port[2] = {q.tx_port[0], q.tx_port[1]};
 
 	packet::parsed parsed[max_burst];
 	uint64_t fast_parsed = 0;  // bit i: parsed[i] is an IPv4 TCP/UDP packet the straight-line parser took
 	packet::parse_burst(pkts, n, parsed, counters_.parse, {}, &fast_parsed);
+	if (pol == nullptr) [[unlikely]]
+		fast_parsed = 0;  // no rule set yet: the general way drops them
 	clock.lap(stage::parse);
 
 	uint8_t v[max_burst];
+	std::memset(v, v_drop, sizeof v);  // whatever is not let through below
 	uint8_t dir[max_burst];
-	uint16_t out_port[max_burst];
 	flow::flow_key keys[max_burst];
 	uint64_t hashes[max_burst];
 	bool reversed[max_burst];
@@ -495,14 +498,11 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 
 	for (uint16_t i = 0; i < n; ++i) {
 		const packet::parsed& p = parsed[i];
-		const uint8_t d = direction_fast(port_direction, q, p, inside4);
-		dir[i] = d;
-		out_port[i] = tx_port[d];
-		v[i] = v_drop;
+		dir[i] = direction_fast(port_direction, q, p, inside4);
 		// The common case first, in one straight line: an IPv4 TCP or UDP packet that parsed, not a
 		// fragment (so neither an ICMP error), as parse_burst's mask says without a look at the record,
 		// with a rule set in place; the same checks as the general way below, less those that cannot apply.
-		if (((fast_parsed >> i) & 1) && pol != nullptr) [[likely]] {
+		if ((fast_parsed >> i) & 1) [[likely]] {
 			if (drop_martians && group_source_mac(pkts[i])) [[unlikely]] {
 				counters_.drops[size_t(drop_reason::martian_mac)]++;
 				continue;
@@ -605,7 +605,7 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 	// Payload inspection of a known flow: scan while the flow is inspected; once a payload rule has
 	// decided, its action holds for every later packet. False: drop this packet (rejects answered).
 	auto payload_allows = [&](const compiled_policy& pl, flow::flow_entry& e, const packet::parsed& p, rte_mbuf* mb,
-	                          bool from_opener, const rx_queue_map& rxq, uint16_t i) {
+	                          bool from_opener, uint16_t i) {
 		const uint32_t index = table_.index_of(&e);
 		inspect::result r = streams_.status(index);
 		if (r.st == inspect::state::inspecting)
@@ -623,7 +623,6 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		counters_.drops[size_t(act == rules::action::drop ? drop_reason::rule_drop : drop_reason::rule_reject)]++;
 		if (act == rules::action::reject && r.decided_now && config_.send_rejects && make_reject(mb, p)) {
 			v[i] = v_reject;
-			out_port[i] = rxq.port;
 		}
 		return false;
 	};
@@ -657,7 +656,7 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		const flow::flow_state before = e.state;
 		const bool proxied = e.syn_proxied;
 		if (proxied && e.state == flow::flow_state::tcp_syn_sent) [[unlikely]] {
-			proxied_handshake(e, pkts[i], p, from_opener, q, now, now_stamp, v[i], out_port[i], released, nreleased);
+			proxied_handshake(e, pkts[i], p, from_opener, now, now_stamp, v[i], released, nreleased);
 			return;
 		}
 		// A plain segment of an established connection is tracked straight from the parse record; any
@@ -685,7 +684,7 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		}
 		// Only flows that had payload candidates read their scan state: idle payload rules cost one byte
 		// test per packet (bench-pipeline's payload_rules_idle case).
-		if (inspects && e.payload_watched && !payload_allows(*pol, e, p, pkts[i], from_opener, q, i))
+		if (inspects && e.payload_watched && !payload_allows(*pol, e, p, pkts[i], from_opener, i))
 			return;
 		if (flow::is_embryonic(e.state) && !flow::is_embryonic(before)) {
 			table_.note_embryonic(&e);  // re-opened on the same tuple: a new connection, whose age starts now
@@ -709,7 +708,6 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			// client, established long since, is not asked.
 			if (!from_opener && (p.tcp_flags & flow::tcp_flag::syn) && answer_synack_again(pkts[i], p, ps)) {
 				v[i] = v_answer;
-				out_port[i] = q.port;
 			} else {
 				translate(pkts[i], p, ps, from_opener);
 			}
@@ -945,7 +943,6 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			// connected, so it is told otherwise rather than left retransmitting.
 			if (cookie_ack && config_.send_rejects && make_reject(pkts[i], p)) {
 				v[i] = v_reject;
-				out_port[i] = q.port;
 			}
 			continue;
 		}
@@ -953,7 +950,6 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			counters_.drops[size_t(rule == classify::no_match ? drop_reason::default_drop : drop_reason::rule_reject)]++;
 			if (config_.send_rejects && make_reject(pkts[i], p)) {
 				v[i] = v_reject;
-				out_port[i] = q.port;
 			}
 			continue;
 		}
@@ -983,7 +979,6 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 				counters_.syncookies_sent++;
 				cookies_checked_until_ = now + 128 * config_.flows.tsc_hz;
 				v[i] = v_answer;
-				out_port[i] = q.port;
 				continue;
 			}
 		}
@@ -1035,7 +1030,7 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			}
 			e->payload_watched = plan.inspect();
 			// A proxied flow's packet is now the SYN to the server: no payload to scan.
-			if (e->payload_watched && !proxied && !payload_allows(*pol, *e, p, pkts[i], true, q, i))
+			if (e->payload_watched && !proxied && !payload_allows(*pol, *e, p, pkts[i], true, i))
 				v[i] = v[i] == v_reject ? v_reject : v_drop;
 		}
 	}
@@ -1072,6 +1067,7 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 	rte_mbuf* dropped[max_burst];
 	uint16_t ndropped = 0;
 	uint64_t rejects = 0;
+	const uint16_t tx_port[2] = {q.tx_port[0], q.tx_port[1]};
 	for (uint16_t i = 0; i < n; ++i) {
 		const uint32_t len = pkts[i]->pkt_len;
 		const uint8_t verdict = v[i];
@@ -1081,7 +1077,7 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		if (verdict == v_drop) {
 			dropped[ndropped++] = pkts[i];
 		} else if (verdict != v_held) [[likely]] {
-			const uint16_t port = out_port[i] % max_ports;
+			const uint16_t port = (verdict == v_allow ? tx_port[dir[i]] : q.port) % max_ports;
 			out[port][out_n[port]++] = pkts[i];
 			out_bytes[port] += len;
 			rejects += verdict == v_reject;
