@@ -44,10 +44,11 @@ void* map_zeroed(size_t bytes, bool populate)
 	if (!populate)
 		return p;
 #ifdef MADV_POPULATE_WRITE
-	if (madvise(p, length, MADV_POPULATE_WRITE) == 0)
-		return p;
+	madvise(p, length, MADV_POPULATE_WRITE);  // all at once where it works (Linux 5.14 on)
 #endif
-	for (size_t at = 0; at < length; at += 4096)  // kernels before 5.14: touch each page
+	// And a write to each page through this mapping: under shadow paging (PVM guests) a page the kernel
+	// populated still costs the data path an exit to the host on its first touch there.
+	for (size_t at = 0; at < length; at += 4096)
 		static_cast<volatile char*>(static_cast<void*>(p))[at] = 0;
 	return p;
 }
