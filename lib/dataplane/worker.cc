@@ -627,6 +627,22 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		return false;
 	};
 
+	// What every passed packet of a known flow records: its time, its side's traffic, its rule's hits.
+	auto count_passed = [&](flow::flow_entry& e, uint16_t i, bool from_opener) __attribute__((always_inline)) {
+		__atomic_store_n(&e.last_seen, now_stamp, __ATOMIC_RELAXED);
+		const uint32_t side = from_opener ? 0 : 1;
+		const uint32_t len = pkts[i]->pkt_len;
+		e.traffic[side].add(len);
+		counters_.reply_packets += side;
+		if (e.rule_id != classify::no_match) {
+			rule_counter& rc = rule_row[e.rule_id];
+			rc.packets++;
+			rc.bytes += len;
+			rc.last_hit_tsc = now;
+		}
+		v[i] = v_allow;
+	};
+
 	// Passes (or not) a packet of a known flow; `j` indexes keys/reversed, the packet is which[j].
 	// Inlined by force: GCC 12 kept it a function of its own, called once a known packet, whose every
 	// capture was then a load through the closure (established_64b and replay_64b: 0.949-0.966 of the
@@ -690,18 +706,7 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			table_.note_embryonic(&e);  // re-opened on the same tuple: a new connection, whose age starts now
 			e.created = table_.created_stamp(now);
 		}
-		__atomic_store_n(&e.last_seen, now_stamp, __ATOMIC_RELAXED);
-		const uint32_t side = from_opener ? 0 : 1;
-		const uint32_t len = pkts[i]->pkt_len;
-		e.traffic[side].add(len);
-		counters_.reply_packets += side;
-		if (e.rule_id != classify::no_match) {
-			rule_counter& rc = rule_row[e.rule_id];
-			rc.packets++;
-			rc.bytes += len;
-			rc.last_hit_tsc = now;
-		}
-		v[i] = v_allow;
+		count_passed(e, i, from_opener);
 		if (proxied) [[unlikely]] {
 			const proxy_state& ps = proxy_[table_.index_of(&e)];
 			// The server sent its SYN-ACK again (the proxy's ACK was lost): the proxy answers it again; the
@@ -714,6 +719,35 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 		}
 		if (snoops_dns && !from_opener && p.proto == 17 && p.sport == 53)
 			counters_.set_adds += snoop_dns(*pol, p, pkts[i], set_adds_, counters_.set_adds_lost);
+	};
+
+	// pass_known's common case, on a way with no call: an IPv4 TCP segment of an established connection
+	// under strict tracking, or a UDP datagram, of a flow judged by the current rules, not proxied, not
+	// limited per packet, not inspected, not a DNS answer to snoop. Any other packet: false, and nothing
+	// changed. (The calls on pass_known's rare ways made the compiler keep the loop's values on the
+	// stack: a store and a load again for each of them on every packet.)
+	auto pass_plain = [&](uint32_t j, flow::flow_entry& e) __attribute__((always_inline)) {
+		const uint16_t i = which[j];
+		const packet::parsed& p = parsed[i];
+		if (!((fast_parsed >> i) & 1) || e.ruleset_generation != stamp || e.syn_proxied ||
+		    (limits_packets && e.rule_id != classify::no_match) || (inspects && e.payload_watched))
+			return false;
+		const bool from_opener = reversed[j] == bool(e.opener_is_b);
+		if (p.proto == 6) {
+			if (!flow::is_plain_established(e, p.tcp_flags, tcp_window))
+				return false;
+			if (flow::track_plain(e, p.tcp_seq, p.tcp_ack, p.payload_length, p.tcp_window, p.tcp_flags,
+			                      from_opener ? 0 : 1) != flow::ct_result::pass) [[unlikely]] {
+				counters_.drops[size_t(drop_reason::tcp_out_of_window)]++;
+				return true;
+			}
+		} else {
+			if (uint8_t(e.state) < uint8_t(flow::flow_state::udp_new) || (snoops_dns && !from_opener && p.sport == 53))
+				return false;
+			flow::track_datagram(e, from_opener);
+		}
+		count_passed(e, i, from_opener);
+		return true;
 	};
 
 	flow::flow_entry* found[max_burst];
@@ -760,7 +794,31 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 	// Known flows first; the rest are misses, classified per direction and family in one call each.
 	uint32_t nmiss = 0;
 	uint8_t miss_j[max_burst];
-	for (uint32_t j = 0; j < m; ++j) {
+	// The common cases while they last, in a loop without a call (pass_plain); from the first packet it
+	// cannot take on, every case below, so that a flow's packets are still taken in their order.
+	uint32_t j = 0;
+	for (; j < m; ++j) {
+		bool settled = true;
+		flow::flow_entry* e;
+		if (finished_early) [[unlikely]] {
+			e = found[j];
+		} else {
+			if (j + fetch_ahead < m)
+				table_.fetch(hints[j + fetch_ahead]);
+			e = table_.settle_lookup(keys[j], hints[j], settled);
+		}
+		if (!settled)
+			break;
+		if (e == nullptr) {
+			if (tests_sets || config_.sync_defer_ms)  // their work on a miss calls
+				break;
+			miss_j[nmiss++] = uint8_t(j);
+			continue;
+		}
+		if (!pass_plain(j, *e))
+			break;
+	}
+	for (; j < m; ++j) {
 		if (!finished_early) [[likely]]
 			finish_lookup(j);
 		if (found[j]) {

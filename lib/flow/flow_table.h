@@ -157,11 +157,18 @@ public:
 	}
 	flow_entry* finish_lookup(const flow_key& key, uint64_t hash, const flow_entry* hint) const
 	{
-		if (hint == nullptr)
-			return nullptr;  // a miss by its bucket's signatures, or by its bucket's mark
-		if (hint != entries_ && hint->key == key)
-			return const_cast<flow_entry*>(hint);
-		return lookup(key, hash);  // signature collision, overflow, slot emptied since
+		bool settled;
+		flow_entry* e = settle_lookup(key, hint, settled);
+		return settled ? e : lookup(key, hash);  // signature collision, overflow, slot emptied since
+	}
+	// finish_lookup's answer where the hint settles it, without the call the other cases take: a miss by
+	// its bucket's signatures or mark (nullptr), or the hinted entry holding the key. `settled` false:
+	// ask finish_lookup.
+	flow_entry* settle_lookup(const flow_key& key, const flow_entry* hint, bool& settled) const
+	{
+		const bool hit = hint != nullptr && hint != entries_ && hint->key == key;
+		settled = hint == nullptr || hit;
+		return hit ? const_cast<flow_entry*>(hint) : nullptr;
 	}
 	// Starts fetching the bucket a lookup of this hash reads first. A caller that hashes a burst's keys one
 	// by one calls it with each hash as it is made, so that the fetches overlap the hashing (and parsing)

@@ -136,6 +136,43 @@ TEST_CASE("packets of one new flow in the same burst")
 	CHECK(rp.worker().counters().flows_opened == 1);
 }
 
+TEST_CASE("a burst mixing plain segments, a drop and a FIN of one connection keeps their order")
+{
+	// The worker takes a burst's plain packets of known flows on a way of their own until the first
+	// packet that needs more (here the FIN), and every packet after that the general way.
+	pipeline pl(gateway);
+	const uint32_t c = 1000, s = 900000;
+	REQUIRE(pl.send(outside, tcp4(client, 41000, server, 22, S, c)).to_inside.size() == 1);
+	REQUIRE(pl.send(inside, tcp4(server, 22, client, 41000, SA, s, c + 1)).to_outside.size() == 1);
+	REQUIRE(pl.send(outside, tcp4(client, 41000, server, 22, A, c + 1, s + 1)).to_inside.size() == 1);
+	const uint64_t out_of_window = pl.drops(drop_reason::tcp_out_of_window);
+	pl.inject(outside, tcp4(client, 41000, server, 22, PA, c + 1, s + 1, bytes(10, 7)));
+	pl.inject(outside, tcp4(client, 41000, server, 22, PA, c + 1 + 0x40000000, s + 1, bytes(10, 7)));  // out of window
+	pl.inject(outside, tcp4(client, 41000, server, 22, FA, c + 11, s + 1));
+	pl.inject(inside, tcp4(server, 22, client, 41000, A, s + 1, c + 12));
+	pl.inject(inside, tcp4(server, 22, client, 41000, PA, s + 1, c + 12, bytes(5, 1)));
+	pl.run();
+	CHECK(pl.sent(inside).size() == 2);   // the data and the FIN
+	CHECK(pl.sent(outside).size() == 2);  // the ACK of the FIN, and data after it
+	CHECK(pl.drops(drop_reason::tcp_out_of_window) == out_of_window + 1);
+	// The FIN was seen before the server's ACK of it: the server's own FIN now closes the connection.
+	CHECK(pl.send(inside, tcp4(server, 22, client, 41000, FA, s + 6, c + 12)).to_outside.size() == 1);
+	CHECK(pl.send(outside, tcp4(client, 41000, server, 22, A, c + 12, s + 7)).to_inside.size() == 1);
+	// A UDP flow's reply and more requests in one burst: the reply moves the flow on, all pass.
+	REQUIRE(pl.send(inside, udp4(station, 50100, remote, 53, bytes(20, 1))).to_outside.size() == 1);
+	pl.inject(outside, udp4(remote, 53, station, 50100, bytes(40, 2)));
+	pl.inject(inside, udp4(station, 50100, remote, 53, bytes(20, 1)));
+	pl.inject(outside, udp4(remote, 53, station, 50100, bytes(40, 2)));
+	pl.run();
+	CHECK(pl.sent(inside).size() == 2);
+	CHECK(pl.sent(outside).size() == 1);
+	bool reversed;
+	const flow::flow_key k = flow::make_key(4, 17, station, remote, 50100, 53, reversed);
+	const flow::flow_entry* e = pl.worker().flows().lookup(k, flow::hash_key(k));
+	REQUIRE(e != nullptr);
+	CHECK(e->state == flow::flow_state::udp_established);
+}
+
 TEST_CASE("a replay port tells the directions apart by its inside ranges, however many")
 {
 	// The worker tests up to four ranges inline and more through the general list: the station's range
