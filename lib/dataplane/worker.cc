@@ -675,16 +675,8 @@ void worker::process(rte_mbuf** pkts, uint16_t n, const rx_queue_map& q)
 			proxied_handshake(e, pkts[i], p, from_opener, now, now_stamp, v[i], released, nreleased);
 			return;
 		}
-		// A plain segment of an established connection is tracked straight from the parse record; any
-		// other packet through a segment and track().
-		flow::ct_result ct;
-		if (p.proto == 6 && !proxied && !p.frag && flow::is_plain_established(e, p.tcp_flags, tcp_window))
-		    [[likely]]
-			ct = flow::track_plain(e, p.tcp_seq, p.tcp_ack, p.payload_length, p.tcp_window, p.tcp_flags,
-			                       from_opener ? 0 : 1);
-		else
-			ct = flow::track(e, proxied ? proxied_segment(e, p, pkts[i], from_opener) : segment_of(p, pkts[i]),
-			                 from_opener, tcp_window);
+		const flow::ct_result ct = flow::track(
+		    e, proxied ? proxied_segment(e, p, pkts[i], from_opener) : segment_of(p, pkts[i]), from_opener, tcp_window);
 		if (ct != flow::ct_result::pass) [[unlikely]] {
 			// Two actives: the state this segment needs may have been reached on the peer (its SYN-ACK
 			// crossed there); in the handshake, wait for the peer's record of it.
