@@ -54,6 +54,30 @@ TEST_CASE("a file set blocks its sources and lets every other source through")
 	CHECK(pl.policy().total(2).packets == 1);  // not by rule 3: the destination is listed
 }
 
+TEST_CASE("set-tested new flows among a burst's known flows are each judged by the set")
+{
+	// The worker's loop for plain packets of known flows goes on past a miss when the rule set tests
+	// sets (the miss's set records fetched as it is found); the misses are classified after it.
+	feed_file feed("198.18.1.0/24\n198.19.0.0/16\n");
+	pipeline pl("set blocklist = file \"" + feed.path + "\"\n"
+	            "drop in from $blocklist\n"
+	            "allow in udp to any port 80\n");
+	constexpr uint32_t clean2 = 0xC6120206;  // 198.18.2.6, not listed
+	REQUIRE(pl.send(outside, udp4(clean, 5000, web, 80)).to_inside.size() == 1);
+	pl.inject(outside, udp4(clean, 5000, web, 80));
+	pl.inject(outside, udp4(listed, 5001, web, 80));  // new, listed: dropped
+	pl.inject(outside, udp4(clean, 5000, web, 80));
+	pl.inject(outside, udp4(clean2, 5002, web, 80));  // new, not listed: opens
+	pl.inject(outside, udp4(clean, 5000, web, 80));
+	pl.inject(outside, udp4(listed2, 5003, web, 80));  // new, listed: dropped
+	pl.run();
+	CHECK(pl.sent(inside).size() == 4);
+	CHECK(pl.drops(drop_reason::rule_drop) == 2);
+	CHECK(pl.policy().total(0).packets == 2);
+	CHECK(pl.policy().total(1).packets == 5);
+	CHECK(pl.worker().flows().size() == 2);
+}
+
 TEST_CASE("a file set of IPv6 prefixes")
 {
 	feed_file feed("2001:2:0:66::/64 ; SBL1\n");
