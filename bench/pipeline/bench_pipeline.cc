@@ -68,8 +68,8 @@ constexpr const char* forward_lcore = "1";
 const char* const all_cases[] = {"replay_64b", "replay_512b", "established_64b", "new_flows_64b", "imix_1m"};
 
 struct options {
-	double seconds = 1.5;      // measured per run; x3 runs per case (ours, ours with stage timers, testpmd)
-	double warmup = 0.5;       // and at least one pass of the capture
+	double seconds = 1.0;      // measured per run; x3 runs per case (ours, ours with stage timers, testpmd)
+	double warmup = 0.3;       // and at least one pass of the capture
 	double stage_seconds = 0.5;  // the stage-timer run's window
 	std::vector<std::string> cases = {std::begin(all_cases), std::end(all_cases)};
 	std::string capture_dir = PORTCULLIS_BENCH_CAPTURE_DIR;
@@ -87,7 +87,7 @@ void usage()
 	             "                      [--seconds N] [--warmup N] [--stage-seconds N] [--full] [--captures DIR]\n"
 	             "                      [--rules FILE] [--rule-count N] [--no-payload-idle] [--testpmd PATH]\n"
 	             "                      [--child-wrapper 'COMMAND']\n"
-	             "  default: every case; per case ours (0.5 s and one pass of the capture to warm up, 1.5 s measured),\n"
+	             "  default: every case; per case ours (0.3 s and one pass of the capture to warm up, 1 s measured),\n"
 	             "  ours with stage timers (0.5 s), testpmd io (its first 2-second report);\n"
 	             "  replay captures bench-<size>b.pcap from %s (made by make-bench-capture.py\n"
 	             "  if missing), generated cases written to /tmp and removed; rules %s/gateway.rules; about\n"
@@ -124,23 +124,30 @@ std::string run_capture(const std::string& cmd, int& status)
 	return out;
 }
 
-// Packets in a classic pcap file (record headers only).
-uint64_t count_pcap_packets(const std::string& path)
+// The packets of a classic pcap file and its largest frame (record headers only).
+struct pcap_shape {
+	uint64_t packets = 0;
+	uint32_t max_frame = 0;
+};
+pcap_shape read_pcap_shape(const std::string& path)
 {
+	pcap_shape s;
 	FILE* f = std::fopen(path.c_str(), "rb");
 	if (!f)
-		return 0;
-	uint64_t n = 0;
-	if (std::fseek(f, 24, SEEK_SET) == 0) {
+		return s;
+	// Read straight through: a seek per record cost the whole run a second or two.
+	std::vector<char> frame(65536);
+	std::setvbuf(f, nullptr, _IOFBF, 1 << 20);
+	if (std::fread(frame.data(), 24, 1, f) == 1) {
 		uint32_t rec[4];
-		while (std::fread(rec, sizeof(rec), 1, f) == 1) {
-			++n;
-			if (std::fseek(f, long(rec[2]), SEEK_CUR) != 0)
-				break;
+		while (std::fread(rec, sizeof(rec), 1, f) == 1 && rec[2] <= frame.size() &&
+		       std::fread(frame.data(), 1, rec[2], f) == rec[2]) {
+			++s.packets;
+			s.max_frame = std::max(s.max_frame, rec[2]);
 		}
 	}
 	std::fclose(f);
-	return n;
+	return s;
 }
 
 // Rx-pps of port 0 from testpmd's periodic statistics, skipping the first `skip` reports.
@@ -211,6 +218,7 @@ struct case_setup {
 	uint32_t flows = 0;             // flows in the traffic
 	uint32_t flow_capacity = 1u << 20;
 	bool expiry = false;
+	uint32_t max_frame = 0;         // the largest frame of both captures: what an mbuf must hold
 };
 
 bool make_case(const std::string& name, const options& o, case_setup& c, std::string& error)
@@ -232,7 +240,9 @@ bool make_case(const std::string& name, const options& o, case_setup& c, std::st
 				return false;
 			}
 		}
-		c.traffic.data_packets = count_pcap_packets(c.traffic.data);
+		const pcap_shape shape = read_pcap_shape(c.traffic.data);
+		c.traffic.data_packets = shape.packets;
+		c.max_frame = shape.max_frame;
 		return true;
 	}
 	c.generated = true;
@@ -259,6 +269,7 @@ bool make_case(const std::string& name, const options& o, case_setup& c, std::st
 		error = "unknown case '" + name + "'";
 		return false;
 	}
+	c.max_frame = std::max(read_pcap_shape(c.traffic.data).max_frame, read_pcap_shape(c.traffic.setup).max_frame);
 	return true;
 }
 
@@ -309,7 +320,7 @@ double child_mpps(const std::string& json)
 
 // testpmd io on the same vdevs, pool and lcore: the median of its per-second Rx rates (empty: failed).
 std::vector<double> run_testpmd(const options& o, const std::string& capture, uint64_t packets, uint32_t mbufs,
-                                const std::string& log)
+                                uint16_t data_room, const std::string& log)
 {
 	// testpmd prints its statistics every --stats-period, but looks at the clock only once a second, so
 	// reports come every 2 s here, each the rate since the one before; the first comes as forwarding
@@ -321,7 +332,7 @@ std::vector<double> run_testpmd(const options& o, const std::string& capture, ui
 	c.program = o.testpmd;
 	c.prefix = "bench-pipeline-testpmd";
 	c.lcores = std::string("0,") + forward_lcore;
-	c.memory_mb = pl::eal_megabytes(mbufs);
+	c.memory_mb = pl::eal_megabytes(mbufs, data_room);
 	c.log_level = "warning";
 	c.vdevs = {"net_pcap0,rx_pcap=" + capture + ",infinite_rx=1", "net_null0,no-rx=1"};
 	// `echo $$; exec ...`: the first line is the pid that becomes timeout's, so that we can stop testpmd
@@ -332,6 +343,7 @@ std::vector<double> run_testpmd(const options& o, const std::string& capture, ui
 	// The burst our worker asks rx_burst for (the daemon's default), so that both read the driver alike.
 	cmd += " -- --forward-mode=io --stats-period=1 --nb-cores=1 --burst=" +
 	       std::to_string(portcullis::dataplane::default_burst) + " --total-num-mbufs=" + std::to_string(mbufs) +
+	       " --mbuf-size=" + std::to_string(data_room) +
 	       " </dev/null 2>&1";
 	int status = 0;
 	std::string out;
@@ -424,6 +436,8 @@ int main(int argc, char** argv)
 		}
 		// The looped capture is held in mbufs; the setup one is read from its file as it goes.
 		const uint32_t mbufs = uint32_t(c.traffic.data_packets + 32768);
+		// Mbufs as large as the captures' frames need, for ours and testpmd alike (ours.cc, eal_megabytes).
+		const uint16_t data_room = pl::mbuf_data_room(c.max_frame);
 		pl::child_run r;
 		r.capture = c.traffic.data;
 		r.setup = c.traffic.setup;
@@ -431,6 +445,7 @@ int main(int argc, char** argv)
 		r.warmup = o.warmup;
 		r.seconds = o.seconds;
 		r.mbufs = mbufs;
+		r.mbuf_data_room = data_room;
 		r.flow_capacity = c.flow_capacity;
 		r.expiry = c.expiry;
 		r.capture_packets = c.traffic.data_packets;
@@ -446,7 +461,7 @@ int main(int argc, char** argv)
 		std::fprintf(stderr, "bench-pipeline: %s: ours with stage timers\n", name.c_str());
 		const std::string staged = ours.empty() ? std::string() : run_ours(stages_program, timed, log, status);
 		std::fprintf(stderr, "bench-pipeline: %s: testpmd\n", name.c_str());
-		const std::vector<double> tp_samples = ours.empty() ? std::vector<double>() : run_testpmd(o, c.traffic.data, c.traffic.data_packets, mbufs, log);
+		const std::vector<double> tp_samples = ours.empty() ? std::vector<double>() : run_testpmd(o, c.traffic.data, c.traffic.data_packets, mbufs, data_room, log);
 		if (ours.empty() || staged.empty() || tp_samples.empty()) {
 			std::fprintf(stderr, "bench-pipeline: %s: a run failed (status %d); its log is %s\n", name.c_str(), status,
 			             log.c_str());

@@ -39,21 +39,34 @@ uint64_t sum(const uint64_t* v, size_t n)
 
 } // namespace
 
-// Under --no-huge the pool lies in 4 KiB pages and a 2.3 KiB mbuf does not cross a page: one mbuf a
-// page (1M mbufs failed with 3.6 GB and ran with 4.3). The rest (rings, rules) fits in 256 MB. EAL
-// faults in all of -m as it starts, in every run (ours, stage timers, testpmd): 768 MB for the rest
-// cost the default run 12 s of system time on a 2-vCPU Xeon VM (63 s in all, 49-53 s with 256).
-uint32_t eal_megabytes(uint32_t mbufs) { return 256 + uint32_t((uint64_t(mbufs) * 4096) >> 20); }
+uint16_t mbuf_data_room(uint32_t max_frame)
+{
+	constexpr uint32_t headroom = 128, line = 64, most = 2048 + headroom;  // RTE_PKTMBUF_HEADROOM, DPDK's default
+	return uint16_t(std::min(most, headroom + (std::max<uint32_t>(max_frame, 320) + line - 1) / line * line));
+}
+
+// Under --no-huge the pool lies in 4 KiB pages and no mbuf crosses a page: a default 2.3 KiB mbuf takes
+// a page of its own (1M of them failed with 3.6 GB and ran with 4.3), and filling a capture's worth of
+// pages was most of each run's start (five of its eight seconds on a 2-vCPU EPYC guest under shadow
+// paging, 104 s for the bench's default run). Objects are the data room, the 128-byte rte_mbuf and the
+// mempool's header, a cache line. The rest (rings, rules) fits in 256 MB; EAL faulted in all of -m as
+// it started on a Xeon VM, where 768 MB for the rest cost the default run 12 s of system time.
+uint32_t eal_megabytes(uint32_t mbufs, uint16_t data_room)
+{
+	const uint32_t object = 64 + 128 + data_room, per_page = std::max<uint32_t>(1, 4096 / object);
+	return 256 + uint32_t(((uint64_t(mbufs) + per_page - 1) / per_page * 4096) >> 20);
+}
 
 std::vector<std::string> child_arguments(const child_run& r)
 {
 	return {"--child-ours", r.capture, r.setup.empty() ? "-" : r.setup, r.rules, fixed(r.warmup, 3), fixed(r.seconds, 3),
-	        std::to_string(r.mbufs), std::to_string(r.flow_capacity), r.expiry ? "1" : "0", std::to_string(r.capture_packets)};
+	        std::to_string(r.mbufs), std::to_string(r.mbuf_data_room), std::to_string(r.flow_capacity), r.expiry ? "1" : "0",
+	        std::to_string(r.capture_packets)};
 }
 
 bool parse_child_arguments(int argc, char** argv, child_run& r)
 {
-	if (argc != 11 || std::string(argv[1]) != "--child-ours")
+	if (argc != 12 || std::string(argv[1]) != "--child-ours")
 		return false;
 	r.capture = argv[2];
 	r.setup = std::string(argv[3]) == "-" ? "" : argv[3];
@@ -61,9 +74,10 @@ bool parse_child_arguments(int argc, char** argv, child_run& r)
 	r.warmup = std::atof(argv[5]);
 	r.seconds = std::atof(argv[6]);
 	r.mbufs = uint32_t(std::atol(argv[7]));
-	r.flow_capacity = uint32_t(std::atol(argv[8]));
-	r.expiry = std::atoi(argv[9]) != 0;
-	r.capture_packets = std::strtoull(argv[10], nullptr, 10);
+	r.mbuf_data_room = uint16_t(std::atol(argv[8]));
+	r.flow_capacity = uint32_t(std::atol(argv[9]));
+	r.expiry = std::atoi(argv[10]) != 0;
+	r.capture_packets = std::strtoull(argv[11], nullptr, 10);
 	return true;
 }
 
@@ -75,7 +89,7 @@ int run_child(const child_run& r)
 	c.program = dp::stage_timers ? "bench-pipeline-stages" : "bench-pipeline";
 	c.prefix = "bench-pipeline-ours";
 	c.lcores = "1";
-	c.memory_mb = eal_megabytes(r.mbufs);
+	c.memory_mb = eal_megabytes(r.mbufs, r.mbuf_data_room);
 	c.log_level = "warning";
 	c.vdevs = {"net_pcap0,rx_pcap=" + r.capture + ",infinite_rx=1", "net_null0,no-rx=1"};
 	if (!r.setup.empty())
@@ -93,6 +107,7 @@ int run_child(const child_run& r)
 	}
 	dp::port_setup setup;
 	setup.mbufs = r.mbufs;
+	setup.mbuf_data_room = r.mbuf_data_room;
 	setup.symmetric_rss = false;
 	rte_mempool* pool = nullptr;
 	std::vector<dp::port_state> ports;

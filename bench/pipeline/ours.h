@@ -17,6 +17,7 @@ struct child_run {
 	std::string rules;          // rule file
 	double warmup = 1, seconds = 2;
 	uint32_t mbufs = 0;         // pool size: the captures are held in mbufs
+	uint16_t mbuf_data_room = 0;  // each mbuf's, headroom included (mbuf_data_room())
 	uint32_t flow_capacity = 1u << 20;
 	bool expiry = false;        // a control thread expires flows beside the worker, as the daemon's does
 	uint64_t capture_packets = 0;  // the warm-up covers at least one pass of the capture
@@ -29,7 +30,11 @@ bool parse_child_arguments(int argc, char** argv, child_run& r);
 // Runs r in this process; 0 when it printed its line.
 int run_child(const child_run& r);
 
-// EAL memory (MB) for a pool of `mbufs` default-sized mbufs and everything else.
-uint32_t eal_megabytes(uint32_t mbufs);
+// The data room (headroom included) for mbufs holding frames of up to `max_frame` bytes, with room
+// for an answer built in any frame's place (a reject's ICMP is at most 318 bytes: reject.cc).
+uint16_t mbuf_data_room(uint32_t max_frame);
+
+// EAL memory (MB) for a pool of `mbufs` mbufs of that data room, and everything else.
+uint32_t eal_megabytes(uint32_t mbufs, uint16_t data_room);
 
 } // namespace portcullis::bench::pipeline

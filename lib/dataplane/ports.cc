@@ -104,7 +104,8 @@ uint32_t max_workers_for(const std::vector<uint16_t>& ports, uint32_t wanted, st
 std::string start_ports(const std::vector<uint16_t>& ports, const port_setup& setup, rte_mempool*& pool,
                         std::vector<port_state>& out)
 {
-	pool = rte_pktmbuf_pool_create("portcullis_mbufs", setup.mbufs, setup.mbuf_cache, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+	static_assert(default_mbuf_data_room == RTE_MBUF_DEFAULT_BUF_SIZE);
+	pool = rte_pktmbuf_pool_create("portcullis_mbufs", setup.mbufs, setup.mbuf_cache, 0, setup.mbuf_data_room,
 	                               int(rte_socket_id()));
 	if (!pool)
 		return "cannot create the mbuf pool (" + std::to_string(setup.mbufs) + " mbufs): " + rte_strerror(rte_errno);

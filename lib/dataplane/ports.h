@@ -24,12 +24,18 @@ struct rte_ring;
 
 namespace portcullis::dataplane {
 
+// DPDK's default mbuf data room (RTE_MBUF_DEFAULT_BUF_SIZE): a whole 2 KB frame behind 128 bytes of
+// headroom.
+inline constexpr uint16_t default_mbuf_data_room = 2048 + 128;
+
 struct port_setup {
 	uint32_t queues = 1;           // workers: RX queues wanted per port, and TX queues needed per port
 	uint16_t rx_descriptors = 1024;
 	uint16_t tx_descriptors = 1024;
 	uint32_t mbufs = 16383;        // per pool; 2^n - 1 is what the mempool sizes best
 	uint32_t mbuf_cache = 256;
+	// Each mbuf's data room, headroom included. A bench replaying small frames from memory may take less.
+	uint16_t mbuf_data_room = default_mbuf_data_room;
 	bool symmetric_rss = true;
 	bool promiscuous = true;
 };
