@@ -91,7 +91,7 @@ void usage()
 	             "  ours with stage timers (0.5 s), testpmd io (its first 2-second report);\n"
 	             "  replay captures bench-<size>b.pcap from %s (made by make-bench-capture.py\n"
 	             "  if missing), generated cases written to /tmp and removed; rules %s/gateway.rules; about\n"
-	             "  50 s in all. --full: 8 s measured, 3 s with stage timers. --child-wrapper: ours' measured run\n"
+	             "  55 s in all. --full: 8 s measured, 3 s with stage timers. --child-wrapper: ours' measured run\n"
 	             "  starts under COMMAND (words split by the shell), e.g. a callgrind command line; its line's\n"
 	             "  worker_packets (every packet the worker took, warm-up included) divides what that counts.\n",
 	             PORTCULLIS_BENCH_CAPTURE_DIR, PORTCULLIS_RULES_DIR);
