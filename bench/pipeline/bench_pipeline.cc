@@ -218,7 +218,6 @@ struct case_setup {
 	uint32_t flows = 0;             // flows in the traffic
 	uint32_t flow_capacity = 1u << 20;
 	bool expiry = false;
-	uint32_t max_frame = 0;         // the largest frame of both captures: what an mbuf must hold
 };
 
 bool make_case(const std::string& name, const options& o, case_setup& c, std::string& error)
@@ -242,7 +241,7 @@ bool make_case(const std::string& name, const options& o, case_setup& c, std::st
 		}
 		const pcap_shape shape = read_pcap_shape(c.traffic.data);
 		c.traffic.data_packets = shape.packets;
-		c.max_frame = shape.max_frame;
+		c.traffic.max_frame = shape.max_frame;
 		return true;
 	}
 	c.generated = true;
@@ -269,7 +268,6 @@ bool make_case(const std::string& name, const options& o, case_setup& c, std::st
 		error = "unknown case '" + name + "'";
 		return false;
 	}
-	c.max_frame = std::max(read_pcap_shape(c.traffic.data).max_frame, read_pcap_shape(c.traffic.setup).max_frame);
 	return true;
 }
 
@@ -437,7 +435,7 @@ int main(int argc, char** argv)
 		// The looped capture is held in mbufs; the setup one is read from its file as it goes.
 		const uint32_t mbufs = uint32_t(c.traffic.data_packets + 32768);
 		// Mbufs as large as the captures' frames need, for ours and testpmd alike (ours.cc, eal_megabytes).
-		const uint16_t data_room = pl::mbuf_data_room(c.max_frame);
+		const uint16_t data_room = pl::mbuf_data_room(c.traffic.max_frame);
 		pl::child_run r;
 		r.capture = c.traffic.data;
 		r.setup = c.traffic.setup;

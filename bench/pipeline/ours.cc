@@ -14,6 +14,7 @@
 #include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_ethdev.h>
+#include <rte_mbuf.h>
 
 #include "common/eal.h"
 #include "common/json.h"
@@ -41,19 +42,20 @@ uint64_t sum(const uint64_t* v, size_t n)
 
 uint16_t mbuf_data_room(uint32_t max_frame)
 {
-	constexpr uint32_t headroom = 128, line = 64, most = 2048 + headroom;  // RTE_PKTMBUF_HEADROOM, DPDK's default
-	return uint16_t(std::min(most, headroom + (std::max<uint32_t>(max_frame, 320) + line - 1) / line * line));
+	constexpr uint32_t line = RTE_CACHE_LINE_SIZE, most = dp::default_mbuf_data_room;
+	return uint16_t(std::min(most, RTE_PKTMBUF_HEADROOM + (std::max<uint32_t>(max_frame, 320) + line - 1) / line * line));
 }
 
 // Under --no-huge the pool lies in 4 KiB pages and no mbuf crosses a page: a default 2.3 KiB mbuf takes
 // a page of its own (1M of them failed with 3.6 GB and ran with 4.3), and filling a capture's worth of
 // pages was most of each run's start (five of its eight seconds on a 2-vCPU EPYC guest under shadow
-// paging, 104 s for the bench's default run). Objects are the data room, the 128-byte rte_mbuf and the
-// mempool's header, a cache line. The rest (rings, rules) fits in 256 MB; EAL faulted in all of -m as
+// paging, 104 s for the bench's default run). Objects are the data room, the rte_mbuf and the mempool's
+// header, a cache line. The rest (rings, rules) fits in 256 MB; EAL faulted in all of -m as
 // it started on a Xeon VM, where 768 MB for the rest cost the default run 12 s of system time.
 uint32_t eal_megabytes(uint32_t mbufs, uint16_t data_room)
 {
-	const uint32_t object = 64 + 128 + data_room, per_page = std::max<uint32_t>(1, 4096 / object);
+	const uint32_t object = RTE_CACHE_LINE_SIZE + uint32_t(sizeof(rte_mbuf)) + data_room,
+	               per_page = std::max<uint32_t>(1, 4096 / object);
 	return 256 + uint32_t(((uint64_t(mbufs) + per_page - 1) / per_page * 4096) >> 20);
 }
 

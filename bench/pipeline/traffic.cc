@@ -43,6 +43,15 @@ void shuffle(std::vector<T>& v, uint64_t seed)
 	std::shuffle(v.begin(), v.end(), rng);
 }
 
+uint32_t largest_frame(const std::vector<std::string>& setup, const std::vector<std::string>& data)
+{
+	size_t most = 0;
+	for (const auto* frames : {&setup, &data})
+		for (const std::string& f : *frames)
+			most = std::max(most, f.size());
+	return uint32_t(most);
+}
+
 } // namespace
 
 capture_pair established(uint32_t flows, uint64_t seed)
@@ -72,7 +81,7 @@ capture_pair established(uint32_t flows, uint64_t seed)
 	}
 	shuffle(data, seed);
 	return {write_pcap("bench-pipeline-established-setup", setup), write_pcap("bench-pipeline-established", data),
-	        setup.size(), data.size()};
+	        setup.size(), data.size(), largest_frame(setup, data)};
 }
 
 capture_pair new_flows(uint32_t syns, uint64_t seed)
@@ -83,7 +92,7 @@ capture_pair new_flows(uint32_t syns, uint64_t seed)
 		data.push_back(tcp4_frame(outside_net | (k & 0xffff), server, uint16_t(1024 + (k >> 16) * 13 % 60000), 80, syn,
 		                          k * 2654435761u, 0));
 	shuffle(data, seed);
-	return {{}, write_pcap("bench-pipeline-new-flows", data), 0, data.size()};
+	return {{}, write_pcap("bench-pipeline-new-flows", data), 0, data.size(), largest_frame({}, data)};
 }
 
 capture_pair imix(uint32_t flows, uint32_t looped, uint64_t seed)
@@ -111,7 +120,7 @@ capture_pair imix(uint32_t flows, uint32_t looped, uint64_t seed)
 		data.push_back(flow(pick[i], uint16_t(std::max(18, frame - 14 - 20 - 8))));
 	}
 	return {write_pcap("bench-pipeline-imix-setup", setup), write_pcap("bench-pipeline-imix", data), setup.size(),
-	        data.size()};
+	        data.size(), largest_frame(setup, data)};
 }
 
 std::string large_rule_set(uint32_t count, const std::string& base, uint64_t seed)

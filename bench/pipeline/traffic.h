@@ -12,6 +12,7 @@ struct capture_pair {
 	std::string setup;  // replayed once before measuring (empty: none)
 	std::string data;   // replayed in a loop: the measured traffic, and testpmd's
 	uint64_t setup_packets = 0, data_packets = 0;
+	uint32_t max_frame = 0;  // the largest frame of both: what an mbuf must hold to replay them
 };
 
 // `flows` TCP connections through gateway.rules, half inbound to the server's ssh/http/https, half
