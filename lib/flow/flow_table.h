@@ -337,11 +337,19 @@ private:
 	// Moves one key of bucket p or s (both full) to its other bucket; returns the freed slot (0..9 in p,
 	// 10..19 in s), or 20 when every key's other bucket is full too.
 	uint32_t displace(uint32_t p, uint32_t s);
+	// insert() when the key's primary bucket has no free slot: its secondary bucket, a cuckoo step or an
+	// eviction in the two buckets.
+	flow_entry* insert_crowded(const flow_key& key, uint64_t hash, uint64_t now, uint8_t conn_limit, bool opener_is_b);
+	// Fills entries_[index] with the key and publishes it in slot `slot` of bucket b (p: the key's primary
+	// bucket), what every insert ends with.
+	flow_entry* publish(const flow_key& key, uint64_t hash, uint64_t now, uint32_t p, uint32_t b, uint32_t slot,
+	                    uint32_t index, uint8_t conn_limit, bool opener_is_b);
 	// Empties `slot` of bucket b if it still holds w; keeps the overflow counts of the key's primary
 	// bucket (from `hash`, the key's hash, or from the entry's key when the caller does not know it).
 	static constexpr uint64_t no_hash = 0;
-	// home: b is the key's primary bucket, known to the caller; nothing to count down, no hash needed.
-	bool clear_slot(uint32_t b, uint32_t slot, uint32_t w, uint64_t hash = no_hash, bool home = false);
+	bool clear_slot(uint32_t b, uint32_t slot, uint32_t w, uint64_t hash = no_hash);
+	// clear_slot where b is known to be the key's primary bucket: nothing to count down, no hash needed.
+	bool take_slot(uint32_t b, uint32_t slot, uint32_t w);
 	// Where insert() placed a key, kept with its hint in the embryonic FIFO: (bucket + 1) << 5 | slot << 1
 	// | 1 when the bucket is the key's secondary; 0 when not known (a flow embryonic again, note_embryonic).
 	// At most 2^24 / 6 buckets: it fits 32 bits.

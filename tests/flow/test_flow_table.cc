@@ -276,6 +276,47 @@ TEST_CASE("a flood evicts its victims from where they were placed, moved or over
 	}
 }
 
+TEST_CASE("every counted flow a full table evicts reaches the removal hook once, from its primary or secondary bucket")
+{
+	// max-conn counts live outside the table: the hook gives each counted flow back exactly once, whoever
+	// removes it and from wherever its key was placed (an eviction from the key's primary bucket takes
+	// the slot without the overflow bookkeeping, one from its secondary bucket counts the overflow down).
+	constexpr uint32_t capacity = 6000;
+	flow_table t(small_config(capacity));
+	std::unordered_map<uint32_t, int> removals;  // by rule_id, which holds the flow's number here
+	t.on_remove([](void* context, const flow_entry& e) { ++(*static_cast<std::unordered_map<uint32_t, int>*>(context))[e.rule_id]; },
+	            &removals);
+	std::mt19937_64 rng(11);
+	std::vector<flow_key> keys;
+	auto counted = [](uint32_t n) { return n % 3 == 0; };
+	while (keys.size() < 4 * size_t(capacity)) {
+		const flow_key k = random_key(rng, 6, 1024, 80);
+		if (t.lookup(k, hash_key(k)))
+			continue;
+		const uint32_t n = uint32_t(keys.size());
+		flow_entry* e = t.insert(k, hash_key(k), 1 + n / capacity, counted(n) ? 1 : 0);
+		REQUIRE(e != nullptr);
+		e->state = flow_state::tcp_syn_sent;
+		e->rule_id = n;
+		keys.push_back(k);
+	}
+	CHECK(t.counters().evicted_embryonic.load() == 3 * uint64_t(capacity));
+	// Evicted: mostly the oldest (the FIFO), a few of any age (both buckets of a new key full).
+	uint32_t live = 0;
+	for (uint32_t n = 0; n < keys.size(); ++n) {
+		const bool in_table = t.lookup(keys[n], hash_key(keys[n])) != nullptr;
+		live += in_table;
+		INFO("flow " << n);
+		CHECK(removals[n] == (counted(n) && !in_table ? 1 : 0));
+	}
+	CHECK(live == capacity);
+	CHECK(t.flush() == capacity);
+	for (uint32_t n = 0; n < keys.size(); ++n) {
+		INFO("flow " << n);
+		CHECK(removals[n] == (counted(n) ? 1 : 0));
+	}
+}
+
 TEST_CASE("drop policy refuses new flows when full")
 {
 	flow_table t(small_config(10, full_policy::drop));
