@@ -58,6 +58,14 @@ size_t flow_table::memory_bytes() const
 	       free_ring_.size() * sizeof(uint32_t) + embryonic_fifo_.size() * sizeof(uint64_t);
 }
 
+size_t flow_table::overflowed_buckets() const
+{
+	size_t n = 0;
+	for (size_t b = 0; b < bucket_count_; ++b)
+		n += buckets_[b].overflow.load(std::memory_order_relaxed) != 0;
+	return n;
+}
+
 uint64_t flow_table::size() const
 {
 	const uint64_t taken = taken_.load(std::memory_order_relaxed);
@@ -421,7 +429,7 @@ __attribute__((always_inline)) inline flow_entry* flow_table::publish(const flow
 		overflow_add(buckets_[p], hash);
 	// Only the owner fills empty slots (the control thread only empties them), so a release store is
 	// enough; it publishes the entry's contents with the slot. allocate() may have evicted from this
-	// very slot meanwhile; it is empty again either way.
+	// very bucket meanwhile, never from this slot, which was empty when chosen.
 	const uint32_t word = make_slot(index, generation);
 	bk.slots[slot].store(word, std::memory_order_release);
 	bump(counters_.inserts);
@@ -546,7 +554,6 @@ void flow_table::note_embryonic(const flow_entry* e)
 {
 	push_embryonic(make_slot(uint32_t(e - entries_), e->generation), 0);
 }
-
 
 bool flow_table::remove_slot(uint32_t index, uint8_t generation, uint64_t hash)
 {

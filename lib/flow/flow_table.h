@@ -276,6 +276,9 @@ public:
 	const table_counters& counters() const { return counters_; }
 
 	size_t memory_bytes() const;
+	// Buckets with a key counted as overflowed into its secondary bucket (a scan of every bucket): none
+	// once the table is empty, unless a counter saturated (overflow_add).
+	size_t overflowed_buckets() const;
 
 private:
 	static constexpr uint32_t bucket_slots = 10;
@@ -342,22 +345,22 @@ private:
 	flow_entry* insert_crowded(const flow_key& key, uint64_t hash, uint64_t now, uint8_t conn_limit, bool opener_is_b);
 	// Fills entries_[index] with the key and publishes it in slot `slot` of bucket b (p: the key's primary
 	// bucket), what every insert ends with.
-	flow_entry* publish(const flow_key& key, uint64_t hash, uint64_t now, uint32_t p, uint32_t b, uint32_t slot,
-	                    uint32_t index, uint8_t conn_limit, bool opener_is_b);
+	inline flow_entry* publish(const flow_key& key, uint64_t hash, uint64_t now, uint32_t p, uint32_t b, uint32_t slot,
+	                           uint32_t index, uint8_t conn_limit, bool opener_is_b);
 	// Empties `slot` of bucket b if it still holds w; keeps the overflow counts of the key's primary
 	// bucket (from `hash`, the key's hash, or from the entry's key when the caller does not know it).
 	static constexpr uint64_t no_hash = 0;
 	bool clear_slot(uint32_t b, uint32_t slot, uint32_t w, uint64_t hash = no_hash);
 	// clear_slot where b is known to be the key's primary bucket: nothing to count down, no hash needed.
-	bool take_slot(uint32_t b, uint32_t slot, uint32_t w);
+	inline bool take_slot(uint32_t b, uint32_t slot, uint32_t w);
 	// Where insert() placed a key, kept with its hint in the embryonic FIFO: (bucket + 1) << 5 | slot << 1
 	// | 1 when the bucket is the key's secondary; 0 when not known (a flow embryonic again, note_embryonic).
 	// At most 2^24 / 6 buckets: it fits 32 bits.
 	static uint32_t place_of(uint32_t b, uint32_t slot, bool secondary) { return (b + 1) << 5 | slot << 1 | uint32_t(secondary); }
 	static uint32_t place_bucket(uint32_t place) { return (place >> 5) - 1; }
 	static uint32_t place_slot(uint32_t place) { return place >> 1 & 15u; }
-	void push_embryonic(uint32_t slot_word, uint32_t place);
-	uint32_t allocate(uint64_t now);
+	inline void push_embryonic(uint32_t slot_word, uint32_t place);
+	inline uint32_t allocate(uint64_t now);
 	void retire(uint32_t index);
 	void recycle_ready();
 
