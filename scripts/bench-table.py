@@ -31,6 +31,18 @@ elif kind == "pipeline":
         print(f"| {r['case']} | {r['ours_mpps']:.2f} | {r['baseline']} | {r['baseline_mpps']:.2f} | **{r['ratio']:.2f}** | "
               f"{r.get('cycles_per_packet', 0):.0f} | {r.get('driver_rx_cycles_per_packet', 0):.0f} / "
               f"{r.get('driver_tx_cycles_per_packet', 0):.0f} | " + " | ".join(f"{sc.get(k, 0):.0f}" for k in stages) + " |")
+    # What the ratio can reach against this driver (bench_pipeline.cc: ratio_if_worker_free).
+    reach = [r for r in rows if r.get("baseline_cycles_per_packet") is not None]
+    if reach:
+        print()
+        print("| case | testpmd cycles/packet | our rx + tx | ratio if the worker cost nothing | goal | worker cycles the goal needs | worker now |")
+        print("|---|---|---|---|---|---|---|")
+        for r in reach:
+            goal = f"{r['goal']:.1f}" if r.get("goal") is not None else "-"
+            need = f"{r['worker_cycles_for_goal']:.0f}" if r.get("worker_cycles_for_goal") is not None else "-"
+            print(f"| {r['case']} | {r['baseline_cycles_per_packet']:.0f} | "
+                  f"{r['driver_rx_cycles_per_packet'] + r['driver_tx_cycles_per_packet']:.0f} | "
+                  f"{r['ratio_if_worker_free']:.2f} | {goal} | {need} | {r['cycles_per_packet']:.0f} |")
 elif kind == "inspect":
     print("| case | ours Gbit/s | raw Hyperscan Gbit/s | ratio |")
     print("|---|---|---|---|")

@@ -32,7 +32,10 @@
 // time split by stage of worker::process (lib/dataplane/stage_clock.h), from a second run of ours in the
 // same bench run by bench-pipeline-stages, this program built with the stage timers compiled in (they
 // cost the daemon nothing because it is built without them). added_ns_per_packet = 1000/ours_mpps -
-// 1000/testpmd_mpps.
+// 1000/testpmd_mpps. baseline_cycles_per_packet: testpmd's TSC cycles a packet; ratio_if_worker_free:
+// those over our driver rx + tx, the ratio a worker of no cost would reach; goal and
+// worker_cycles_for_goal: issue #11's ratio for the case and the worker cycles a packet that would meet
+// it on this machine in this run.
 //
 // Each run is its own process with its own EAL (ours re-executes this binary with --child-ours; see
 // pipeline/ours.h); runs go ours, ours with stage timers, testpmd, per case.
@@ -41,6 +44,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -206,6 +210,18 @@ double field(const std::string& json, const std::string& key)
 	return at == std::string::npos ? 0 : std::atof(json.c_str() + at + key.size() + 3);
 }
 
+
+// Issue #11's goal for a case's ratio to testpmd io; 0 where it sets none (imix_1m).
+double ratio_goal(const std::string& name)
+{
+	if (name == "replay_64b" || name == "established_64b")
+		return 0.6;
+	if (name == "replay_512b")
+		return 0.8;
+	if (name == "new_flows_64b")
+		return 0.3;
+	return 0;
+}
 
 // A case: what both sides replay, and how ours is set up.
 struct case_setup {
@@ -493,6 +509,16 @@ int main(int argc, char** argv)
 		    .fixed("stage_cycles_total", field(staged, "stage_cycles_total"), 1)
 		    .fixed("stage_run_cycles_per_packet", field(staged, "cycles_per_packet"), 1)
 		    .fixed("tsc_ghz", field(ours, "tsc_ghz"), 3);
+		// What a ratio can reach here. testpmd io's loop is the same two driver calls as ours without the
+		// worker, so testpmd's cycles a packet over our rx + tx is the ratio of a worker that cost nothing,
+		// and a goal leaves the worker testpmd's cycles over the goal, less our rx + tx (negative: out of
+		// reach against this driver whatever the worker does).
+		const double base_cycles = base_mpps > 0 ? field(ours, "tsc_ghz") * 1e3 / base_mpps : NAN;
+		const double drivers = field(ours, "driver_rx_cycles_per_packet") + field(ours, "driver_tx_cycles_per_packet");
+		line.fixed("baseline_cycles_per_packet", base_cycles, 1)
+		    .fixed("ratio_if_worker_free", drivers > 0 ? base_cycles / drivers : NAN, 3);
+		if (const double goal = ratio_goal(name); goal > 0)
+			line.fixed("goal", goal, 1).fixed("worker_cycles_for_goal", base_cycles / goal - drivers, 1);
 		if (name == "new_flows_64b")
 			line.fixed("connections_per_second", field(ours, "flows_opened_per_second"), 0);
 		line.fixed("forwarded", field(ours, "forwarded"), 0)
