@@ -48,6 +48,8 @@ live_set::retired live_set::publish()
 	auto v = std::make_unique<set_version>();
 	v->base4 = base4_;
 	v->base6 = base6_;
+	v->base4_used = base4_ && base4_->range_count() != 0;
+	v->base6_used = base6_ && base6_->range_count() != 0;
 	std::vector<value_range<uint32_t>> a4;
 	std::vector<value_range<u128>> a6;
 	for (const auto& [key, e] : adds_) {
