@@ -535,6 +535,36 @@ TEST_CASE("make_key4 builds the same key as make_key for IPv4, and its hash")
 		REQUIRE(std::memcmp(&a, &b, sizeof a) == 0);
 		REQUIRE(h == hash_key(a));
 		REQUIRE(r1 == r2);
+		// The order itself, spelled out: the smaller (address, port) is endpoint a.
+		const bool reversed = src > dst || (src == dst && sport > dport);
+		REQUIRE(r1 == reversed);
+		REQUIRE(a.a() == u128(reversed ? dst : src));
+		REQUIRE(a.b() == u128(reversed ? src : dst));
+		REQUIRE(a.port_a == (reversed ? dport : sport));
+		REQUIRE(a.port_b == (reversed ? sport : dport));
+	}
+}
+
+TEST_CASE("make_key puts the smaller IPv6 (address, port) first, and a packet and its reply meet")
+{
+	std::mt19937_64 rng(45);
+	for (int i = 0; i < 10000; ++i) {
+		// Addresses that differ only in their low half, or not at all, now and then: the compare must
+		// take the whole 128 bits, then the ports.
+		const u128 src = u128(rng()) << 64 | rng();
+		const u128 dst = i % 7 == 0 ? src : i % 3 == 0 ? (src >> 64 << 64 | rng()) : (u128(rng()) << 64 | rng());
+		const uint16_t sport = uint16_t(rng()), dport = i % 5 == 0 ? sport : uint16_t(rng());
+		bool there, back;
+		const flow_key k = make_key(6, 17, src, dst, sport, dport, there);
+		const flow_key reply = make_key(6, 17, dst, src, dport, sport, back);
+		const bool reversed = src > dst || (src == dst && sport > dport);
+		REQUIRE(there == reversed);
+		REQUIRE(k.a() == (reversed ? dst : src));
+		REQUIRE(k.b() == (reversed ? src : dst));
+		REQUIRE(k.port_a == (reversed ? dport : sport));
+		REQUIRE(k.port_b == (reversed ? sport : dport));
+		REQUIRE(k == reply);
+		REQUIRE(back == (dst > src || (src == dst && dport > sport)));
 	}
 }
 
