@@ -43,7 +43,9 @@ if command -v dnsmasq >/dev/null; then
 		--listen-address=198.18.0.5 --port=53 --address=/cdn.e2e.example/198.18.0.7 \
 		--pid-file="$work/dnsmasq.pid" --log-facility="$work/dnsmasq.log" &
 fi
-sleep 0.5
+for port in 8080 8081 8082 8083; do wait_listen "$ns_in" $port; done
+for port in 9000 9443; do wait_listen "$ns_out" $port; done
+command -v dnsmasq >/dev/null && wait_listen "$ns_out" 53 -u
 
 failures=0
 expect() {  # description expected actual

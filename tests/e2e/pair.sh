@@ -25,6 +25,18 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
+# Until something in namespace NS listens on PORT (TCP, or UDP with -u): a server started in the
+# background can take longer than any fixed sleep on a loaded CI host, and a connection to a port not
+# yet listened on is refused by the host itself, not by the firewall (e2e-af_xdp failed so once).
+wait_listen() {  # NS PORT [-u]
+	local kind=-Hltn
+	[ "${3:-}" = -u ] && kind=-Hlun
+	for _ in $(seq 100); do
+		ip netns exec "$1" ss $kind "sport = :$2" | grep -q . && return 0
+		sleep 0.1
+	done
+	fail "nothing listens on port $2 in $1"
+}
 
 start_pair() {  # DRIVER RULES [daemon options...]
 	local driver=$1 rules=$2

@@ -67,13 +67,6 @@ RULES
 echo_server() {  # PORT [BANNER]
 	ip netns exec "$ns_in" "$py" "$here/echo_server.py" 198.18.1.10 "$@" &
 }
-wait_listen() {  # PORT: until the inside host listens on it
-	for _ in $(seq 50); do
-		ip netns exec "$ns_in" ss -Hltn "sport = :$1" | grep -q LISTEN && return 0
-		sleep 0.1
-	done
-	fail "nothing listens on 198.18.1.10:$1"
-}
 phase() {  # [daemon options...]: a fresh pair of namespaces and a daemon with these options
 	cleanup
 	work=$(mktemp -d)
@@ -89,7 +82,7 @@ check "stats report the mode" "always" "$(counter syncookies.mode)"
 
 # (a) A bulk transfer through the proxy: the cookie handshake, the replayed one, then 2 s of translation.
 ip netns exec "$ns_in" iperf3 -s -B 198.18.1.10 -p 5201 -1 >"$work/iperf3-server.log" 2>&1 &
-wait_listen 5201
+wait_listen "$ns_in" 5201
 ip netns exec "$ns_out" timeout 15 iperf3 -c 198.18.1.10 -p 5201 -t 2 -J >"$work/iperf3.json" 2>&1
 check "iperf3 outside -> inside through SYN cookies exits 0" "0" "$?"
 check "iperf3 moved data, no error" "1" "$("$py" -c '
@@ -104,7 +97,7 @@ check "syncookies.handshakes >= 1 (replayed to the server)" "1" "$(at_least "$(c
 # (b) The server speaks first: its banner only exists once the replayed handshake is done, and every byte
 # each way crosses the sequence translation. Then a megabyte echoed back while it is still being sent.
 echo_server 7001 "220 portcullis-e2e ready"
-wait_listen 7001
+wait_listen "$ns_in" 7001
 accepted=$(counter syncookies.accepted)
 talk=$(ip netns exec "$ns_out" timeout 20 "$py" -c '
 import socket, threading
@@ -182,7 +175,7 @@ check "the attacker reaches the inside host (ping through portcullisd)" "0" \
 	"$(ip netns exec "$ns_att" ping -c 1 -W 2 198.18.1.10 >/dev/null 2>&1; echo $?)"
 
 echo_server 7003
-wait_listen 7003
+wait_listen "$ns_in" 7003
 # The long-lived connection: a line every 100 ms, each echo awaited, until $work/stop appears. Prints the
 # lines sent, the echoes received intact and the slowest echo in seconds.
 ip netns exec "$ns_out" "$py" "$here/long_lived.py" 198.18.1.10 7003 1 "$work/stop" 10 >"$work/longlived.out" \
