@@ -1,11 +1,12 @@
-# Shared by the namespace tests (e2e.sh, fragments.sh): two network namespaces, a host in each, and
+# Shared by the namespace tests (e2e.sh, fragments.sh, syncookies.sh): two network namespaces, a host in each, and
 # portcullisd between them on two veth pairs.
 #
 #   [ns out: 198.18.0.5] --veth-- (Xo) portcullisd (Xi) --veth-- [ns in: 198.18.1.10]
 #
 # Source it, then call start_pair DRIVER RULES [daemon options...] with DRIVER af_packet or af_xdp. It
 # sets tag, ns_out, ns_in, work (a scratch directory), pid (the daemon's) and py, and cleans all up on
-# exit. Needs root and ip netns: exits 77 (skip) without them.
+# exit; wait_listen NS PORT [-u] waits for a server started in the background. Needs root and ip netns:
+# exits 77 (skip) without them.
 tag=pc$$
 ns_out=${tag}out
 ns_in=${tag}in
