@@ -42,10 +42,10 @@ if command -v dnsmasq >/dev/null; then
 	ip netns exec "$ns_out" dnsmasq --keep-in-foreground --no-resolv --no-hosts --bind-interfaces \
 		--listen-address=198.18.0.5 --port=53 --address=/cdn.e2e.example/198.18.0.7 \
 		--pid-file="$work/dnsmasq.pid" --log-facility="$work/dnsmasq.log" &
+	wait_listen "$ns_out" 53 -u
 fi
 for port in 8080 8081 8082 8083; do wait_listen "$ns_in" $port; done
 for port in 9000 9443; do wait_listen "$ns_out" $port; done
-command -v dnsmasq >/dev/null && wait_listen "$ns_out" 53 -u
 
 failures=0
 expect() {  # description expected actual

@@ -1,5 +1,5 @@
-# Shared by the namespace tests (e2e.sh, fragments.sh, syncookies.sh): two network namespaces, a host in each, and
-# portcullisd between them on two veth pairs.
+# Shared by the namespace tests (e2e.sh, fragments.sh, syncookies.sh): two network namespaces, a host in
+# each, and portcullisd between them on two veth pairs.
 #
 #   [ns out: 198.18.0.5] --veth-- (Xo) portcullisd (Xi) --veth-- [ns in: 198.18.1.10]
 #

@@ -40,6 +40,18 @@ table_config small_config(uint32_t capacity, full_policy policy = full_policy::e
 	return c;
 }
 
+// The canonical order, spelled out: the smaller (address, port) is endpoint a, and `reversed` says the
+// packet went from b to a.
+void require_canonical(const flow_key& k, bool reversed_said, u128 src, u128 dst, uint16_t sport, uint16_t dport)
+{
+	const bool reversed = src > dst || (src == dst && sport > dport);
+	REQUIRE(reversed_said == reversed);
+	REQUIRE(k.a() == (reversed ? dst : src));
+	REQUIRE(k.b() == (reversed ? src : dst));
+	REQUIRE(k.port_a == (reversed ? dport : sport));
+	REQUIRE(k.port_b == (reversed ? sport : dport));
+}
+
 } // namespace
 
 TEST_CASE("make_key gives both directions of a flow the same key")
@@ -535,13 +547,7 @@ TEST_CASE("make_key4 builds the same key as make_key for IPv4, and its hash")
 		REQUIRE(std::memcmp(&a, &b, sizeof a) == 0);
 		REQUIRE(h == hash_key(a));
 		REQUIRE(r1 == r2);
-		// The order itself, spelled out: the smaller (address, port) is endpoint a.
-		const bool reversed = src > dst || (src == dst && sport > dport);
-		REQUIRE(r1 == reversed);
-		REQUIRE(a.a() == u128(reversed ? dst : src));
-		REQUIRE(a.b() == u128(reversed ? src : dst));
-		REQUIRE(a.port_a == (reversed ? dport : sport));
-		REQUIRE(a.port_b == (reversed ? sport : dport));
+		require_canonical(a, r1, src, dst, sport, dport);
 	}
 }
 
@@ -557,12 +563,7 @@ TEST_CASE("make_key puts the smaller IPv6 (address, port) first, and a packet an
 		bool there, back;
 		const flow_key k = make_key(6, 17, src, dst, sport, dport, there);
 		const flow_key reply = make_key(6, 17, dst, src, dport, sport, back);
-		const bool reversed = src > dst || (src == dst && sport > dport);
-		REQUIRE(there == reversed);
-		REQUIRE(k.a() == (reversed ? dst : src));
-		REQUIRE(k.b() == (reversed ? src : dst));
-		REQUIRE(k.port_a == (reversed ? dport : sport));
-		REQUIRE(k.port_b == (reversed ? sport : dport));
+		require_canonical(k, there, src, dst, sport, dport);
 		REQUIRE(k == reply);
 		REQUIRE(back == (dst > src || (src == dst && dport > sport)));
 	}
