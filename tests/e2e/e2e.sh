@@ -129,7 +129,7 @@ drops() {  # reason -> that drop counter of the running daemon
 }
 if command -v iperf3 >/dev/null; then
 	ip netns exec "$ns_out" iperf3 -s -B 198.18.0.5 -p 5201 -1 >"$work/iperf3-server.log" 2>&1 &
-	sleep 0.3
+	wait_listen "$ns_out" 5201
 	ip netns exec "$ns_in" iperf3 -c 198.18.0.5 -p 5201 -t 2 -J >"$work/iperf3.json" 2>&1
 	expect "iperf3 through strict window tracking" "0" "$?"
 	expect "iperf3 moved data with window scaling on" "1" "$("$py" -c '
@@ -141,7 +141,7 @@ else
 	echo "SKIP: iperf3 not installed: the bulk transfer check"
 fi
 ip netns exec "$ns_out" "$py" "$(dirname "$0")/forged_rst.py" "${tag}oh" 198.18.0.5 9100 >"$work/forged.log" 2>&1 &
-sleep 0.3
+wait_listen "$ns_out" 9100  # it listens once its sniffer is bound
 before=$(drops tcp_out_of_window)
 pings=$(ip netns exec "$ns_in" "$py" -c '
 import socket, time

@@ -46,7 +46,7 @@ while True:
     n = int(q)
     s.sendto(bytes((i * 13) & 0xFF for i in range(n)), peer)
 ' &
-sleep 0.3
+wait_listen "$ns_out" 5300 -u
 for size in 3000 65000; do
 	got=$(ip netns exec "$ns_in" "$py" -c '
 import socket, sys
