@@ -565,7 +565,7 @@ TEST_CASE("make_key puts the smaller IPv6 (address, port) first, and a packet an
 		const flow_key reply = make_key(6, 17, dst, src, dport, sport, back);
 		require_canonical(k, there, src, dst, sport, dport);
 		REQUIRE(k == reply);
-		REQUIRE(back == (dst > src || (src == dst && dport > sport)));
+		require_canonical(reply, back, dst, src, dport, sport);
 	}
 }
 
